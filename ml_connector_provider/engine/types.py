@@ -1,0 +1,242 @@
+"""Value types shared by the sync engine, the ledger and every integration.
+
+They carry no I/O and import nothing from Airflow, so mappings and tests can use them freely.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+class Action(str, enum.Enum):
+    """What happened to one source record in one run."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    SKIPPED = "skipped"
+    DEAD_LETTERED = "dead_lettered"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, order=True)
+class StreamKey:
+    """Identifies one stream of one integration of one tenant: the unit a cursor belongs to."""
+
+    tenant: str
+    integration: str
+    stream: str
+
+    def __str__(self) -> str:
+        return f"{self.tenant}/{self.integration}/{self.stream}"
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """The Airflow run a piece of work belongs to (``manual`` for CLI-driven work)."""
+
+    run_id: str
+    try_number: int = 1
+    dag_id: str | None = None
+    task_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open interval ``[start, end)`` of source change timestamps (UTC-aware)."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("window bounds must be timezone-aware")
+        if self.end < self.start:
+            raise ValueError(f"window end {self.end.isoformat()} is before its start {self.start.isoformat()}")
+
+    def as_dict(self) -> dict[str, str]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One changed record as read from a source system.
+
+    :param id: the source system's stable primary key.
+    :param version: a token that changes whenever the record changes (a change timestamp, an ETag,
+        an event id). Two reads with the same version are the same content.
+    :param changed_at: the change timestamp the cursor is based on (UTC-aware).
+    :param data: the record itself, JSON-serialisable.
+    :param label: a human-readable reference (invoice number, customer name) for the audit trail.
+    """
+
+    id: str
+    version: str
+    changed_at: datetime
+    data: Mapping[str, Any]
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Write:
+    """A mapping's verdict: post this payload to the target."""
+
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A mapping's verdict: nothing to post for this record, for a reason worth recording."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A mapping's verdict: the record cannot be posted for a data reason.
+
+    :param reason: what is wrong, in words an operator understands.
+    :param field: the offending source field, when there is one.
+    """
+
+    reason: str
+    field: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.reason} (field {self.field})" if self.field else self.reason
+
+
+MapResult = Write | Skip | DeadLetter
+
+
+@dataclass(frozen=True)
+class WriteItem:
+    """One payload handed to a stream's target writer.
+
+    :param record: the source record.
+    :param payload: the mapped payload.
+    :param idempotency_key: deterministic for (tenant, integration, stream, source id, payload);
+        the same content always yields the same key, changed content a new one.
+    :param target_id: the target id already linked to this source record, if any (update, not create).
+    :param uncertain: ``True`` when an earlier attempt may have written this record without the
+        ledger learning of it (a crash between the target write and the ledger commit). A writer
+        must then look the record up in the target before creating it.
+    """
+
+    record: SourceRecord
+    payload: Mapping[str, Any]
+    idempotency_key: str
+    target_id: str | None = None
+    uncertain: bool = False
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What the target did with one :class:`WriteItem`.
+
+    ``action`` is :attr:`Action.CREATED`, :attr:`Action.UPDATED`, :attr:`Action.SKIPPED`
+    (already there, e.g. found by a dedup look-up and linked) or :attr:`Action.DEAD_LETTERED`
+    (the target refused the record for a data reason given in ``reason``).
+    """
+
+    source_id: str
+    action: Action
+    target_id: str | None = None
+    reason: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The ledger's view of one record's fate in a batch: link, audit row and dead letter in one."""
+
+    record: SourceRecord
+    action: Action
+    source_system: str
+    target_system: str
+    target_id: str | None = None
+    reason: str | None = None
+    payload_hash: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Link:
+    """A cross-system link: this source record is that target record."""
+
+    key: StreamKey
+    source_system: str
+    source_id: str
+    target_system: str
+    target_id: str
+    source_version: str | None
+    payload_hash: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DeadLetterRow:
+    """An open (or resolved) dead letter, as stored in the ledger."""
+
+    id: int
+    key: StreamKey
+    source_id: str
+    source_version: str | None
+    reason: str
+    record: Mapping[str, Any]
+    attempts: int
+    next_retry_at: datetime | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, non-JSON values rendered with ``str``."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+def payload_hash(payload: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+def idempotency_key(key: StreamKey, source_id: str, content_hash: str) -> str:
+    """A deterministic key for one write: same tenant, stream, record and content → same key.
+
+    The content hash is part of the key because targets such as Stripe cache the outcome of a key
+    (including a failure) for 24 hours: a corrected payload must not be answered with the old result.
+    """
+    digest = hashlib.sha256(
+        "\x1f".join((key.tenant, key.integration, key.stream, source_id, content_hash)).encode()
+    ).hexdigest()
+    return f"mlc-{digest[:40]}"
+
+
+def record_to_json(record: SourceRecord) -> dict[str, Any]:
+    """The form a source record is stored in (dead letters) and replayed from."""
+    return {
+        "id": record.id,
+        "version": record.version,
+        "changed_at": record.changed_at.isoformat(),
+        "label": record.label,
+        "data": json.loads(canonical_json(record.data)),
+    }
+
+
+def record_from_json(value: Mapping[str, Any]) -> SourceRecord:
+    return SourceRecord(
+        id=str(value["id"]),
+        version=str(value["version"]),
+        changed_at=datetime.fromisoformat(value["changed_at"]),
+        data=dict(value.get("data") or {}),
+        label=value.get("label"),
+    )

@@ -1,0 +1,84 @@
+"""The catalogue of integrations this provider ships.
+
+Each integration is described declaratively by an :class:`IntegrationSpec`: its streams, the
+Airflow connections it needs (by role) and the pydantic model of its tenant settings. The DAG
+factory and the config loader read only this catalogue, so parsing stays free of I/O and heavy
+imports; the code that actually talks to the systems (``build_streams``) is imported lazily when
+a task runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One stream of an integration: a source object type moving to a target object type.
+
+    :param name: stable identifier, used as the Airflow task id and in the ledger.
+    :param title: human-readable name.
+    :param source_system: system the records are read from (``fusion``, ``stripe``…).
+    :param target_system: system the records are written to.
+    :param description: one sentence for docs and the DAG's documentation.
+    :param default_enabled: whether a tenant gets this stream unless it says otherwise.
+    """
+
+    name: str
+    title: str
+    source_system: str
+    target_system: str
+    description: str = ""
+    default_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class IntegrationSpec:
+    """An integration between two systems.
+
+    :param id: identifier used in the tenant YAML and in DAG ids (``fusion_stripe``).
+    :param title: display name (``Oracle Fusion ⇄ Stripe``).
+    :param streams: the streams, in the order they run inside one DAG run.
+    :param connection_roles: the Airflow connections a tenant must name, by role, with the
+        connection type each role expects (``{"fusion": "oracle_fusion", "stripe": "stripe"}``).
+    :param settings_model: pydantic model validating the tenant's ``settings`` block.
+    :param streams_factory: dotted path of ``build_streams(tenant_id, config, hooks) -> dict[str, Stream]``;
+        imported only when a task executes.
+    :param default_schedule: cron expression used when the tenant gives none.
+    """
+
+    id: str
+    title: str
+    streams: tuple[StreamSpec, ...]
+    connection_roles: Mapping[str, str]
+    settings_model: type[BaseModel]
+    streams_factory: str
+    default_schedule: str = "*/15 * * * *"
+    docs: str = ""
+    tags: tuple[str, ...] = field(default=())
+
+    def stream(self, name: str) -> StreamSpec:
+        for spec in self.streams:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"integration {self.id!r} has no stream {name!r}")
+
+
+def registry() -> dict[str, IntegrationSpec]:
+    """All integrations available in this version of the provider, by id (sorted)."""
+    from ml_connector_provider.integrations.fusion_stripe import SPEC as FUSION_STRIPE
+
+    specs = [FUSION_STRIPE]
+    return {spec.id: spec for spec in sorted(specs, key=lambda s: s.id)}
+
+
+def get_integration(integration_id: str) -> IntegrationSpec:
+    specs = registry()
+    try:
+        return specs[integration_id]
+    except KeyError:
+        known = ", ".join(specs) or "none"
+        raise KeyError(f"unknown integration {integration_id!r} (available: {known})") from None
