@@ -1,0 +1,1 @@
+"""The sync engine: one loop for every integration (see ``docs/engine.md``)."""

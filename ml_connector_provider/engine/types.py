@@ -10,11 +10,11 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
-class Action(str, enum.Enum):
+class Action(enum.StrEnum):
     """What happened to one source record in one run."""
 
     CREATED = "created"
@@ -57,7 +57,9 @@ class Window:
         if self.start.tzinfo is None or self.end.tzinfo is None:
             raise ValueError("window bounds must be timezone-aware")
         if self.end < self.start:
-            raise ValueError(f"window end {self.end.isoformat()} is before its start {self.start.isoformat()}")
+            raise ValueError(
+                f"window end {self.end.isoformat()} is before its start {self.start.isoformat()}"
+            )
 
     def as_dict(self) -> dict[str, str]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat()}
@@ -197,7 +199,7 @@ class DeadLetterRow:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def canonical_json(value: Any) -> str:

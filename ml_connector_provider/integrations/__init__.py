@@ -45,7 +45,7 @@ class IntegrationSpec:
     :param connection_roles: the Airflow connections a tenant must name, by role, with the
         connection type each role expects (``{"fusion": "oracle_fusion", "stripe": "stripe"}``).
     :param settings_model: pydantic model validating the tenant's ``settings`` block.
-    :param streams_factory: dotted path of ``build_streams(tenant_id, config, hooks) -> dict[str, Stream]``;
+    :param streams_factory: dotted path of a ``build_stream(ctx: StreamContext) -> Stream`` function;
         imported only when a task executes.
     :param default_schedule: cron expression used when the tenant gives none.
     """

@@ -2,24 +2,65 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from pydantic import BaseModel
+
+    from ml_connector_provider.engine.stream import Stream
+    from ml_connector_provider.integrations import IntegrationSpec
+    from ml_connector_provider.ledger import Ledger
+
+
+@dataclass(frozen=True)
+class StreamContext:
+    """Everything an integration needs to build one of its streams for a run.
+
+    :param tenant_id: the tenant.
+    :param integration: the integration's declaration.
+    :param stream: the stream's name.
+    :param connections: Airflow connection id per role.
+    :param settings: the tenant's settings, validated by the integration's model.
+    :param ledger: the ledger, for look-ups across streams (links written by other streams).
+    """
+
+    tenant_id: str
+    integration: IntegrationSpec
+    stream: str
+    connections: Mapping[str, str]
+    settings: BaseModel
+    ledger: Ledger
+
+
+def load_stream_factory(path: str) -> Callable[[StreamContext], Stream]:
+    module_name, _, attr = path.rpartition(".")
+    factory: Callable[[StreamContext], Stream] = getattr(importlib.import_module(module_name), attr)
+    return factory
 
 
 class SyncStreamOperator(BaseOperator):
     """Run one stream of one integration for one tenant through the sync engine.
+
+    The window processed is the next one after the stream's cursor; when the task is cleared it is
+    the window this run processed the first time. DAG-run params switch to a replay:
+    ``replay_from``/``replay_to`` (a date range) or ``record_ids`` (source ids), optionally limited
+    to one ``stream``. The summary of the run is returned (and so pushed to XCom): the window and
+    the counts read, created, updated, skipped, unchanged and dead-lettered.
 
     :param tenant_id: tenant id from the tenant YAML.
     :param integration_id: integration id (``fusion_stripe``…).
     :param stream: stream name inside the integration.
     :param connections: Airflow connection id per role of the integration.
     :param settings: the tenant's validated integration settings (plain JSON data, no secrets).
-    :param sync_options: window and batching options (overlap, lag, initial start, batch size…).
+    :param sync_options: window and batching options (see :class:`~ml_connector_provider.engine.core.SyncOptions`;
+        durations in seconds).
     :param ledger_conn_id: Airflow connection naming the ledger database.
     """
 
@@ -47,5 +88,50 @@ class SyncStreamOperator(BaseOperator):
         self.sync_options = dict(sync_options or {})
         self.ledger_conn_id = ledger_conn_id
 
+    @cached_property
+    def integration(self) -> IntegrationSpec:
+        from ml_connector_provider.integrations import get_integration
+
+        return get_integration(self.integration_id)
+
     def execute(self, context: Context) -> dict[str, Any]:
-        raise NotImplementedError("wired to the sync engine in the next change")
+        from ml_connector_provider.engine.core import RunRequest, SyncEngine, SyncOptions
+        from ml_connector_provider.engine.types import RunRef, StreamKey
+        from ml_connector_provider.ledger import Ledger
+
+        params: Mapping[str, Any] = context.get("params") or {}
+        selected = params.get("stream")
+        if selected and selected != self.stream:
+            self.log.info("Replay limited to stream %r: nothing to do for %r.", selected, self.stream)
+            return {"stream": self.stream, "mode": "not_selected"}
+
+        request = RunRequest.from_params(params)
+        ledger = Ledger.from_airflow(self.ledger_conn_id)
+        ledger.migrate()
+        settings = self.integration.settings_model.model_validate(self.settings)
+        factory = load_stream_factory(self.integration.streams_factory)
+        stream = factory(
+            StreamContext(
+                tenant_id=self.tenant_id,
+                integration=self.integration,
+                stream=self.stream,
+                connections=self.connections,
+                settings=settings,
+                ledger=ledger,
+            )
+        )
+        ti = context["ti"]
+        run = RunRef(
+            run_id=str(context["run_id"]),
+            try_number=int(getattr(ti, "try_number", 1) or 1),
+            dag_id=self.dag_id,
+            task_id=self.task_id,
+        )
+        key = StreamKey(self.tenant_id, self.integration_id, self.stream)
+        try:
+            summary = SyncEngine(ledger, SyncOptions.from_mapping(self.sync_options)).run(
+                key, stream, run, request
+            )
+        finally:
+            stream.close()
+        return summary.as_dict()

@@ -1,0 +1,62 @@
+# ml-connector — developer entry points. `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Re-install whenever the package metadata or the lock file changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: help install system-deps lint format test demo bench sandbox lock clean
+
+help:
+	@echo "make demo    run every integration end to end on the built-in sandbox (no credentials)"
+	@echo "make test    install what the tests need (Python deps, PostgreSQL, OpenSSH) and run lint + pytest"
+	@echo "make lint    ruff + mypy"
+	@echo "make bench   run the benchmarks (table + JSON under benchmarks/results/)"
+	@echo "make sandbox run the sandbox stand-ins in the foreground"
+	@echo "make lock    re-resolve and rewrite requirements/constraints.txt"
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c requirements/constraints.txt -e '.[test,lint]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: install system-deps lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/ml-connector demo
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+sandbox: install
+	$(BIN)/ml-connector sandbox
+
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install -q --upgrade pip
+	.lock-venv/bin/python -m pip install -q -e '.[test,lint]'
+	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements/constraints.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .demo build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

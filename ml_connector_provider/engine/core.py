@@ -1,0 +1,511 @@
+"""The sync loop, written once for every integration.
+
+read what changed since the cursor → map → write idempotently → record link and audit row →
+advance the cursor. See ``docs/engine.md`` for the guarantees and how each is achieved.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ml_connector_provider.engine.types import (
+    Action,
+    DeadLetter,
+    Outcome,
+    RunRef,
+    Skip,
+    SourceRecord,
+    StreamKey,
+    Window,
+    Write,
+    WriteItem,
+    WriteResult,
+    idempotency_key,
+    payload_hash,
+    record_from_json,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from ml_connector_provider.engine.stream import Stream
+    from ml_connector_provider.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+INCREMENTAL = "incremental"
+REPLAY_RANGE = "replay_range"
+REPLAY_IDS = "replay_ids"
+
+
+class EngineError(RuntimeError):
+    """A stream broke the engine's contract (for example reported a result for an unknown record)."""
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """How windows and batches are cut.
+
+    :param overlap: how far each window reaches back before the cursor, to catch records whose
+        change timestamp was assigned before the previous window's end but committed after it.
+        Records seen again are recognised through the ledger and not written twice.
+    :param lag: how far behind "now" a window ends, so in-flight source transactions settle.
+    :param batch_size: records per target write and per ledger transaction.
+    :param initial_lookback: where the very first window starts, counted back from now.
+    :param initial_start: an absolute start for the very first window (wins over the look-back).
+    :param max_window: the longest window one run processes; a stream far behind catches up
+        over several runs instead of one huge run.
+    :param dead_letter_limit: how many due dead letters one run retries.
+    :param lease_ttl: how long a run may hold the stream's lease before another may take it.
+    """
+
+    overlap: timedelta = timedelta(minutes=10)
+    lag: timedelta = timedelta(minutes=1)
+    batch_size: int = 100
+    initial_lookback: timedelta = timedelta(days=30)
+    initial_start: datetime | None = None
+    max_window: timedelta | None = None
+    dead_letter_limit: int = 500
+    lease_ttl: timedelta = timedelta(minutes=30)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        for name in ("overlap", "lag", "initial_lookback"):
+            if getattr(self, name) < timedelta(0):
+                raise ValueError(f"{name} must not be negative")
+        if self.max_window is not None and self.max_window <= timedelta(0):
+            raise ValueError("max_window must be positive")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> SyncOptions:
+        """Build options from the tenant config's ``sync`` block (durations in seconds)."""
+
+        def seconds(name: str) -> timedelta | None:
+            value = values.get(name)
+            return None if value is None else timedelta(seconds=float(value))
+
+        kwargs: dict[str, Any] = {}
+        for name in ("overlap", "lag", "initial_lookback", "max_window", "lease_ttl"):
+            if name in values:
+                kwargs[name] = seconds(name)
+        for name in ("batch_size", "dead_letter_limit"):
+            if values.get(name) is not None:
+                kwargs[name] = int(values[name])
+        if values.get("initial_start"):
+            start = values["initial_start"]
+            kwargs["initial_start"] = (
+                start if isinstance(start, datetime) else datetime.fromisoformat(str(start))
+            )
+        return cls(**{k: v for k, v in kwargs.items() if v is not None or k == "max_window"})
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What a run should process: the next incremental window, a date range, or a list of ids."""
+
+    mode: str = INCREMENTAL
+    replay_from: datetime | None = None
+    replay_to: datetime | None = None
+    record_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in (INCREMENTAL, REPLAY_RANGE, REPLAY_IDS):
+            raise ValueError(f"unknown run mode {self.mode!r}")
+        if self.mode == REPLAY_RANGE and (self.replay_from is None or self.replay_to is None):
+            raise ValueError("a range replay needs both replay_from and replay_to")
+        if self.mode == REPLAY_IDS and not self.record_ids:
+            raise ValueError("an id replay needs at least one record id")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None) -> RunRequest:
+        """Read a request from DAG-run params (``replay_from``, ``replay_to``, ``record_ids``)."""
+        params = params or {}
+        ids = params.get("record_ids") or ()
+        if isinstance(ids, str):
+            ids = [part.strip() for part in ids.split(",")]
+        record_ids = tuple(str(i) for i in ids if str(i).strip())
+        if record_ids:
+            return cls(mode=REPLAY_IDS, record_ids=record_ids)
+        start, end = params.get("replay_from"), params.get("replay_to")
+        if start or end:
+            if not (start and end):
+                raise ValueError("replay_from and replay_to must be given together")
+            return cls(mode=REPLAY_RANGE, replay_from=_as_utc(start), replay_to=_as_utc(end))
+        return cls()
+
+    def as_params(self) -> dict[str, Any]:
+        return {
+            "replay_from": self.replay_from.isoformat() if self.replay_from else None,
+            "replay_to": self.replay_to.isoformat() if self.replay_to else None,
+            "record_ids": list(self.record_ids),
+        }
+
+
+@dataclass
+class Summary:
+    """Counts of one stream run; :meth:`as_dict` is what goes to XCom."""
+
+    key: StreamKey
+    mode: str
+    window: Window | None = None
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    unchanged: int = 0
+    dead_lettered: int = 0
+    retried: int = 0
+    recovered: int = 0
+    missing_ids: list[str] = field(default_factory=list)
+    cursor_advanced: bool = False
+
+    def count(self, action: Action) -> None:
+        attr = {
+            Action.CREATED: "created",
+            Action.UPDATED: "updated",
+            Action.SKIPPED: "skipped",
+            Action.UNCHANGED: "unchanged",
+            Action.DEAD_LETTERED: "dead_lettered",
+        }[action]
+        setattr(self, attr, getattr(self, attr) + 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tenant": self.key.tenant,
+            "integration": self.key.integration,
+            "stream": self.key.stream,
+            "mode": self.mode,
+            "window": self.window.as_dict() if self.window else None,
+            "read": self.read,
+            "created": self.created,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "unchanged": self.unchanged,
+            "dead_lettered": self.dead_lettered,
+            "dead_letters_retried": self.retried,
+            "dead_letters_recovered": self.recovered,
+            "missing_ids": list(self.missing_ids),
+            "cursor_advanced": self.cursor_advanced,
+        }
+
+
+class SyncEngine:
+    """Runs streams against the ledger.
+
+    :param ledger: the provider's store (cursors, links, audit, dead letters).
+    :param options: window and batching options.
+    :param clock: returns the current UTC time; injectable for tests and the sandbox.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        options: SyncOptions | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.ledger = ledger
+        self.options = options or SyncOptions()
+        self.clock = clock
+
+    # -- public -------------------------------------------------------------------------------
+
+    def run(self, key: StreamKey, stream: Stream, run: RunRef, request: RunRequest | None = None) -> Summary:
+        """Process one run of ``stream`` and return its summary.
+
+        The cursor moves only after every batch of the window is committed, so a crash anywhere
+        leaves the window to be processed again; idempotent writes and the ledger's links make
+        that safe.
+        """
+        request = request or RunRequest()
+        summary = Summary(key=key, mode=request.mode)
+        owner = f"{run.run_id}#{run.try_number}#{uuid.uuid4().hex[:8]}"
+        with self.ledger.lease(key, owner=owner, ttl=self.options.lease_ttl):
+            processed: set[str] = set()
+            if request.mode == REPLAY_IDS:
+                self._claim(key, run, request, None)
+                records = self._fetch(stream, request.record_ids, summary)
+                self._process(
+                    key, stream, run, _pages(records, self.options.batch_size), summary, processed, force=True
+                )
+            else:
+                window = self._claim(key, run, request, self._next_window(key, request))
+                summary.window = window
+                log.info(
+                    "%s: %s window %s → %s",
+                    key,
+                    request.mode,
+                    window.start.isoformat(),
+                    window.end.isoformat(),
+                )
+                force = request.mode == REPLAY_RANGE
+                self._process(key, stream, run, stream.read(window), summary, processed, force=force)
+                if request.mode == INCREMENTAL:
+                    summary.cursor_advanced = self.ledger.advance_cursor(key, window.end)
+            self._retry_dead_letters(key, stream, run, summary, processed)
+            self.ledger.finish_run(key, run, summary.as_dict())
+        log.info("%s: %s", key, _describe(summary))
+        return summary
+
+    # -- windows ------------------------------------------------------------------------------
+
+    def _next_window(self, key: StreamKey, request: RunRequest) -> Window:
+        if request.mode == REPLAY_RANGE:
+            assert request.replay_from is not None
+            assert request.replay_to is not None
+            return Window(request.replay_from, request.replay_to)
+        now = self.clock()
+        end = now - self.options.lag
+        cursor = self.ledger.get_cursor(key)
+        if cursor is not None:
+            start = cursor.position - self.options.overlap
+        elif self.options.initial_start is not None:
+            start = _as_utc(self.options.initial_start)
+        else:
+            start = now - self.options.initial_lookback
+        start = min(start, end)
+        if self.options.max_window is not None and end - start > self.options.max_window:
+            # Catch up in steps; the overlap is already inside `start`, so step from the cursor.
+            end = start + self.options.max_window
+        return Window(start, end)
+
+    def _claim(self, key: StreamKey, run: RunRef, request: RunRequest, window: Window | None) -> Window:
+        """Record the run's window, or get back the one recorded when this run first executed."""
+        proposed = window or Window(self.clock(), self.clock())
+        claimed = self.ledger.claim_run_window(
+            key, run, proposed, mode=request.mode, params=request.as_params()
+        )
+        if window is not None and claimed != window:
+            log.info(
+                "%s: run %s already processed window %s → %s; replaying that window",
+                key,
+                run.run_id,
+                claimed.start.isoformat(),
+                claimed.end.isoformat(),
+            )
+        return claimed
+
+    # -- records ------------------------------------------------------------------------------
+
+    def _fetch(self, stream: Stream, ids: Sequence[str], summary: Summary) -> list[SourceRecord]:
+        try:
+            records = list(stream.fetch(ids))
+        except NotImplementedError:
+            raise EngineError(
+                f"stream {type(stream).__name__} cannot re-read records by id; replay a date range instead"
+            ) from None
+        found = {r.id for r in records}
+        summary.missing_ids.extend(i for i in ids if i not in found)
+        return records
+
+    def _process(
+        self,
+        key: StreamKey,
+        stream: Stream,
+        run: RunRef,
+        pages: Iterable[Sequence[SourceRecord]],
+        summary: Summary,
+        processed: set[str],
+        *,
+        force: bool,
+    ) -> None:
+        batch: dict[str, SourceRecord] = {}
+        seen: dict[str, tuple[datetime, str]] = {}
+        for page in pages:
+            for record in page:
+                summary.read += 1
+                mark = (record.changed_at, record.version)
+                previous = seen.get(record.id)
+                if previous is not None and mark <= previous:
+                    # The source repeated a record (paging shifted, overlapping pages): the first
+                    # read in this run already handles it.
+                    summary.count(Action.UNCHANGED)
+                    continue
+                if record.id in batch:
+                    summary.count(Action.UNCHANGED)  # superseded by the newer read just made
+                seen[record.id] = mark
+                processed.add(record.id)
+                batch[record.id] = record
+                if len(batch) >= self.options.batch_size:
+                    self._process_batch(key, stream, run, list(batch.values()), summary, force=force)
+                    batch = {}
+        if batch:
+            self._process_batch(key, stream, run, list(batch.values()), summary, force=force)
+
+    def _process_batch(
+        self,
+        key: StreamKey,
+        stream: Stream,
+        run: RunRef,
+        records: Sequence[SourceRecord],
+        summary: Summary,
+        *,
+        force: bool,
+    ) -> list[Outcome]:
+        ids = [r.id for r in records]
+        links = self.ledger.get_links(key, ids)
+        pending = self.ledger.pending_for(key, ids)
+        lookups = stream.prepare(records)
+
+        outcomes: list[Outcome] = []
+        items: list[WriteItem] = []
+        hashes: dict[str, str] = {}
+        for record in records:
+            verdict = stream.map(record, lookups)
+            if isinstance(verdict, Skip):
+                outcomes.append(self._outcome(stream, record, Action.SKIPPED, reason=verdict.reason))
+            elif isinstance(verdict, DeadLetter):
+                outcomes.append(
+                    self._outcome(stream, record, Action.DEAD_LETTERED, reason=verdict.describe())
+                )
+            elif isinstance(verdict, Write):
+                content = payload_hash(verdict.payload)
+                hashes[record.id] = content
+                link = links.get(record.id)
+                if link is not None and link.payload_hash == content and not force:
+                    outcomes.append(
+                        self._outcome(
+                            stream, record, Action.UNCHANGED, target_id=link.target_id, content=content
+                        )
+                    )
+                    continue
+                items.append(
+                    WriteItem(
+                        record=record,
+                        payload=verdict.payload,
+                        idempotency_key=idempotency_key(key, record.id, content),
+                        target_id=link.target_id if link else None,
+                        uncertain=link is None and record.id in pending,
+                    )
+                )
+            else:  # pragma: no cover - guarded by the type checker
+                raise EngineError(f"map() returned {type(verdict).__name__}, not Write/Skip/DeadLetter")
+
+        if items:
+            creates = [(i.record.id, i.idempotency_key) for i in items if i.target_id is None]
+            if creates:
+                # Written before the target call: if we crash after the target accepted the write
+                # but before the ledger commit, the next attempt knows to look before creating.
+                self.ledger.mark_pending(key, creates)
+            results = stream.write(items)
+            outcomes.extend(self._results_to_outcomes(stream, items, results, hashes))
+
+        self.ledger.commit_batch(key, run, outcomes)
+        for outcome in outcomes:
+            summary.count(outcome.action)
+        return outcomes
+
+    def _results_to_outcomes(
+        self,
+        stream: Stream,
+        items: Sequence[WriteItem],
+        results: Sequence[WriteResult],
+        hashes: Mapping[str, str],
+    ) -> list[Outcome]:
+        by_id = {item.record.id: item for item in items}
+        outcomes: list[Outcome] = []
+        seen: set[str] = set()
+        for result in results:
+            item = by_id.get(result.source_id)
+            if item is None or result.source_id in seen:
+                raise EngineError(
+                    f"{type(stream).__name__}.write() reported {result.source_id!r}, "
+                    "which was not in the batch or was reported twice"
+                )
+            seen.add(result.source_id)
+            if result.action in (Action.CREATED, Action.UPDATED, Action.SKIPPED) and not result.target_id:
+                raise EngineError(
+                    f"{type(stream).__name__}.write() gave no target id for {result.source_id!r}"
+                )
+            outcomes.append(
+                self._outcome(
+                    stream,
+                    item.record,
+                    result.action,
+                    target_id=result.target_id,
+                    reason=result.reason,
+                    content=hashes.get(item.record.id) if result.action != Action.DEAD_LETTERED else None,
+                    key=item.idempotency_key,
+                )
+            )
+        missing = [i for i in by_id if i not in seen]
+        if missing:
+            raise EngineError(
+                f"{type(stream).__name__}.write() reported nothing for {', '.join(missing[:10])}"
+            )
+        return outcomes
+
+    @staticmethod
+    def _outcome(
+        stream: Stream,
+        record: SourceRecord,
+        action: Action,
+        *,
+        target_id: str | None = None,
+        reason: str | None = None,
+        content: str | None = None,
+        key: str | None = None,
+    ) -> Outcome:
+        return Outcome(
+            record=record,
+            action=action,
+            source_system=stream.source_system,
+            target_system=stream.target_system,
+            target_id=target_id,
+            reason=reason,
+            payload_hash=content,
+            idempotency_key=key,
+        )
+
+    # -- dead letters -------------------------------------------------------------------------
+
+    def _retry_dead_letters(
+        self, key: StreamKey, stream: Stream, run: RunRef, summary: Summary, processed: set[str]
+    ) -> None:
+        due = [
+            d
+            for d in self.ledger.due_dead_letters(key, now=self.clock(), limit=self.options.dead_letter_limit)
+            if d.source_id not in processed
+        ]
+        if not due:
+            return
+        stored = {d.source_id: record_from_json(d.record) for d in due}
+        try:
+            fresh = {r.id: r for r in stream.fetch(list(stored))}
+        except NotImplementedError:
+            fresh = {}
+        records = [fresh.get(source_id, record) for source_id, record in stored.items()]
+        log.info("%s: retrying %d dead letter(s)", key, len(records))
+        for page in _pages(records, self.options.batch_size):
+            outcomes = self._process_batch(key, stream, run, page, summary, force=False)
+            summary.retried += len(outcomes)
+            summary.recovered += sum(1 for o in outcomes if o.action != Action.DEAD_LETTERED)
+            processed.update(r.id for r in page)
+
+
+def _pages(records: Sequence[SourceRecord], size: int) -> Iterator[Sequence[SourceRecord]]:
+    for start in range(0, len(records), size):
+        yield records[start : start + size]
+
+
+def _as_utc(value: Any) -> datetime:
+
+    parsed = (
+        value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    )
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _describe(summary: Summary) -> str:
+    return (
+        f"read {summary.read}, created {summary.created}, updated {summary.updated}, "
+        f"skipped {summary.skipped}, unchanged {summary.unchanged}, dead-lettered {summary.dead_lettered}, "
+        f"dead letters retried {summary.retried} (recovered {summary.recovered})"
+    )

@@ -1,0 +1,59 @@
+"""The contract between the sync engine and an integration's stream."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ml_connector_provider.engine.types import MapResult, SourceRecord, Window, WriteItem, WriteResult
+
+
+class Stream(abc.ABC):
+    """One flow of records from a source system to a target system.
+
+    A stream reads, maps and writes; the engine decides what to read, what is new, what has to be
+    retried, and records everything in the ledger. Implementations are small: the hooks do the
+    I/O and the mapping is a pure function.
+
+    Subclasses set :attr:`source_system` and :attr:`target_system` and implement :meth:`read`,
+    :meth:`map` and :meth:`write`. Streams that can re-read single records by id also implement
+    :meth:`fetch`; then replays by id and dead-letter retries work from fresh source data instead
+    of the copy stored with the dead letter.
+    """
+
+    source_system: str = ""
+    target_system: str = ""
+
+    @abc.abstractmethod
+    def read(self, window: Window) -> Iterable[Sequence[SourceRecord]]:
+        """Yield pages of the records changed in ``[window.start, window.end)``.
+
+        Pages must be ordered by change timestamp, then primary key, so paging is stable.
+        """
+
+    def fetch(self, ids: Sequence[str]) -> Iterable[SourceRecord]:
+        """Yield the current state of the given records; ids that no longer exist are left out.
+
+        :raises NotImplementedError: when the source cannot be read by id (the default).
+        """
+        raise NotImplementedError
+
+    def prepare(self, records: Sequence[SourceRecord]) -> Any:
+        """Gather what :meth:`map` needs for a batch (look-ups), once per batch. Default: nothing."""
+        return None
+
+    @abc.abstractmethod
+    def map(self, record: SourceRecord, lookups: Any) -> MapResult:
+        """Turn one source record into a :class:`Write`, :class:`Skip` or :class:`DeadLetter`. Pure."""
+
+    @abc.abstractmethod
+    def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
+        """Write a batch idempotently and report one :class:`WriteResult` per item.
+
+        A record the target refuses for a data reason is reported as ``DEAD_LETTERED`` with the
+        reason; transient failures (after the transport's retries) are raised and fail the task.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release clients. Called once when the run ends."""
