@@ -1,0 +1,65 @@
+"""The shared HTTP layer of every hook: a pooled session with timeouts, retries with backoff and
+jitter that honour ``Retry-After``, token providers with refresh on 401, and secret-free errors.
+"""
+
+from __future__ import annotations
+
+from ml_connector_provider.transport.auth import (
+    TOKEN_RETRY_POLICY,
+    AccessToken,
+    ApiKeyAuth,
+    AuthProvider,
+    BasicAuth,
+    OAuth2ClientCredentials,
+    OAuth2JwtBearer,
+    OAuth2PasswordGrant,
+    OAuth2TokenProvider,
+    TokenProviderOptions,
+    register_secret,
+)
+from ml_connector_provider.transport.errors import (
+    AuthError,
+    ConnectionFailed,
+    HttpStatusError,
+    RetryExhausted,
+    TransportError,
+    redact_text,
+    redact_url,
+)
+from ml_connector_provider.transport.http import (
+    HttpTransport,
+    RequestOptions,
+    RetryAfterWait,
+    RetryPolicy,
+    Timeout,
+    TransportStats,
+    parse_retry_after,
+)
+
+__all__ = [
+    "TOKEN_RETRY_POLICY",
+    "AccessToken",
+    "ApiKeyAuth",
+    "AuthError",
+    "AuthProvider",
+    "BasicAuth",
+    "ConnectionFailed",
+    "HttpStatusError",
+    "HttpTransport",
+    "OAuth2ClientCredentials",
+    "OAuth2JwtBearer",
+    "OAuth2PasswordGrant",
+    "OAuth2TokenProvider",
+    "RequestOptions",
+    "RetryAfterWait",
+    "RetryExhausted",
+    "RetryPolicy",
+    "Timeout",
+    "TokenProviderOptions",
+    "TransportError",
+    "TransportStats",
+    "parse_retry_after",
+    "redact_text",
+    "redact_url",
+    "register_secret",
+]

@@ -1,0 +1,252 @@
+"""Exceptions raised by the HTTP transport, and the helpers that keep secrets out of them.
+
+Every message names the HTTP method and the URL (with secret-looking query parameters and
+any user-info replaced by ``***``) and, for HTTP errors, the status and a short excerpt of the
+response body. No message ever contains request headers, request bodies, tokens or passwords.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = [
+    "AuthError",
+    "ConnectionFailed",
+    "HttpStatusError",
+    "RetryExhausted",
+    "TransportError",
+    "redact_text",
+    "redact_url",
+]
+
+#: Longest body excerpt carried in an exception message.
+MAX_EXCERPT = 500
+
+#: Longest response body kept on :class:`HttpStatusError` for callers that need to parse it.
+MAX_BODY = 64 * 1024
+
+REDACTED = "***"
+
+# Query parameter names whose values must never appear in a message or a log line.
+_SECRET_NAME = re.compile(
+    r"token|secret|passw|pwd|key|signature|^sig$|credential|assertion|auth|session|^code$",
+    re.IGNORECASE,
+)
+# ``name=value`` pairs embedded in free text (urllib3 messages quote the URL they failed on).
+_SECRET_PAIR_IN_TEXT = re.compile(
+    r"(?P<name>[\w.\-]*(?:token|secret|passw|pwd|key|signature|credential|assertion|auth|session)[\w.\-]*)"
+    r"=(?P<value>[^&\s'\")]+)",
+    re.IGNORECASE,
+)
+_AUTH_SCHEME_IN_TEXT = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/=]+", re.IGNORECASE)
+_MIN_SCRUB_LEN = 4
+# Response headers not kept on an error: they can carry session credentials.
+_PRIVATE_HEADERS = frozenset({"set-cookie", "set-cookie2", "www-authenticate", "authorization"})
+
+
+def _secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name))
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with user-info and the values of secret-looking query parameters replaced.
+
+    :param url: an absolute or relative URL.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_text(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_secret_name(name) for name, _ in pairs):
+            query = urlencode(
+                [(name, REDACTED if _secret_name(name) else value) for name, value in pairs],
+                safe="*",
+            )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove credentials from free text: known secret values, ``Bearer``/``Basic`` credentials and
+    ``name=value`` pairs whose name looks secret.
+
+    :param text: the text to clean.
+    :param secrets: literal values that must not appear (tokens, passwords, client secrets).
+    """
+    for secret in sorted({s for s in secrets if s and len(s) >= _MIN_SCRUB_LEN}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    text = _AUTH_SCHEME_IN_TEXT.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _SECRET_PAIR_IN_TEXT.sub(lambda m: f"{m.group('name')}={REDACTED}", text)
+
+
+def body_excerpt(text: str, secrets: Iterable[str] = (), limit: int = MAX_EXCERPT) -> str:
+    """A single-line, secret-free excerpt of a response body of at most ``limit`` characters.
+
+    :param text: the response body.
+    :param secrets: literal values that must not appear.
+    :param limit: maximum length of the excerpt, including the trailing ellipsis.
+    """
+    flat = " ".join(text.split())
+    flat = redact_text(flat, secrets)
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    return flat
+
+
+class TransportError(Exception):
+    """Base class of every error raised by :mod:`ml_connector_provider.transport`.
+
+    :param message: the full, secret-free message.
+    :param method: HTTP method of the failed request, upper case.
+    :param url: URL of the failed request, already redacted.
+    """
+
+    def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.url = url
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The subclasses' constructors take more than the message; rebuild from the state instead.
+        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[TransportError], args: tuple[Any, ...], state: dict[str, Any]) -> TransportError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+class HttpStatusError(TransportError):
+    """The server answered with a status the caller did not expect.
+
+    :param status: HTTP status code.
+    :param method: HTTP method, upper case.
+    :param url: request URL, already redacted (see :func:`redact_url`).
+    :param body_excerpt: at most :data:`MAX_EXCERPT` characters of the response body, secret-free.
+    :param request_id: the server's request id header, when it sent one.
+    :param reason: the HTTP reason phrase.
+    :param body: the response body (up to :data:`MAX_BODY` characters, secret-free), for callers
+        that classify errors by their payload (Stripe ``error.code``, NetSuite ``o:errorCode``).
+    :param headers: the response headers.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        method: str,
+        url: str,
+        body_excerpt: str,
+        request_id: str | None = None,
+        *,
+        reason: str = "",
+        body: str = "",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.body_excerpt = body_excerpt
+        self.request_id = request_id
+        self.reason = reason
+        self.body = body
+        self.headers: dict[str, str] = {
+            name: value for name, value in (headers or {}).items() if name.lower() not in _PRIVATE_HEADERS
+        }
+        status_text = f"HTTP {status} {reason}".rstrip()
+        message = f"{method} {url} -> {status_text}"
+        if request_id:
+            message += f" (request id {request_id})"
+        if body_excerpt:
+            message += f": {body_excerpt}"
+        super().__init__(message, method=method, url=url)
+
+    def json(self) -> Any:
+        """The response body parsed as JSON, or ``None`` when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+class ConnectionFailed(TransportError):
+    """No usable response: the connection could not be opened, was dropped, or timed out.
+
+    :param message: the full, secret-free message.
+    :param method: HTTP method, upper case.
+    :param url: request URL, already redacted.
+    :param request_sent: ``False`` when the request certainly never reached the server (connection
+        refused, DNS failure, connect timeout); ``True`` when the server may have processed it.
+    :param reason: class name of the low-level error (``ReadTimeout``, ``ChunkedEncodingError``…).
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, request_sent: bool, reason: str) -> None:
+        super().__init__(message, method=method, url=url)
+        self.request_sent = request_sent
+        self.reason = reason
+
+
+class RetryExhausted(TransportError):
+    """A retryable failure persisted through every allowed attempt.
+
+    :param last_error: the failure of the final attempt.
+    :param attempts: how many attempts were made.
+    """
+
+    def __init__(self, last_error: TransportError, attempts: int) -> None:
+        self.last_error = last_error
+        self.attempts = attempts
+        noun = "attempt" if attempts == 1 else "attempts"
+        super().__init__(
+            f"giving up after {attempts} {noun}: {last_error.message}",
+            method=last_error.method,
+            url=last_error.url,
+        )
+
+    @property
+    def status(self) -> int | None:
+        """HTTP status of the last attempt, or ``None`` when it got no response."""
+        return self.last_error.status if isinstance(self.last_error, HttpStatusError) else None
+
+
+class AuthError(TransportError):
+    """Credentials were rejected: a token endpoint refused to issue a token, or the API answered
+    401 again after the token had been refreshed.
+
+    :param message: the full, secret-free message.
+    :param method: HTTP method, upper case.
+    :param url: URL of the token endpoint or of the API call, already redacted.
+    :param status: HTTP status, when there was a response.
+    :param error: the OAuth ``error`` code (``invalid_client``, ``invalid_grant``…), when given.
+    :param error_description: the OAuth ``error_description``, when given.
+    :param request_id: the server's request id header, when it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        status: int | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.status = status
+        self.error = error
+        self.error_description = error_description
+        self.request_id = request_id
