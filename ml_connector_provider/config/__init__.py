@@ -1,0 +1,54 @@
+"""Tenant configuration: the YAML schema, its loader and the per-DAG resolution.
+
+Typical use::
+
+    from ml_connector_provider.config import effective_tenant_integrations, load_config
+
+    config = load_config("config/tenants.yaml")  # raises ConfigError naming file, tenant and field
+    for item in effective_tenant_integrations(config):
+        print(item.dag_id, item.schedule, item.streams)
+"""
+
+from __future__ import annotations
+
+from ml_connector_provider.config.loader import (
+    DAG_ID_PREFIX,
+    ConfigError,
+    ConfigProblem,
+    TenantIntegration,
+    clear_config_cache,
+    dag_id_for,
+    effective_tenant_integrations,
+    load_config,
+    parse_config,
+)
+from ml_connector_provider.config.schema import (
+    DEFAULT_LEDGER_CONN_ID,
+    DefaultsConfig,
+    IntegrationConfig,
+    StreamConfig,
+    SyncOptions,
+    SyncOverrides,
+    TenantConfig,
+    TenantsConfig,
+)
+
+__all__ = [
+    "DAG_ID_PREFIX",
+    "DEFAULT_LEDGER_CONN_ID",
+    "ConfigError",
+    "ConfigProblem",
+    "DefaultsConfig",
+    "IntegrationConfig",
+    "StreamConfig",
+    "SyncOptions",
+    "SyncOverrides",
+    "TenantConfig",
+    "TenantIntegration",
+    "TenantsConfig",
+    "clear_config_cache",
+    "dag_id_for",
+    "effective_tenant_integrations",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,350 @@
+"""Provider metadata read by Airflow's provider discovery.
+
+Airflow calls :func:`get_provider_info` through the ``apache_airflow_provider`` entry point. The
+dictionary it returns follows ``airflow/provider_info.schema.json``; the connection types carry
+their form fields declaratively (``conn-fields`` and ``ui-field-behaviour``), so the connection
+form is built without importing any hook.
+
+The dictionary is written by hand; keep it in step with the modules of the package (the unit
+tests check that every listed module imports and that every secret field is a password field).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_DOCS = "https://github.com/ml-connector/ml-connector/tree/main/docs"
+
+_STRING: dict[str, Any] = {"type": ["string", "null"]}
+
+
+def _string(**extra: Any) -> dict[str, Any]:
+    return {**_STRING, **extra}
+
+
+def _secret(**extra: Any) -> dict[str, Any]:
+    return {**_STRING, "format": "password", **extra}
+
+
+def _timeout(default: int) -> dict[str, Any]:
+    return {"type": ["integer", "null"], "default": default, "minimum": 1, "maximum": 600}
+
+
+_ORACLE_FUSION: dict[str, Any] = {
+    "connection-type": "oracle_fusion",
+    "hook-class-name": "ml_connector_provider.hooks.oracle_fusion.OracleFusionHook",
+    "hook-name": "Oracle Fusion Cloud ERP",
+    "ui-field-behaviour": {
+        "hidden-fields": ["schema", "port"],
+        "relabeling": {
+            "host": "Pod URL",
+            "login": "Username (basic auth only)",
+            "password": "Password (basic auth only)",
+        },
+        "placeholders": {
+            "host": "https://<pod>.fa.<region>.oraclecloud.com",
+            "login": "integration.user",
+        },
+    },
+    "conn-fields": {
+        "auth_type": {
+            "label": "Authentication",
+            "description": "OAuth 2.0 client credentials against the IAM identity domain (recommended), "
+            "or HTTP basic auth with the username and password above.",
+            "schema": _string(
+                enum=["oauth2_client_credentials", "basic"],
+                default="oauth2_client_credentials",
+            ),
+        },
+        "token_url": {
+            "label": "Token URL",
+            "description": "Token endpoint of the identity domain (OAuth 2.0 only).",
+            "schema": _string(format="url"),
+        },
+        "client_id": {
+            "label": "Client ID",
+            "description": "Client id of the confidential application (OAuth 2.0 only).",
+            "schema": _string(),
+        },
+        "client_secret": {
+            "label": "Client secret",
+            "description": "Client secret of the confidential application (OAuth 2.0 only).",
+            "schema": _secret(),
+        },
+        "scope": {
+            "label": "Scope",
+            "description": "Fusion resource audience followed by the scope, e.g. "
+            "urn:opc:resource:fa:instanceid=1234567urn:opc:resource:consumer::all",
+            "schema": _string(),
+        },
+        "rest_framework_version": {
+            "label": "REST framework version",
+            "description": "Value of the REST-Framework-Version header. 2+ enables the expression "
+            "filter syntax, 4+ returns detailed JSON error payloads.",
+            "schema": _string(enum=[str(v) for v in range(1, 10)], default="4"),
+        },
+        "timeout": {
+            "label": "Timeout (s)",
+            "description": "Timeout of one HTTP request, in seconds.",
+            "schema": _timeout(60),
+        },
+    },
+}
+
+_NETSUITE: dict[str, Any] = {
+    "connection-type": "netsuite",
+    "hook-class-name": "ml_connector_provider.hooks.netsuite.NetSuiteHook",
+    "hook-name": "Oracle NetSuite",
+    "ui-field-behaviour": {
+        "hidden-fields": ["schema", "port", "login", "password"],
+        "relabeling": {"host": "REST base URL (optional)"},
+        "placeholders": {"host": "https://1234567-sb1.suitetalk.api.netsuite.com"},
+    },
+    "conn-fields": {
+        "account_id": {
+            "label": "Account ID",
+            "description": "NetSuite account id as shown in the UI, e.g. 1234567 or 1234567_SB1. The "
+            "REST host is derived from it unless a base URL is set.",
+            "schema": _string(),
+        },
+        "client_id": {
+            "label": "Client ID",
+            "description": "Client id of the integration record (JWT issuer).",
+            "schema": _string(),
+        },
+        "certificate_id": {
+            "label": "Certificate ID",
+            "description": "Certificate id of the OAuth 2.0 client credentials mapping (JWT kid).",
+            "schema": _string(),
+        },
+        "private_key": {
+            "label": "Private key (PEM)",
+            "description": "Private key matching the uploaded certificate, PEM encoded.",
+            "schema": _secret(),
+        },
+        "algorithm": {
+            "label": "Signing algorithm",
+            "description": "JWT signing algorithm. NetSuite no longer accepts RS256 (PKCS#1 v1.5).",
+            "schema": _string(
+                enum=["PS256", "PS384", "PS512", "ES256", "ES384", "ES512"],
+                default="PS256",
+            ),
+        },
+        "scope": {
+            "label": "Scope",
+            "description": "Comma-separated scopes: rest_webservices, restlets, suite_analytics.",
+            "schema": _string(default="rest_webservices"),
+        },
+        "timeout": {
+            "label": "Timeout (s)",
+            "description": "Timeout of one HTTP request, in seconds.",
+            "schema": _timeout(60),
+        },
+    },
+}
+
+_STRIPE: dict[str, Any] = {
+    "connection-type": "stripe",
+    "hook-class-name": "ml_connector_provider.hooks.stripe.StripeHook",
+    "hook-name": "Stripe",
+    "ui-field-behaviour": {
+        "hidden-fields": ["schema", "port", "login", "host"],
+        "relabeling": {"password": "Secret API key"},
+        "placeholders": {"password": "sk_live_… or rk_live_…"},
+    },
+    "conn-fields": {
+        "account_id": {
+            "label": "Connected account",
+            "description": "Stripe-Account to act on (Connect platforms only).",
+            "schema": _string(pattern="^(acct_[A-Za-z0-9]+)?$"),
+        },
+        "webhook_secret": {
+            "label": "Webhook signing secret",
+            "description": "whsec_… secret of the webhook endpoint, used to verify Stripe-Signature.",
+            "schema": _secret(),
+        },
+        "api_version": {
+            "label": "API version",
+            "description": "Stripe-Version to pin; empty uses the version of the installed SDK.",
+            "schema": _string(),
+        },
+        "api_base": {
+            "label": "API base URL",
+            "description": "Override of https://api.stripe.com, e.g. a local test server.",
+            "schema": _string(format="url"),
+        },
+        "max_network_retries": {
+            "label": "Max network retries",
+            "description": "Retries of the Stripe SDK on network errors, 409, 429 and 5xx.",
+            "schema": {"type": ["integer", "null"], "default": 3, "minimum": 0, "maximum": 10},
+        },
+    },
+}
+
+_SALESFORCE: dict[str, Any] = {
+    "connection-type": "mlc_salesforce",
+    "hook-class-name": "ml_connector_provider.hooks.salesforce.SalesforceHook",
+    "hook-name": "Salesforce (ml-connector)",
+    "ui-field-behaviour": {
+        "hidden-fields": ["schema", "port", "login"],
+        "relabeling": {"host": "My Domain URL", "password": "Password (password flow only)"},
+        "placeholders": {"host": "https://mycompany.my.salesforce.com"},
+    },
+    "conn-fields": {
+        "auth_type": {
+            "label": "Authentication",
+            "description": "OAuth 2.0 flow: client credentials (recommended), JWT bearer, or "
+            "username-password.",
+            "schema": _string(enum=["client_credentials", "jwt", "password"], default="client_credentials"),
+        },
+        "consumer_key": {
+            "label": "Consumer key",
+            "description": "Consumer key (client id) of the connected app / external client app.",
+            "schema": _string(),
+        },
+        "consumer_secret": {
+            "label": "Consumer secret",
+            "description": "Consumer secret (client credentials and password flows).",
+            "schema": _secret(),
+        },
+        "private_key": {
+            "label": "Private key (PEM)",
+            "description": "Private key whose certificate is uploaded to the app (JWT flow).",
+            "schema": _secret(),
+        },
+        "username": {
+            "label": "Username",
+            "description": "Salesforce username (JWT and password flows).",
+            "schema": _string(),
+        },
+        "security_token": {
+            "label": "Security token",
+            "description": "Security token appended to the password (password flow).",
+            "schema": _secret(),
+        },
+        "api_version": {
+            "label": "API version",
+            "description": "REST API version without the leading v, e.g. 62.0.",
+            "schema": _string(pattern=r"^(\d{2,3}\.0)?$"),
+        },
+    },
+}
+
+_CLEO: dict[str, Any] = {
+    "connection-type": "cleo",
+    "hook-class-name": "ml_connector_provider.hooks.cleo.CleoHook",
+    "hook-name": "Cleo Integration Cloud",
+    "ui-field-behaviour": {
+        "hidden-fields": ["schema", "port"],
+        "relabeling": {"host": "Cleo URL", "login": "API username", "password": "API password"},
+        "placeholders": {"host": "https://cleo.example.com"},
+    },
+    "conn-fields": {
+        "api_key": {
+            "label": "API key",
+            "description": "API key, when the instance issues one instead of username and password.",
+            "schema": _secret(),
+        },
+        "base_path": {
+            "label": "API base path",
+            "description": "Path prefix of the REST API.",
+            "schema": _string(default="/api"),
+        },
+        "outbound_mailbox": {
+            "label": "Outbound mailbox",
+            "description": "Default Cleo connection alias that outbound documents are delivered to; "
+            "trading-partner settings may override it.",
+            "schema": _string(),
+        },
+        "timeout": {
+            "label": "Timeout (s)",
+            "description": "Timeout of one HTTP request, in seconds.",
+            "schema": _timeout(60),
+        },
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider metadata Airflow's provider discovery reads.
+
+    :return: a dictionary valid against ``airflow/provider_info.schema.json``.
+    """
+    return {
+        "package-name": "ml-connector-provider",
+        "name": "ML Connector",
+        "description": "Keeps finance systems in sync: Oracle Fusion ERP and NetSuite with Stripe, "
+        "Salesforce, Stampli (SFTP) and Cleo EDI.",
+        "versions": ["0.1.0"],
+        "integrations": [
+            {
+                "integration-name": "ML Connector",
+                "external-doc-url": _DOCS,
+                "tags": ["software"],
+            },
+            {
+                "integration-name": "Oracle Fusion",
+                "external-doc-url": "https://docs.oracle.com/en/cloud/saas/financials/",
+                "tags": ["service"],
+            },
+            {
+                "integration-name": "NetSuite",
+                "external-doc-url": "https://docs.oracle.com/en/cloud/saas/netsuite/",
+                "tags": ["service"],
+            },
+            {
+                "integration-name": "Stripe",
+                "external-doc-url": "https://docs.stripe.com/api",
+                "tags": ["service"],
+            },
+            {
+                "integration-name": "Salesforce",
+                "external-doc-url": "https://developer.salesforce.com/docs/apis",
+                "tags": ["service"],
+            },
+            {
+                "integration-name": "Stampli (SFTP)",
+                "external-doc-url": "https://www.stampli.com/",
+                "tags": ["service", "protocol"],
+            },
+            {
+                "integration-name": "Cleo",
+                "external-doc-url": "https://www.cleo.com/cleo-integration-cloud",
+                "tags": ["service"],
+            },
+        ],
+        "operators": [
+            {
+                "integration-name": "ML Connector",
+                "python-modules": ["ml_connector_provider.operators.sync"],
+            },
+        ],
+        "connection-types": [_ORACLE_FUSION, _NETSUITE, _STRIPE, _SALESFORCE, _CLEO],
+        "config": {
+            "ml_connector": {
+                "description": "Settings of the ml-connector provider.",
+                "options": {
+                    "tenant_config_path": {
+                        "description": "Path of the tenant YAML file read by the ml-connector DAG file. "
+                        "The ML_CONNECTOR_CONFIG environment variable takes precedence; when neither is "
+                        "set, tenants.yaml next to the DAG file is used.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/opt/airflow/dags/tenants.yaml",
+                        "default": None,
+                    },
+                    "ledger_conn_id": {
+                        "description": "Airflow connection naming the ledger database, used when the "
+                        "tenant file does not set defaults.ledger_conn_id.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "ml_connector_ledger",
+                        "default": "ml_connector_ledger",
+                    },
+                },
+            },
+        },
+        "plugins": [
+            {"name": "ml_connector", "plugin-class": "ml_connector_provider.plugins.MlConnectorPlugin"},
+        ],
+    }

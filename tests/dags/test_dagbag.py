@@ -1,0 +1,552 @@
+"""The provider's DAG file, parsed by Airflow's own DagBag and CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+import pytest
+
+if TYPE_CHECKING:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from ml_connector_provider.operators.sync import SyncStreamOperator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DAGS_DIR = REPO_ROOT / "dags"
+DAG_FILE = DAGS_DIR / "ml_connector.py"
+EXAMPLE_CONFIG = REPO_ROOT / "config" / "tenants.example.yaml"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# Environment variable behind airflow.sdk.get_parsing_context().dag_id.
+PARSING_CONTEXT_DAG_ID = "_AIRFLOW_PARSING_CONTEXT_DAG_ID"
+
+AirflowCli = Callable[..., subprocess.CompletedProcess[str]]
+
+EXPECTED = {
+    # dag id: (tenant, display name, paused at creation, schedule, owner, retries, timezone)
+    "mlc__acme__fusion_stripe": (
+        "acme",
+        "Oracle Fusion ⇄ Stripe · ACME Corp",
+        False,
+        "*/10 * * * *",
+        "finance-ops",
+        3,
+        "America/New_York",
+    ),
+    "mlc__globex__fusion_stripe": (
+        "globex",
+        "Oracle Fusion ⇄ Stripe · Globex Corporation",
+        False,
+        "*/15 * * * *",
+        "data-platform",
+        3,
+        "UTC",
+    ),
+    "mlc__initech__fusion_stripe": (
+        "initech",
+        "Oracle Fusion ⇄ Stripe · Initech",
+        True,
+        None,
+        "data-platform",
+        1,
+        "UTC",
+    ),
+}
+
+
+class _Blocked(RuntimeError):
+    pass
+
+
+@pytest.fixture
+def no_io(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make any network connection or SQL connection attempted during the test fail, and record it."""
+    attempts: list[str] = []
+
+    def refuse_socket(self: socket.socket, address: Any, *args: Any) -> None:
+        attempts.append(f"socket.connect {address!r}")
+        raise _Blocked(f"network access during DAG parsing: {address!r}")
+
+    def refuse_engine(self: Any, *args: Any, **kwargs: Any) -> None:
+        attempts.append(f"sqlalchemy connect {self!r}")
+        raise _Blocked("database access during DAG parsing")
+
+    import sqlalchemy.engine
+
+    monkeypatch.setattr(socket.socket, "connect", refuse_socket)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse_socket)
+    monkeypatch.setattr(sqlalchemy.engine.Engine, "connect", refuse_engine)
+    return attempts
+
+
+def _dagbag(path: Path) -> DagBag:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(path))
+
+
+def _sync_task(dag: Any, task_id: str) -> SyncStreamOperator:
+    from ml_connector_provider.operators.sync import SyncStreamOperator
+
+    task = dag.get_task(task_id)
+    assert isinstance(task, SyncStreamOperator)
+    return task
+
+
+def _ours(bag: DagBag) -> dict[str, Any]:
+    return {dag_id: dag for dag_id, dag in bag.dags.items() if dag_id.startswith("mlc__")}
+
+
+@pytest.fixture(scope="module")
+def dagbag(airflow_environment: dict[str, str]) -> DagBag:
+    """The repository's dags/ folder parsed with the example tenant file, no network allowed."""
+    attempts: list[str] = []
+
+    def refuse(self: socket.socket, address: Any, *args: Any) -> None:
+        attempts.append(repr(address))
+        raise _Blocked(f"network access during DAG parsing: {address!r}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.setattr(socket.socket, "connect_ex", refuse)
+        bag = _dagbag(DAGS_DIR)
+    assert attempts == []
+    return bag
+
+
+class TestDagBag:
+    def test_no_import_errors(self, dagbag: DagBag) -> None:
+        assert dagbag.import_errors == {}
+
+    def test_dag_ids(self, dagbag: DagBag) -> None:
+        assert sorted(_ours(dagbag)) == sorted(EXPECTED)
+
+    def test_dag_file_passes_safe_mode(self) -> None:
+        content = DAG_FILE.read_bytes().lower()
+
+        assert b"airflow" in content
+        assert b"dag" in content
+
+    @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+    def test_dag_attributes(self, dagbag: DagBag, dag_id: str) -> None:
+        tenant, display, paused, schedule, owner, retries, tz = EXPECTED[dag_id]
+        dag = dagbag.dags[dag_id]
+
+        assert dag.dag_display_name == display
+        assert dag.tags == {"ml-connector", f"tenant:{tenant}", "integration:fusion_stripe"}
+        assert dag.is_paused_upon_creation is paused
+        assert dag.max_active_runs == 1
+        assert dag.catchup is False
+        assert dag.timezone.name == tz
+        assert dag.start_date == pendulum.datetime(2026, 1, 1, tz=tz)
+        expression = getattr(dag.timetable, "expression", None)
+        assert expression == schedule
+        assert dag.default_args == {
+            "owner": owner,
+            "retries": retries,
+            "retry_delay": timedelta(seconds=60),
+            "retry_exponential_backoff": 2.0,
+            "max_retry_delay": timedelta(seconds=1800),
+        }
+        assert dag.doc_md is not None
+        assert "## Replay" in dag.doc_md
+        assert "customers" in dag.doc_md
+
+    def test_manual_only_dag_has_no_schedule(self, dagbag: DagBag) -> None:
+        from airflow.sdk.definitions.timetables.simple import NullTimetable
+
+        dag = dagbag.dags["mlc__initech__fusion_stripe"]
+
+        assert isinstance(dag.timetable, NullTimetable)
+
+    @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+    def test_tasks(self, dagbag: DagBag, dag_id: str) -> None:
+        from ml_connector_provider.operators.sync import SyncStreamOperator
+
+        tenant, _, _, _, owner, retries, _ = EXPECTED[dag_id]
+        dag = dagbag.dags[dag_id]
+
+        assert dag.task_ids == ["customers"]
+        task = dag.get_task("customers")
+        assert isinstance(task, SyncStreamOperator)
+        assert task.task_display_name == "Fusion AR customers → Stripe customers"
+        assert (task.tenant_id, task.integration_id, task.stream) == (tenant, "fusion_stripe", "customers")
+        assert task.connections == {"fusion": f"{tenant}_fusion", "stripe": f"{tenant}_stripe"}
+        assert task.ledger_conn_id == "ml_connector_ledger"
+        assert set(task.sync_options) == {
+            "overlap",
+            "lag",
+            "batch_size",
+            "initial_lookback",
+            "max_window",
+            "initial_start",
+            "dead_letter_limit",
+            "lease_ttl",
+        }
+        assert task.owner == owner
+        assert task.retries == retries
+        assert task.retry_exponential_backoff == 2.0
+        assert task.retry_delay == timedelta(seconds=60)
+        assert task.max_retry_delay == timedelta(seconds=1800)
+
+    def test_task_options_resolved_per_tenant(self, dagbag: DagBag) -> None:
+        acme = _sync_task(dagbag.dags["mlc__acme__fusion_stripe"], "customers")
+        initech = _sync_task(dagbag.dags["mlc__initech__fusion_stripe"], "customers")
+
+        assert (acme.sync_options["overlap"], acme.sync_options["batch_size"]) == (300, 50)
+        assert initech.sync_options["initial_lookback"] == 604800
+        assert acme.settings == {
+            "business_units": ["US1 Business Unit"],
+            "customer_metadata_prefix": "fusion_",
+        }
+
+    @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+    def test_replay_params(self, dagbag: DagBag, dag_id: str) -> None:
+        params = dagbag.dags[dag_id].params
+
+        assert set(params.keys()) == {"replay_from", "replay_to", "record_ids", "stream"}
+        assert all(params[name] is None for name in params)
+        schemas = {name: params.get_param(name).schema for name in params}
+        assert schemas["replay_from"]["type"] == ["null", "string"]
+        assert schemas["replay_from"]["format"] == "date-time"
+        assert schemas["replay_to"]["format"] == "date-time"
+        assert schemas["record_ids"]["type"] == ["null", "array"]
+        assert schemas["record_ids"]["items"] == {"type": "string"}
+        assert schemas["stream"]["enum"] == [None, "customers"]
+        assert all(params.get_param(name).description for name in params)
+
+    def test_params_validate_a_replay(self, dagbag: DagBag) -> None:
+        params = copy.deepcopy(dagbag.dags["mlc__acme__fusion_stripe"].params)
+
+        params.update(
+            {
+                "replay_from": "2026-03-01T00:00:00+00:00",
+                "replay_to": "2026-03-02T00:00:00+00:00",
+                "record_ids": ["300100170752773"],
+                "stream": "customers",
+            }
+        )
+
+        assert params.validate()["stream"] == "customers"
+
+    @pytest.mark.parametrize(
+        "conf",
+        [{"stream": "invoices"}, {"record_ids": "300100170752773"}, {"replay_from": 20260301}],
+        ids=["unknown-stream", "ids-not-a-list", "date-not-a-string"],
+    )
+    def test_params_reject_bad_replays(self, dagbag: DagBag, conf: dict[str, Any]) -> None:
+        from airflow.sdk.exceptions import ParamValidationError
+
+        params = copy.deepcopy(dagbag.dags["mlc__acme__fusion_stripe"].params)
+
+        # Assigning a value validates it against the param's schema (what a triggered run does).
+        with pytest.raises(ParamValidationError):
+            params.update(conf)
+
+    @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+    def test_dags_serialize(self, dagbag: DagBag, dag_id: str) -> None:
+        from airflow.serialization.serialized_objects import DagSerialization
+
+        data = DagSerialization.to_dict(dagbag.dags[dag_id])
+        json.dumps(data)
+        restored = DagSerialization.from_dict(data)
+
+        assert restored.dag_id == dag_id
+        assert restored.task_ids == ["customers"]
+        assert set(restored.params.keys()) == {"replay_from", "replay_to", "record_ids", "stream"}
+
+
+class TestParsing:
+    def test_no_network_or_database(self, airflow_environment: dict[str, str], no_io: list[str]) -> None:
+        bag = _dagbag(DAG_FILE)
+
+        assert bag.import_errors == {}
+        assert len(_ours(bag)) == 3
+        assert no_io == []
+
+    def test_parsing_context_builds_only_the_requested_dag(
+        self, airflow_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from airflow.sdk import get_parsing_context
+
+        from ml_connector_provider.dag_factory import build_dags
+
+        # What a worker sets before parsing the file to run one DAG (Airflow's own context manager
+        # leaves the variable set afterwards, so the test sets it through monkeypatch).
+        monkeypatch.setenv(PARSING_CONTEXT_DAG_ID, "mlc__globex__fusion_stripe")
+        assert get_parsing_context().dag_id == "mlc__globex__fusion_stripe"
+
+        bag = _dagbag(DAG_FILE)
+        built = build_dags(EXAMPLE_CONFIG)
+
+        assert bag.import_errors == {}
+        assert sorted(bag.dags) == ["mlc__globex__fusion_stripe"]
+        assert list(built) == ["mlc__globex__fusion_stripe"]
+
+    def test_parsing_context_for_another_dag_builds_nothing(
+        self, airflow_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv(PARSING_CONTEXT_DAG_ID, "some_other_dag")
+
+        bag = _dagbag(DAG_FILE)
+
+        assert bag.import_errors == {}
+        assert bag.dags == {}
+
+    def test_invalid_config_is_an_import_error_naming_file_tenant_and_field(
+        self, airflow_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        config = FIXTURES / "invalid.yaml"
+        monkeypatch.setenv("ML_CONNECTOR_CONFIG", str(config))
+
+        bag = _dagbag(DAG_FILE)
+
+        assert bag.dags == {}
+        (error,) = bag.import_errors.values()
+        assert (
+            f"{config}: tenant 'acme': integrations.fusion_stripe.connections: missing role 'stripe' "
+            "(the id of an Airflow connection of type 'stripe')"
+        ) in error
+        assert (
+            f"{config}: tenant 'globex': integrations.fusion_stripe.streams.invoices: unknown stream 'invoices' "
+            "(streams of fusion_stripe: customers)"
+        ) in error
+
+    def test_tenants_yaml_next_to_the_dag_file(
+        self, airflow_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        monkeypatch.delenv("ML_CONNECTOR_CONFIG")
+        dag_file = tmp_path / "ml_connector.py"
+        shutil.copy(DAG_FILE, dag_file)
+
+        missing = _dagbag(dag_file)
+        shutil.copy(EXAMPLE_CONFIG, tmp_path / "tenants.yaml")
+        found = _dagbag(dag_file)
+
+        (error,) = missing.import_errors.values()
+        assert (
+            f"{tmp_path / 'tenants.yaml'}: cannot read the tenant configuration: No such file or directory"
+            in error
+        )
+        assert found.import_errors == {}
+        assert sorted(found.dags) == sorted(EXPECTED)
+
+    def test_heavy_modules_not_imported(
+        self, airflow_environment: dict[str, str], airflow_home: Path
+    ) -> None:
+        script = textwrap.dedent(
+            f"""
+            import json, sys
+            from airflow.dag_processing.dagbag import DagBag
+            bag = DagBag(dag_folder={str(DAG_FILE)!r})
+            assert not bag.import_errors, bag.import_errors
+            assert len(bag.dags) == 3, sorted(bag.dags)
+            watched = ("stripe", "simple_salesforce", "paramiko", "asyncssh", "jwt")
+            print(json.dumps(sorted(
+                m for m in sys.modules
+                if m.split(".")[0] in watched
+                or m.startswith(("ml_connector_provider.hooks.", "ml_connector_provider.sandbox",
+                                 "ml_connector_provider.ledger", "ml_connector_provider.engine."))
+            )))
+            """
+        )
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **airflow_environment}
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            cwd=airflow_home,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+class TestFactory:
+    @pytest.fixture
+    def four_streams(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        from ml_connector_provider.config import clear_config_cache, loader
+        from ml_connector_provider.integrations import IntegrationSpec, StreamSpec, get_integration
+
+        real = get_integration("fusion_stripe")
+        spec = IntegrationSpec(
+            id=real.id,
+            title=real.title,
+            streams=(
+                StreamSpec("a", "Stream A", "fusion", "stripe", description="First."),
+                StreamSpec("b", "Stream B", "fusion", "stripe", default_enabled=False),
+                StreamSpec("c", "Stream C", "stripe", "fusion"),
+                StreamSpec("d", "Stream D", "stripe", "fusion"),
+            ),
+            connection_roles=real.connection_roles,
+            settings_model=real.settings_model,
+            streams_factory=real.streams_factory,
+        )
+        monkeypatch.setattr(loader, "registry", lambda: {spec.id: spec})
+        clear_config_cache()
+        yield
+        clear_config_cache()
+
+    @pytest.mark.usefixtures("airflow_environment", "four_streams")
+    def test_tasks_chained_in_stream_order(self) -> None:
+        from ml_connector_provider.dag_factory import build_dags
+
+        dag = build_dags(FIXTURES / "multi_stream.yaml")["mlc__acme__fusion_stripe"]
+
+        assert dag.task_ids == ["a", "b", "d"]
+        assert dag.get_task("a").upstream_task_ids == set()
+        assert dag.get_task("b").upstream_task_ids == {"a"}
+        assert dag.get_task("d").upstream_task_ids == {"b"}
+        assert dag.get_task("d").downstream_task_ids == set()
+        assert dag.params.get_param("stream").schema["enum"] == [None, "a", "b", "d"]
+        assert dag.doc_md is not None
+        assert "Disabled streams: `c`." in dag.doc_md
+
+    @pytest.mark.usefixtures("airflow_environment")
+    def test_ledger_conn_id_from_airflow_config(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from ml_connector_provider.dag_factory import build_dags
+
+        monkeypatch.setenv("AIRFLOW__ML_CONNECTOR__LEDGER_CONN_ID", "ledger_pg")
+
+        dags = build_dags(EXAMPLE_CONFIG)
+
+        assert {_sync_task(d, "customers").ledger_conn_id for d in dags.values()} == {"ledger_pg"}
+
+    def test_config_path_resolution(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        from ml_connector_provider.dag_factory import resolve_config_path
+
+        dag_file = tmp_path / "dags" / "ml_connector.py"
+        monkeypatch.setenv("ML_CONNECTOR_CONFIG", "/srv/env.yaml")
+        monkeypatch.setenv("AIRFLOW__ML_CONNECTOR__TENANT_CONFIG_PATH", "/srv/cfg.yaml")
+        assert resolve_config_path(dag_file) == Path("/srv/env.yaml")
+
+        monkeypatch.delenv("ML_CONNECTOR_CONFIG")
+        assert resolve_config_path(dag_file) == Path("/srv/cfg.yaml")
+
+        monkeypatch.delenv("AIRFLOW__ML_CONNECTOR__TENANT_CONFIG_PATH")
+        assert resolve_config_path(dag_file) == tmp_path / "dags" / "tenants.yaml"
+
+
+# ---------------------------------------------------------------------------------------------
+# The Airflow CLI, in fresh processes (no metadata database is needed for these commands)
+# ---------------------------------------------------------------------------------------------
+
+CLI_COMMANDS = {
+    "list": ["providers", "list", "-o", "json"],
+    "get": ["providers", "get", "ml-connector-provider", "--full", "-o", "json"],
+    "hooks": ["providers", "hooks", "-o", "json"],
+    "widgets": ["providers", "widgets", "-o", "json"],
+    "behaviours": ["providers", "behaviours", "-o", "json"],
+    "configs": ["config", "get-value", "ml_connector", "ledger_conn_id"],
+    "plugins": ["plugins", "-o", "json"],
+}
+
+
+@pytest.fixture(scope="module")
+def cli(airflow_cli: AirflowCli) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Outputs of the CLI commands, run in parallel."""
+    with ThreadPoolExecutor(max_workers=len(CLI_COMMANDS)) as pool:
+        futures = {name: pool.submit(airflow_cli, args) for name, args in CLI_COMMANDS.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Log lines may precede the JSON document on stdout.
+    start = min(i for i in (result.stdout.find("["), result.stdout.find("{")) if i >= 0)
+    return json.loads(result.stdout[start:])
+
+
+class TestCli:
+    def test_providers_list(self, cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
+        import ml_connector_provider
+
+        rows = {row["package_name"]: row for row in _json(cli["list"])}
+
+        assert rows["ml-connector-provider"]["version"] == ml_connector_provider.__version__
+
+    def test_providers_get(self, cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
+        (info,) = _json(cli["get"])
+
+        assert info["package-name"] == "ml-connector-provider"
+        assert [c["connection-type"] for c in info["connection-types"]] == [
+            "oracle_fusion",
+            "netsuite",
+            "stripe",
+            "mlc_salesforce",
+            "cleo",
+        ]
+
+    def test_providers_hooks(self, cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
+        import importlib.util
+
+        from ml_connector_provider.get_provider_info import get_provider_info
+
+        rows = {row["connection_type"]: row for row in _json(cli["hooks"])}
+        for conn in get_provider_info()["connection-types"]:
+            row = rows[conn["connection-type"]]
+            if importlib.util.find_spec(conn["hook-class-name"].rpartition(".")[0]) is not None:
+                assert row["class"] == conn["hook-class-name"]
+                assert row["package_name"] == "ml-connector-provider"
+                assert row["hook_name"] == conn["hook-name"]
+
+    def test_providers_widgets(self, cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
+        from ml_connector_provider.get_provider_info import get_provider_info
+
+        rows = {row["connection_parameter_name"]: row for row in _json(cli["widgets"])}
+        expected = {
+            f"extra__{conn['connection-type']}__{field}": conn["hook-class-name"]
+            for conn in get_provider_info()["connection-types"]
+            for field in conn["conn-fields"]
+        }
+
+        assert {name: rows[name]["class"] for name in expected if name in rows} == expected
+        assert all(rows[name]["package_name"] == "ml-connector-provider" for name in expected)
+
+    def test_providers_behaviours(self, cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
+        names = {row["field_behaviours"] for row in _json(cli["behaviours"])}
+
+        assert {"oracle_fusion", "netsuite", "stripe", "mlc_salesforce", "cleo"} <= names
+
+    def test_provider_config_section(self, cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
+        result = cli["configs"]
+
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout.strip().splitlines()[-1] == "ml_connector_ledger"
+
+    def test_plugin_loaded_once(self, cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
+        plugins = [p for p in _json(cli["plugins"]) if p["name"] == "ml_connector"]
+
+        assert len(plugins) == 1
+        assert "ml-connector-provider" in plugins[0]["source"]
+
+
+def test_connection_form_marks_secrets_sensitive(airflow_environment: dict[str, str]) -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    from ml_connector_provider.get_provider_info import get_provider_info
+
+    manager = ProvidersManager()
+    widgets = manager.connection_form_widgets
+    behaviours = manager.field_behaviours
+    for conn in get_provider_info()["connection-types"]:
+        conn_type = conn["connection-type"]
+        for name, field in conn["conn-fields"].items():
+            widget = widgets[f"extra__{conn_type}__{name}"]
+            assert widget.is_sensitive is (field["schema"].get("format") == "password"), name
+        assert behaviours[conn_type]["hidden_fields"] == conn["ui-field-behaviour"]["hidden-fields"]

@@ -1,0 +1,273 @@
+"""Resolving defaults, tenant overrides and integration overrides into one entry per DAG."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+
+from ml_connector_provider.config import (
+    SyncOptions,
+    TenantIntegration,
+    dag_id_for,
+    effective_tenant_integrations,
+    load_config,
+    parse_config,
+)
+from ml_connector_provider.config.schema import validate_schedule
+from ml_connector_provider.integrations import get_integration
+
+CONNECTIONS = {"fusion": "f_conn", "stripe": "s_conn"}
+
+
+def _one(
+    integration: dict[str, Any] | None = None,
+    *,
+    defaults: dict[str, Any] | None = None,
+    tenant: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> TenantIntegration:
+    data: dict[str, Any] = {
+        "version": 1,
+        "tenants": [
+            {
+                "id": "acme",
+                **(tenant or {}),
+                "integrations": {"fusion_stripe": {"connections": CONNECTIONS, **(integration or {})}},
+            }
+        ],
+    }
+    if defaults is not None:
+        data["defaults"] = defaults
+    (item,) = effective_tenant_integrations(parse_config(data), **kwargs)
+    return item
+
+
+class TestExample:
+    def test_example_entries(self, example_config: Path) -> None:
+        items = effective_tenant_integrations(load_config(example_config))
+
+        assert [(i.tenant_id, i.integration_id) for i in items] == [
+            ("acme", "fusion_stripe"),
+            ("globex", "fusion_stripe"),
+            ("initech", "fusion_stripe"),
+        ]
+        assert [i.dag_id for i in items] == [
+            "mlc__acme__fusion_stripe",
+            "mlc__globex__fusion_stripe",
+            "mlc__initech__fusion_stripe",
+        ]
+        assert [i.enabled for i in items] == [True, True, False]
+        assert [i.schedule for i in items] == ["*/10 * * * *", "*/15 * * * *", None]
+        assert [i.connections for i in items] == [
+            {"fusion": "acme_fusion", "stripe": "acme_stripe"},
+            {"fusion": "globex_fusion", "stripe": "globex_stripe"},
+            {"fusion": "initech_fusion", "stripe": "initech_stripe"},
+        ]
+
+    def test_example_acme(self, example_config: Path) -> None:
+        acme = effective_tenant_integrations(load_config(example_config))[0]
+
+        assert acme.tenant_name == "ACME Corp"
+        assert acme.owner == "finance-ops"
+        assert acme.owner_links == {
+            "data-platform": "mailto:data-platform@example.com",
+            "finance-ops": "https://wiki.example.com/finance-ops",
+        }
+        assert acme.timezone == "America/New_York"
+        assert acme.start_date == pendulum.datetime(2026, 1, 1, tz="America/New_York")
+        assert acme.retries == 3
+        assert acme.retry_delay == timedelta(seconds=60)
+        assert acme.retry_exponential_backoff == 2.0
+        assert acme.max_retry_delay == timedelta(seconds=1800)
+        assert acme.ledger_conn_id == "ml_connector_ledger"
+        assert acme.streams == ("customers",)
+        assert acme.sync == {
+            "overlap": 300,
+            "lag": 60,
+            "batch_size": 50,
+            "initial_lookback": 2592000,
+            "max_window": None,
+            "initial_start": None,
+            "dead_letter_limit": 500,
+            "lease_ttl": 1800,
+        }
+        assert acme.settings == {
+            "business_units": ["US1 Business Unit"],
+            "customer_metadata_prefix": "fusion_",
+        }
+
+    def test_sorted_by_tenant_then_integration(self) -> None:
+        data = {
+            "version": 1,
+            "tenants": [
+                {"id": tid, "integrations": {"fusion_stripe": {"connections": CONNECTIONS}}}
+                for tid in ["zeta", "alpha", "mid"]
+            ],
+        }
+
+        items = effective_tenant_integrations(parse_config(data))
+
+        assert [i.tenant_id for i in items] == ["alpha", "mid", "zeta"]
+
+
+class TestSchedule:
+    def test_integration_default(self) -> None:
+        assert _one().schedule == get_integration("fusion_stripe").default_schedule
+
+    def test_file_default(self) -> None:
+        assert _one(defaults={"schedule": "@hourly"}).schedule == "@hourly"
+
+    def test_tenant_over_file(self) -> None:
+        assert _one(defaults={"schedule": "@hourly"}, tenant={"schedule": "@daily"}).schedule == "@daily"
+
+    def test_integration_over_tenant(self) -> None:
+        item = _one(
+            {"schedule": "0 6 * * *"}, defaults={"schedule": "@hourly"}, tenant={"schedule": "@daily"}
+        )
+
+        assert item.schedule == "0 6 * * *"
+
+    def test_explicit_null_is_manual(self) -> None:
+        assert _one({"schedule": None}, tenant={"schedule": "@daily"}).schedule is None
+
+    def test_null_at_file_level_inherits(self) -> None:
+        assert _one(defaults={"schedule": None}).schedule == "*/15 * * * *"
+
+    @pytest.mark.parametrize("value", [" @hourly ", "  */5 * * * *"])
+    def test_schedule_is_stripped(self, value: str) -> None:
+        assert validate_schedule(value) == value.strip()
+
+
+class TestOverrides:
+    def test_sync_merges_key_by_key(self) -> None:
+        item = _one(
+            {"sync": {"batch_size": 25}},
+            defaults={"sync": {"overlap": 900, "lag": 30, "max_window": 3600}},
+            tenant={"sync": {"lag": 0, "max_window": None}},
+        )
+
+        assert item.sync == {
+            **SyncOptions().model_dump(),
+            "overlap": 900,
+            "lag": 0,
+            "batch_size": 25,
+            "max_window": None,
+        }
+
+    def test_initial_start_read_in_tenant_timezone(self) -> None:
+        item = _one(tenant={"timezone": "Europe/Paris", "sync": {"initial_start": "2026-03-01"}})
+
+        assert item.sync["initial_start"] == "2026-03-01T00:00:00+01:00"
+
+    def test_tenant_overrides_defaults(self) -> None:
+        item = _one(
+            defaults={"owner": "platform", "retries": 5, "retry_delay": 30, "retry_exponential_backoff": 3.0},
+            tenant={"owner": "acme-team", "retries": 0, "retry_exponential_backoff": 0},
+        )
+
+        assert (item.owner, item.retries, item.retry_delay, item.retry_exponential_backoff) == (
+            "acme-team",
+            0,
+            timedelta(seconds=30),
+            0.0,
+        )
+
+    def test_max_retry_delay_null_removes_bound(self) -> None:
+        assert _one(defaults={"max_retry_delay": 600}).max_retry_delay == timedelta(seconds=600)
+        assert (
+            _one(defaults={"max_retry_delay": 600}, tenant={"max_retry_delay": None}).max_retry_delay is None
+        )
+        assert _one(defaults={"max_retry_delay": None}).max_retry_delay is None
+
+    def test_ledger_conn_id_resolution(self) -> None:
+        assert _one().ledger_conn_id == "ml_connector_ledger"
+        assert _one(default_ledger_conn_id="from_airflow_cfg").ledger_conn_id == "from_airflow_cfg"
+        assert _one(
+            defaults={"ledger_conn_id": "file_ledger"}, default_ledger_conn_id="x"
+        ).ledger_conn_id == ("file_ledger")
+        assert _one(
+            defaults={"ledger_conn_id": "file_ledger"}, tenant={"ledger_conn_id": "acme_ledger"}
+        ).ledger_conn_id == ("acme_ledger")
+
+    @pytest.mark.parametrize(
+        ("start", "tz", "expected"),
+        [
+            ("2026-02-03", "UTC", pendulum.datetime(2026, 2, 3, tz="UTC")),
+            ("2026-02-03", "Asia/Tokyo", pendulum.datetime(2026, 2, 3, tz="Asia/Tokyo")),
+            ("2026-02-03T06:30:00", "Europe/Paris", pendulum.datetime(2026, 2, 3, 6, 30, tz="Europe/Paris")),
+            (
+                "2026-02-03T06:30:00+00:00",
+                "Europe/Paris",
+                pendulum.datetime(2026, 2, 3, 7, 30, tz="Europe/Paris"),
+            ),
+        ],
+    )
+    def test_start_date_is_aware(self, start: str, tz: str, expected: pendulum.DateTime) -> None:
+        item = _one(tenant={"start_date": start, "timezone": tz})
+
+        assert item.start_date == expected
+        assert item.start_date.tzinfo is not None
+        assert str(item.start_date.tzinfo) == tz
+
+    def test_settings_defaults_filled_as_json(self) -> None:
+        assert _one().settings == {"business_units": [], "customer_metadata_prefix": "fusion_"}
+
+
+class TestEnabled:
+    @pytest.mark.parametrize(
+        ("tenant_enabled", "integration_enabled", "expected"),
+        [(True, True, True), (True, False, False), (False, True, False), (False, False, False)],
+    )
+    def test_enabled_needs_both(
+        self, tenant_enabled: bool, integration_enabled: bool, expected: bool
+    ) -> None:
+        item = _one({"enabled": integration_enabled}, tenant={"enabled": tenant_enabled})
+
+        assert item.enabled is expected
+        assert item.paused_at_creation is not expected
+        assert (item.tenant_enabled, item.integration_enabled) == (tenant_enabled, integration_enabled)
+
+    def test_streams_in_spec_order(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from ml_connector_provider.config import loader
+        from ml_connector_provider.integrations import IntegrationSpec, StreamSpec
+
+        spec = get_integration("fusion_stripe")
+        multi = IntegrationSpec(
+            id=spec.id,
+            title=spec.title,
+            streams=(
+                StreamSpec("a", "A", "fusion", "stripe"),
+                StreamSpec("b", "B", "fusion", "stripe", default_enabled=False),
+                StreamSpec("c", "C", "stripe", "fusion"),
+                StreamSpec("d", "D", "stripe", "fusion"),
+            ),
+            connection_roles=spec.connection_roles,
+            settings_model=spec.settings_model,
+            streams_factory=spec.streams_factory,
+        )
+        monkeypatch.setattr(loader, "registry", lambda: {multi.id: multi})
+
+        item = _one({"streams": {"d": True, "b": {"enabled": True}, "c": False}})
+
+        assert item.streams == ("a", "b", "d")
+
+
+def test_dag_id_for() -> None:
+    assert dag_id_for("acme", "fusion_stripe") == "mlc__acme__fusion_stripe"
+
+
+def test_parse_does_not_mutate_input() -> None:
+    data = {
+        "version": 1,
+        "tenants": [{"id": "acme", "integrations": {"fusion_stripe": {"connections": dict(CONNECTIONS)}}}],
+    }
+    before = copy.deepcopy(data)
+
+    effective_tenant_integrations(parse_config(data))
+
+    assert data == before

@@ -1,0 +1,226 @@
+"""Provider metadata: schema-valid, discoverable, and consistent with the package."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Importing the provider imports Airflow, which writes airflow.cfg under AIRFLOW_HOME; keep that
+# out of the developer's home when this module is the first to import it.
+if "airflow" not in sys.modules and not os.environ.get("AIRFLOW_HOME"):
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="mlc-airflow-home-")
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+import jsonschema
+from packaging.utils import canonicalize_name
+
+import ml_connector_provider
+from ml_connector_provider.get_provider_info import get_provider_info
+
+ENTRY_POINT_VALUE = "ml_connector_provider.get_provider_info:get_provider_info"
+PACKAGE_DIR = Path(ml_connector_provider.__file__).parent
+EXPECTED_CONNECTION_TYPES = ["oracle_fusion", "netsuite", "stripe", "mlc_salesforce", "cleo"]
+# Field names that hold credentials; every one of them must render as a password field
+# (``token_url`` is an endpoint, not a token).
+SECRET_NAME = re.compile(r"secret|password|passwd|private_key|token(?!_url)|api_key|apikey|passphrase")
+
+
+def _airflow_schema(name: str) -> dict[str, Any]:
+    import airflow
+
+    schema: dict[str, Any] = json.loads((Path(airflow.__file__).parent / name).read_text())
+    return schema
+
+
+@pytest.fixture(scope="module")
+def info() -> dict[str, Any]:
+    return get_provider_info()
+
+
+def _connection_types(info: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["connection-type"]: c for c in info["connection-types"]}
+
+
+def _our_entry_point() -> importlib.metadata.EntryPoint:
+    (entry_point,) = {
+        ep
+        for ep in importlib.metadata.entry_points(group="apache_airflow_provider")
+        if ep.value == ENTRY_POINT_VALUE
+    }
+    return entry_point
+
+
+class TestSchema:
+    def test_valid_against_runtime_schema(self, info: dict[str, Any]) -> None:
+        jsonschema.validate(info, _airflow_schema("provider_info.schema.json"))
+
+    @pytest.mark.parametrize("section", ["connection-types", "config", "integrations", "plugins"])
+    def test_sections_valid_against_provider_yaml_schema(self, info: dict[str, Any], section: str) -> None:
+        # The stricter schema of provider.yaml also describes conn-fields and ui-field-behaviour.
+        schema = _airflow_schema("provider.yaml.schema.json")
+        section_schema = {"definitions": schema.get("definitions", {}), **schema["properties"][section]}
+
+        jsonschema.validate(info[section], section_schema)
+
+    def test_description_and_versions(self, info: dict[str, Any]) -> None:
+        assert info["name"] == "ML Connector"
+        assert info["description"]
+        assert info["versions"][0] == ml_connector_provider.__version__
+
+
+class TestDiscovery:
+    def test_package_name_is_canonical_dist_name(self, info: dict[str, Any]) -> None:
+        entry_point = _our_entry_point()
+        assert entry_point.dist is not None
+        dist_name = entry_point.dist.metadata["Name"]
+
+        assert info["package-name"] == canonicalize_name(dist_name) == "ml-connector-provider"
+
+    def test_entry_point_loads_this_function(self) -> None:
+        assert _our_entry_point().load() is get_provider_info
+
+    def test_dist_version_matches(self, info: dict[str, Any]) -> None:
+        assert importlib.metadata.version(info["package-name"]) == ml_connector_provider.__version__
+
+    def test_connection_types_unique_across_installed_providers(self, info: dict[str, Any]) -> None:
+        ours = [c["connection-type"] for c in info["connection-types"]]
+        others: set[str] = set()
+        for entry_point in importlib.metadata.entry_points(group="apache_airflow_provider"):
+            if entry_point.value == ENTRY_POINT_VALUE:
+                continue
+            other = entry_point.load()()
+            others.update(c["connection-type"] for c in other.get("connection-types", []))
+
+        assert ours == EXPECTED_CONNECTION_TYPES
+        assert len(set(ours)) == len(ours)
+        assert not set(ours) & others
+
+
+class TestConnectionTypes:
+    @pytest.mark.parametrize("conn_type", EXPECTED_CONNECTION_TYPES)
+    def test_secret_fields_are_password_fields(self, info: dict[str, Any], conn_type: str) -> None:
+        fields = _connection_types(info)[conn_type]["conn-fields"]
+
+        secret_names = {name for name in fields if SECRET_NAME.search(name)}
+        password_fields = {name for name, f in fields.items() if f["schema"].get("format") == "password"}
+
+        assert secret_names == password_fields
+
+    @pytest.mark.parametrize(
+        ("conn_type", "secrets"),
+        [
+            ("oracle_fusion", {"client_secret"}),
+            ("netsuite", {"private_key"}),
+            ("stripe", {"webhook_secret"}),
+            ("mlc_salesforce", {"consumer_secret", "private_key", "security_token"}),
+            ("cleo", {"api_key"}),
+        ],
+    )
+    def test_declared_secrets(self, info: dict[str, Any], conn_type: str, secrets: set[str]) -> None:
+        fields = _connection_types(info)[conn_type]["conn-fields"]
+
+        assert {n for n, f in fields.items() if f["schema"].get("format") == "password"} == secrets
+
+    @pytest.mark.parametrize("conn_type", EXPECTED_CONNECTION_TYPES)
+    def test_shape(self, info: dict[str, Any], conn_type: str) -> None:
+        conn = _connection_types(info)[conn_type]
+        module, _, cls = conn["hook-class-name"].rpartition(".")
+
+        assert module.startswith("ml_connector_provider.hooks.")
+        assert cls.endswith("Hook")
+        assert conn["hook-name"]
+        behaviour = conn["ui-field-behaviour"]
+        assert "schema" in behaviour["hidden-fields"]
+        hidden = set(behaviour["hidden-fields"])
+        assert not hidden & set(behaviour["relabeling"]), "relabelled fields must be visible"
+        for name, field in conn["conn-fields"].items():
+            assert re.fullmatch(r"[a-z][a-z0-9_]*", name)
+            assert field["label"], name
+            assert field.get("description"), name
+            assert "null" in field["schema"]["type"], f"{name} must be optional in the form"
+            if "enum" in field["schema"] and "default" in field["schema"]:
+                assert field["schema"]["default"] in field["schema"]["enum"]
+
+    @pytest.mark.parametrize("conn_type", EXPECTED_CONNECTION_TYPES)
+    def test_hook_class_matches_when_written(self, info: dict[str, Any], conn_type: str) -> None:
+        module_name, _, class_name = _connection_types(info)[conn_type]["hook-class-name"].rpartition(".")
+        if importlib.util.find_spec(module_name) is None:
+            pytest.skip(f"{module_name} is not part of the package yet")
+
+        hook = getattr(importlib.import_module(module_name), class_name)
+
+        assert hook.conn_type == conn_type
+        assert hook.hook_name == _connection_types(info)[conn_type]["hook-name"]
+
+
+class TestModules:
+    def _listed(self, info: dict[str, Any], kind: str) -> list[str]:
+        return [m for entry in info.get(kind, []) for m in entry["python-modules"]]
+
+    @pytest.mark.parametrize("kind", ["hooks", "operators", "sensors", "triggers"])
+    def test_listed_modules_import(self, info: dict[str, Any], kind: str) -> None:
+        for module in self._listed(info, kind):
+            importlib.import_module(module)
+
+    @pytest.mark.parametrize("kind", ["hooks", "operators", "sensors", "triggers"])
+    def test_listed_integration_names_exist(self, info: dict[str, Any], kind: str) -> None:
+        names = {i["integration-name"] for i in info["integrations"]}
+
+        assert {entry["integration-name"] for entry in info.get(kind, [])} <= names
+
+    @pytest.mark.parametrize("kind", ["hooks", "sensors", "triggers"])
+    def test_every_module_is_listed(self, info: dict[str, Any], kind: str) -> None:
+        present = {
+            f"ml_connector_provider.{kind}.{p.stem}"
+            for p in (PACKAGE_DIR / kind).glob("*.py")
+            if not p.name.startswith("_")
+        }
+
+        assert present <= set(self._listed(info, kind)), "add the new modules to get_provider_info()"
+
+    def test_sync_operator_listed(self, info: dict[str, Any]) -> None:
+        assert "ml_connector_provider.operators.sync" in self._listed(info, "operators")
+
+    def test_plugin_class(self, info: dict[str, Any]) -> None:
+        from airflow.providers.common.compat.sdk import AirflowPlugin
+
+        (plugin,) = info["plugins"]
+        module, _, name = plugin["plugin-class"].rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+
+        assert issubclass(cls, AirflowPlugin)
+        assert cls.name == plugin["name"] == "ml_connector"
+
+    def test_plugin_entry_point_matches(self, info: dict[str, Any]) -> None:
+        (entry_point,) = {
+            ep for ep in importlib.metadata.entry_points(group="airflow.plugins") if ep.name == "ml_connector"
+        }
+
+        assert entry_point.value.replace(":", ".") == info["plugins"][0]["plugin-class"]
+
+
+class TestConfigSection:
+    def test_options(self, info: dict[str, Any]) -> None:
+        options = info["config"]["ml_connector"]["options"]
+
+        assert options["tenant_config_path"]["default"] is None
+        assert options["ledger_conn_id"]["default"] == "ml_connector_ledger"
+        assert all(o["version_added"] == "0.1.0" for o in options.values())
+
+
+def test_version_compat_flags() -> None:
+    from ml_connector_provider import version_compat
+
+    assert version_compat.AIRFLOW_V_3_1_PLUS is True
+    assert version_compat.get_base_airflow_version_tuple() >= (3, 1, 0)
+    assert version_compat.AIRFLOW_V_3_3_PLUS is (version_compat.get_base_airflow_version_tuple() >= (3, 3, 0))
