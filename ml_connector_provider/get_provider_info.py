@@ -176,7 +176,12 @@ _STRIPE: dict[str, Any] = {
         "max_network_retries": {
             "label": "Max network retries",
             "description": "Retries of the Stripe SDK on network errors, 409, 429 and 5xx.",
-            "schema": {"type": ["integer", "null"], "default": 3, "minimum": 0, "maximum": 10},
+            "schema": {"type": ["integer", "null"], "default": 2, "minimum": 0, "maximum": 10},
+        },
+        "timeout": {
+            "label": "Timeout (s)",
+            "description": "Read timeout of one Stripe request.",
+            "schema": {"type": ["integer", "null"], "default": 80, "minimum": 1, "maximum": 600},
         },
     },
 }
@@ -313,10 +318,20 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             },
         ],
+        "hooks": [
+            {
+                "integration-name": "Oracle Fusion",
+                "python-modules": ["ml_connector_provider.hooks.oracle_fusion"],
+            },
+            {"integration-name": "Stripe", "python-modules": ["ml_connector_provider.hooks.stripe"]},
+        ],
         "operators": [
             {
                 "integration-name": "ML Connector",
-                "python-modules": ["ml_connector_provider.operators.sync"],
+                "python-modules": [
+                    "ml_connector_provider.operators.sync",
+                    "ml_connector_provider.operators.fusion_stripe",
+                ],
             },
         ],
         "connection-types": [_ORACLE_FUSION, _NETSUITE, _STRIPE, _SALESFORCE, _CLEO],

@@ -19,6 +19,7 @@ _MAX_METADATA_VALUE = 500
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _INACTIVE = {"I", "INACTIVE"}
+_ADDRESS_FIELDS = ("line1", "line2", "city", "state", "postal_code", "country")
 
 
 def customer_metadata_keys(prefix: str) -> dict[str, str]:
@@ -116,9 +117,14 @@ def map_customer(
     if site_number:
         description += f", bill-to site {site_number}"
 
-    params: dict[str, Any] = {"name": name, "description": description, "metadata": metadata}
-    if email:
-        params["email"] = email
+    # Every field is sent, empty ones as "": Stripe merges nested hashes on update, so a field
+    # cleared in Fusion must be cleared explicitly, and "" unsets a field on create too.
+    params: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "email": email or "",
+        "metadata": metadata,
+    }
     if address:
-        params["address"] = address
+        params["address"] = {field: address.get(field, "") for field in _ADDRESS_FIELDS}
     return Write(params)

@@ -63,16 +63,32 @@ def test_minimal_site_without_email_or_address() -> None:
         {
             "name": "Solo",
             "description": "Oracle Fusion customer",
+            "email": "",
             "metadata": {"erp_bill_to_site_use_id": "7"},
         }
     )
 
 
 def test_province_used_when_no_state() -> None:
-    result = map_customer({**SITE, "State": None, "Province": "Bayern", "Country": "DE"})
+    result = map_customer(
+        {
+            **SITE,
+            "State": None,
+            "Province": "Bayern",
+            "Country": "DE",
+            "AddressLine2": None,
+            "AddressLine4": None,
+        }
+    )
     assert isinstance(result, Write)
-    assert result.payload["address"]["state"] == "Bayern"
-    assert result.payload["address"]["country"] == "DE"
+    assert result.payload["address"] == {
+        "line1": "500 Congress Ave",
+        "line2": "",
+        "city": "Austin",
+        "state": "Bayern",
+        "postal_code": "78701",
+        "country": "DE",
+    }
 
 
 @pytest.mark.parametrize(

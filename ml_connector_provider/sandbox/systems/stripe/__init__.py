@@ -1,0 +1,35 @@
+"""The Stripe stand-in (``stripe`` in the sandbox registry).
+
+Modules:
+
+* :mod:`.system` — :class:`StripeSandbox`: state, events, search index, settings, resources;
+* :mod:`.api` — the request pipeline (auth, rate limit, form parsing, idempotency, errors);
+* :mod:`.forms` — bracket-nested form decoding; :mod:`.params` — parameter checking;
+* :mod:`.listing` — list and search envelopes; :mod:`.search` — the search query language;
+* :mod:`.objects` — ids and object shapes; :mod:`.errors` — Stripe's error answers;
+* :mod:`.customers` — the customer and balance routes;
+* :mod:`.settings` — every tunable, including the contract's UNCONFIRMED details.
+"""
+
+from __future__ import annotations
+
+from ml_connector_provider.sandbox.systems.stripe.api import StripeApi, StripeRequest, StripeResponse
+from ml_connector_provider.sandbox.systems.stripe.errors import StripeAPIError
+from ml_connector_provider.sandbox.systems.stripe.settings import (
+    DEFAULT_SECRET_KEY,
+    DEFAULT_WEBHOOK_SECRET,
+    StripeSandboxSettings,
+)
+from ml_connector_provider.sandbox.systems.stripe.system import EventListener, StripeSandbox
+
+__all__ = [
+    "DEFAULT_SECRET_KEY",
+    "DEFAULT_WEBHOOK_SECRET",
+    "EventListener",
+    "StripeAPIError",
+    "StripeApi",
+    "StripeRequest",
+    "StripeResponse",
+    "StripeSandbox",
+    "StripeSandboxSettings",
+]

@@ -1,0 +1,94 @@
+"""Fixtures: the Stripe stand-in served over real HTTP, and Airflow connections pointing at it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from ml_connector_provider.sandbox import SandboxClient, SandboxRunner
+from ml_connector_provider.sandbox.runner import airflow_conn_env_var
+from ml_connector_provider.sandbox.systems.stripe import StripeSandbox
+
+ConnectionFactory = Callable[..., str]
+
+
+@pytest.fixture(scope="module")
+def runner() -> Iterator[SandboxRunner]:
+    """One running Stripe stand-in per test module."""
+    with SandboxRunner([StripeSandbox()]) as running:
+        yield running
+
+
+@pytest.fixture
+def stripe_system(runner: SandboxRunner) -> StripeSandbox:
+    """The running stand-in, reset to an empty account with default settings."""
+    system = runner.system("stripe")
+    assert isinstance(system, StripeSandbox)
+    system.reset()
+    return system
+
+
+@pytest.fixture
+def base_url(runner: SandboxRunner, stripe_system: StripeSandbox) -> str:
+    return runner.url("stripe")
+
+
+@pytest.fixture
+def admin(base_url: str) -> Iterator[SandboxClient]:
+    with SandboxClient(base_url) as client:
+        yield client
+
+
+@pytest.fixture
+def http(base_url: str, stripe_system: StripeSandbox) -> Iterator[requests.Session]:
+    """A plain HTTP session authenticated with the stand-in's secret key (Bearer)."""
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {stripe_system.secret_key}"
+        yield session
+
+
+@pytest.fixture
+def make_connection(
+    runner: SandboxRunner, stripe_system: StripeSandbox, monkeypatch: pytest.MonkeyPatch
+) -> ConnectionFactory:
+    """Export ``AIRFLOW_CONN_<ID>`` for a connection to the stand-in, with overrides.
+
+    ``make_connection("stripe_x", password="sk_test_other", timeout=1)``: ``password`` replaces
+    the key, other keywords are set in (or, when ``None``, removed from) the extras.
+    """
+
+    def make(conn_id: str, *, password: str | None = None, **extra: Any) -> str:
+        env = runner.airflow_env({"stripe": conn_id})
+        name = airflow_conn_env_var(conn_id)
+        connection = json.loads(env[name])
+        if password is not None:
+            connection["password"] = password
+        for key, value in extra.items():
+            if value is None:
+                connection["extra"].pop(key, None)
+            else:
+                connection["extra"][key] = value
+        monkeypatch.setenv(name, json.dumps(connection))
+        return conn_id
+
+    return make
+
+
+@pytest.fixture
+def stripe_conn_id(make_connection: ConnectionFactory) -> str:
+    """``stripe_default`` exactly as the stand-in hands it out (``runner.airflow_env``)."""
+    return make_connection("stripe_default")
+
+
+def post_form(session: requests.Session, url: str, body: str, **headers: str) -> requests.Response:
+    """POST a raw form body (brackets exactly as written)."""
+    return session.post(
+        url,
+        data=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+        timeout=10,
+    )
