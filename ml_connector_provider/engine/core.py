@@ -223,9 +223,17 @@ class SyncEngine:
         that safe.
         """
         request = request or RunRequest()
-        summary = Summary(key=key, mode=request.mode)
         owner = f"{run.run_id}#{run.try_number}#{uuid.uuid4().hex[:8]}"
         with self.ledger.lease(key, owner=owner, ttl=self.options.lease_ttl):
+            earlier = self.ledger.get_run(key, run.run_id)
+            if earlier is not None:
+                # A retried or cleared task does again what its first try did: same mode, same
+                # window or ids, whatever the request says now.
+                stored = RunRequest.from_params(earlier.params)
+                if stored != request:
+                    log.info("%s: run %s first ran as %s; doing the same again", key, run.run_id, stored.mode)
+                request = stored
+            summary = Summary(key=key, mode=request.mode)
             processed: set[str] = set()
             if request.mode == REPLAY_IDS:
                 self._claim(key, run, request, None)

@@ -37,7 +37,7 @@ SPEC = IntegrationSpec(
     ),
     connection_roles={"fusion": "oracle_fusion", "stripe": "stripe"},
     settings_model=FusionStripeSettings,
-    streams_factory="ml_connector_provider.operators.fusion_stripe.build_streams",
+    streams_factory="ml_connector_provider.operators.fusion_stripe.build_stream",
     default_schedule="*/15 * * * *",
     docs="docs/integrations/fusion_stripe.md",
 )

@@ -26,7 +26,7 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def ledger(ledger_url_module: str) -> Iterator[Ledger]:
+def shared_ledger(ledger_url_module: str) -> Iterator[Ledger]:
     led = Ledger(ledger_url_module)
     led.migrate()
     yield led
@@ -41,6 +41,12 @@ def key() -> StreamKey:
 @pytest.fixture
 def clock() -> Clock:
     return Clock(T0)
+
+
+@pytest.fixture
+def ledger(shared_ledger: Ledger, clock: Clock) -> Ledger:
+    """The shared database, with the ledger's own time on the test clock."""
+    return Ledger(shared_ledger.engine, clock=clock)
 
 
 def make(ledger: Ledger, clock: Clock, **options: object) -> SyncEngine:
@@ -202,7 +208,7 @@ def test_crash_after_target_write_marks_the_retry_uncertain(
     source, target = MemorySource(), MemoryTarget()
     source.change("r1", {"value": 1}, T0 - timedelta(hours=1))
     engine = make(ledger, clock)
-    crasher = Crasher(at=2)  # write.before, then write.after → crash before the ledger commit
+    crasher = Crasher(at=3)  # read.page, write.before, write.after → crash before the ledger commit
     with pytest.raises(Crash):
         engine.run(key, MemoryStream(source, target, crasher), RunRef("s1"))
     assert target.creates == 1
@@ -278,3 +284,29 @@ def test_run_request_from_params(params: dict[str, object], expected: RunRequest
 def test_run_request_rejects_half_range() -> None:
     with pytest.raises(ValueError, match="must be given together"):
         RunRequest.from_params({"replay_from": "2026-01-01"})
+
+
+def test_retry_of_a_replay_run_replays_again_and_keeps_the_cursor(
+    ledger: Ledger, key: StreamKey, clock: Clock
+) -> None:
+    source, target = MemorySource(), MemoryTarget()
+    source.change("r1", {"value": 1}, T0 - timedelta(hours=2))
+    engine = make(ledger, clock)
+    engine.run(key, MemoryStream(source, target), RunRef("s1"))
+    cursor = ledger.get_cursor(key)
+    replay = RunRequest(
+        mode="replay_range", replay_from=T0 - timedelta(hours=3), replay_to=T0 - timedelta(hours=1)
+    )
+    engine.run(key, MemoryStream(source, target), RunRef("manual__1"), replay)
+
+    clock.now += timedelta(days=1)
+    # The retry arrives without params (as a task retried by hand might): it still replays the range.
+    again = engine.run(key, MemoryStream(source, target), RunRef("manual__1", try_number=2), RunRequest())
+    assert (again.mode, again.window, again.updated) == ("replay_range", replay_window(replay), 1)
+    assert ledger.get_cursor(key) == cursor
+
+
+def replay_window(request: RunRequest) -> Window:
+    assert request.replay_from is not None
+    assert request.replay_to is not None
+    return Window(request.replay_from, request.replay_to)

@@ -75,8 +75,9 @@ change = st.tuples(
     st.sampled_from(["ok", "ok", "ok", "bad", "skip"]),
     st.integers(0, 10),  # minutes of commit delay (≤ overlap + lag: caught by the next window)
 )
-run = st.tuples(st.just("run"), st.integers(0, 40))  # crash at the N-th checkpoint (0: no crash)
-clear = st.tuples(st.just("clear"), st.integers(0, 40))  # re-run the previous run (cleared task)
+# A run happens 0-15 minutes after the previous step and crashes at the N-th checkpoint (0: never).
+run = st.tuples(st.just("run"), st.integers(0, 40), st.integers(0, 15))
+clear = st.tuples(st.just("clear"), st.integers(0, 40), st.integers(0, 15))  # a cleared task re-runs
 replay_ids = st.tuples(
     st.just("replay_ids"), st.lists(st.sampled_from(IDS), min_size=1, max_size=3, unique=True)
 )
@@ -100,6 +101,7 @@ class World:
     clock: Clock
     runs: itertools.count  # type: ignore[type-arg]
     last_run: RunRef | None = None
+    last_request: RunRequest | None = None
 
     def engine(self, crasher: Crasher) -> tuple[SyncEngine, MemoryStream]:
         stream = MemoryStream(self.source, self.target, crasher, self.known_refs)
@@ -107,7 +109,7 @@ class World:
 
     def run(self, request: RunRequest, crash_at: int, ref: RunRef | None = None) -> None:
         ref = ref or RunRef(run_id=f"scheduled__{next(self.runs)}")
-        self.last_run = ref
+        self.last_run, self.last_request = ref, request
         engine, stream = self.engine(Crasher(at=crash_at))
         # A crash means the worker died; Airflow retries, or a later run picks the work up.
         with contextlib.suppress(Crash):
@@ -124,14 +126,22 @@ def apply(world: World, step: tuple[Any, ...]) -> None:
             "bad": flavour == "bad",
             "skip": flavour == "skip",
         }
-        world.source.change(record_id, data, world.clock.now - timedelta(minutes=delay))
+        changed_at = world.clock.now - timedelta(minutes=delay)
+        previous = world.source.rows.get(record_id)
+        if previous is not None:  # a record's change timestamps only grow
+            changed_at = max(changed_at, previous.changed_at + timedelta(seconds=1))
+        world.source.change(record_id, data, changed_at)
         world.clock.now += timedelta(seconds=30)
     elif kind == "run":
+        world.clock.now += timedelta(minutes=step[2])
         world.run(RunRequest(), step[1])
-        world.clock.now += timedelta(minutes=1)
     elif kind == "clear" and world.last_run is not None:
+        world.clock.now += timedelta(minutes=step[2])
         previous = world.last_run
-        world.run(RunRequest(), step[1], RunRef(previous.run_id, previous.try_number + 1))
+        # Clearing re-runs the task with its DAG run's params: the same request.
+        world.run(
+            world.last_request or RunRequest(), step[1], RunRef(previous.run_id, previous.try_number + 1)
+        )
     elif kind == "replay_ids":
         world.run(RunRequest(mode="replay_ids", record_ids=tuple(step[1])), 0)
     elif kind == "replay_range":
@@ -173,15 +183,16 @@ def check(world: World) -> None:
     assert target.creates == len({o["source_id"] for o in target.objects.values()})
 
 
-def _world(ledger: Ledger) -> World:
+def _world(shared: Ledger) -> World:
     key = StreamKey(f"t{next(_tenants)}", "memory", "records")
-    return World(key, ledger, MemorySource(), MemoryTarget(), set(), Clock(), itertools.count(1))
+    clock = Clock()
+    ledger = Ledger(shared.engine, clock=clock)  # the ledger's back-off runs on the same clock
+    return World(key, ledger, MemorySource(), MemoryTarget(), set(), clock, itertools.count(1))
 
 
 @pytest.fixture(scope="module")
-def shared_ledger(request: pytest.FixtureRequest) -> Any:
-    url = request.getfixturevalue("ledger_url_module")
-    ledger = Ledger(url)
+def shared_ledger(ledger_url_module: str) -> Any:
+    ledger = Ledger(ledger_url_module)
     ledger.migrate()
     yield ledger
     ledger.dispose()

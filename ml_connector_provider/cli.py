@@ -1,0 +1,318 @@
+"""The ``ml-connector`` command line: validate configs, run the sandbox and the demo, read the ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from ml_connector_provider.ledger import Ledger
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], out: TextIO) -> None:
+    """Print rows as a plain aligned text table."""
+    if not rows:
+        out.write("(none)\n")
+        return
+    cells = [[_cell(row.get(col)) for col in columns] for row in rows]
+    widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
+    out.write("  ".join(col.ljust(widths[i]) for i, col in enumerate(columns)).rstrip() + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for r in cells:
+        out.write("  ".join(value.ljust(widths[i]) for i, value in enumerate(r)).rstrip() + "\n")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _dump(value: Any, out: TextIO) -> None:
+    out.write(json.dumps(value, indent=2, default=_json_default, sort_keys=False) + "\n")
+
+
+def _ledger(args: argparse.Namespace) -> Ledger:
+    from ml_connector_provider.ledger import Ledger
+
+    ledger = Ledger(args.ledger_url) if args.ledger_url else Ledger.from_airflow(args.ledger_conn_id)
+    ledger.migrate()
+    return ledger
+
+
+# -- validate ---------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    from ml_connector_provider.config import ConfigError, effective_tenant_integrations, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        sys.stderr.write(f"{err}\n")
+        return 1
+    rows = [
+        {
+            "dag_id": ti.dag_id,
+            "tenant": ti.tenant_id,
+            "integration": ti.integration_id,
+            "schedule": ti.schedule or "(manual)",
+            "paused at creation": "yes" if ti.paused_at_creation else "no",
+            "streams": ", ".join(ti.streams),
+        }
+        for ti in effective_tenant_integrations(config)
+    ]
+    if args.json:
+        _dump({"valid": True, "dags": rows}, out)
+    else:
+        out.write(f"{args.config}: valid, {len(config.tenants)} tenant(s), {len(rows)} DAG(s)\n")
+        table(rows, ["dag_id", "schedule", "paused at creation", "streams"], out)
+    return 0
+
+
+# -- sandbox / demo ---------------------------------------------------------------------------
+
+
+def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
+    from ml_connector_provider.sandbox.runner import main as sandbox_main
+
+    argv: list[str] = []
+    if args.systems:
+        argv += ["--systems", args.systems]
+    if args.port_base:
+        argv += ["--port-base", str(args.port_base)]
+    if args.json:
+        argv.append("--json")
+    return sandbox_main(argv)
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from ml_connector_provider.demo import run_demo
+
+    return run_demo(config_path=args.config, workdir=args.workdir, as_json=args.json, out=out)
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+
+def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
+    ledger = _ledger(args)
+    since = datetime.fromisoformat(args.since) if args.since else None
+    rows = ledger.query_audit(
+        tenant=args.tenant,
+        integration=args.integration,
+        stream=args.stream,
+        record_id=args.record_id,
+        action=args.action,
+        run_id=args.run_id,
+        since=since,
+        limit=args.limit,
+    )
+    records = [
+        {
+            "time": r.created_at,
+            "tenant": r.key.tenant,
+            "integration": r.key.integration,
+            "stream": r.key.stream,
+            "action": r.action.value,
+            "source": f"{r.source_system}:{r.source_id}",
+            "label": r.source_label,
+            "target": f"{r.target_system}:{r.target_id}" if r.target_id else None,
+            "reason": r.reason,
+            "run_id": r.run_id,
+            "try": r.try_number,
+        }
+        for r in rows
+    ]
+    if args.json:
+        _dump(records, out)
+    else:
+        table(records, ["time", "tenant", "integration", "stream", "action", "source", "target", "reason"], out)
+    return 0
+
+
+# -- dead letters -----------------------------------------------------------------------------
+
+
+def cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
+    ledger = _ledger(args)
+    scope = {"tenant": args.tenant, "integration": args.integration, "stream": args.stream}
+    if args.action == "list":
+        status = None if args.status == "all" else args.status
+        rows = ledger.list_dead_letters(**scope, status=status, limit=args.limit)
+        records = [
+            {
+                "id": d.id,
+                "tenant": d.key.tenant,
+                "integration": d.key.integration,
+                "stream": d.key.stream,
+                "source_id": d.source_id,
+                "status": d.status,
+                "attempts": d.attempts,
+                "next_retry_at": d.next_retry_at,
+                "reason": d.reason,
+            }
+            for d in rows
+        ]
+        if args.json:
+            _dump(records, out)
+        else:
+            table(records, ["id", "tenant", "integration", "stream", "source_id", "attempts", "next_retry_at", "reason"], out)
+        return 0
+    ids = [int(i) for i in args.ids]
+    if args.action == "retry":
+        if not ids and not any(scope.values()):
+            sys.stderr.write("name dead-letter ids, or --tenant/--integration/--stream to retry all of a scope\n")
+            return 2
+        count = ledger.retry_dead_letters_now(ids or None, **scope) if ids else ledger.retry_dead_letters_now(**scope)
+        message = f"{count} dead letter(s) will be retried by the next run of their stream"
+    else:
+        if not ids or not args.note:
+            sys.stderr.write("resolve needs dead-letter ids and --note explaining the resolution\n")
+            return 2
+        count = ledger.resolve_dead_letters(ids, note=args.note)
+        message = f"{count} dead letter(s) resolved"
+    if args.json:
+        _dump({"count": count}, out)
+    else:
+        out.write(message + "\n")
+    return 0
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
+    ledger = _ledger(args)
+    rows = ledger.list_runs(tenant=args.tenant, integration=args.integration, stream=args.stream, limit=args.limit)
+    records = [summary_row(r.key.tenant, r.key.integration, r.key.stream, r.run_id, r.summary) for r in rows]
+    if args.json:
+        _dump([{**rec, "window": r.window.as_dict()} for rec, r in zip(records, rows, strict=True)], out)
+    else:
+        table(records, SUMMARY_COLUMNS, out)
+    return 0
+
+
+SUMMARY_COLUMNS = [
+    "tenant",
+    "integration",
+    "stream",
+    "run_id",
+    "read",
+    "created",
+    "updated",
+    "skipped",
+    "unchanged",
+    "dead_lettered",
+]
+
+
+def summary_row(
+    tenant: str, integration: str, stream: str, run_id: str, summary: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    summary = summary or {}
+    row: dict[str, Any] = {"tenant": tenant, "integration": integration, "stream": stream, "run_id": run_id}
+    for column in SUMMARY_COLUMNS[4:]:
+        row[column] = summary.get(column, "-" if not summary else 0)
+    return row
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def _ledger_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("ledger")
+    group.add_argument(
+        "--ledger-conn-id",
+        default="ml_connector_ledger",
+        help="Airflow connection naming the ledger database (default: %(default)s)",
+    )
+    group.add_argument("--ledger-url", help="SQLAlchemy URL of the ledger (overrides --ledger-conn-id)")
+
+
+def _scope_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenant")
+    parser.add_argument("--integration")
+    parser.add_argument("--stream")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ml-connector",
+        description="ml-connector: finance-system sync for Apache Airflow.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="validate a tenant YAML file and list the DAGs it yields")
+    p.add_argument("config", help="path of the tenant YAML file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("sandbox", help="run the sandbox stand-ins of the external systems")
+    p.add_argument("--systems", help="comma-separated system names (default: all)")
+    p.add_argument("--port-base", type=int, help="first port to use (default: free ports)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sandbox)
+
+    p = sub.add_parser("demo", help="run every integration end to end on the sandbox and print what moved")
+    p.add_argument("--config", help="tenant YAML (default: the bundled example)")
+    p.add_argument("--workdir", help="where the throwaway Airflow home goes (default: a temporary directory)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("audit", help="query the audit trail")
+    _scope_args(p)
+    p.add_argument("--record-id", help="a source or target id")
+    p.add_argument("--action", choices=["created", "updated", "skipped", "dead_lettered"])
+    p.add_argument("--run-id")
+    p.add_argument("--since", help="ISO timestamp")
+    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--json", action="store_true")
+    _ledger_args(p)
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("dead-letters", help="list, retry or resolve dead letters")
+    p.add_argument("action", choices=["list", "retry", "resolve"])
+    p.add_argument("ids", nargs="*", help="dead-letter ids (retry, resolve)")
+    _scope_args(p)
+    p.add_argument("--status", choices=["open", "resolved", "all"], default="open")
+    p.add_argument("--note", help="why the dead letters are resolved (resolve)")
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--json", action="store_true")
+    _ledger_args(p)
+    p.set_defaults(func=cmd_dead_letters)
+
+    p = sub.add_parser("runs", help="list stream runs with their windows and counts")
+    _scope_args(p)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    _ledger_args(p)
+    p.set_defaults(func=cmd_runs)
+    return parser
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    try:
+        result: int = args.func(args, sys.stdout)
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,941 @@
+"""Airflow hook for Oracle Fusion Cloud ERP's REST API (``fscmRestApi``, version 11.13.18.05).
+
+The hook owns authentication and transport: it reads an ``oracle_fusion`` Airflow connection,
+builds one pooled :class:`~ml_connector_provider.transport.HttpTransport` (retries with backoff that
+honour ``Retry-After`` on 429/502/503/504, a new OAuth token after a 401) and speaks the Oracle ADF
+REST conventions every Fusion resource follows: the ``items/count/hasMore/limit/offset`` envelope,
+offset paging capped at 500 rows, ``q`` filters in two dialects, ``onlyData``, ``fields``,
+``expand``, finders, ``Location`` on create and ``/action/<name>`` calls.
+
+Connection (``conn_type`` ``oracle_fusion``; fields declared in ``get_provider_info``):
+
+* ``host`` — the pod URL, ``https://<pod>.fa.<region>.oraclecloud.com`` (a missing scheme means
+  https; a trailing ``/fscmRestApi/...`` path is ignored).
+* ``extra.auth_type`` — ``oauth2_client_credentials`` (default when a client id is set) or
+  ``basic`` (``login``/``password``; default when only those are set).
+* ``extra.token_url``, ``extra.client_id``, ``extra.client_secret``, ``extra.scope`` — the IAM
+  identity domain's token endpoint and confidential application; the scope is the Fusion audience
+  followed by ``urn:opc:resource:consumer::all``.
+* ``extra.rest_framework_version`` — sent as ``REST-Framework-Version`` (default 4). It selects
+  the ``q`` dialect the hook writes: 1 → query-by-example (``Attr>=value;Attr<value``), 2 and
+  later → expressions (``Attr >= 'value' and Attr < 'value'``); 4 and later also make Fusion
+  return JSON error details.
+* ``extra.timeout`` — seconds per HTTP request (default 60).
+* Optional extras not shown in the form: ``client_auth`` (``basic``, the default, sends the client
+  credentials in an HTTP Basic header; ``post`` sends them as form fields), ``retry_attempts``,
+  ``retry_base_delay``, ``retry_max_delay``, ``retry_max_retry_after``, ``retry_statuses`` (see
+  :meth:`RetryPolicy.from_mapping <ml_connector_provider.transport.RetryPolicy.from_mapping>`),
+  ``api_version`` (default ``11.13.18.05``; ``latest`` also works) and ``test_resource`` (the
+  collection :meth:`OracleFusionHook.test_connection` reads; default
+  ``receivablesCustomerAccountSiteActivities``).
+
+Tolerance where the contract is UNCONFIRMED: timestamps are parsed with or without milliseconds,
+with ``Z``, ``+00:00``, ``+0000`` or no offset, and as bare dates (:func:`parse_timestamp`); the
+page-size cap may be 499 rather than 500, so paging follows ``hasMore`` and the returned item count,
+never the requested size; error bodies are read both as plain text and as the framework-4 JSON
+payload; keys are taken from ``links[rel=self].href`` when the caller passes one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta, timezone
+from functools import cached_property
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import requests
+from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
+
+from ml_connector_provider.transport import (
+    AuthProvider,
+    BasicAuth,
+    HttpStatusError,
+    HttpTransport,
+    OAuth2ClientCredentials,
+    RetryPolicy,
+    redact_text,
+)
+
+__all__ = [
+    "ACTION_MEDIA_TYPE",
+    "ITEM_MEDIA_TYPE",
+    "FusionApiError",
+    "FusionBadRequest",
+    "FusionConnectionSettings",
+    "FusionResponseError",
+    "OracleFusionError",
+    "OracleFusionHook",
+    "format_timestamp",
+    "parse_timestamp",
+]
+
+log = logging.getLogger(__name__)
+
+#: How often :meth:`OracleFusionHook.iter_changed` re-reads rows that changed under it before giving up.
+_MAX_RESTARTS = 20
+
+#: Media type of item bodies sent with POST and PATCH.
+ITEM_MEDIA_TYPE = "application/vnd.oracle.adf.resourceitem+json"
+#: Media type of the body of a ``…/action/<name>`` POST.
+ACTION_MEDIA_TYPE = "application/vnd.oracle.adf.action+json"
+
+AuthType = Literal["oauth2_client_credentials", "basic"]
+
+_TIMESTAMP = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?"
+    r"\s*(?P<tz>[Zz]|[+-]\d{2}(?::?\d{2})?)?)?$"
+)
+
+
+# -- timestamps ----------------------------------------------------------------------------------
+
+
+def parse_timestamp(value: str | datetime | date) -> datetime:
+    """Parse a Fusion date or timestamp into an aware UTC :class:`~datetime.datetime`.
+
+    Accepts what Fusion and its documentation show (contract A4.3): ``2026-01-01T10:00:00+00:00``,
+    ``2026-01-01T10:00:00.123+00:00``, ``…Z``, ``…+0000``, ``…+01``, any number of fraction digits
+    (truncated to microseconds), a space instead of ``T``, no seconds, no offset (taken as UTC) and
+    a bare date ``2026-01-01`` (midnight UTC). Datetimes are converted to UTC (naive ones are
+    taken as UTC); dates become midnight UTC.
+
+    :param value: the attribute value.
+    :raises ValueError: the value is not a date or timestamp.
+    """
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, str):
+        raise ValueError(f"not a Fusion timestamp: {value!r}")
+    match = _TIMESTAMP.match(value.strip())
+    if match is None:
+        raise ValueError(f"not a Fusion timestamp: {value!r}")
+    try:
+        day = date.fromisoformat(match["date"])
+        if match["h"] is None:
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        offset = UTC
+        tz_text = match["tz"]
+        if tz_text and tz_text not in ("Z", "z"):
+            digits = tz_text[1:].replace(":", "").ljust(4, "0")
+            delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            offset = timezone(-delta if tz_text[0] == "-" else delta)
+        parsed = datetime(
+            day.year,
+            day.month,
+            day.day,
+            int(match["h"]),
+            int(match["m"]),
+            int(match["s"] or 0),
+            int((match["frac"] or "0")[:6].ljust(6, "0")),
+            tzinfo=offset,
+        )
+    except ValueError:
+        raise ValueError(f"not a Fusion timestamp: {value!r}") from None
+    return parsed.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """Format an aware datetime the way Fusion writes timestamps: ``2026-01-01T10:00:00.000+00:00``.
+
+    Microseconds are truncated to milliseconds (use :func:`_ceil_millis` first for a lower bound).
+
+    :param value: an aware datetime.
+    :raises ValueError: ``value`` is naive.
+    """
+    if value.tzinfo is None:
+        raise ValueError("Fusion timestamps need a timezone-aware datetime")
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+00:00"
+
+
+def _ceil_millis(value: datetime) -> datetime:
+    rest = value.microsecond % 1000
+    return value if rest == 0 else value + timedelta(microseconds=1000 - rest)
+
+
+def _floor_millis(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+class OracleFusionError(Exception):
+    """Base class of the hook's own errors (transport errors propagate unchanged)."""
+
+
+class FusionApiError(OracleFusionError):
+    """Fusion answered a request with an error status that is not retried.
+
+    :param message: the full, secret-free message (names the resource and Fusion's detail).
+    :param resource: the resource the request was for.
+    :param status: the HTTP status.
+    :param detail: Fusion's error text (plain-text body, or the JSON ``o:errorDetails`` details).
+    :param error_codes: the ``o:errorCode`` values of a framework-4 JSON error.
+    """
+
+    def __init__(
+        self, message: str, *, resource: str, status: int, detail: str, error_codes: Sequence[str] = ()
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.resource = resource
+        self.status = status
+        self.detail = detail
+        self.error_codes = tuple(error_codes)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class FusionBadRequest(FusionApiError):
+    """HTTP 400: Fusion refused the request (bad ``q``, non-queryable attribute, business rule)."""
+
+
+class FusionResponseError(OracleFusionError):
+    """A Fusion answer broke the REST contract (not JSON, no ``items``, ``hasMore`` without items)."""
+
+
+# -- connection settings -------------------------------------------------------------------------
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def _pod_url(host: str | None, port: int | None) -> str:
+    if not host or not host.strip():
+        raise ValueError(
+            "the connection has no host: set it to the pod URL, https://<pod>.fa.<region>.oraclecloud.com"
+        )
+    text = host.strip()
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"the connection host {host!r} is not an http(s) URL")
+    netloc = parts.netloc
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    path = parts.path
+    marker = path.find("/fscmRestApi")
+    if marker >= 0:
+        path = path[:marker]
+    return urlunsplit((parts.scheme, netloc, path.rstrip("/"), "", ""))
+
+
+@dataclass(frozen=True)
+class FusionConnectionSettings:
+    """What the hook reads from an ``oracle_fusion`` connection (see the module docstring).
+
+    :param pod_url: scheme, host and port of the pod.
+    :param auth_type: ``oauth2_client_credentials`` or ``basic``.
+    :param rest_framework_version: the ``REST-Framework-Version`` header value.
+    :param timeout: seconds per HTTP request.
+    :param retry: retry policy of API calls.
+    :param api_version: the REST API version in the path (``11.13.18.05``).
+    :param token_url: token endpoint (OAuth 2.0).
+    :param client_id: client id (OAuth 2.0; not a secret).
+    :param client_secret: client secret (OAuth 2.0).
+    :param scope: requested scope (OAuth 2.0).
+    :param client_auth: how the client authenticates at the token endpoint: ``basic`` or ``post``.
+    :param username: user name (basic auth).
+    :param password: password (basic auth).
+    :param test_resource: the collection :meth:`OracleFusionHook.test_connection` reads.
+    """
+
+    pod_url: str
+    auth_type: AuthType
+    rest_framework_version: int
+    timeout: float
+    retry: RetryPolicy
+    api_version: str = "11.13.18.05"
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    scope: str | None = None
+    client_auth: Literal["basic", "post"] = "basic"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    test_resource: str = "receivablesCustomerAccountSiteActivities"
+
+    @property
+    def base_url(self) -> str:
+        """``<pod>/fscmRestApi/resources/<api_version>``."""
+        return f"{self.pod_url}/fscmRestApi/resources/{self.api_version}"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values held, for scrubbing messages."""
+        return tuple(s for s in (self.client_secret, self.password) if s)
+
+    @classmethod
+    def from_connection(
+        cls,
+        *,
+        host: str | None,
+        port: int | None = None,
+        login: str | None = None,
+        password: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> FusionConnectionSettings:
+        """Read and validate the settings of an Airflow connection.
+
+        :param host: ``conn.host``.
+        :param port: ``conn.port``.
+        :param login: ``conn.login``.
+        :param password: ``conn.password``.
+        :param extra: ``conn.extra_dejson``.
+        :raises ValueError: a setting is missing or invalid (the message names it, never a secret).
+        """
+        extras = {key: _blank_to_none(value) for key, value in (extra or {}).items()}
+        login = _blank_to_none(login)
+        password = _blank_to_none(password)
+        client_id = extras.get("client_id")
+        auth_type = extras.get("auth_type")
+        if auth_type is None:
+            auth_type = "basic" if client_id is None and login is not None else "oauth2_client_credentials"
+        if auth_type not in ("oauth2_client_credentials", "basic"):
+            raise ValueError(
+                f"extra 'auth_type' must be 'oauth2_client_credentials' or 'basic', got {auth_type!r}"
+            )
+        chosen_auth: AuthType = "basic" if auth_type == "basic" else "oauth2_client_credentials"
+        raw_version = 4 if extras.get("rest_framework_version") is None else extras["rest_framework_version"]
+        try:
+            version = int(raw_version)
+        except (TypeError, ValueError):
+            raise ValueError(f"extra 'rest_framework_version' must be 1 to 9, got {raw_version!r}") from None
+        if not 1 <= version <= 9:
+            raise ValueError(f"extra 'rest_framework_version' must be 1 to 9, got {raw_version!r}")
+        raw_timeout = 60 if extras.get("timeout") is None else extras["timeout"]
+        try:
+            timeout = float(raw_timeout)
+        except (TypeError, ValueError):
+            raise ValueError(f"extra 'timeout' must be a number of seconds, got {raw_timeout!r}") from None
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise ValueError(f"extra 'timeout' must be a positive number of seconds, got {raw_timeout!r}")
+        raw_client_auth = extras.get("client_auth") or "basic"
+        if raw_client_auth not in ("basic", "post"):
+            raise ValueError(f"extra 'client_auth' must be 'basic' or 'post', got {raw_client_auth!r}")
+        client_auth: Literal["basic", "post"] = "post" if raw_client_auth == "post" else "basic"
+        try:
+            retry = RetryPolicy.from_mapping(extras)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid retry extras: {exc}") from None
+        settings = cls(
+            pod_url=_pod_url(_blank_to_none(host), port),
+            auth_type=chosen_auth,
+            rest_framework_version=version,
+            timeout=timeout,
+            retry=retry,
+            api_version=str(extras.get("api_version") or "11.13.18.05"),
+            token_url=extras.get("token_url"),
+            client_id=None if client_id is None else str(client_id),
+            client_secret=None if extras.get("client_secret") is None else str(extras["client_secret"]),
+            scope=extras.get("scope"),
+            client_auth=client_auth,
+            username=login,
+            password=password,
+            test_resource=str(extras.get("test_resource") or "receivablesCustomerAccountSiteActivities"),
+        )
+        settings._check_auth()
+        return settings
+
+    def _check_auth(self) -> None:
+        if self.auth_type == "basic":
+            if not self.username or not self.password:
+                raise ValueError("basic auth needs the connection's login and password")
+            return
+        missing = [
+            name
+            for name, value in (
+                ("token_url", self.token_url),
+                ("client_id", self.client_id),
+                ("client_secret", self.client_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"OAuth 2.0 client credentials need the extra(s) {', '.join(missing)}")
+        if urlsplit(str(self.token_url)).scheme not in ("http", "https"):
+            raise ValueError("extra 'token_url' must be an http(s) URL")
+
+
+# -- the hook ------------------------------------------------------------------------------------
+
+
+class OracleFusionHook(BaseHook):
+    """Read and write Oracle Fusion Cloud ERP resources over its REST API.
+
+    Nothing happens on construction; the connection is read and the HTTP client built on first use
+    (and cached). The HTTP client is thread-safe once built.
+
+    :param oracle_fusion_conn_id: the Airflow connection id (type ``oracle_fusion``).
+    :param rest_framework_version: overrides the connection's ``rest_framework_version``.
+    :param retry: overrides the retry policy built from the connection's ``retry_*`` extras.
+    :param logger_name: name of the hook's logger (Airflow's default when ``None``).
+    """
+
+    conn_name_attr: ClassVar[str] = "oracle_fusion_conn_id"
+    default_conn_name: ClassVar[str] = "oracle_fusion_default"
+    conn_type: ClassVar[str] = "oracle_fusion"
+    hook_name: ClassVar[str] = "Oracle Fusion Cloud ERP"
+
+    #: Largest page Fusion returns; larger limits are capped silently by the server.
+    MAX_PAGE_SIZE: ClassVar[int] = 500
+
+    def __init__(
+        self,
+        oracle_fusion_conn_id: str = default_conn_name,
+        *,
+        rest_framework_version: int | None = None,
+        retry: RetryPolicy | None = None,
+        logger_name: str | None = None,
+    ) -> None:
+        super().__init__(logger_name=logger_name)
+        self.oracle_fusion_conn_id = oracle_fusion_conn_id
+        self._framework_override = rest_framework_version
+        self._retry_override = retry
+
+    # -- connection and transport -----------------------------------------------------------------
+
+    @cached_property
+    def settings(self) -> FusionConnectionSettings:
+        """The connection's settings (read once; secrets registered with the secret masker)."""
+        conn = self.get_connection(self.oracle_fusion_conn_id)
+        extra = conn.extra_dejson
+        # Airflow masks the password and extras named like secrets when it loads a connection;
+        # mask them explicitly too, whatever path the connection came from. The client id is not
+        # a secret and stays readable in logs.
+        for secret in (_blank_to_none(extra.get("client_secret")), _blank_to_none(conn.password)):
+            if secret:
+                mask_secret(str(secret))
+        settings = FusionConnectionSettings.from_connection(
+            host=conn.host, port=conn.port, login=conn.login, password=conn.password, extra=extra
+        )
+        if self._framework_override is not None:
+            if not 1 <= self._framework_override <= 9:
+                raise ValueError(f"rest_framework_version must be 1 to 9, got {self._framework_override}")
+            settings = replace(settings, rest_framework_version=self._framework_override)
+        if self._retry_override is not None:
+            settings = replace(settings, retry=self._retry_override)
+        return settings
+
+    @property
+    def rest_framework_version(self) -> int:
+        """The ``REST-Framework-Version`` sent with every request (selects the ``q`` dialect)."""
+        return self.settings.rest_framework_version
+
+    @cached_property
+    def transport(self) -> HttpTransport:
+        """The pooled HTTP client for the pod's REST API (built on first use)."""
+        settings = self.settings
+        timeout = (min(10.0, settings.timeout), settings.timeout)
+        auth: AuthProvider
+        if settings.auth_type == "basic":
+            auth = BasicAuth(str(settings.username), str(settings.password))
+        else:
+            auth = OAuth2ClientCredentials(
+                str(settings.token_url),
+                str(settings.client_id),
+                str(settings.client_secret),
+                scope=settings.scope,
+                client_auth=settings.client_auth,
+                timeout=timeout,
+            )
+        self.log.info(
+            "Oracle Fusion connection %s: %s, %s auth, REST framework version %d",
+            self.oracle_fusion_conn_id,
+            settings.base_url,
+            settings.auth_type,
+            settings.rest_framework_version,
+        )
+        return HttpTransport(
+            settings.base_url,
+            auth=auth,
+            headers={"REST-Framework-Version": str(settings.rest_framework_version)},
+            timeout=timeout,
+            retry=settings.retry,
+            secrets=settings.secrets,
+        )
+
+    def get_conn(self) -> HttpTransport:
+        """The cached :class:`~ml_connector_provider.transport.HttpTransport`."""
+        return self.transport
+
+    def close(self) -> None:
+        """Close pooled connections (the hook can be used again afterwards)."""
+        transport = self.__dict__.pop("transport", None)
+        if transport is not None:
+            transport.close()
+            auth = transport.auth
+            if isinstance(auth, OAuth2ClientCredentials):
+                auth.close()
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def iter_collection(
+        self,
+        resource: str,
+        *,
+        q: str | None = None,
+        order_by: Sequence[str] = (),
+        fields: str | Sequence[str] | None = None,
+        expand: str | Sequence[str] | None = None,
+        finder: str | None = None,
+        page_size: int = 500,
+        params: Mapping[str, Any] | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Read a collection page by page (offset paging), yielding the items of each page.
+
+        Sends ``onlyData=true``, ``limit=page_size`` and ``offset``; advances ``offset`` by the
+        number of items returned and stops only when ``hasMore`` is false (a server may cap the
+        page below the requested size). Empty pages are not yielded.
+
+        Offset paging over a collection that changes while it is read can skip or repeat rows;
+        for incremental reads use :meth:`iter_changed`, which pages by key.
+
+        :param resource: the collection, e.g. ``receivablesInvoices`` (or a child path
+            ``<resource>/<key>/child/<child>``).
+        :param q: a filter in the connection's dialect (see :attr:`rest_framework_version`).
+        :param order_by: ``Attr`` or ``Attr:asc``/``Attr:desc`` terms; order by unique attributes
+            for predictable paging.
+        :param fields: attributes to return (``fields=``), a string or a sequence.
+        :param expand: children to inline (``expand=``), ``"all"``, a string or a sequence.
+        :param finder: a finder, e.g. ``PrimaryKey;InvoiceId=300000001``.
+        :param page_size: rows per request, 1 to 500.
+        :param params: further query parameters (override the ones above except ``offset``).
+        :raises FusionBadRequest: Fusion refused the request (bad filter, unknown attribute…).
+        :raises FusionResponseError: the answer is not a collection, or it says ``hasMore`` but
+            has no items (a server bug that would otherwise loop forever).
+        """
+        query: dict[str, Any] = {"onlyData": "true", "limit": _page_size(page_size)}
+        if q:
+            query["q"] = q
+        if order_by:
+            query["orderBy"] = ",".join(order_by)
+        if fields is not None:
+            query["fields"] = fields if isinstance(fields, str) else ",".join(fields)
+        if expand is not None:
+            query["expand"] = expand if isinstance(expand, str) else ",".join(expand)
+        if finder:
+            query["finder"] = finder
+        query.update(params or {})
+        offset = 0
+        pages = rows = 0
+        while True:
+            body = self._get_collection(resource, {**query, "offset": offset})
+            items, has_more = body["items"], body["hasMore"]
+            if items:
+                pages += 1
+                rows += len(items)
+                yield items
+            if not has_more:
+                break
+            if not items:
+                raise FusionResponseError(
+                    f"Oracle Fusion returned hasMore=true with no items for {resource} at offset {offset}; "
+                    "stopping instead of asking for the same page again"
+                )
+            offset += _advance(body, len(items), resource)
+        self.log.debug("Read %d rows of %s in %d pages", rows, resource, pages)
+
+    def iter_changed(
+        self,
+        resource: str,
+        *,
+        key_attr: str,
+        since: datetime,
+        until: datetime,
+        timestamp_attr: str = "LastUpdateDate",
+        extra_filter: str | None = None,
+        page_size: int = 500,
+        fields: Sequence[str] | None = None,
+        expand: str | Sequence[str] | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield, page by page, the rows whose ``timestamp_attr`` lies in ``[since, until)``.
+
+        The filter is written in the connection's dialect — framework version 1:
+        ``LastUpdateDate>=2026-01-01T00:00:00.000+00:00;LastUpdateDate<2026-01-02T00:00:00.000+00:00``;
+        version 2 and later: ``LastUpdateDate >= '2026-01-01T00:00:00.000+00:00' and
+        LastUpdateDate < '2026-01-02T00:00:00.000+00:00'`` — and rows are ordered by
+        ``timestamp_attr:asc,key_attr:asc``.
+
+        Pages are read by timestamp rather than by a growing offset: each request starts at the
+        timestamp of the last row read, ``offset`` only skips the rows already read at that very
+        timestamp, and every request re-reads the last row read to prove that nothing before it
+        left the result (otherwise the rows at that timestamp are read again). So a row that
+        changes during the read, and thereby leaves the window, cannot shift unread rows past the
+        client. Each row in the window is yielded exactly once per call; a row that changes during
+        the read is picked up by the window that contains its new timestamp. (With
+        ``page_size=1`` there is no room for the re-read row and this check is skipped.)
+
+        :param resource: the collection.
+        :param key_attr: the unique key attribute (the tie-breaker of the order).
+        :param since: start of the window, inclusive (aware datetime).
+        :param until: end of the window, exclusive (aware datetime).
+        :param timestamp_attr: the change timestamp attribute.
+        :param extra_filter: another condition in the connection's dialect, ANDed with the window.
+        :param page_size: rows per request, 1 to 500.
+        :param fields: attributes to return; ``key_attr`` and ``timestamp_attr`` are always added.
+        :param expand: children to inline, ``"all"``, a string or a sequence.
+        :raises ValueError: ``since``/``until`` are naive.
+        :raises FusionBadRequest: Fusion refused the filter (e.g. the attribute is not queryable).
+        :raises FusionResponseError: a row lacks ``key_attr`` or a parseable ``timestamp_attr``.
+        """
+        if since.tzinfo is None or until.tzinfo is None:
+            raise ValueError("iter_changed needs timezone-aware since/until datetimes")
+        start, end = since.astimezone(UTC), until.astimezone(UTC)
+        if end <= start:
+            return
+        limit = _page_size(page_size)
+        order = f"{timestamp_attr}:asc,{key_attr}:asc"
+        shape: dict[str, str] = {}
+        if fields is not None:
+            shape["fields"] = ",".join(dict.fromkeys([key_attr, timestamp_attr, *fields]))
+        if expand is not None:
+            shape["expand"] = expand if isinstance(expand, str) else ",".join(expand)
+        upper = _ceil_millis(end)
+        lower = _ceil_millis(start)  # the query reads rows at or after `lower`
+        at_lower: set[Any] = set()  # keys of the rows read whose timestamp is `lower`
+        offset = 0  # position, among the rows at or after `lower`, of the next row not read yet
+        last_key: Any = None  # key of the row at position offset - 1
+        restarts = rows = 0
+        while True:
+            # Ask for one row already read as well: finding it where it was proves that no row
+            # before it left the result (which would shift the unread rows past `offset`).
+            step_back = offset > 0 and limit > 1
+            query = {
+                "onlyData": "true",
+                "limit": limit,
+                "offset": offset - 1 if step_back else offset,
+                "orderBy": order,
+                "q": self._window_filter(timestamp_attr, lower, upper, extra_filter),
+                **shape,
+            }
+            body = self._get_collection(resource, query)
+            items, has_more = body["items"], body["hasMore"]
+            marked = [(item, *_row_mark(item, key_attr, timestamp_attr, resource)) for item in items]
+            if step_back:
+                if not marked or marked[0][1] != last_key:
+                    restarts += 1
+                    if restarts > _MAX_RESTARTS:
+                        raise FusionResponseError(
+                            f"rows of {resource} kept changing while they were read; gave up after "
+                            f"{_MAX_RESTARTS} re-reads"
+                        )
+                    self.log.info("Rows of %s changed during the read; re-reading from %s", resource, lower)
+                    offset, last_key = 0, None
+                    continue
+                marked = marked[1:]
+            if not marked:
+                if has_more:
+                    raise FusionResponseError(
+                        f"Oracle Fusion returned hasMore=true with no new items for {resource} at offset "
+                        f"{query['offset']}; stopping instead of asking for the same page again"
+                    )
+                break
+            fresh = [item for item, key, stamp in marked if key not in at_lower and start <= stamp < end]
+            if fresh:
+                rows += len(fresh)
+                yield fresh
+            if not has_more:
+                break
+            newest = _floor_millis(marked[-1][2])
+            if newest > lower:
+                lower = newest
+                at_lower = {key for _, key, stamp in marked if _floor_millis(stamp) >= lower}
+                offset = len(at_lower)
+            else:
+                at_lower.update(key for _, key, _stamp in marked)
+                offset += len(marked)
+            last_key = marked[-1][1]
+        self.log.debug("Read %d changed rows of %s in [%s, %s)", rows, resource, start, end)
+
+    def _window_filter(self, attribute: str, lower: datetime, upper: datetime, extra: str | None) -> str:
+        low, high = format_timestamp(lower), format_timestamp(upper)
+        if self.rest_framework_version >= 2:
+            text = f"{attribute} >= '{low}' and {attribute} < '{high}'"
+            return f"{text} and ({extra})" if extra else text
+        text = f"{attribute}>={low};{attribute}<{high}"
+        return f"{text};{extra}" if extra else text
+
+    def get_item(
+        self,
+        resource: str,
+        key: Any,
+        *,
+        fields: str | Sequence[str] | None = None,
+        expand: str | Sequence[str] | None = None,
+    ) -> dict[str, Any] | None:
+        """Read one item, or ``None`` when Fusion answers 404.
+
+        :param resource: the collection.
+        :param key: the key value, or the item's ``links[rel=self].href``.
+        :param fields: attributes to return.
+        :param expand: children to inline.
+        """
+        params: dict[str, Any] = {"onlyData": "true"}
+        if fields is not None:
+            params["fields"] = fields if isinstance(fields, str) else ",".join(fields)
+        if expand is not None:
+            params["expand"] = expand if isinstance(expand, str) else ",".join(expand)
+        response = self._call("GET", resource, _item_path(resource, key), params=params, expected={404})
+        if response.status_code == 404:
+            return None
+        return self._json_object(response, resource)
+
+    def describe(self, resource: str) -> dict[str, Any]:
+        """The resource's metadata (``GET <resource>/describe``): attributes with their
+        ``queryable``/``updatable`` flags, finders, actions and children.
+
+        :returns: ``Resources[<resource>]`` of the answer (the whole answer if it has no such entry).
+        """
+        response = self._call("GET", resource, f"{_quote(resource)}/describe")
+        body = self._json_object(response, resource)
+        entry = body.get("Resources", {}).get(resource) if isinstance(body.get("Resources"), dict) else None
+        return entry if isinstance(entry, dict) else body
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def create_item(
+        self, resource: str, payload: Mapping[str, Any], *, upsert: bool = False
+    ) -> dict[str, Any]:
+        """Create an item (``POST``; 201 with the full item) and return it.
+
+        A create is not repeated after a lost response (the item may exist); callers look the
+        item up by its business key before retrying.
+
+        :param resource: the collection.
+        :param payload: the attributes (and child arrays) of the new item.
+        :param upsert: send ``Upsert-Mode: true`` (Fusion updates the item that matches instead);
+            such a request is safe to repeat.
+        :raises FusionBadRequest: Fusion refused the item (the message carries Fusion's reason).
+        """
+        headers = {"Content-Type": ITEM_MEDIA_TYPE}
+        if upsert:
+            headers["Upsert-Mode"] = "true"
+        response = self._call(
+            "POST", resource, _quote(resource), json=dict(payload), headers=headers, idempotent=upsert or None
+        )
+        return self._json_object(response, resource)
+
+    def update_item(self, resource: str, key_or_self_href: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Change attributes of an item (``PATCH``; 200 with the full item) and return it.
+
+        :param resource: the collection.
+        :param key_or_self_href: the key value or the item's ``links[rel=self].href``.
+        :param payload: the attributes to change.
+        :raises FusionBadRequest: Fusion refused the change.
+        """
+        response = self._call(
+            "PATCH",
+            resource,
+            _item_path(resource, key_or_self_href),
+            json=dict(payload),
+            headers={"Content-Type": ITEM_MEDIA_TYPE},
+            idempotent=True,
+        )
+        return self._json_object(response, resource)
+
+    def delete_item(self, resource: str, key_or_self_href: Any) -> bool:
+        """Delete an item; returns ``False`` when it did not exist (404)."""
+        response = self._call("DELETE", resource, _item_path(resource, key_or_self_href), expected={404})
+        return response.status_code != 404
+
+    def post_action(
+        self,
+        resource: str,
+        action: str,
+        payload: Mapping[str, Any] | None = None,
+        key: Any = None,
+        *,
+        idempotent: bool = False,
+    ) -> Any:
+        """Call a custom action: ``POST <resource>[/<key>]/action/<action>`` with
+        ``Content-Type: application/vnd.oracle.adf.action+json``.
+
+        :param resource: the collection.
+        :param action: the action name, e.g. ``applyReceipt``.
+        :param payload: the action's parameters.
+        :param key: the item (key value or ``self`` href) for an item-level action.
+        :param idempotent: whether repeating the call after a lost response is harmless.
+        :returns: the ``result`` of the answer (the whole answer when it has none).
+        :raises FusionBadRequest: Fusion refused the call.
+        """
+        base = _quote(resource) if key is None else _item_path(resource, key)
+        response = self._call(
+            "POST",
+            resource,
+            f"{base}/action/{_quote(action)}",
+            json=dict(payload or {}),
+            headers={"Content-Type": ACTION_MEDIA_TYPE},
+            idempotent=idempotent,
+        )
+        if not response.content.strip():
+            return None
+        body = self._json_any(response, resource)
+        return body["result"] if isinstance(body, dict) and "result" in body else body
+
+    # -- connection test --------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the connection with one cheap read: ``GET <test_resource>?limit=1&onlyData=true``.
+
+        Never raises; the message never contains a secret.
+
+        :returns: ``(True, message)`` when Fusion answered with a collection, else ``(False, reason)``.
+        """
+        secrets: tuple[str, ...] = ()
+        try:
+            settings = self.settings
+            secrets = settings.secrets
+            resource = settings.test_resource
+            body = self._get_collection(resource, {"limit": 1, "onlyData": "true"})
+            return (
+                True,
+                f"Connection successfully tested: {resource} answered with {len(body['items'])} row(s)",
+            )
+        except Exception as exc:  # noqa: BLE001 - the UI contract: report, never raise
+            transport = self.__dict__.get("transport")
+            if transport is not None and transport.auth is not None:
+                secrets += transport.auth.secret_values()
+            return False, redact_text(f"{type(exc).__name__}: {exc}", secrets)
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def parse_timestamp(value: str | datetime | date) -> datetime:
+        """See :func:`parse_timestamp`."""
+        return parse_timestamp(value)
+
+    def _call(self, method: str, resource: str, path: str, **options: Any) -> requests.Response:
+        try:
+            return self.transport.request(method, path, **options)
+        except HttpStatusError as exc:
+            raise _api_error(method, resource, exc) from exc
+
+    def _get_collection(self, resource: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        path = resource if "/" in resource else _quote(resource)
+        response = self._call("GET", resource, path, params=params)
+        body = self._json_object(response, resource)
+        items = body.get("items")
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise FusionResponseError(f"Oracle Fusion's answer for {resource} has no list of items")
+        has_more = body.get("hasMore")
+        if not isinstance(has_more, bool):
+            raise FusionResponseError(f"Oracle Fusion's answer for {resource} has no boolean hasMore")
+        return body
+
+    @staticmethod
+    def _json_any(response: requests.Response, resource: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            content_type = response.headers.get("Content-Type", "?")
+            raise FusionResponseError(
+                f"Oracle Fusion answered {response.request.method} {resource} with HTTP {response.status_code} "
+                f"but the body is not JSON ({content_type})"
+            ) from None
+
+    def _json_object(self, response: requests.Response, resource: str) -> dict[str, Any]:
+        body = self._json_any(response, resource)
+        if not isinstance(body, dict):
+            raise FusionResponseError(f"Oracle Fusion's answer for {resource} is not a JSON object")
+        return body
+
+
+# -- module helpers -------------------------------------------------------------------------------
+
+
+def _page_size(value: int) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 1 <= value <= OracleFusionHook.MAX_PAGE_SIZE
+    ):
+        raise ValueError(
+            f"page_size must be an integer from 1 to {OracleFusionHook.MAX_PAGE_SIZE}, got {value!r}"
+        )
+    return value
+
+
+def _advance(body: Mapping[str, Any], received: int, resource: str) -> int:
+    count = body.get("count")
+    if isinstance(count, int) and not isinstance(count, bool) and count == received:
+        return count
+    log.warning(
+        "Oracle Fusion's answer for %s says count=%r but has %d items; advancing by the items",
+        resource,
+        count,
+        received,
+    )
+    return received
+
+
+def _quote(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+def _item_path(resource: str, key: Any) -> str:
+    if isinstance(key, str) and key.startswith(("http://", "https://")):
+        return key
+    if key is None or (isinstance(key, str) and not key.strip()):
+        raise ValueError(f"an item key of {resource} is required")
+    return f"{_quote(resource)}/{_quote(str(key))}"
+
+
+def _row_mark(
+    item: Mapping[str, Any], key_attr: str, timestamp_attr: str, resource: str
+) -> tuple[Any, datetime]:
+    key = item.get(key_attr)
+    if key is None:
+        raise FusionResponseError(f"a row of {resource} has no {key_attr}; cannot page by key")
+    stamp = item.get(timestamp_attr)
+    try:
+        if stamp is None:
+            raise ValueError(stamp)
+        return key, parse_timestamp(stamp)
+    except ValueError:
+        raise FusionResponseError(
+            f"row {key_attr}={key} of {resource} has no valid {timestamp_attr} ({stamp!r})"
+        ) from None
+
+
+def _error_detail(error: HttpStatusError) -> tuple[str, list[str]]:
+    payload = error.json()
+    if isinstance(payload, dict):
+        details = payload.get("o:errorDetails")
+        if isinstance(details, list) and details:
+            texts = [str(d.get("detail")) for d in details if isinstance(d, dict) and d.get("detail")]
+            codes = [
+                str(d.get("o:errorCode")) for d in details if isinstance(d, dict) and d.get("o:errorCode")
+            ]
+            if texts:
+                return "; ".join(texts), codes
+        for name in ("detail", "title", "message"):
+            if payload.get(name):
+                return str(payload[name]), []
+    return error.body_excerpt or error.reason or "(empty body)", []
+
+
+def _api_error(method: str, resource: str, error: HttpStatusError) -> FusionApiError:
+    detail, codes = _error_detail(error)
+    cls = FusionBadRequest if error.status == 400 else FusionApiError
+    what = "rejected" if error.status < 500 else "failed"
+    message = f"Oracle Fusion {what} {method} {resource} with HTTP {error.status}: {detail}"
+    if error.request_id:
+        message += f" (request id {error.request_id})"
+    return cls(message, resource=resource, status=error.status, detail=detail, error_codes=codes)
