@@ -1,12 +1,25 @@
-"""Shared fixtures: databases for the ledger (SQLite file, real PostgreSQL)."""
+"""Shared fixtures: an isolated Airflow home, databases for the ledger (SQLite file, real PostgreSQL)."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Airflow reads AIRFLOW_HOME when it is first imported (importing the provider imports it) and
+# writes airflow.cfg and its SQLite metadata DB there: never let a test run touch ~/airflow.
+if "airflow" not in sys.modules:
+    _HOME = Path(tempfile.mkdtemp(prefix="mlc-test-airflow-"))
+    atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+    os.environ["AIRFLOW_HOME"] = str(_HOME)
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ.pop("ML_CONNECTOR_CONFIG", None)
 
 from tests.harness.postgres import PostgresServer, find_postgres_bindir
 

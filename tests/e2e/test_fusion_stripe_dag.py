@@ -1,0 +1,204 @@
+"""The ``fusion_stripe`` DAG, run with ``dag.test()`` in a real Airflow metadata DB, against the
+Oracle Fusion and Stripe stand-ins over HTTP.
+
+Everything here is real: the DAG built by the factory from a tenant YAML, Airflow's task runner,
+the operator, the engine, the hooks (OAuth token, paging, Stripe SDK) and the ledger. The only
+thing the test controls is the stand-ins' data and faults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ml_connector_provider.ledger import Ledger
+from ml_connector_provider.sandbox.faults import FaultRule
+from ml_connector_provider.sandbox.runner import SandboxRunner
+
+pytestmark = pytest.mark.airflow_db
+
+DAG_ID = "mlc__acme__fusion_stripe"
+SITE_KEY = "fusion_bill_to_site_use_id"
+CONFIG = """\
+version: 1
+defaults:
+  retries: 0
+  sync: {overlap: 600, lag: 0, batch_size: 4}
+tenants:
+  - id: acme
+    name: ACME Corp
+    integrations:
+      fusion_stripe:
+        schedule: null
+        connections: {fusion: acme_fusion, stripe: acme_stripe}
+"""
+DAG_FILE = """\
+import os
+from ml_connector_provider.dag_factory import build_dags  # airflow dag
+build_dags(os.environ["ML_CONNECTOR_CONFIG"])
+"""
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxRunner]:
+    with SandboxRunner(["fusion", "stripe"]) as runner:
+        yield runner
+
+
+@pytest.fixture(scope="module")
+def airflow_setup(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxRunner) -> Iterator[Path]:
+    """A DAG folder with the factory's DAG file, connections to the stand-ins, a migrated DB."""
+    from airflow import settings
+    from airflow.configuration import AIRFLOW_HOME, conf
+
+    root = tmp_path_factory.mktemp("e2e")
+    # dag.test() runs DAGs of the configured bundle only: the DAG file goes into the DAGs folder
+    # of the Airflow home this test process was started with.
+    dags = Path(settings.DAGS_FOLDER)
+    dags.mkdir(parents=True, exist_ok=True)
+    (dags / "ml_connector.py").write_text(DAG_FILE)
+    config = root / "tenants.yaml"
+    config.write_text(CONFIG)
+    ledger_db = root / "ledger.db"
+    env = {
+        "AIRFLOW_HOME": AIRFLOW_HOME,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": conf.get("database", "sql_alchemy_conn"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "ML_CONNECTOR_CONFIG": str(config),
+        "AIRFLOW_CONN_ML_CONNECTOR_LEDGER": json.dumps({"conn_type": "sqlite", "host": str(ledger_db)}),
+        **sandbox.airflow_env({"fusion": "acme_fusion", "stripe": "acme_stripe"}),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        airflow = Path(sys.executable).with_name("airflow")
+        migrate = subprocess.run(
+            [str(airflow), "db", "migrate"], env=dict(os.environ), capture_output=True, text=True, check=False
+        )
+        assert migrate.returncode == 0, migrate.stderr[-2000:]
+        yield ledger_db
+    (dags / "ml_connector.py").unlink()
+
+
+@pytest.fixture(scope="module")
+def ledger(airflow_setup: Path) -> Iterator[Ledger]:
+    led = Ledger(f"sqlite:///{airflow_setup}")
+    led.migrate()
+    yield led
+    led.dispose()
+
+
+def run_dag(conf: dict[str, Any] | None = None) -> str:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    assert bag.import_errors == {}
+    dag = bag.dags[DAG_ID]
+    run = dag.test(run_conf=conf)
+    assert run.state == "success", f"DAG run ended {run.state}"
+    return str(run.run_id)
+
+
+def summary(ledger: Ledger, run_id: str) -> dict[str, Any]:
+    [row] = [r for r in ledger.list_runs(tenant="acme") if r.run_id == run_id]
+    assert row.summary is not None
+    return dict(row.summary)
+
+
+def stripe_by_site(sandbox: SandboxRunner) -> dict[str, list[dict[str, Any]]]:
+    by_site: dict[str, list[dict[str, Any]]] = {}
+    for customer in sandbox.system("stripe").customers():  # type: ignore[attr-defined]
+        by_site.setdefault(customer["metadata"][SITE_KEY], []).append(customer)
+    return by_site
+
+
+def fusion_sites(sandbox: SandboxRunner) -> list[dict[str, Any]]:
+    with sandbox.system("fusion").state as db:
+        return [dict(r) for r in db["receivablesCustomerAccountSiteActivities"]]
+
+
+def assert_in_sync(sandbox: SandboxRunner, ledger: Ledger) -> None:
+    """Every active Fusion site has exactly one Stripe customer with its current data, linked."""
+    sites = fusion_sites(sandbox)
+    active = {str(s["BillToSiteUseId"]): s for s in sites if s.get("Status", "A") == "A"}
+    by_site = stripe_by_site(sandbox)
+    assert set(by_site) == set(active)
+    assert all(len(customers) == 1 for customers in by_site.values()), {
+        k: [c["id"] for c in v] for k, v in by_site.items() if len(v) > 1
+    }
+    from ml_connector_provider.engine.types import StreamKey
+
+    links = ledger.get_links(StreamKey("acme", "fusion_stripe", "customers"), list(active))
+    for site_id, site in active.items():
+        [customer] = by_site[site_id]
+        assert links[site_id].target_id == customer["id"]
+        assert customer["name"] == site["CustomerName"][:256] or customer["name"].endswith("…")
+        assert (customer.get("email") or None) == (site.get("EmailAddress") or None)
+
+
+def test_first_run_creates_every_active_customer(sandbox: SandboxRunner, ledger: Ledger) -> None:
+    run_id = run_dag()
+    counts = summary(ledger, run_id)
+    assert (counts["read"], counts["created"], counts["skipped"], counts["dead_lettered"]) == (12, 9, 3, 0)
+    assert counts["window"] is not None
+    assert_in_sync(sandbox, ledger)
+    audit = ledger.query_audit(tenant="acme", run_id=run_id, action="created")
+    assert len(audit) == 9
+    assert all(row.target_id and row.target_id.startswith("cus_") for row in audit)
+    assert all(row.source_system == "fusion" and row.target_system == "stripe" for row in audit)
+
+
+def test_second_run_moves_nothing(sandbox: SandboxRunner, ledger: Ledger) -> None:
+    before = {c["id"] for c in sandbox.system("stripe").customers()}  # type: ignore[attr-defined]
+    counts = summary(ledger, run_dag())
+    assert (counts["created"], counts["updated"]) == (0, 0)
+    assert {c["id"] for c in sandbox.system("stripe").customers()} == before  # type: ignore[attr-defined]
+
+
+def test_changes_flow_through_token_expiry_429_and_503(sandbox: SandboxRunner, ledger: Ledger) -> None:
+    fusion, stripe = sandbox.system("fusion"), sandbox.system("stripe")
+    site = fusion_sites(sandbox)[0]
+    fusion.upsert_customer(BillToSiteUseId=site["BillToSiteUseId"], EmailAddress="billing@changed.example")  # type: ignore[attr-defined]
+    fusion.upsert_customer(
+        CustomerName="Harbor Freight Partners", AccountNumber="2001", City="Tacoma", Country="US"
+    )  # type: ignore[attr-defined]
+    fusion.tokens.expire_all()
+    fusion.faults.add(FaultRule.rate_limit(path="receivablesCustomerAccountSiteActivities", retry_after=0))
+    fusion.faults.add(FaultRule.unavailable(path="receivablesCustomerAccountSiteActivities"))
+    stripe.faults.add(
+        FaultRule.rate_limit(path="^/v1/customers$", method="POST", headers={"Stripe-Should-Retry": "true"})
+    )
+    stripe.faults.add(FaultRule.unavailable(path="^/v1/customers/cus_", method="POST"))
+
+    counts = summary(ledger, run_dag())
+    assert (counts["created"], counts["updated"]) == (1, 1)
+    assert_in_sync(sandbox, ledger)
+    applied = [s for s in fusion.faults.status() + stripe.faults.status() if s["applied"]]  # type: ignore[operator]
+    assert len(applied) == 4, "every injected fault was hit"
+
+
+def test_dead_letter_posts_after_the_record_is_fixed(sandbox: SandboxRunner, ledger: Ledger) -> None:
+    fusion = sandbox.system("fusion")
+    row = fusion.upsert_customer(CustomerName="Nordlicht Handel AG", AccountNumber="3001", Country="Germany")  # type: ignore[attr-defined]
+    site_id = str(row["BillToSiteUseId"])
+    counts = summary(ledger, run_dag())
+    assert counts["dead_lettered"] == 1
+    [letter] = ledger.list_dead_letters(tenant="acme")
+    assert (letter.source_id, letter.reason) == (
+        site_id,
+        "country 'GERMANY' is not an ISO 3166-1 alpha-2 code (field Country)",
+    )
+    assert site_id not in stripe_by_site(sandbox)
+
+    fusion.upsert_customer(BillToSiteUseId=row["BillToSiteUseId"], Country="DE")  # type: ignore[attr-defined]
+    counts = summary(ledger, run_dag({"record_ids": [site_id]}))
+    assert (counts["mode"], counts["created"]) == ("replay_ids", 1)
+    assert ledger.list_dead_letters(tenant="acme") == []
+    assert_in_sync(sandbox, ledger)
