@@ -140,7 +140,9 @@ def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         _dump(records, out)
     else:
-        table(records, ["time", "tenant", "integration", "stream", "action", "source", "target", "reason"], out)
+        table(
+            records, ["time", "tenant", "integration", "stream", "action", "source", "target", "reason"], out
+        )
     return 0
 
 
@@ -170,14 +172,24 @@ def cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
         if args.json:
             _dump(records, out)
         else:
-            table(records, ["id", "tenant", "integration", "stream", "source_id", "attempts", "next_retry_at", "reason"], out)
+            table(
+                records,
+                ["id", "tenant", "integration", "stream", "source_id", "attempts", "next_retry_at", "reason"],
+                out,
+            )
         return 0
     ids = [int(i) for i in args.ids]
     if args.action == "retry":
         if not ids and not any(scope.values()):
-            sys.stderr.write("name dead-letter ids, or --tenant/--integration/--stream to retry all of a scope\n")
+            sys.stderr.write(
+                "name dead-letter ids, or --tenant/--integration/--stream to retry all of a scope\n"
+            )
             return 2
-        count = ledger.retry_dead_letters_now(ids or None, **scope) if ids else ledger.retry_dead_letters_now(**scope)
+        count = (
+            ledger.retry_dead_letters_now(ids or None, **scope)
+            if ids
+            else ledger.retry_dead_letters_now(**scope)
+        )
         message = f"{count} dead letter(s) will be retried by the next run of their stream"
     else:
         if not ids or not args.note:
@@ -197,7 +209,9 @@ def cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
     ledger = _ledger(args)
-    rows = ledger.list_runs(tenant=args.tenant, integration=args.integration, stream=args.stream, limit=args.limit)
+    rows = ledger.list_runs(
+        tenant=args.tenant, integration=args.integration, stream=args.stream, limit=args.limit
+    )
     records = [summary_row(r.key.tenant, r.key.integration, r.key.stream, r.run_id, r.summary) for r in rows]
     if args.json:
         _dump([{**rec, "window": r.window.as_dict()} for rec, r in zip(records, rows, strict=True)], out)

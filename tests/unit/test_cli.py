@@ -1,0 +1,141 @@
+"""The ``ml-connector`` command line, run in-process and as the installed console script."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ml_connector_provider.cli import main
+from ml_connector_provider.engine.core import SyncEngine, SyncOptions
+from ml_connector_provider.engine.types import RunRef, StreamKey
+from ml_connector_provider.ledger import Ledger
+from tests.unit.engine.memory import MemorySource, MemoryStream, MemoryTarget
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "tenants.example.yaml"
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_validate_example(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["validate", str(EXAMPLE), "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["valid"] is True
+    assert [d["dag_id"] for d in report["dags"]] == [
+        "mlc__acme__fusion_stripe",
+        "mlc__globex__fusion_stripe",
+        "mlc__initech__fusion_stripe",
+    ]
+
+
+def test_validate_reports_file_tenant_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "tenants.yaml"
+    bad.write_text(
+        "version: 1\ntenants:\n  - id: acme\n    name: A\n    integrations:\n"
+        "      fusion_stripe:\n        connections: {fusion: f}\n"
+    )
+    code, _, err = run_cli(["validate", str(bad)], capsys)
+    assert code == 1
+    assert f"{bad}: tenant 'acme': integrations.fusion_stripe.connections: missing role 'stripe'" in err
+
+
+@pytest.fixture
+def populated_ledger(tmp_path: Path) -> str:
+    """A ledger with one stream run: two records created, one dead-lettered."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = Ledger(url)
+    ledger.migrate()
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    source, target = MemorySource(), MemoryTarget()
+    source.change("r1", {"value": 1}, now - timedelta(hours=2))
+    source.change("r2", {"value": 2}, now - timedelta(hours=2))
+    source.change("r3", {"value": 3, "ref": "X"}, now - timedelta(hours=2))
+    engine = SyncEngine(ledger, SyncOptions(initial_start=now - timedelta(days=1)), clock=lambda: now)
+    engine.run(StreamKey("acme", "memory", "records"), MemoryStream(source, target), RunRef("scheduled__1"))
+    ledger.dispose()
+    return url
+
+
+def test_audit_and_runs(populated_ledger: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["audit", "--ledger-url", populated_ledger, "--record-id", "r3", "--json"], capsys)
+    assert code == 0
+    [row] = json.loads(out)
+    assert (row["action"], row["source"], row["reason"]) == (
+        "dead_lettered",
+        "memsrc:r3",
+        "reference X is not set up in the target (field ref)",
+    )
+    code, out, _ = run_cli(["runs", "--ledger-url", populated_ledger], capsys)
+    assert code == 0
+    assert "scheduled__1" in out
+    assert out.splitlines()[2].split()[-6:] == ["3", "2", "0", "0", "0", "1"]
+
+
+def test_dead_letters_list_retry_resolve(populated_ledger: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["dead-letters", "list", "--ledger-url", populated_ledger, "--json"], capsys)
+    [letter] = json.loads(out)
+    assert (code, letter["source_id"], letter["attempts"]) == (0, "r3", 1)
+
+    code, out, _ = run_cli(
+        ["dead-letters", "retry", str(letter["id"]), "--ledger-url", populated_ledger], capsys
+    )
+    assert (code, out.strip()) == (0, "1 dead letter(s) will be retried by the next run of their stream")
+
+    code, _, err = run_cli(
+        ["dead-letters", "resolve", str(letter["id"]), "--ledger-url", populated_ledger], capsys
+    )
+    assert code == 2
+    assert "--note" in err
+    args = [
+        "dead-letters",
+        "resolve",
+        str(letter["id"]),
+        "--note",
+        "fixed by hand",
+        "--ledger-url",
+        populated_ledger,
+    ]
+    code, out, _ = run_cli(args, capsys)
+    assert (code, out.strip()) == (0, "1 dead letter(s) resolved")
+    code, out, _ = run_cli(["dead-letters", "list", "--ledger-url", populated_ledger, "--json"], capsys)
+    assert json.loads(out) == []
+
+
+@pytest.mark.slow
+def test_demo_runs_every_integration_and_reports_what_moved(tmp_path: Path) -> None:
+    """`ml-connector demo` (what `make demo` runs), as a user would start it."""
+    script = Path(sys.executable).with_name("ml-connector")
+    proc = subprocess.run(
+        [str(script), "demo", "--json", "--workdir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert [(d["dag_id"], d["ok"]) for d in report["dags"]] == [
+        ("mlc__acme__fusion_stripe", True),
+        ("mlc__globex__fusion_stripe", True),
+    ]
+    created = {(s["tenant"], s["stream"]): s["created"] for s in report["streams"]}
+    assert created == {("acme", "customers"): 8, ("globex", "customers"): 9}
+    assert all(r["target"].startswith("stripe:cus_") for r in report["records"] if r["action"] == "created")
+
+
+def test_table_output_is_aligned() -> None:
+    from ml_connector_provider.cli import table
+
+    out = io.StringIO()
+    table([{"a": "x", "b": 10}, {"a": "longer", "b": None}], ["a", "b"], out)
+    assert out.getvalue().splitlines() == ["a       b", "------  --", "x       10", "longer"]
