@@ -55,15 +55,20 @@ def sandbox() -> Iterator[SandboxRunner]:
 @pytest.fixture(scope="module")
 def airflow_setup(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxRunner) -> Iterator[Path]:
     """A DAG folder with the factory's DAG file, connections to the stand-ins, a migrated DB."""
-    from airflow import settings
     from airflow.configuration import AIRFLOW_HOME, conf
 
     root = tmp_path_factory.mktemp("e2e")
-    # dag.test() runs DAGs of the configured bundle only: the DAG file goes into the DAGs folder
-    # of the Airflow home this test process was started with.
-    dags = Path(settings.DAGS_FOLDER)
-    dags.mkdir(parents=True, exist_ok=True)
+    # dag.test() runs DAGs of a configured bundle only: a bundle of its own, in a temporary folder.
+    dags = root / "dags"
+    dags.mkdir()
     (dags / "ml_connector.py").write_text(DAG_FILE)
+    bundles = [
+        {
+            "name": "e2e-dags",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(dags), "refresh_interval": 0},
+        }
+    ]
     config = root / "tenants.yaml"
     config.write_text(CONFIG)
     ledger_db = root / "ledger.db"
@@ -71,6 +76,7 @@ def airflow_setup(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxRunn
         "AIRFLOW_HOME": AIRFLOW_HOME,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": conf.get("database", "sql_alchemy_conn"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
         "ML_CONNECTOR_CONFIG": str(config),
         "AIRFLOW_CONN_ML_CONNECTOR_LEDGER": json.dumps({"conn_type": "sqlite", "host": str(ledger_db)}),
         **sandbox.airflow_env({"fusion": "acme_fusion", "stripe": "acme_stripe"}),
@@ -84,7 +90,6 @@ def airflow_setup(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxRunn
         )
         assert migrate.returncode == 0, migrate.stderr[-2000:]
         yield ledger_db
-    (dags / "ml_connector.py").unlink()
 
 
 @pytest.fixture(scope="module")
