@@ -236,13 +236,17 @@ class SyncEngine:
             summary = Summary(key=key, mode=request.mode)
             processed: set[str] = set()
             if request.mode == REPLAY_IDS:
-                self._claim(key, run, request, None)
+                now = self.clock()
+                self._claim(key, run, request, Window(now, now))
                 records = self._fetch(stream, request.record_ids, summary)
                 self._process(
                     key, stream, run, _pages(records, self.options.batch_size), summary, processed, force=True
                 )
             else:
-                window = self._claim(key, run, request, self._next_window(key, request))
+                # A retry keeps the window of its first try (and never re-reads the cursor for it).
+                window = self._claim(
+                    key, run, request, earlier.window if earlier else self._next_window(key, request)
+                )
                 summary.window = window
                 log.info(
                     "%s: %s window %s → %s",
@@ -282,21 +286,9 @@ class SyncEngine:
             end = start + self.options.max_window
         return Window(start, end)
 
-    def _claim(self, key: StreamKey, run: RunRef, request: RunRequest, window: Window | None) -> Window:
-        """Record the run's window, or get back the one recorded when this run first executed."""
-        proposed = window or Window(self.clock(), self.clock())
-        claimed = self.ledger.claim_run_window(
-            key, run, proposed, mode=request.mode, params=request.as_params()
-        )
-        if window is not None and claimed != window:
-            log.info(
-                "%s: run %s already processed window %s → %s; replaying that window",
-                key,
-                run.run_id,
-                claimed.start.isoformat(),
-                claimed.end.isoformat(),
-            )
-        return claimed
+    def _claim(self, key: StreamKey, run: RunRef, request: RunRequest, window: Window) -> Window:
+        """Record the run's window (the ledger keeps the first one of a run)."""
+        return self.ledger.claim_run_window(key, run, window, mode=request.mode, params=request.as_params())
 
     # -- records ------------------------------------------------------------------------------
 

@@ -83,10 +83,8 @@ class FusionCustomersToStripe(Stream):
             yield [customer_record(row, self.fusion) for row in page]
 
     def fetch(self, ids: Sequence[str]) -> Iterable[SourceRecord]:
-        for source_id in ids:
-            row = self.fusion.get_item(CUSTOMER_RESOURCE, source_id)
-            if row is not None:
-                yield customer_record(row, self.fusion)
+        for row in self.fusion.get_items(CUSTOMER_RESOURCE, CUSTOMER_KEY, ids):
+            yield customer_record(row, self.fusion)
 
     def map(self, record: SourceRecord, lookups: Any) -> MapResult:
         return map_customer(

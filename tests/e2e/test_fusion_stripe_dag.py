@@ -144,7 +144,7 @@ def assert_in_sync(sandbox: SandboxRunner, ledger: Ledger) -> None:
     for site_id, site in active.items():
         [customer] = by_site[site_id]
         assert links[site_id].target_id == customer["id"]
-        assert customer["name"] == site["CustomerName"][:256] or customer["name"].endswith("…")
+        assert customer["name"] == site["CustomerName"]
         assert (customer.get("email") or None) == (site.get("EmailAddress") or None)
 
 

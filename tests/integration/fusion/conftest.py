@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from ml_connector_provider.sandbox import SandboxClient, SandboxRunner
+from ml_connector_provider.sandbox import SandboxRunner
 from ml_connector_provider.sandbox.runner import airflow_conn_env_var
 from ml_connector_provider.sandbox.systems.fusion import (
     CLIENT_ID,
@@ -31,6 +31,7 @@ from ml_connector_provider.sandbox.systems.fusion import (
     WriteContext,
     attr,
 )
+from tests.harness.sandbox import one_system_fixtures
 
 CUSTOMERS = CUSTOMER_RESOURCE_NAME
 REST = "/fscmRestApi/resources/11.13.18.05"
@@ -92,31 +93,9 @@ NOTES_RESOURCE = AdfResource(
 )
 
 
-@pytest.fixture(scope="module")
-def runner() -> Iterator[SandboxRunner]:
-    """One running Fusion stand-in per test module."""
-    with SandboxRunner([FusionSandbox(extra_resources=(NOTES_RESOURCE,))]) as running:
-        yield running
-
-
-@pytest.fixture
-def fusion(runner: SandboxRunner) -> FusionSandbox:
-    """The running stand-in, reset to its seed with default settings."""
-    system = runner.system("fusion")
-    assert isinstance(system, FusionSandbox)
-    system.reset()
-    return system
-
-
-@pytest.fixture
-def base_url(runner: SandboxRunner, fusion: FusionSandbox) -> str:
-    return runner.url("fusion")
-
-
-@pytest.fixture
-def admin(base_url: str) -> Iterator[SandboxClient]:
-    with SandboxClient(base_url) as client:
-        yield client
+runner, fusion, base_url, admin = one_system_fixtures(
+    lambda: FusionSandbox(extra_resources=(NOTES_RESOURCE,)), system_fixture="fusion"
+)
 
 
 def fetch_token(base_url: str) -> str:

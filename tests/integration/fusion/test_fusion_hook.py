@@ -741,3 +741,17 @@ def test_format_timestamp() -> None:
     )
     with pytest.raises(ValueError, match="timezone-aware"):
         format_timestamp(datetime(2026, 1, 2))
+
+
+@pytest.mark.parametrize(
+    ("version", "requests_made"), [("4", 1), ("1", 3)], ids=["v4-one-query", "v1-per-key"]
+)
+def test_get_items(
+    make_connection: ConnectionFactory, admin: SandboxClient, version: str, requests_made: int
+) -> None:
+    hook = OracleFusionHook(make_connection(f"fusion_v{version}", rest_framework_version=version))
+    admin.clear_request_log()
+    keys = [300000047112007, "300000047112001", 999, 300000047112007]
+    items = list(hook.get_items(CUSTOMERS, "BillToSiteUseId", keys))
+    assert sorted(i["BillToSiteUseId"] for i in items) == [300000047112001, 300000047112007]
+    assert len(admin.request_log(method="GET", path=CUSTOMERS)) == requests_made

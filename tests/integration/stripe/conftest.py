@@ -9,38 +9,14 @@ from typing import Any
 import pytest
 import requests
 
-from ml_connector_provider.sandbox import SandboxClient, SandboxRunner
+from ml_connector_provider.sandbox import SandboxRunner
 from ml_connector_provider.sandbox.runner import airflow_conn_env_var
 from ml_connector_provider.sandbox.systems.stripe import StripeSandbox
+from tests.harness.sandbox import one_system_fixtures
 
 ConnectionFactory = Callable[..., str]
 
-
-@pytest.fixture(scope="module")
-def runner() -> Iterator[SandboxRunner]:
-    """One running Stripe stand-in per test module."""
-    with SandboxRunner([StripeSandbox()]) as running:
-        yield running
-
-
-@pytest.fixture
-def stripe_system(runner: SandboxRunner) -> StripeSandbox:
-    """The running stand-in, reset to an empty account with default settings."""
-    system = runner.system("stripe")
-    assert isinstance(system, StripeSandbox)
-    system.reset()
-    return system
-
-
-@pytest.fixture
-def base_url(runner: SandboxRunner, stripe_system: StripeSandbox) -> str:
-    return runner.url("stripe")
-
-
-@pytest.fixture
-def admin(base_url: str) -> Iterator[SandboxClient]:
-    with SandboxClient(base_url) as client:
-        yield client
+runner, stripe_system, base_url, admin = one_system_fixtures(StripeSandbox, system_fixture="stripe_system")
 
 
 @pytest.fixture

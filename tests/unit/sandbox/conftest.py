@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 
-from ml_connector_provider.sandbox import SandboxClient, SandboxRunner
+from tests.harness.sandbox import one_system_fixtures
 from tests.unit.sandbox.example_system import CLIENT_ID, CLIENT_SECRET, TOKEN_PATH, ExampleSystem
 
-
-@pytest.fixture(scope="module")
-def runner() -> Iterator[SandboxRunner]:
-    """One running example system per test module."""
-    with SandboxRunner([ExampleSystem()]) as running:
-        yield running
-
-
-@pytest.fixture
-def system(runner: SandboxRunner) -> ExampleSystem:
-    """The running example system, reset to its seed before the test."""
-    example = runner.system("example")
-    assert isinstance(example, ExampleSystem)
-    example.reset()
-    return example
-
-
-@pytest.fixture
-def base_url(runner: SandboxRunner, system: ExampleSystem) -> str:
-    return runner.url("example")
-
-
-@pytest.fixture
-def admin(base_url: str) -> Iterator[SandboxClient]:
-    with SandboxClient(base_url) as client:
-        yield client
+runner, system, base_url, admin = one_system_fixtures(ExampleSystem, system_fixture="system")
 
 
 def fetch_token(base_url: str) -> str:

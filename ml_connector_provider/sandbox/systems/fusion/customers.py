@@ -40,6 +40,7 @@ from ml_connector_provider.sandbox.systems.fusion.adf import READ_ONLY, AdfFinde
 from ml_connector_provider.sandbox.systems.fusion.values import format_timestamp
 
 __all__ = [
+    "ADDRESS_ATTRIBUTES",
     "CUSTOMERS_RESOURCE",
     "CUSTOMER_RESOURCE_NAME",
     "STAND_IN_ATTRIBUTES",
@@ -68,6 +69,8 @@ STAND_IN_ATTRIBUTES = (
 )
 
 _ADDRESS_PARTS = ("AddressLine1", "AddressLine2", "AddressLine3", "AddressLine4")
+#: The structured address attributes ``BillToSiteAddress`` is built from.
+ADDRESS_ATTRIBUTES = (*_ADDRESS_PARTS, "City", "State", "Province", "PostalCode", "Country")
 
 
 def format_site_address(values: Mapping[str, Any]) -> str | None:
@@ -446,9 +449,7 @@ def seed_customers(now: datetime) -> list[dict[str, Any]]:
 
 
 def _derive_address(values: dict[str, Any]) -> None:
-    if any(
-        name in values for name in (*_ADDRESS_PARTS, "City", "State", "Province", "PostalCode", "Country")
-    ):
+    if any(name in values for name in ADDRESS_ATTRIBUTES):
         values["BillToSiteAddress"] = format_site_address(values)
 
 

@@ -37,6 +37,7 @@ from ml_connector_provider.sandbox.auth import AuthFailure, OAuthError, Principa
 from ml_connector_provider.sandbox.base import ADMIN_PREFIX, SandboxClock, SandboxSystem
 from ml_connector_provider.sandbox.systems.fusion.adf import AdfError, AdfResource, AdfService
 from ml_connector_provider.sandbox.systems.fusion.customers import (
+    ADDRESS_ATTRIBUTES,
     CUSTOMER_RESOURCE_NAME,
     CUSTOMERS_RESOURCE,
     format_site_address,
@@ -64,18 +65,6 @@ CLIENT_ID = "ML_CONNECTOR_INTEGRATION"
 CLIENT_SECRET = "idcs-sandbox-5f0c2b7e9a4d41c8"
 BASIC_USER = "FIN_INTEGRATION_USER"
 BASIC_PASSWORD = "Sandbox-Basic-8d61e2"
-
-_ADDRESS_FIELDS = (
-    "AddressLine1",
-    "AddressLine2",
-    "AddressLine3",
-    "AddressLine4",
-    "City",
-    "State",
-    "Province",
-    "PostalCode",
-    "Country",
-)
 
 
 class _Settings(BaseModel):
@@ -214,7 +203,7 @@ class FusionSandbox(SandboxSystem):
                     raise ValueError("a new customer needs a CustomerName")
                 self._new_customer_defaults(rows, given)
             if "BillToSiteAddress" not in given and (
-                existing is None or any(name in given for name in _ADDRESS_FIELDS)
+                existing is None or any(name in given for name in ADDRESS_ATTRIBUTES)
             ):
                 given["BillToSiteAddress"] = format_site_address({**(existing or {}), **given})
             try:
