@@ -103,6 +103,10 @@ def _params(item: TenantIntegration) -> dict[str, Param]:
             enum=[None, *item.streams],
             title="Stream",
         ),
+        **{
+            spec.name: _param(spec.description, title=spec.title, **spec.schema)
+            for spec in item.spec.params
+        },
     }
 
 

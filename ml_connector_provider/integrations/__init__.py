@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -36,6 +37,22 @@ class StreamSpec:
 
 
 @dataclass(frozen=True)
+class ParamSpec:
+    """A DAG-run param an integration reads besides the generic replay params.
+
+    :param name: the param's key in the run's conf.
+    :param title: label in the Airflow trigger form.
+    :param description: what it does, shown in the trigger form.
+    :param schema: JSON schema of the value; include ``null``, as every such param is optional.
+    """
+
+    name: str
+    title: str
+    description: str
+    schema: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class IntegrationSpec:
     """An integration between two systems.
 
@@ -48,6 +65,8 @@ class IntegrationSpec:
     :param streams_factory: dotted path of a ``build_stream(ctx: StreamContext) -> Stream`` function;
         imported only when a task executes.
     :param default_schedule: cron expression used when the tenant gives none.
+    :param docs: the integration's documentation page, relative to the repository.
+    :param params: integration-specific DAG-run params (see :class:`ParamSpec`).
     """
 
     id: str
@@ -59,6 +78,7 @@ class IntegrationSpec:
     default_schedule: str = "*/15 * * * *"
     docs: str = ""
     tags: tuple[str, ...] = field(default=())
+    params: tuple[ParamSpec, ...] = field(default=())
 
     def stream(self, name: str) -> StreamSpec:
         for spec in self.streams:

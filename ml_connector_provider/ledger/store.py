@@ -939,6 +939,36 @@ class Ledger:
             if conn.execute(stmt).rowcount == 0:
                 raise LedgerError(f"no file with checksum {checksum} was begun for {tenant}/{integration}")
 
+    def note_file(self, tenant: str, integration: str, *, checksum: str, detail: str) -> None:
+        """Record progress of a file still being processed (its outcome stays ``processing``).
+
+        :raises LedgerError: if the file was never begun.
+        """
+        stmt = (
+            sa.update(files)
+            .where(*_matching(files, tenant=tenant, integration=integration, checksum=checksum.lower()))
+            .values(detail=detail)
+        )
+        with self._write() as conn:
+            if conn.execute(stmt).rowcount == 0:
+                raise LedgerError(f"no file with checksum {checksum} was begun for {tenant}/{integration}")
+
+    def files_in_progress(self, tenant: str, integration: str, *, path_prefix: str = "") -> list[FileRow]:
+        """Files begun but not finished (outcome ``processing``), oldest first.
+
+        After a crash these are the files whose processing may or may not have happened.
+        """
+        stmt = (
+            sa.select(files)
+            .where(
+                *_matching(files, tenant=tenant, integration=integration, outcome="processing"),
+                files.c.path.startswith(path_prefix, autoescape=True),
+            )
+            .order_by(files.c.first_seen_at, files.c.id)
+        )
+        with self._read() as conn:
+            return [_file(row) for row in conn.execute(stmt)]
+
     # -- EDI control numbers -------------------------------------------------------------------
 
     def next_control_number(self, tenant: str, partner: str, kind: str, *, maximum: int = 999_999_999) -> int:

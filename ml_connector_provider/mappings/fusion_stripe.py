@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from ml_connector_provider.engine.types import DeadLetter, MapResult, Skip, Write
+from ml_connector_provider.mappings.money import MoneyError, as_decimal, from_minor_units, to_minor_units
 
 # Stripe limits (API reference): customer name and description ≤ 256 characters here by policy,
 # metadata values ≤ 500 characters, keys ≤ 40.
@@ -128,3 +132,185 @@ def map_customer(
     if address:
         params["address"] = {field: address.get(field, "") for field in _ADDRESS_FIELDS}
     return Write(params)
+
+
+# -- invoices -------------------------------------------------------------------------------------
+
+# Stripe limits: 250 invoice items per invoice, 4 custom fields (name ≤ 40, value ≤ 140 characters).
+MAX_INVOICE_ITEMS = 250
+_MAX_ITEM_DESCRIPTION = 500
+_MAX_CUSTOM_FIELD_VALUE = 140
+_COMPLETE = {"COMPLETE", "C", "Y"}
+
+
+def invoice_metadata_keys(prefix: str) -> dict[str, str]:
+    """Names of the Stripe metadata keys that carry the Fusion ids of an invoice and its lines."""
+    return {
+        "transaction_id": f"{prefix}transaction_id",
+        "transaction_number": f"{prefix}transaction_number",
+        "business_unit": f"{prefix}business_unit",
+        "site_use_id": f"{prefix}bill_to_site_use_id",
+        "line_id": f"{prefix}line_id",
+        "line_number": f"{prefix}line_number",
+    }
+
+
+@dataclass(frozen=True)
+class InvoiceCustomer:
+    """The bill-to site of a Fusion invoice as the invoice mapping needs it.
+
+    :param site_use_id: the Fusion bill-to site use id (``BillToSiteUseId``).
+    :param stripe_customer_id: the Stripe customer linked to that site, ``None`` when the
+        customers stream has not synced it (yet).
+    :param reason: why the site was not synced, when the customers stream skipped or dead-lettered it.
+    """
+
+    site_use_id: str
+    stripe_customer_id: str | None
+    reason: str | None = None
+
+
+def _due_timestamp(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    day = date.fromisoformat(str(value)[:10])
+    # The end of the due date in UTC: a customer paying on the due date is on time anywhere.
+    return int(datetime.combine(day, time(23, 59, 59), tzinfo=UTC).timestamp())
+
+
+def _line_amount(line: Mapping[str, Any], label: str) -> Decimal:
+    if line.get("LineAmount") not in (None, ""):
+        return as_decimal(line["LineAmount"], what=f"{label} LineAmount")
+    quantity = as_decimal(line.get("Quantity"), what=f"{label} Quantity")
+    price = as_decimal(line.get("UnitSellingPrice"), what=f"{label} UnitSellingPrice")
+    return quantity * price
+
+
+def map_invoice(
+    record: Mapping[str, Any],
+    *,
+    customer: InvoiceCustomer | None,
+    metadata_prefix: str = "fusion_",
+    business_units: Sequence[str] = (),
+    default_days_until_due: int = 30,
+) -> MapResult:
+    """Map a Fusion receivables invoice (with its ``receivablesInvoiceLines``) to a Stripe invoice.
+
+    The payload has two parts: ``invoice`` (the parameters of ``POST /v1/invoices``:
+    ``send_invoice`` collection, the due date, the Fusion ids in ``metadata``) and ``items`` (one
+    ``POST /v1/invoiceitems`` per Fusion line, in the currency's minor unit, exact or not at all),
+    plus ``total`` in minor units, which the writer checks against the draft before finalizing.
+
+    :param record: the Fusion invoice, lines expanded.
+    :param customer: the invoice's bill-to site and its Stripe customer, ``None`` when Fusion has
+        no such site.
+    :param metadata_prefix: prefix of the metadata keys carrying Fusion ids.
+    :param business_units: when not empty, only invoices of these business units are sent.
+    :param default_days_until_due: used when the invoice has no due date.
+    """
+    transaction_id = _text(record, "CustomerTransactionId")
+    if transaction_id is None:
+        return DeadLetter("the Fusion invoice has no CustomerTransactionId", field="CustomerTransactionId")
+    number = _text(record, "TransactionNumber")
+    if number is None:
+        return DeadLetter("the Fusion invoice has no transaction number", field="TransactionNumber")
+    status = (_text(record, "InvoiceStatus") or "Complete").upper()
+    if status not in _COMPLETE:
+        return Skip(f"invoice {number} is not complete in Fusion (status {_text(record, 'InvoiceStatus')})")
+    business_unit = _text(record, "BusinessUnit")
+    if business_units and business_unit not in business_units:
+        return Skip(f"business unit {business_unit or '(none)'} is not synced for this tenant")
+
+    site = f"customer {_text(record, 'BillToCustomerNumber')} site {_text(record, 'BillToSite')}"
+    if customer is None:
+        return DeadLetter(f"bill-to {site} does not exist in Fusion", field="BillToSite")
+    if customer.stripe_customer_id is None:
+        why = f": {customer.reason}" if customer.reason else " yet"
+        return DeadLetter(
+            f"bill-to {site} (site use {customer.site_use_id}) is not in Stripe{why}", field="BillToSite"
+        )
+
+    currency = _text(record, "InvoiceCurrencyCode")
+    if currency is None or not re.fullmatch(r"[A-Za-z]{3}", currency):
+        return DeadLetter(f"currency {currency!r} is not an ISO 4217 code", field="InvoiceCurrencyCode")
+    currency = currency.lower()
+
+    lines = sorted(
+        record.get("receivablesInvoiceLines") or [],
+        key=lambda line: (int(line.get("LineNumber") or 0), str(line.get("CustomerTransactionLineId"))),
+    )
+    if not lines:
+        return DeadLetter(f"invoice {number} has no lines", field="receivablesInvoiceLines")
+    if len(lines) > MAX_INVOICE_ITEMS:
+        return DeadLetter(
+            f"invoice {number} has {len(lines)} lines; a Stripe invoice holds at most {MAX_INVOICE_ITEMS}",
+            field="receivablesInvoiceLines",
+        )
+    keys = invoice_metadata_keys(metadata_prefix)
+    items: list[dict[str, Any]] = []
+    total = 0
+    for line in lines:
+        line_number = _text(line, "LineNumber") or "?"
+        label = f"line {line_number}"
+        try:
+            minor = to_minor_units(_line_amount(line, label), currency, what=f"{label} amount")
+        except MoneyError as err:
+            return DeadLetter(str(err), field=f"receivablesInvoiceLines[{line_number}].LineAmount")
+        line_id = _text(line, "CustomerTransactionLineId") or line_number
+        description = (
+            _text(line, "Description") or _text(line, "ItemNumber") or _text(line, "MemoLine") or label
+        )
+        items.append(
+            {
+                "amount": minor,
+                "currency": currency,
+                "description": description[:_MAX_ITEM_DESCRIPTION],
+                "metadata": {keys["line_id"]: line_id, keys["line_number"]: line_number},
+            }
+        )
+        total += minor
+    if record.get("EnteredAmount") not in (None, ""):
+        try:
+            header = to_minor_units(record["EnteredAmount"], currency, what="EnteredAmount")
+        except MoneyError as err:
+            return DeadLetter(str(err), field="EnteredAmount")
+        if header != total:
+            return DeadLetter(
+                f"the lines of invoice {number} add up to {from_minor_units(total, currency)} "
+                f"but its amount is {from_minor_units(header, currency)}",
+                field="EnteredAmount",
+            )
+    if total <= 0:
+        return Skip(
+            f"invoice {number} totals {from_minor_units(total, currency)}; only amounts due go to Stripe"
+        )
+
+    metadata = {
+        keys["transaction_id"]: transaction_id,
+        keys["transaction_number"]: number,
+        keys["business_unit"]: business_unit or "",
+        keys["site_use_id"]: customer.site_use_id,
+    }
+    custom_fields = [{"name": "Invoice number", "value": number[:_MAX_CUSTOM_FIELD_VALUE]}]
+    purchase_order = _text(record, "PurchaseOrder")
+    if purchase_order:
+        custom_fields.append({"name": "PO number", "value": purchase_order[:_MAX_CUSTOM_FIELD_VALUE]})
+    invoice: dict[str, Any] = {
+        "customer": customer.stripe_customer_id,
+        "currency": currency,
+        "collection_method": "send_invoice",
+        "auto_advance": False,
+        "pending_invoice_items_behavior": "exclude",
+        "description": f"Invoice {number}",
+        "custom_fields": custom_fields,
+        "metadata": {k: v[:_MAX_METADATA_VALUE] for k, v in metadata.items() if v},
+    }
+    try:
+        due = _due_timestamp(record.get("DueDate"))
+    except ValueError:
+        return DeadLetter(f"due date {record.get('DueDate')!r} is not a date", field="DueDate")
+    if due is not None:
+        invoice["due_date"] = due
+    else:
+        invoice["days_until_due"] = default_days_until_due
+    return Write({"invoice": invoice, "items": items, "total": total, "number": number})

@@ -16,16 +16,24 @@ from ml_connector_provider.engine.types import (
     Action,
     MapResult,
     SourceRecord,
+    StreamKey,
     Window,
     WriteItem,
     WriteResult,
 )
-from ml_connector_provider.mappings.fusion_stripe import customer_metadata_keys, map_customer
+from ml_connector_provider.mappings.fusion_stripe import (
+    InvoiceCustomer,
+    customer_metadata_keys,
+    invoice_metadata_keys,
+    map_customer,
+    map_invoice,
+)
 
 if TYPE_CHECKING:
     from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
     from ml_connector_provider.hooks.stripe import StripeHook
     from ml_connector_provider.integrations.fusion_stripe import FusionStripeSettings
+    from ml_connector_provider.ledger import Ledger
     from ml_connector_provider.operators.sync import StreamContext
 
 log = logging.getLogger(__name__)
@@ -141,17 +149,274 @@ def _update_key(item: WriteItem, target_id: str) -> str:
     return f"{item.idempotency_key}-upd-{target_id}"
 
 
+INVOICE_RESOURCE = "receivablesInvoices"
+INVOICE_KEY = "CustomerTransactionId"
+INVOICE_LINES = "receivablesInvoiceLines"
+
+
+def invoice_record(row: dict[str, Any], hook: OracleFusionHook) -> SourceRecord:
+    """A Fusion receivables invoice row (lines expanded) as a source record."""
+    changed = row.get("LastUpdateDate")
+    if changed is None:
+        raise ValueError(f"Fusion {INVOICE_RESOURCE} row {row.get(INVOICE_KEY)} has no LastUpdateDate")
+    label = " ".join(
+        str(part) for part in ("invoice", row.get("TransactionNumber"), row.get("BillToCustomerName")) if part
+    )
+    return SourceRecord(
+        id=str(row[INVOICE_KEY]),
+        version=str(changed),
+        changed_at=hook.parse_timestamp(changed),
+        data=row,
+        label=label,
+    )
+
+
+def requested_invoice_numbers(params: Any) -> list[str]:
+    """The ``invoice_numbers`` DAG-run param as a clean list (a list or a comma-separated string)."""
+    value = (params or {}).get("invoice_numbers") or []
+    if isinstance(value, str):
+        value = value.split(",")
+    return list(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))
+
+
+class FusionInvoicesToStripe(Stream):
+    """Fusion AR invoices → finalized Stripe invoices for collection.
+
+    Reads ``receivablesInvoices`` (lines expanded) changed in the window, or, in ``on_demand``
+    mode, the invoice numbers given in the run's ``invoice_numbers`` param. Each complete invoice
+    whose bill-to site the customers stream has synced becomes a ``send_invoice`` Stripe invoice:
+    created as a draft, one invoice item per Fusion line (exact minor units), checked against the
+    Fusion total, finalized, and e-mailed when the tenant asks for it.
+
+    Every step is idempotent and resumable: before creating, the customer's Stripe invoices are
+    searched for the Fusion transaction id in their metadata; a draft left by an interrupted run
+    gets only its missing lines (matched by the Fusion line id in the item metadata) and is then
+    finalized. A finalized Stripe invoice is never changed: later edits in Fusion are reported as
+    skipped with the reason.
+
+    :param fusion: hook of the tenant's Fusion connection.
+    :param stripe: hook of the tenant's Stripe connection.
+    :param settings: the tenant's ``fusion_stripe`` settings.
+    :param ledger: the ledger (links of the customers stream).
+    :param key: this stream's key.
+    :param params: the DAG run's params (``invoice_numbers``).
+    """
+
+    source_system = "fusion"
+    target_system = "stripe"
+
+    def __init__(
+        self,
+        fusion: OracleFusionHook,
+        stripe: StripeHook,
+        settings: FusionStripeSettings,
+        ledger: Ledger,
+        key: StreamKey,
+        params: Any = None,
+    ) -> None:
+        self.fusion = fusion
+        self.stripe = stripe
+        self.settings = settings
+        self.ledger = ledger
+        self.key = key
+        self.params = dict(params or {})
+        self._keys = invoice_metadata_keys(settings.customer_metadata_prefix)
+
+    def read(self, window: Window) -> Iterable[Sequence[SourceRecord]]:
+        if self.settings.invoice_mode == "on_demand":
+            numbers = requested_invoice_numbers(self.params)
+            if not numbers:
+                log.info(
+                    "%s: invoice_mode is on_demand and the run names no invoice_numbers; nothing to send",
+                    self.key,
+                )
+                return
+            rows = self.fusion.find_by_attribute(
+                INVOICE_RESOURCE, "TransactionNumber", numbers, expand=INVOICE_LINES
+            )
+            found = {str(r.get("TransactionNumber")) for r in rows}
+            unknown = [n for n in numbers if n not in found]
+            if unknown:
+                log.warning("%s: Fusion has no invoice numbered %s", self.key, ", ".join(unknown))
+            records = sorted(
+                (invoice_record(r, self.fusion) for r in rows), key=lambda r: (r.changed_at, r.id)
+            )
+            if records:
+                yield records
+            return
+        for page in self.fusion.iter_changed(
+            INVOICE_RESOURCE, key_attr=INVOICE_KEY, since=window.start, until=window.end, expand=INVOICE_LINES
+        ):
+            yield [invoice_record(row, self.fusion) for row in page]
+
+    def fetch(self, ids: Sequence[str]) -> Iterable[SourceRecord]:
+        for row in self.fusion.find_by_attribute(
+            INVOICE_RESOURCE, INVOICE_KEY, list(ids), expand=INVOICE_LINES
+        ):
+            yield invoice_record(row, self.fusion)
+
+    def prepare(self, records: Sequence[SourceRecord]) -> Any:
+        accounts = sorted(
+            {str(r.data.get("BillToCustomerNumber")) for r in records if r.data.get("BillToCustomerNumber")}
+        )
+        sites: dict[tuple[str, str], str] = {}
+        if accounts:
+            for row in self.fusion.find_by_attribute(CUSTOMER_RESOURCE, "AccountNumber", accounts):
+                sites[(str(row.get("AccountNumber")), str(row.get("BillToSiteNumber")))] = str(
+                    row[CUSTOMER_KEY]
+                )
+        customers_key = StreamKey(self.key.tenant, self.key.integration, "customers")
+        links = self.ledger.get_links(customers_key, sorted(set(sites.values())))
+        return {
+            pair: InvoiceCustomer(site_use_id, links[site_use_id].target_id if site_use_id in links else None)
+            for pair, site_use_id in sites.items()
+        }
+
+    def map(self, record: SourceRecord, lookups: Any) -> MapResult:
+        pair = (str(record.data.get("BillToCustomerNumber")), str(record.data.get("BillToSite")))
+        return map_invoice(
+            record.data,
+            customer=lookups.get(pair),
+            metadata_prefix=self.settings.customer_metadata_prefix,
+            business_units=self.settings.business_units,
+            default_days_until_due=self.settings.default_days_until_due,
+        )
+
+    def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
+        from ml_connector_provider.hooks.stripe import StripeRecordError
+
+        results: list[WriteResult] = []
+        for item in items:
+            try:
+                results.append(self._write_one(item))
+            except StripeRecordError as err:
+                results.append(
+                    WriteResult(item.record.id, Action.DEAD_LETTERED, reason=f"Stripe refused it: {err}")
+                )
+        return results
+
+    def _find_existing(self, customer: str, transaction_id: str) -> dict[str, Any] | None:
+        best: dict[str, Any] | None = None
+        for invoice in self.stripe.iter_invoices(customer=customer):
+            if (invoice.get("metadata") or {}).get(self._keys["transaction_id"]) != transaction_id:
+                continue
+            if invoice.get("status") in ("void", "deleted"):
+                continue
+            if best is None or invoice.get("status") != "draft":
+                best = invoice
+        return best
+
+    def _write_one(self, item: WriteItem) -> WriteResult:
+        payload = item.payload
+        params = payload["invoice"]
+        number = payload["number"]
+        transaction_id = params["metadata"][self._keys["transaction_id"]]
+        invoice: dict[str, Any] | None = None
+        if item.target_id is not None:
+            invoice = self.stripe.retrieve_invoice(item.target_id)
+            if invoice is not None and invoice.get("status") not in ("draft", "void"):
+                return WriteResult(
+                    item.record.id,
+                    Action.SKIPPED,
+                    item.target_id,
+                    reason=(
+                        f"Stripe invoice {invoice.get('number') or item.target_id} is already "
+                        f"{invoice.get('status')}; changes made in Fusion after it was finalized are not sent"
+                    ),
+                )
+            if invoice is not None and invoice.get("status") == "void":
+                invoice = None
+        if invoice is None:
+            invoice = self._find_existing(params["customer"], transaction_id)
+        created = False
+        if invoice is None:
+            invoice = self.stripe.create_invoice(params, idempotency_key=f"{item.idempotency_key}-inv")
+            created = True
+        invoice_id = str(invoice["id"])
+        finalized_now = False
+        if invoice.get("status") == "draft":
+            present = {
+                str((line.get("metadata") or {}).get(self._keys["line_id"]))
+                for line in self.stripe.iter_invoice_lines(invoice_id)
+            }
+            for line in payload["items"]:
+                line_id = str(line["metadata"][self._keys["line_id"]])
+                if line_id in present:
+                    continue
+                self.stripe.create_invoice_item(
+                    {**line, "customer": params["customer"], "invoice": invoice_id},
+                    idempotency_key=f"{item.idempotency_key}-item-{line_id}",
+                )
+            draft = self.stripe.retrieve_invoice(invoice_id) or invoice
+            total = draft.get("total", draft.get("amount_due"))
+            if total is not None and int(total) != int(payload["total"]):
+                return WriteResult(
+                    item.record.id,
+                    Action.DEAD_LETTERED,
+                    reason=(
+                        f"Stripe draft invoice {invoice_id} totals {total} but Fusion invoice {number} "
+                        f"totals {payload['total']} (minor units); fix or delete the draft in Stripe, then retry"
+                    ),
+                )
+            invoice = self.stripe.finalize_invoice(invoice_id, idempotency_key=f"{item.idempotency_key}-fin")
+            finalized_now = True
+        if (
+            self.settings.email_invoices
+            and invoice.get("status") == "open"
+            and (finalized_now or item.uncertain)
+        ):
+            # The same key as the first try: Stripe replays an e-mail already sent instead of
+            # sending it twice.
+            self.stripe.send_invoice(invoice_id, idempotency_key=f"{item.idempotency_key}-send")
+        return WriteResult(item.record.id, Action.CREATED if created else Action.UPDATED, invoice_id)
+
+    def close(self) -> None:
+        self.fusion.close()
+
+
+def _require_gl(settings: FusionStripeSettings, stream: str) -> Any:
+    if settings.gl is None:
+        raise ValueError(
+            f"the fusion_stripe stream {stream!r} posts to the Fusion general ledger and needs the "
+            "tenant's settings.gl block (ledger, data access set, accounts); see "
+            "docs/integrations/fusion_stripe.md, or disable the stream"
+        )
+    return settings.gl
+
+
 def build_stream(ctx: StreamContext) -> Stream:
     """Build the named stream of the ``fusion_stripe`` integration for one tenant."""
     from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
     from ml_connector_provider.hooks.stripe import StripeHook
     from ml_connector_provider.integrations.fusion_stripe import FusionStripeSettings
+    from ml_connector_provider.operators.fusion_stripe_payments import (
+        StripePaymentsToFusionJournals,
+        StripeSubscriptionsToFusionJournals,
+    )
 
     settings = ctx.settings
     if not isinstance(settings, FusionStripeSettings):  # pragma: no cover - guarded by the operator
         raise TypeError(f"expected FusionStripeSettings, got {type(settings).__name__}")
+    key = StreamKey(ctx.tenant_id, ctx.integration.id, ctx.stream)
+    if ctx.stream in ("payments", "subscriptions"):
+        gl = _require_gl(settings, ctx.stream)
+        journal_stream = (
+            StripePaymentsToFusionJournals
+            if ctx.stream == "payments"
+            else StripeSubscriptionsToFusionJournals
+        )
+        return journal_stream(
+            StripeHook(ctx.connections["stripe"]),
+            OracleFusionHook(ctx.connections["fusion"]),
+            settings,
+            gl,
+            ctx.ledger,
+            key,
+        )
     fusion = OracleFusionHook(ctx.connections["fusion"])
     stripe = StripeHook(ctx.connections["stripe"])
     if ctx.stream == "customers":
         return FusionCustomersToStripe(fusion, stripe, settings)
+    if ctx.stream == "invoices":
+        return FusionInvoicesToStripe(fusion, stripe, settings, ctx.ledger, key, ctx.params)
     raise KeyError(f"fusion_stripe has no stream {ctx.stream!r}")

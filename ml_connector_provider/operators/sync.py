@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ class StreamContext:
     :param connections: Airflow connection id per role.
     :param settings: the tenant's settings, validated by the integration's model.
     :param ledger: the ledger, for look-ups across streams (links written by other streams).
+    :param params: the DAG run's params (integration-specific ones such as ``invoice_numbers``).
     """
 
     tenant_id: str
@@ -37,6 +38,7 @@ class StreamContext:
     connections: Mapping[str, str]
     settings: BaseModel
     ledger: Ledger
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 def load_stream_factory(path: str) -> Callable[[StreamContext], Stream]:
@@ -118,6 +120,7 @@ class SyncStreamOperator(BaseOperator):
                 connections=self.connections,
                 settings=settings,
                 ledger=ledger,
+                params=dict(params),
             )
         )
         ti = context["ti"]
