@@ -35,7 +35,7 @@ from ml_connector_provider.config.schema import (
     TenantsConfig,
     is_valid_tenant_id,
 )
-from ml_connector_provider.integrations import IntegrationSpec, registry
+from ml_connector_provider.integrations import IntegrationSpec, StreamSpec, registry
 
 #: Every DAG id built from the configuration starts with this prefix.
 DAG_ID_PREFIX = "mlc"
@@ -248,21 +248,32 @@ def _secret_key_paths(value: Any, path: str) -> Iterator[str]:
             yield from _secret_key_paths(item, f"{path}[{i}]")
 
 
+def _default_enabled(stream: StreamSpec, settings: Any) -> bool:
+    # A stream that needs settings is on by default only once they are given.
+    if not stream.default_enabled:
+        return False
+    values = settings if isinstance(settings, Mapping) else {}
+    return all(values.get(name) is not None for name in stream.requires_settings)
+
+
 def _enabled_streams(spec: IntegrationSpec, integration: IntegrationConfig) -> tuple[str, ...]:
     enabled = []
     for stream in spec.streams:
         toggle = integration.streams.get(stream.name)
-        if (toggle.enabled if toggle is not None else stream.default_enabled) is True:
+        default = _default_enabled(stream, integration.settings)
+        if (toggle.enabled if toggle is not None else default) is True:
             enabled.append(stream.name)
     return tuple(enabled)
 
 
-def _raw_enabled_streams(spec: IntegrationSpec, raw_streams: Mapping[str, Any]) -> tuple[str, ...] | None:
+def _raw_enabled_streams(
+    spec: IntegrationSpec, raw_streams: Mapping[str, Any], settings: Any = None
+) -> tuple[str, ...] | None:
     # Same rule as _enabled_streams on unvalidated data; None when a toggle is malformed (the
     # schema pass reports that).
     enabled = []
     for stream in spec.streams:
-        toggle = raw_streams.get(stream.name, stream.default_enabled)
+        toggle = raw_streams.get(stream.name, _default_enabled(stream, settings))
         if isinstance(toggle, dict):
             toggle = toggle.get("enabled", True)
         if not isinstance(toggle, bool):
@@ -323,7 +334,7 @@ def _check_integrations(
                         f"{base}.streams.{name}",
                         f"unknown stream {name!r} (streams of {spec.id}: {', '.join(names)})",
                     )
-            if _raw_enabled_streams(spec, streams) == ():
+            if _raw_enabled_streams(spec, streams, raw.get("settings")) == ():
                 problem(
                     f"{base}.streams", "no stream is enabled; set 'enabled: false' on the integration instead"
                 )
@@ -337,6 +348,17 @@ def _check_integrations(
                     "looks like a secret; secrets never go in the tenant file: store them in the Airflow "
                     "connection named under 'connections' (see docs/connections.md)",
                 )
+            enabled = _raw_enabled_streams(spec, streams, settings) if isinstance(streams, dict) else None
+            for stream in spec.streams:
+                if enabled is None or stream.name not in enabled:
+                    continue
+                for name in stream.requires_settings:
+                    if settings.get(name) is None:
+                        problem(
+                            f"{base}.settings.{name}",
+                            f"required by the stream {stream.name!r}, which is enabled explicitly; "
+                            f"set it or disable the stream",
+                        )
             try:
                 spec.settings_model.model_validate(settings)
             except ValidationError as exc:

@@ -26,6 +26,8 @@ class StreamSpec:
     :param target_system: system the records are written to.
     :param description: one sentence for docs and the DAG's documentation.
     :param default_enabled: whether a tenant gets this stream unless it says otherwise.
+    :param requires_settings: top-level settings fields that must be set (not null) when the
+        stream is enabled; the config loader reports a missing one with the tenant and field.
     """
 
     name: str
@@ -34,6 +36,7 @@ class StreamSpec:
     target_system: str
     description: str = ""
     default_enabled: bool = True
+    requires_settings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,7 @@ SPEC = IntegrationSpec(
                 "Each Stripe payment of a Fusion invoice posts one balanced journal (cash clearing, "
                 "fees, AR suspense); each refund posts its reversal."
             ),
+            requires_settings=("gl",),
         ),
         StreamSpec(
             name="subscriptions",
@@ -145,6 +146,7 @@ SPEC = IntegrationSpec(
             source_system="stripe",
             target_system="fusion",
             description="Each paid subscription invoice posts the billing cycle's journal.",
+            requires_settings=("gl",),
         ),
     ),
     connection_roles={"fusion": "oracle_fusion", "stripe": "stripe"},
