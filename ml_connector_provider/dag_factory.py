@@ -103,10 +103,7 @@ def _params(item: TenantIntegration) -> dict[str, Param]:
             enum=[None, *item.streams],
             title="Stream",
         ),
-        **{
-            spec.name: _param(spec.description, title=spec.title, **spec.schema)
-            for spec in item.spec.params
-        },
+        **{spec.name: _param(spec.description, title=spec.title, **spec.schema) for spec in item.spec.params},
     }
 
 
@@ -148,6 +145,7 @@ def _doc_md(item: TenantIntegration) -> str:
         "- **Trigger with config** to re-sync a time range: `replay_from` / `replay_to` (ISO 8601), "
         "optionally limited to one `stream`.",
         "- **Trigger with `record_ids`** to re-sync specific source records.",
+        *(f"- **Trigger with `{p.name}`**: {p.description}" for p in spec.params),
         "",
         "Records that cannot be posted for a data reason are dead-lettered and retried on later runs.",
     ]

@@ -334,6 +334,12 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             },
         ],
+        "sensors": [
+            {"integration-name": "Stripe", "python-modules": ["ml_connector_provider.sensors.stripe"]},
+        ],
+        "triggers": [
+            {"integration-name": "Stripe", "python-modules": ["ml_connector_provider.triggers.stripe"]},
+        ],
         "connection-types": [_ORACLE_FUSION, _NETSUITE, _STRIPE, _SALESFORCE, _CLEO],
         "config": {
             "ml_connector": {

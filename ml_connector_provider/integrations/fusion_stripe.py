@@ -58,6 +58,12 @@ class GeneralLedgerSettings(BaseModel):
         default=10.0, gt=0, le=600, description="Seconds between the first ESS status polls."
     )
 
+    @model_validator(mode="after")
+    def _distinct_accounts(self) -> GeneralLedgerSettings:
+        if self.cash_clearing_account == self.ar_suspense_account:
+            raise ValueError("cash_clearing_account and ar_suspense_account must differ")
+        return self
+
 
 class FusionStripeSettings(BaseModel):
     """Tenant settings of the ``fusion_stripe`` integration."""
@@ -90,12 +96,6 @@ class FusionStripeSettings(BaseModel):
         default=None,
         description="General-ledger posting of Stripe payments; required by the payments and subscriptions streams.",
     )
-
-    @model_validator(mode="after")
-    def _distinct_accounts(self) -> FusionStripeSettings:
-        if self.gl is not None and self.gl.cash_clearing_account == self.gl.ar_suspense_account:
-            raise ValueError("gl.cash_clearing_account and gl.ar_suspense_account must differ")
-        return self
 
 
 PAYMENT_EVENT_TYPES = (

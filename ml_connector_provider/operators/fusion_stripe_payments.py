@@ -252,7 +252,7 @@ class StripePaymentsToFusionJournals(_StripeJournalStream):
             if charge is None:
                 return None
         invoice = self._invoice_of_payment_intent(_id(charge.get("payment_intent")))
-        data = {
+        data: dict[str, Any] = {
             "kind": PAYMENT,
             "payment_intent": trim_payment_intent(intent),
             "charge": trim_charge(charge),
@@ -275,10 +275,10 @@ class StripePaymentsToFusionJournals(_StripeJournalStream):
         if refund is None:
             return None
         charge = self._charge_with_balance(_id(refund.get("charge")))
-        intent_id = _id(refund.get("payment_intent")) or (charge and _id(charge.get("payment_intent")))
+        intent_id = _id(refund.get("payment_intent")) or (_id(charge.get("payment_intent")) if charge else None)
         intent = self.stripe.retrieve_payment_intent(intent_id) if intent_id else None
         invoice = self._invoice_of_payment_intent(intent_id)
-        data = {
+        data: dict[str, Any] = {
             "kind": REFUND,
             "refund": trim_refund(refund),
             "payment_intent": trim_payment_intent(intent),

@@ -67,6 +67,55 @@ EXPECTED = {
 }
 
 
+ALL_STREAMS = ["customers", "invoices", "payments", "subscriptions"]
+
+#: Tasks of each DAG, in run order: acme and globex give settings.gl, so payments and
+#: subscriptions run; initech gives none and turns invoices off.
+TASKS = {
+    "mlc__acme__fusion_stripe": ALL_STREAMS,
+    "mlc__globex__fusion_stripe": ALL_STREAMS,
+    "mlc__initech__fusion_stripe": ["customers"],
+}
+
+#: Task display names (the streams' titles).
+TITLES = {
+    "customers": "Fusion AR customers → Stripe customers",
+    "invoices": "Fusion AR invoices → Stripe invoices",
+    "payments": "Stripe payments → Fusion GL journals",
+    "subscriptions": "Stripe subscription invoices → Fusion GL journals",
+}
+
+PARAM_NAMES = {"replay_from", "replay_to", "record_ids", "stream", "invoice_numbers"}
+
+INVOICE_NUMBERS_DESCRIPTION = (
+    "Fusion invoice (transaction) numbers to send to Stripe in this run; used when the tenant's "
+    "invoice_mode is on_demand."
+)
+
+#: acme's settings, every default filled in.
+ACME_SETTINGS = {
+    "business_units": ["US1 Business Unit"],
+    "customer_metadata_prefix": "fusion_",
+    "invoice_mode": "automatic",
+    "email_invoices": True,
+    "default_days_until_due": 30,
+    "gl": {
+        "ledger_id": "300000046975971",
+        "ledger_name": "US Primary Ledger",
+        "data_access_set_id": "300000046975980",
+        "journal_source": "Spreadsheet",
+        "journal_category": "Receipts",
+        "cash_clearing_account": "101-000-11250-000-000",
+        "ar_suspense_account": "101-000-12990-000-000",
+        "fee_account": "101-000-65110-000-000",
+        "subscription_revenue_account": "101-000-40100-000-000",
+        "segment_delimiter": "-",
+        "import_timeout": 1800,
+        "poll_interval": 10.0,
+    },
+}
+
+
 class _Blocked(RuntimeError):
     pass
 
@@ -163,7 +212,13 @@ class TestDagBag:
         }
         assert dag.doc_md is not None
         assert "## Replay" in dag.doc_md
-        assert "customers" in dag.doc_md
+        for stream in TASKS[dag_id]:
+            assert f"- **{stream}** — {TITLES[stream]}" in dag.doc_md
+        disabled = [s for s in ALL_STREAMS if s not in TASKS[dag_id]]
+        if disabled:
+            assert "Disabled streams: " + ", ".join(f"`{s}`" for s in disabled) + "." in dag.doc_md
+        else:
+            assert "Disabled streams" not in dag.doc_md
 
     def test_manual_only_dag_has_no_schedule(self, dagbag: DagBag) -> None:
         from airflow.sdk.definitions.timetables.simple import NullTimetable
@@ -179,28 +234,50 @@ class TestDagBag:
         tenant, _, _, _, owner, retries, _ = EXPECTED[dag_id]
         dag = dagbag.dags[dag_id]
 
-        assert dag.task_ids == ["customers"]
-        task = dag.get_task("customers")
-        assert isinstance(task, SyncStreamOperator)
-        assert task.task_display_name == "Fusion AR customers → Stripe customers"
-        assert (task.tenant_id, task.integration_id, task.stream) == (tenant, "fusion_stripe", "customers")
-        assert task.connections == {"fusion": f"{tenant}_fusion", "stripe": f"{tenant}_stripe"}
-        assert task.ledger_conn_id == "ml_connector_ledger"
-        assert set(task.sync_options) == {
-            "overlap",
-            "lag",
-            "batch_size",
-            "initial_lookback",
-            "max_window",
-            "initial_start",
-            "dead_letter_limit",
-            "lease_ttl",
+        assert dag.task_ids == TASKS[dag_id]
+        for stream in TASKS[dag_id]:
+            task = dag.get_task(stream)
+            assert isinstance(task, SyncStreamOperator)
+            assert task.task_display_name == TITLES[stream]
+            assert (task.tenant_id, task.integration_id, task.stream) == (tenant, "fusion_stripe", stream)
+            assert task.connections == {"fusion": f"{tenant}_fusion", "stripe": f"{tenant}_stripe"}
+            assert task.ledger_conn_id == "ml_connector_ledger"
+            assert set(task.sync_options) == {
+                "overlap",
+                "lag",
+                "batch_size",
+                "initial_lookback",
+                "max_window",
+                "initial_start",
+                "dead_letter_limit",
+                "lease_ttl",
+            }
+            assert task.owner == owner
+            assert task.retries == retries
+            assert task.retry_exponential_backoff == 2.0
+            assert task.retry_delay == timedelta(seconds=60)
+            assert task.max_retry_delay == timedelta(seconds=1800)
+
+    @pytest.mark.parametrize("dag_id", ["mlc__acme__fusion_stripe", "mlc__globex__fusion_stripe"])
+    def test_tasks_chained_in_stream_order(self, dagbag: DagBag, dag_id: str) -> None:
+        dag = dagbag.dags[dag_id]
+
+        relations = {
+            task_id: (dag.get_task(task_id).upstream_task_ids, dag.get_task(task_id).downstream_task_ids)
+            for task_id in dag.task_ids
         }
-        assert task.owner == owner
-        assert task.retries == retries
-        assert task.retry_exponential_backoff == 2.0
-        assert task.retry_delay == timedelta(seconds=60)
-        assert task.max_retry_delay == timedelta(seconds=1800)
+
+        assert relations == {
+            "customers": (set(), {"invoices"}),
+            "invoices": ({"customers"}, {"payments"}),
+            "payments": ({"invoices"}, {"subscriptions"}),
+            "subscriptions": ({"payments"}, set()),
+        }
+
+    def test_single_task_has_no_relations(self, dagbag: DagBag) -> None:
+        task = dagbag.dags["mlc__initech__fusion_stripe"].get_task("customers")
+
+        assert (task.upstream_task_ids, task.downstream_task_ids) == (set(), set())
 
     def test_task_options_resolved_per_tenant(self, dagbag: DagBag) -> None:
         acme = _sync_task(dagbag.dags["mlc__acme__fusion_stripe"], "customers")
@@ -208,16 +285,18 @@ class TestDagBag:
 
         assert (acme.sync_options["overlap"], acme.sync_options["batch_size"]) == (300, 50)
         assert initech.sync_options["initial_lookback"] == 604800
-        assert acme.settings == {
-            "business_units": ["US1 Business Unit"],
-            "customer_metadata_prefix": "fusion_",
-        }
+        assert acme.settings == ACME_SETTINGS
+        assert initech.settings["gl"] is None
+        # Every task of a DAG gets the same options and settings.
+        for stream in ALL_STREAMS:
+            task = _sync_task(dagbag.dags["mlc__acme__fusion_stripe"], stream)
+            assert (task.settings, task.sync_options) == (ACME_SETTINGS, acme.sync_options)
 
     @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
     def test_replay_params(self, dagbag: DagBag, dag_id: str) -> None:
         params = dagbag.dags[dag_id].params
 
-        assert set(params.keys()) == {"replay_from", "replay_to", "record_ids", "stream"}
+        assert set(params.keys()) == PARAM_NAMES
         assert all(params[name] is None for name in params)
         schemas = {name: params.get_param(name).schema for name in params}
         assert schemas["replay_from"]["type"] == ["null", "string"]
@@ -225,8 +304,41 @@ class TestDagBag:
         assert schemas["replay_to"]["format"] == "date-time"
         assert schemas["record_ids"]["type"] == ["null", "array"]
         assert schemas["record_ids"]["items"] == {"type": "string"}
-        assert schemas["stream"]["enum"] == [None, "customers"]
+        assert schemas["stream"]["enum"] == [None, *TASKS[dag_id]]
         assert all(params.get_param(name).description for name in params)
+
+    @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+    def test_invoice_numbers_param(self, dagbag: DagBag, dag_id: str) -> None:
+        # An integration param: every DAG of fusion_stripe has it, whatever its streams.
+        param = dagbag.dags[dag_id].params.get_param("invoice_numbers")
+
+        assert param.value is None
+        assert param.description == INVOICE_NUMBERS_DESCRIPTION
+        assert param.schema == {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "title": "Invoice numbers",
+            "type": ["null", "array"],
+            "items": {"type": "string"},
+        }
+
+    def test_invoice_numbers_validate(self, dagbag: DagBag) -> None:
+        params = copy.deepcopy(dagbag.dags["mlc__acme__fusion_stripe"].params)
+        assert params.get_param("invoice_numbers").value is None  # a declared param, not a free key
+
+        params.update({"invoice_numbers": ["AR-10042", "AR-10043"], "stream": "invoices"})
+
+        assert params.validate()["invoice_numbers"] == ["AR-10042", "AR-10043"]
+
+    @pytest.mark.parametrize(
+        "value", [10042, "AR-10042", [10042]], ids=["number", "string-not-a-list", "list-of-numbers"]
+    )
+    def test_invoice_numbers_reject(self, dagbag: DagBag, value: Any) -> None:
+        from airflow.sdk.exceptions import ParamValidationError
+
+        params = copy.deepcopy(dagbag.dags["mlc__acme__fusion_stripe"].params)
+
+        with pytest.raises(ParamValidationError):
+            params.update({"invoice_numbers": value})
 
     def test_params_validate_a_replay(self, dagbag: DagBag) -> None:
         params = copy.deepcopy(dagbag.dags["mlc__acme__fusion_stripe"].params)
@@ -244,7 +356,7 @@ class TestDagBag:
 
     @pytest.mark.parametrize(
         "conf",
-        [{"stream": "invoices"}, {"record_ids": "300100170752773"}, {"replay_from": 20260301}],
+        [{"stream": "refunds"}, {"record_ids": "300100170752773"}, {"replay_from": 20260301}],
         ids=["unknown-stream", "ids-not-a-list", "date-not-a-string"],
     )
     def test_params_reject_bad_replays(self, dagbag: DagBag, conf: dict[str, Any]) -> None:
@@ -256,6 +368,15 @@ class TestDagBag:
         with pytest.raises(ParamValidationError):
             params.update(conf)
 
+    @pytest.mark.parametrize("stream", ["invoices", "payments", "subscriptions"])
+    def test_params_reject_a_disabled_stream(self, dagbag: DagBag, stream: str) -> None:
+        from airflow.sdk.exceptions import ParamValidationError
+
+        params = copy.deepcopy(dagbag.dags["mlc__initech__fusion_stripe"].params)
+
+        with pytest.raises(ParamValidationError):
+            params.update({"stream": stream})
+
     @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
     def test_dags_serialize(self, dagbag: DagBag, dag_id: str) -> None:
         from airflow.serialization.serialized_objects import DagSerialization
@@ -265,8 +386,14 @@ class TestDagBag:
         restored = DagSerialization.from_dict(data)
 
         assert restored.dag_id == dag_id
-        assert restored.task_ids == ["customers"]
-        assert set(restored.params.keys()) == {"replay_from", "replay_to", "record_ids", "stream"}
+        assert restored.task_ids == TASKS[dag_id]
+        assert set(restored.params.keys()) == PARAM_NAMES
+        assert restored.params.get_param("invoice_numbers").schema["items"] == {"type": "string"}
+        tasks = TASKS[dag_id]
+        # Each task's upstream is the one before it (none for the first).
+        assert {t: restored.get_task(t).upstream_task_ids for t in restored.task_ids} == {
+            t: set(tasks[max(i - 1, 0) : i]) for i, t in enumerate(tasks)
+        }
 
 
 class TestParsing:
@@ -321,8 +448,12 @@ class TestParsing:
             "(the id of an Airflow connection of type 'stripe')"
         ) in error
         assert (
-            f"{config}: tenant 'globex': integrations.fusion_stripe.streams.invoices: unknown stream 'invoices' "
-            "(streams of fusion_stripe: customers)"
+            f"{config}: tenant 'globex': integrations.fusion_stripe.streams.refunds: unknown stream 'refunds' "
+            "(streams of fusion_stripe: customers, invoices, payments, subscriptions)"
+        ) in error
+        assert (
+            f"{config}: tenant 'initech': integrations.fusion_stripe.settings.gl: required by the stream "
+            "'payments', which is enabled explicitly; set it or disable the stream"
         ) in error
 
     def test_tenants_yaml_next_to_the_dag_file(
@@ -425,7 +556,8 @@ class TestFactory:
 
         dags = build_dags(EXAMPLE_CONFIG)
 
-        assert {_sync_task(d, "customers").ledger_conn_id for d in dags.values()} == {"ledger_pg"}
+        assert {_sync_task(d, t).ledger_conn_id for d in dags.values() for t in d.task_ids} == {"ledger_pg"}
+        assert sum(len(d.task_ids) for d in dags.values()) == 9
 
     def test_config_path_resolution(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         from ml_connector_provider.dag_factory import resolve_config_path

@@ -64,7 +64,9 @@ class TestSchema:
     def test_valid_against_runtime_schema(self, info: dict[str, Any]) -> None:
         jsonschema.validate(info, _airflow_schema("provider_info.schema.json"))
 
-    @pytest.mark.parametrize("section", ["connection-types", "config", "integrations", "plugins"])
+    @pytest.mark.parametrize(
+        "section", ["connection-types", "config", "integrations", "plugins", "sensors", "triggers"]
+    )
     def test_sections_valid_against_provider_yaml_schema(self, info: dict[str, Any], section: str) -> None:
         # The stricter schema of provider.yaml also describes conn-fields and ui-field-behaviour.
         schema = _airflow_schema("provider.yaml.schema.json")
@@ -190,6 +192,42 @@ class TestModules:
 
     def test_sync_operator_listed(self, info: dict[str, Any]) -> None:
         assert "ml_connector_provider.operators.sync" in self._listed(info, "operators")
+
+    def test_stripe_sensor_and_trigger_listed(self, info: dict[str, Any]) -> None:
+        sensors = {"integration-name": "Stripe", "python-modules": ["ml_connector_provider.sensors.stripe"]}
+        triggers = {"integration-name": "Stripe", "python-modules": ["ml_connector_provider.triggers.stripe"]}
+
+        assert sensors in info["sensors"]
+        assert triggers in info["triggers"]
+
+    @pytest.mark.parametrize(
+        ("kind", "base_path"),
+        [
+            pytest.param("sensors", "airflow.sdk.BaseSensorOperator", id="sensors"),
+            pytest.param("triggers", "airflow.triggers.base.BaseTrigger", id="triggers"),
+        ],
+    )
+    def test_listed_modules_define_their_kind(self, info: dict[str, Any], kind: str, base_path: str) -> None:
+        base_module, _, base_name = base_path.rpartition(".")
+        base = getattr(importlib.import_module(base_module), base_name)
+        for module_name in self._listed(info, kind):
+            module = importlib.import_module(module_name)
+            defined = [
+                obj
+                for obj in vars(module).values()
+                if isinstance(obj, type) and issubclass(obj, base) and obj.__module__ == module_name
+            ]
+            assert defined, f"{module_name} defines no {base_name} subclass"
+
+    def test_trigger_classpath_is_in_a_listed_module(self, info: dict[str, Any]) -> None:
+        from ml_connector_provider.triggers.stripe import StripeEventTrigger
+
+        trigger = StripeEventTrigger(stripe_conn_id="stripe_default", event_types=["invoice.paid"], since=0)
+        classpath, _ = trigger.serialize()
+        module_name, _, class_name = classpath.rpartition(".")
+
+        assert module_name in self._listed(info, "triggers")
+        assert getattr(importlib.import_module(module_name), class_name) is StripeEventTrigger
 
     def test_plugin_class(self, info: dict[str, Any]) -> None:
         from airflow.providers.common.compat.sdk import AirflowPlugin

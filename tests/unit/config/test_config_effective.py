@@ -22,6 +22,33 @@ from ml_connector_provider.config.schema import validate_schedule
 from ml_connector_provider.integrations import get_integration
 
 CONNECTIONS = {"fusion": "f_conn", "stripe": "s_conn"}
+ALL_STREAMS = ("customers", "invoices", "payments", "subscriptions")
+
+#: The smallest valid ``settings.gl`` block (the fields without a default).
+GL: dict[str, Any] = {
+    "ledger_id": "300000046975971",
+    "ledger_name": "US Primary Ledger",
+    "data_access_set_id": "300000046975980",
+    "cash_clearing_account": "101-000-11250-000-000",
+    "ar_suspense_account": "101-000-12990-000-000",
+    "fee_account": "101-000-65110-000-000",
+}
+
+#: ``GL`` with every defaulted field filled in, as ``model_dump(mode="json")`` gives it.
+GL_RESOLVED: dict[str, Any] = {
+    "ledger_id": "300000046975971",
+    "ledger_name": "US Primary Ledger",
+    "data_access_set_id": "300000046975980",
+    "journal_source": "Spreadsheet",
+    "journal_category": "Receipts",
+    "cash_clearing_account": "101-000-11250-000-000",
+    "ar_suspense_account": "101-000-12990-000-000",
+    "fee_account": "101-000-65110-000-000",
+    "subscription_revenue_account": None,
+    "segment_delimiter": "-",
+    "import_timeout": 1800,
+    "poll_interval": 10.0,
+}
 
 
 def _one(
@@ -68,6 +95,9 @@ class TestExample:
             {"fusion": "globex_fusion", "stripe": "globex_stripe"},
             {"fusion": "initech_fusion", "stripe": "initech_stripe"},
         ]
+        # acme and globex give settings.gl, so payments and subscriptions run by default; initech
+        # gives none and turns invoices off.
+        assert [i.streams for i in items] == [ALL_STREAMS, ALL_STREAMS, ("customers",)]
 
     def test_example_acme(self, example_config: Path) -> None:
         acme = effective_tenant_integrations(load_config(example_config))[0]
@@ -85,7 +115,7 @@ class TestExample:
         assert acme.retry_exponential_backoff == 2.0
         assert acme.max_retry_delay == timedelta(seconds=1800)
         assert acme.ledger_conn_id == "ml_connector_ledger"
-        assert acme.streams == ("customers",)
+        assert acme.streams == ALL_STREAMS
         assert acme.sync == {
             "overlap": 300,
             "lag": 60,
@@ -99,6 +129,23 @@ class TestExample:
         assert acme.settings == {
             "business_units": ["US1 Business Unit"],
             "customer_metadata_prefix": "fusion_",
+            "invoice_mode": "automatic",
+            "email_invoices": True,
+            "default_days_until_due": 30,
+            "gl": {**GL_RESOLVED, "subscription_revenue_account": "101-000-40100-000-000"},
+        }
+
+    def test_example_globex_gl_defaults_filled(self, example_config: Path) -> None:
+        globex = effective_tenant_integrations(load_config(example_config))[1]
+
+        assert globex.tenant_id == "globex"
+        assert globex.settings == {
+            "business_units": [],
+            "customer_metadata_prefix": "fusion_",
+            "invoice_mode": "automatic",
+            "email_invoices": True,
+            "default_days_until_due": 30,
+            "gl": GL_RESOLVED,
         }
 
     def test_sorted_by_tenant_then_integration(self) -> None:
@@ -215,7 +262,20 @@ class TestOverrides:
         assert str(item.start_date.tzinfo) == tz
 
     def test_settings_defaults_filled_as_json(self) -> None:
-        assert _one().settings == {"business_units": [], "customer_metadata_prefix": "fusion_"}
+        assert _one().settings == {
+            "business_units": [],
+            "customer_metadata_prefix": "fusion_",
+            "invoice_mode": "automatic",
+            "email_invoices": True,
+            "default_days_until_due": 30,
+            "gl": None,
+        }
+
+    def test_gl_defaults_filled_as_json(self) -> None:
+        item = _one({"settings": {"gl": GL, "invoice_mode": "on_demand", "email_invoices": False}})
+
+        assert item.settings["gl"] == GL_RESOLVED
+        assert (item.settings["invoice_mode"], item.settings["email_invoices"]) == ("on_demand", False)
 
 
 class TestEnabled:
@@ -255,6 +315,63 @@ class TestEnabled:
         item = _one({"streams": {"d": True, "b": {"enabled": True}, "c": False}})
 
         assert item.streams == ("a", "b", "d")
+
+
+class TestRequiredSettings:
+    """payments and subscriptions need ``settings.gl``: on by default only once it is given."""
+
+    def test_minimal_tenant_without_gl(self) -> None:
+        assert _one().streams == ("customers", "invoices")
+
+    def test_gl_enables_every_stream(self) -> None:
+        assert _one({"settings": {"gl": GL}}).streams == ALL_STREAMS
+
+    def test_explicit_null_gl_is_not_given(self) -> None:
+        assert _one({"settings": {"gl": None}}).streams == ("customers", "invoices")
+
+    def test_disabled_with_gl(self) -> None:
+        item = _one({"settings": {"gl": GL}, "streams": {"payments": False}})
+
+        assert item.streams == ("customers", "invoices", "subscriptions")
+
+    def test_explicitly_enabled_with_gl(self) -> None:
+        item = _one(
+            {"settings": {"gl": GL}, "streams": {"payments": True, "subscriptions": {"enabled": True}}}
+        )
+
+        assert item.streams == ALL_STREAMS
+
+    def test_only_the_gl_streams(self) -> None:
+        item = _one({"settings": {"gl": GL}, "streams": {"customers": False, "invoices": {"enabled": False}}})
+
+        assert item.streams == ("payments", "subscriptions")
+
+    def test_every_required_setting_must_be_given(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from ml_connector_provider.config import loader
+        from ml_connector_provider.integrations import IntegrationSpec, StreamSpec
+
+        spec = get_integration("fusion_stripe")
+        stand_in = IntegrationSpec(
+            id=spec.id,
+            title=spec.title,
+            streams=(
+                StreamSpec("a", "A", "fusion", "stripe"),
+                StreamSpec("two", "Two", "stripe", "fusion", requires_settings=("gl", "business_units")),
+                StreamSpec(
+                    "off", "Off", "stripe", "fusion", default_enabled=False, requires_settings=("gl",)
+                ),
+            ),
+            connection_roles=spec.connection_roles,
+            settings_model=spec.settings_model,
+            streams_factory=spec.streams_factory,
+        )
+        monkeypatch.setattr(loader, "registry", lambda: {stand_in.id: stand_in})
+
+        assert _one({"settings": {"gl": GL}}).streams == ("a",)
+        assert _one({"settings": {"business_units": ["US1"]}}).streams == ("a",)
+        assert _one({"settings": {"gl": GL, "business_units": ["US1"]}}).streams == ("a", "two")
+        # A stream off by default stays off when its settings are given, until it is enabled.
+        assert _one({"settings": {"gl": GL}, "streams": {"off": True}}).streams == ("a", "off")
 
 
 def test_dag_id_for() -> None:

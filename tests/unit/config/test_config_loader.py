@@ -15,6 +15,18 @@ from ml_connector_provider.config import ConfigError, TenantsConfig, load_config
 
 WriteConfig = Callable[..., Path]
 
+#: The smallest valid ``settings.gl`` block of fusion_stripe (the fields without a default).
+GL: dict[str, Any] = {
+    "ledger_id": "300000046975971",
+    "ledger_name": "US Primary Ledger",
+    "data_access_set_id": "300000046975980",
+    "cash_clearing_account": "101-000-11250-000-000",
+    "ar_suspense_account": "101-000-12990-000-000",
+    "fee_account": "101-000-65110-000-000",
+}
+
+STREAMS_OF_FUSION_STRIPE = "(streams of fusion_stripe: customers, invoices, payments, subscriptions)"
+
 VALID: dict[str, Any] = {
     "version": 1,
     "tenants": [
@@ -48,6 +60,17 @@ def _with(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
 def _acme_fs(data: dict[str, Any]) -> dict[str, Any]:
     integration: dict[str, Any] = data["tenants"][0]["integrations"]["fusion_stripe"]
     return integration
+
+
+def _acme_gl(**changes: Any) -> Callable[[dict[str, Any]], None]:
+    """A change giving acme's fusion_stripe a ``settings.gl`` block: ``GL`` updated with ``changes``
+    (a value of ``...`` removes the field)."""
+
+    def change(data: dict[str, Any]) -> None:
+        gl = {**GL, **changes}
+        _acme_fs(data)["settings"]["gl"] = {k: v for k, v in gl.items() if v is not ...}
+
+    return change
 
 
 def _load_error(write_config: WriteConfig, content: dict[str, Any] | str) -> tuple[Path, ConfigError]:
@@ -108,6 +131,27 @@ class TestValidFiles:
 
         assert config.tenants[0].integrations["fusion_stripe"].streams["customers"].enabled is True
 
+    def test_example_streams_and_gl(self, example_config: Path) -> None:
+        acme, globex, initech = (t.integrations["fusion_stripe"] for t in load_config(example_config).tenants)
+
+        assert {name: toggle.enabled for name, toggle in acme.streams.items()} == {
+            "customers": True,
+            "invoices": True,
+        }
+        assert acme.settings["gl"]["ledger_id"] == "300000046975971"
+        assert globex.streams == {}
+        assert globex.settings["gl"] == GL
+        assert {name: toggle.enabled for name, toggle in initech.streams.items()} == {
+            "customers": True,
+            "invoices": False,
+        }
+        assert "gl" not in initech.settings
+
+
+def _every_stream_off_with_gl(data: dict[str, Any]) -> None:
+    _acme_gl()(data)
+    _acme_fs(data)["streams"] = dict.fromkeys(("customers", "invoices", "payments", "subscriptions"), False)
+
 
 ERROR_CASES: list[Any] = [
     pytest.param(
@@ -135,16 +179,97 @@ ERROR_CASES: list[Any] = [
         id="unknown-integration",
     ),
     pytest.param(
-        _with(lambda d: _acme_fs(d).update(streams={"invoices": {"enabled": True}})),
-        "tenant 'acme': integrations.fusion_stripe.streams.invoices: unknown stream 'invoices' "
-        "(streams of fusion_stripe: customers)",
+        _with(lambda d: _acme_fs(d).update(streams={"refunds": {"enabled": True}})),
+        f"tenant 'acme': integrations.fusion_stripe.streams.refunds: unknown stream 'refunds' "
+        f"{STREAMS_OF_FUSION_STRIPE}",
         id="unknown-stream",
     ),
     pytest.param(
-        _with(lambda d: _acme_fs(d).update(streams={"customers": {"enabled": False}})),
+        # Without settings.gl, payments and subscriptions are off by default.
+        _with(lambda d: _acme_fs(d).update(streams={"customers": {"enabled": False}, "invoices": False})),
         "tenant 'acme': integrations.fusion_stripe.streams: no stream is enabled; "
         "set 'enabled: false' on the integration instead",
         id="no-stream",
+    ),
+    pytest.param(
+        _with(_every_stream_off_with_gl),
+        "tenant 'acme': integrations.fusion_stripe.streams: no stream is enabled; "
+        "set 'enabled: false' on the integration instead",
+        id="no-stream-with-gl",
+    ),
+    pytest.param(
+        _with(lambda d: _acme_fs(d).update(streams={"payments": True})),
+        "tenant 'acme': integrations.fusion_stripe.settings.gl: required by the stream 'payments', "
+        "which is enabled explicitly; set it or disable the stream",
+        id="payments-without-gl",
+    ),
+    pytest.param(
+        _with(lambda d: _acme_fs(d).update(streams={"subscriptions": {"enabled": True}})),
+        "tenant 'acme': integrations.fusion_stripe.settings.gl: required by the stream 'subscriptions', "
+        "which is enabled explicitly; set it or disable the stream",
+        id="subscriptions-without-gl",
+    ),
+    pytest.param(
+        _with(lambda d: _acme_fs(d).update(streams={"payments": True}, settings={"gl": None})),
+        "tenant 'acme': integrations.fusion_stripe.settings.gl: required by the stream 'payments', "
+        "which is enabled explicitly; set it or disable the stream",
+        id="payments-with-null-gl",
+    ),
+    pytest.param(
+        _with(_acme_gl(fee_account="101 000 65110")),
+        "tenant 'acme': integrations.fusion_stripe.settings.gl.fee_account: invalid value '101 000 65110' "
+        r"(must match ^[A-Za-z0-9]+([-.][A-Za-z0-9]+)*$)",
+        id="gl-bad-account",
+    ),
+    pytest.param(
+        _with(_acme_gl(ledger_id=...)),
+        "tenant 'acme': integrations.fusion_stripe.settings.gl.ledger_id: required field is missing",
+        id="gl-missing-ledger-id",
+    ),
+    pytest.param(
+        _with(_acme_gl(ledger_id="US-300")),
+        r"tenant 'acme': integrations.fusion_stripe.settings.gl.ledger_id: invalid value 'US-300' (must match ^\d+$)",
+        id="gl-bad-ledger-id",
+    ),
+    pytest.param(
+        _with(_acme_gl(ar_suspense_account=GL["cash_clearing_account"])),
+        "tenant 'acme': integrations.fusion_stripe.settings.gl: "
+        "cash_clearing_account and ar_suspense_account must differ",
+        id="gl-same-accounts",
+    ),
+    pytest.param(
+        _with(_acme_gl(segment_delimiter="/")),
+        "tenant 'acme': integrations.fusion_stripe.settings.gl.segment_delimiter: Input should be '-' or '.'",
+        id="gl-delimiter",
+    ),
+    pytest.param(
+        _with(_acme_gl(import_timeout=30)),
+        "tenant 'acme': integrations.fusion_stripe.settings.gl.import_timeout: "
+        "Input should be greater than or equal to 60",
+        id="gl-import-timeout",
+    ),
+    pytest.param(
+        _with(_acme_gl(ledger=1)),
+        "tenant 'acme': integrations.fusion_stripe.settings.gl.ledger: unknown field",
+        id="gl-unknown-key",
+    ),
+    pytest.param(
+        _with(lambda d: _acme_fs(d).update(settings={"gl": "US Primary Ledger"})),
+        "tenant 'acme': integrations.fusion_stripe.settings.gl: "
+        "Input should be a valid dictionary or instance of GeneralLedgerSettings",
+        id="gl-not-a-mapping",
+    ),
+    pytest.param(
+        _with(lambda d: _acme_fs(d).update(settings={"invoice_mode": "manual"})),
+        "tenant 'acme': integrations.fusion_stripe.settings.invoice_mode: "
+        "Input should be 'automatic' or 'on_demand'",
+        id="invoice-mode",
+    ),
+    pytest.param(
+        _with(lambda d: _acme_fs(d).update(settings={"default_days_until_due": 400})),
+        "tenant 'acme': integrations.fusion_stripe.settings.default_days_until_due: "
+        "Input should be less than or equal to 365",
+        id="days-until-due",
     ),
     pytest.param(
         _with(lambda d: _acme_fs(d).update(streams={"customers": {"enabled": "yes please"}})),
@@ -352,7 +477,7 @@ class TestErrors:
             "tenant 'acme': integrations.fusion_stripe.connections: missing role 'fusion' "
             "(the id of an Airflow connection of type 'oracle_fusion')",
             "tenant 'globex': integrations.fusion_stripe.streams.refunds: unknown stream 'refunds' "
-            "(streams of fusion_stripe: customers)",
+            f"{STREAMS_OF_FUSION_STRIPE}",
             "tenant 'initech': integrations.fusion_cleo: unknown integration 'fusion_cleo' (available: fusion_stripe)",
             "tenant #4: id: required field is missing",
         ]
@@ -368,6 +493,88 @@ class TestErrors:
         assert problem.line is None
 
 
+class TestRequiredSettings:
+    """A stream needing settings.gl that is enabled explicitly without it is a config error."""
+
+    def test_payments_without_gl(self, write_config: WriteConfig) -> None:
+        path, error = _load_error(
+            write_config, _with(lambda d: _acme_fs(d).update(streams={"payments": True}))
+        )
+
+        (problem,) = error.problems
+        assert (problem.tenant_index, problem.tenant_id, problem.path) == (
+            0,
+            "acme",
+            "integrations.fusion_stripe.settings.gl",
+        )
+        assert str(error) == (
+            f"{path}: tenant 'acme': integrations.fusion_stripe.settings.gl: required by the stream "
+            "'payments', which is enabled explicitly; set it or disable the stream"
+        )
+
+    def test_one_problem_per_stream_in_stream_order(self, write_config: WriteConfig) -> None:
+        def change(d: dict[str, Any]) -> None:
+            d["tenants"][1]["integrations"]["fusion_stripe"]["streams"] = {
+                "subscriptions": True,
+                "payments": True,
+            }
+
+        path, error = _load_error(write_config, _with(change))
+
+        assert error.messages == tuple(
+            f"{path}: tenant 'globex': integrations.fusion_stripe.settings.gl: required by the stream "
+            f"{stream!r}, which is enabled explicitly; set it or disable the stream"
+            for stream in ("payments", "subscriptions")
+        )
+
+    def test_reported_with_the_other_problems(self, write_config: WriteConfig) -> None:
+        def change(d: dict[str, Any]) -> None:
+            _acme_fs(d)["connections"].pop("stripe")
+            _acme_fs(d)["streams"] = {"payments": True}
+            _acme_fs(d)["settings"]["default_days_until_due"] = -1
+
+        _, error = _load_error(write_config, _with(change))
+
+        assert [p.path for p in error.problems] == [
+            "integrations.fusion_stripe.connections",
+            "integrations.fusion_stripe.settings.gl",
+            "integrations.fusion_stripe.settings.default_days_until_due",
+        ]
+
+    def test_disabled_without_gl_is_valid(self) -> None:
+        data = _with(
+            lambda d: _acme_fs(d).update(streams={"payments": False, "subscriptions": {"enabled": False}})
+        )
+
+        streams = parse_config(data).tenants[0].integrations["fusion_stripe"].streams
+
+        assert {name: toggle.enabled for name, toggle in streams.items()} == {
+            "payments": False,
+            "subscriptions": False,
+        }
+
+    def test_payments_disabled_with_gl(self) -> None:
+        from ml_connector_provider.config import effective_tenant_integrations
+
+        def change(d: dict[str, Any]) -> None:
+            _acme_gl()(d)
+            _acme_fs(d)["streams"] = {"payments": False}
+
+        acme = effective_tenant_integrations(parse_config(_with(change)))[0]
+
+        assert acme.tenant_id == "acme"
+        assert acme.streams == ("customers", "invoices", "subscriptions")
+
+    def test_enabled_with_gl_is_valid(self) -> None:
+        def change(d: dict[str, Any]) -> None:
+            _acme_gl()(d)
+            _acme_fs(d)["streams"] = {"payments": True, "subscriptions": True}
+
+        integration = parse_config(_with(change)).tenants[0].integrations["fusion_stripe"]
+
+        assert integration.settings["gl"] == GL
+
+
 class TestSecrets:
     @pytest.mark.parametrize(
         ("settings", "path"),
@@ -380,6 +587,7 @@ class TestSecrets:
             ({"refresh_token": "x"}, "refresh_token"),
             ({"sftp": {"private_key": "-----BEGIN"}}, "sftp.private_key"),
             ({"partners": [{"id": "p1", "as2_password": "x"}]}, "partners[0].as2_password"),
+            ({"gl": {**GL, "api_token": "x"}}, "gl.api_token"),
         ],
         ids=lambda v: v if isinstance(v, str) else None,
     )

@@ -26,9 +26,29 @@ INVOICE: dict[str, Any] = {
     "InvoiceStatus": "Complete",
     "EnteredAmount": 2804.78,
     "receivablesInvoiceLines": [
-        {"CustomerTransactionLineId": 2, "LineNumber": 2, "Description": "Battery", "Quantity": 2, "UnitSellingPrice": 102.15},
-        {"CustomerTransactionLineId": 1, "LineNumber": 1, "Description": "Laptop", "Quantity": 2, "UnitSellingPrice": 1299.99, "LineAmount": 2599.98},
-        {"CustomerTransactionLineId": 3, "LineNumber": 3, "Description": None, "ItemNumber": "CHG-4", "Quantity": 0.5, "UnitSellingPrice": 1.0},
+        {
+            "CustomerTransactionLineId": 2,
+            "LineNumber": 2,
+            "Description": "Battery",
+            "Quantity": 2,
+            "UnitSellingPrice": 102.15,
+        },
+        {
+            "CustomerTransactionLineId": 1,
+            "LineNumber": 1,
+            "Description": "Laptop",
+            "Quantity": 2,
+            "UnitSellingPrice": 1299.99,
+            "LineAmount": 2599.98,
+        },
+        {
+            "CustomerTransactionLineId": 3,
+            "LineNumber": 3,
+            "Description": None,
+            "ItemNumber": "CHG-4",
+            "Quantity": 0.5,
+            "UnitSellingPrice": 1.0,
+        },
     ],
 }
 
@@ -135,7 +155,9 @@ def test_totals_are_the_exact_sum_of_line_minor_units(cents: list[int]) -> None:
         for n, c in enumerate(cents, start=1)
     ]
     total = sum(cents)
-    result = mapped({**INVOICE, "EnteredAmount": f"{total // 100}.{total % 100:02d}", "receivablesInvoiceLines": lines})
+    result = mapped(
+        {**INVOICE, "EnteredAmount": f"{total // 100}.{total % 100:02d}", "receivablesInvoiceLines": lines}
+    )
     assert isinstance(result, Write)
     assert [i["amount"] for i in result.payload["items"]] == cents
     assert result.payload["total"] == total

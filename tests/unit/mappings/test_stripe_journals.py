@@ -33,7 +33,14 @@ PAYMENT: dict[str, Any] = {
         "status": "succeeded",
         "payment_intent": "pi_1",
         "metadata": {},
-        "balance_transaction": {"id": "txn_1", "amount": 10000, "fee": 320, "net": 9680, "currency": "usd", "created": CREATED},
+        "balance_transaction": {
+            "id": "txn_1",
+            "amount": 10000,
+            "fee": 320,
+            "net": 9680,
+            "currency": "usd",
+            "created": CREATED,
+        },
     },
     "invoice": {
         "id": "in_1",
@@ -53,7 +60,9 @@ def totals(lines: list[dict[str, Any]]) -> tuple[Decimal, Decimal]:
 
 
 def test_payment_posts_net_fee_and_gross_with_both_sides_references() -> None:
-    result = map_payment(PAYMENT, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False)
+    result = map_payment(
+        PAYMENT, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False
+    )
     assert isinstance(result, Write)
     journal = result.payload
     assert journal["batch_name"] == "Stripe pi_1"
@@ -83,10 +92,19 @@ def test_refund_reverses_the_payment() -> None:
         "refund": {
             "id": "re_1",
             "status": "succeeded",
-            "balance_transaction": {"id": "txn_2", "amount": -2500, "fee": 0, "net": -2500, "currency": "usd", "created": CREATED},
+            "balance_transaction": {
+                "id": "txn_2",
+                "amount": -2500,
+                "fee": 0,
+                "net": -2500,
+                "currency": "usd",
+                "created": CREATED,
+            },
         },
     }
-    result = map_payment(refund, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False)
+    result = map_payment(
+        refund, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False
+    )
     assert isinstance(result, Write)
     assert result.payload["batch_name"] == "Stripe re_1"
     assert [(line["account"], line["debit"], line["credit"]) for line in result.payload["lines"]] == [
@@ -98,10 +116,23 @@ def test_refund_reverses_the_payment() -> None:
 
 def test_zero_decimal_settlement_amounts() -> None:
     record = copy.deepcopy(PAYMENT)
-    record["charge"]["balance_transaction"] = {"id": "txn_3", "amount": 150000, "fee": 5400, "net": 144600, "currency": "jpy", "created": CREATED}
-    result = map_payment(record, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False)
+    record["charge"]["balance_transaction"] = {
+        "id": "txn_3",
+        "amount": 150000,
+        "fee": 5400,
+        "net": 144600,
+        "currency": "jpy",
+        "created": CREATED,
+    }
+    result = map_payment(
+        record, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False
+    )
     assert isinstance(result, Write)
-    assert [line["debit"] or line["credit"] for line in result.payload["lines"]] == ["144600", "5400", "150000"]
+    assert [line["debit"] or line["credit"] for line in result.payload["lines"]] == [
+        "144600",
+        "5400",
+        "150000",
+    ]
 
 
 def test_reference_is_searched_on_invoice_then_intent_then_charge() -> None:
@@ -110,7 +141,11 @@ def test_reference_is_searched_on_invoice_then_intent_then_charge() -> None:
     record["charge"]["metadata"] = {"fusion_transaction_number": "AR-2002"}
     ref = fusion_reference(record, "fusion_")
     assert ref is not None
-    assert (ref.attribute, ref.value, ref.field) == ("TransactionNumber", "AR-2002", "metadata.fusion_transaction_number")
+    assert (ref.attribute, ref.value, ref.field) == (
+        "TransactionNumber",
+        "AR-2002",
+        "metadata.fusion_transaction_number",
+    )
     assert "charge ch_1" in ref.where
     record["payment_intent"]["metadata"] = {"fusion_transaction_number": "AR-3003"}
     assert fusion_reference(record, "fusion_").value == "AR-3003"  # type: ignore[union-attr]
@@ -131,7 +166,9 @@ def test_no_reference_and_unknown_invoice_are_dead_letters_but_a_linked_payment_
     )
     assert verdict.field == "metadata.fusion_transaction_id"
 
-    posted = map_payment(PAYMENT, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False)
+    posted = map_payment(
+        PAYMENT, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False
+    )
     again = map_payment(PAYMENT, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=None, linked=True)
     assert posted == again
 
@@ -140,11 +177,28 @@ def test_no_reference_and_unknown_invoice_are_dead_letters_but_a_linked_payment_
     ("change", "text"),
     [
         ({"charge": {**PAYMENT["charge"], "status": "failed"}}, "only succeeded charges post"),
-        ({"invoice": {**PAYMENT["invoice"], "parent": {"type": "subscription_details", "subscription_details": {"subscription": "sub_1"}}}}, "subscriptions stream"),
+        (
+            {
+                "invoice": {
+                    **PAYMENT["invoice"],
+                    "parent": {
+                        "type": "subscription_details",
+                        "subscription_details": {"subscription": "sub_1"},
+                    },
+                }
+            },
+            "subscriptions stream",
+        ),
     ],
 )
 def test_skips(change: dict[str, Any], text: str) -> None:
-    verdict = map_payment({**PAYMENT, **change}, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False)
+    verdict = map_payment(
+        {**PAYMENT, **change},
+        accounts=ACCOUNTS,
+        prefix="fusion_",
+        fusion_invoice=FUSION_INVOICE,
+        linked=False,
+    )
     assert isinstance(verdict, Skip)
     assert text in verdict.reason
 
@@ -152,7 +206,9 @@ def test_skips(change: dict[str, Any], text: str) -> None:
 def test_inconsistent_balance_transaction_is_a_dead_letter() -> None:
     record = copy.deepcopy(PAYMENT)
     record["charge"]["balance_transaction"]["net"] = 9000
-    verdict = map_payment(record, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False)
+    verdict = map_payment(
+        record, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False
+    )
     assert isinstance(verdict, DeadLetter)
     assert "does not add up" in verdict.reason
 
@@ -170,7 +226,18 @@ def test_subscription_invoice_posts_to_subscription_revenue() -> None:
             "parent": {"type": "subscription_details", "subscription_details": {"subscription": "sub_1"}},
         },
         "payments": [
-            {"id": "ch_9", "status": "succeeded", "balance_transaction": {"id": "txn_9", "amount": 4900, "fee": 172, "net": 4728, "currency": "usd", "created": CREATED}}
+            {
+                "id": "ch_9",
+                "status": "succeeded",
+                "balance_transaction": {
+                    "id": "txn_9",
+                    "amount": 4900,
+                    "fee": 172,
+                    "net": 4728,
+                    "currency": "usd",
+                    "created": CREATED,
+                },
+            }
         ],
     }
     result = map_subscription_invoice(record, accounts=ACCOUNTS)
@@ -190,13 +257,22 @@ def test_subscription_invoice_posts_to_subscription_revenue() -> None:
 def test_every_journal_balances(gross: int, fee: int, refund: bool) -> None:
     record = copy.deepcopy(PAYMENT)
     sign = -1 if refund else 1
-    txn = {"id": "txn_x", "amount": sign * gross, "fee": fee, "net": sign * gross - fee, "currency": "usd", "created": CREATED}
+    txn = {
+        "id": "txn_x",
+        "amount": sign * gross,
+        "fee": fee,
+        "net": sign * gross - fee,
+        "currency": "usd",
+        "created": CREATED,
+    }
     if refund:
         record["kind"] = "refund"
         record["refund"] = {"id": "re_x", "status": "succeeded", "balance_transaction": txn}
     else:
         record["charge"]["balance_transaction"] = txn
-    result = map_payment(record, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False)
+    result = map_payment(
+        record, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False
+    )
     assert isinstance(result, Write)
     debit, credit = totals(result.payload["lines"])
     assert debit == credit > 0
