@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import stripe
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from ml_connector_provider.hooks.stripe import StripeHook
 from ml_connector_provider.ledger.connection import DEFAULT_CONN_ID as DEFAULT_LEDGER_CONN_ID
@@ -289,7 +289,8 @@ class StripeEventSensor(BaseSensorOperator):
             if is_transient(error):
                 self.log.warning("Listing Stripe events failed (%s); trying again next poke.", message)
                 return PokeReturnValue(is_done=False)
-            raise AirflowException(f"Listing Stripe events failed: {message}") from None
+            # Not transient (bad key, bad request): retrying the task cannot help.
+            raise AirflowFailException(f"Listing Stripe events failed: {message}") from None
         if tally.satisfied:
             self.log.info("Found %d Stripe event(s) of %s.", tally.count, tally.event_types)
             return PokeReturnValue(is_done=True, xcom_value=tally.summary())
@@ -305,7 +306,7 @@ class StripeEventSensor(BaseSensorOperator):
             tally = self.check(since)
         except stripe.StripeError as error:
             if not is_transient(error):
-                raise AirflowException(f"Listing Stripe events failed: {self._describe(error)}") from None
+                raise AirflowFailException(f"Listing Stripe events failed: {self._describe(error)}") from None
             self.log.warning(
                 "Listing Stripe events failed (%s); the trigger will retry.", self._describe(error)
             )
