@@ -17,17 +17,25 @@ Retries happen at two levels, both with exponential backoff and jitter:
 Errors that concern a single record (Stripe's 400/402/404 answers) become
 :class:`StripeRecordError` so the sync engine can dead-letter the record; authentication and
 permission errors, exhausted rate limits, 5xx and connection failures propagate and fail the task,
-which Airflow retries.
+which Airflow retries. ``retrieve_*`` methods answer ``None`` for an object Stripe does not have
+(404 ``resource_missing``) or has deleted.
+
+Stripe lists only filter by creation time, so changes come from the Events API
+(:meth:`StripeHook.iter_events`, :meth:`StripeHook.events_between`): events are kept
+:data:`EVENT_RETENTION` (30 days), listed newest first, and may repeat.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import math
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar, cast
 
@@ -38,6 +46,9 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 __all__ = [
     "DEFAULT_MAX_NETWORK_RETRIES",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_WEBHOOK_TOLERANCE",
+    "EVENT_RETENTION",
+    "MAX_EVENT_TYPES",
     "StripeConnectionSettings",
     "StripeHook",
     "StripeRecordError",
@@ -51,6 +62,12 @@ MAX_RETRY_AFTER = 30.0
 """Longest ``Retry-After`` the hook waits before retrying a 429."""
 LIST_PAGE_SIZE = 100
 """Page size of the ``iter_*`` methods (Stripe's maximum)."""
+EVENT_RETENTION = timedelta(days=30)
+"""How long Stripe keeps events retrievable (older ones are gone from ``GET /v1/events``)."""
+MAX_EVENT_TYPES = 20
+"""Most event names one ``GET /v1/events`` accepts in ``types``."""
+DEFAULT_WEBHOOK_TOLERANCE = 300
+"""Seconds a webhook signature's timestamp may lag behind the clock (the SDK's default)."""
 
 T = TypeVar("T")
 
@@ -278,16 +295,9 @@ class StripeHook(BaseHook):
 
         :raises StripeRecordError: Stripe refused the request for another reason.
         """
-        try:
-            customer = self._call(
-                f"retrieve customer {customer_id}", lambda: self.client.v1.customers.retrieve(customer_id)
-            )
-        except stripe.InvalidRequestError as error:
-            if error.http_status == 404:
-                return None
-            raise StripeRecordError.from_stripe(error) from error
-        data = customer.to_dict()
-        return None if data.get("deleted") else data
+        return self._retrieve(
+            f"retrieve customer {customer_id}", lambda: self.client.v1.customers.retrieve(customer_id)
+        )
 
     def find_customer_by_metadata(self, key: str, value: str) -> dict[str, Any] | None:
         """The live customer whose ``metadata[key] == value``, found with the search API.
@@ -327,6 +337,304 @@ class StripeHook(BaseHook):
         oldest first, as the SDK's auto-paging does.
         """
         return self.iter_list("customers", self.client.v1.customers.list, filters)
+
+    # -- invoices -------------------------------------------------------------------------------
+
+    def create_invoice(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        """Create a draft invoice (``POST /v1/invoices``).
+
+        :param params: ``customer``, ``collection_method``, ``days_until_due`` or ``due_date``,
+            ``currency``, ``description``, ``metadata``, ``auto_advance`` ...
+        :param idempotency_key: the deterministic key of this write (see :meth:`create_customer`).
+        :raises StripeRecordError: Stripe refused the parameters.
+        """
+        return self._post(
+            "create invoice", self.client.v1.invoices.create, params=params, idempotency_key=idempotency_key
+        )
+
+    def retrieve_invoice(self, invoice_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any] | None:
+        """The invoice (``expand``: e.g. ``("payments", "customer")``), or ``None`` when missing or deleted."""
+        return self._retrieve(
+            f"retrieve invoice {invoice_id}",
+            functools.partial(self.client.v1.invoices.retrieve, invoice_id, params=_expand(expand)),
+        )
+
+    def update_invoice(
+        self, invoice_id: str, params: Mapping[str, Any], *, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Update an invoice (``POST /v1/invoices/{id}``): most fields while it is a draft,
+        ``metadata`` at any time.
+
+        :raises StripeRecordError: unknown invoice, or a field that can no longer change.
+        """
+        return self._post(
+            f"update invoice {invoice_id}",
+            functools.partial(self.client.v1.invoices.update, invoice_id),
+            params=params,
+            idempotency_key=idempotency_key,
+        )
+
+    def iter_invoices(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every invoice matching ``filters`` (``customer``, ``status``, ``collection_method``,
+        ``subscription``, ``created``, ``due_date``), newest first, pages of 100."""
+        return self.iter_list("invoices", self.client.v1.invoices.list, filters)
+
+    def iter_invoice_lines(self, invoice_id: str) -> Iterator[dict[str, Any]]:
+        """Every line item of an invoice (``GET /v1/invoices/{id}/lines``), in Stripe's order."""
+        return self.iter_list(
+            f"lines of invoice {invoice_id}",
+            functools.partial(self.client.v1.invoices.line_items.list, invoice_id),
+            {},
+        )
+
+    def create_invoice_item(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        """Add an invoice item (``POST /v1/invoiceitems``) to a draft invoice (``invoice``) or as pending.
+
+        Amounts are in the currency's minor unit: ``amount`` (a total), or ``unit_amount_decimal``
+        with ``quantity``/``quantity_decimal``, or ``pricing={"price": …}`` / ``price_data``.
+
+        :raises StripeRecordError: Stripe refused the item (invoice not a draft, currency mismatch ...).
+        """
+        return self._post(
+            "create invoice item",
+            self.client.v1.invoice_items.create,
+            params=params,
+            idempotency_key=idempotency_key,
+        )
+
+    def finalize_invoice(
+        self, invoice_id: str, *, idempotency_key: str, auto_advance: bool = False
+    ) -> dict[str, Any]:
+        """Finalize a draft (``POST /v1/invoices/{id}/finalize``): it gets its number and opens.
+
+        :param auto_advance: let Stripe advance the invoice on its own afterwards (collection,
+            reminders); ``False`` keeps every further step explicit.
+        :raises StripeRecordError: not a draft, or no line items.
+        """
+        return self._post(
+            f"finalize invoice {invoice_id}",
+            functools.partial(self.client.v1.invoices.finalize_invoice, invoice_id),
+            params={"auto_advance": auto_advance},
+            idempotency_key=idempotency_key,
+        )
+
+    def send_invoice(self, invoice_id: str, *, idempotency_key: str) -> dict[str, Any]:
+        """Email an open ``send_invoice`` invoice to the customer (``POST /v1/invoices/{id}/send``).
+
+        :raises StripeRecordError: not open, or not ``collection_method=send_invoice``.
+        """
+        return self._post(
+            f"send invoice {invoice_id}",
+            functools.partial(self.client.v1.invoices.send_invoice, invoice_id),
+            params=None,
+            idempotency_key=idempotency_key,
+        )
+
+    # -- payments -------------------------------------------------------------------------------
+
+    def iter_invoice_payments(
+        self,
+        *,
+        invoice: str | None = None,
+        payment_intent: str | None = None,
+        status: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """InvoicePayments (``GET /v1/invoice_payments``): how a payment links to its invoice since
+        API version basil (charges and payment intents no longer name their invoice).
+
+        :param invoice: the payments of this invoice.
+        :param payment_intent: the invoice payment(s) made by this PaymentIntent.
+        :param status: ``open``, ``paid`` or ``canceled``.
+        """
+        filters: dict[str, Any] = {}
+        if invoice is not None:
+            filters["invoice"] = invoice
+        if payment_intent is not None:
+            filters["payment"] = {"type": "payment_intent", "payment_intent": payment_intent}
+        if status is not None:
+            filters["status"] = status
+        return self.iter_list("invoice payments", self.client.v1.invoice_payments.list, filters)
+
+    def retrieve_payment_intent(self, pi_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any] | None:
+        """The PaymentIntent (``expand``: e.g. ``("latest_charge",)``), or ``None`` when missing."""
+        return self._retrieve(
+            f"retrieve payment intent {pi_id}",
+            functools.partial(self.client.v1.payment_intents.retrieve, pi_id, params=_expand(expand)),
+        )
+
+    def update_payment_intent(
+        self, pi_id: str, params: Mapping[str, Any], *, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Update a PaymentIntent's ``metadata``/``description`` (``POST /v1/payment_intents/{id}``)."""
+        return self._post(
+            f"update payment intent {pi_id}",
+            functools.partial(self.client.v1.payment_intents.update, pi_id),
+            params=params,
+            idempotency_key=idempotency_key,
+        )
+
+    def retrieve_charge(
+        self, charge_id: str, *, expand: Sequence[str] = ("balance_transaction",)
+    ) -> dict[str, Any] | None:
+        """The charge, by default with its balance transaction (``fee``, ``net``) expanded."""
+        return self._retrieve(
+            f"retrieve charge {charge_id}",
+            functools.partial(self.client.v1.charges.retrieve, charge_id, params=_expand(expand)),
+        )
+
+    def iter_charges(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every charge matching ``filters`` (``customer``, ``payment_intent``, ``created``), newest first."""
+        return self.iter_list("charges", self.client.v1.charges.list, filters)
+
+    def retrieve_refund(
+        self, refund_id: str, *, expand: Sequence[str] = ("balance_transaction",)
+    ) -> dict[str, Any] | None:
+        """The refund, by default with its balance transaction expanded."""
+        return self._retrieve(
+            f"retrieve refund {refund_id}",
+            functools.partial(self.client.v1.refunds.retrieve, refund_id, params=_expand(expand)),
+        )
+
+    def iter_refunds(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every refund matching ``filters`` (``charge``, ``payment_intent``, ``created``), newest first."""
+        return self.iter_list("refunds", self.client.v1.refunds.list, filters)
+
+    def retrieve_balance_transaction(self, txn_id: str) -> dict[str, Any] | None:
+        """A balance transaction (``amount``, ``fee``, ``fee_details``, ``net``), or ``None``."""
+        return self._retrieve(
+            f"retrieve balance transaction {txn_id}",
+            lambda: self.client.v1.balance_transactions.retrieve(txn_id),
+        )
+
+    def retrieve_subscription(self, sub_id: str) -> dict[str, Any] | None:
+        """The subscription (canceled ones included), or ``None`` when Stripe has none with this id."""
+        return self._retrieve(
+            f"retrieve subscription {sub_id}", lambda: self.client.v1.subscriptions.retrieve(sub_id)
+        )
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def iter_events(
+        self,
+        *,
+        types: Sequence[str] = (),
+        created: Mapping[str, int] | None = None,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> Iterator[dict[str, Any]]:
+        """Events newest first, as Stripe lists them (``GET /v1/events``), pages fetched lazily.
+
+        One type is sent as ``type`` (so a wildcard such as ``invoice.*`` works); several as
+        ``types`` (exact names, at most :data:`MAX_EVENT_TYPES`). Events repeat and arrive in no
+        business order: use :meth:`events_between` for a de-duplicated, ordered window.
+
+        :param types: event names; empty = every type.
+        :param created: ``{"gte": ts, "lt": ts}`` (any of ``gt``, ``gte``, ``lt``, ``lte``).
+        :param page_size: events per request, 1 to 100.
+        :raises ValueError: more than 20 types, a wildcard among several types, or a bad page size
+            (before any request is made).
+        """
+        names = _event_types(types)
+        if len(names) > MAX_EVENT_TYPES:
+            raise ValueError(
+                f"{len(names)} event types given; the Events API accepts at most {MAX_EVENT_TYPES} per request"
+            )
+        if len(names) > 1 and any("*" in name for name in names):
+            raise ValueError(
+                "a wildcard event type (such as 'invoice.*') must be the only type of the request"
+            )
+        if not 1 <= page_size <= LIST_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {LIST_PAGE_SIZE}, got {page_size}")
+        filters: dict[str, Any] = {"limit": page_size}
+        if len(names) == 1:
+            filters["type"] = names[0]
+        elif names:
+            filters["types"] = names
+        if created:
+            filters["created"] = dict(created)
+        return self.iter_list("events", self.client.v1.events.list, filters)
+
+    def events_between(self, types: Sequence[str], start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Events of ``types`` with ``start <= created < end``, each once, oldest first.
+
+        Sorted by ``(created, id)``; repeats (Stripe's at-least-once lists) are dropped by id.
+        More than 20 exact types are asked for in several requests; each wildcard type in a
+        request of its own. Stripe only keeps :data:`EVENT_RETENTION`: a window reaching further
+        back is logged as a warning and silently misses what expired.
+
+        :param types: event names or wildcards; empty = every type.
+        :param start: inclusive lower bound (timezone-aware).
+        :param end: exclusive upper bound (timezone-aware).
+        :raises ValueError: naive datetimes.
+        """
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("events_between needs timezone-aware datetimes")
+        names = _event_types(types)
+        low, high = start.timestamp(), end.timestamp()
+        if high <= low:
+            return []
+        if start < datetime.now(UTC) - EVENT_RETENTION:
+            self.log.warning(
+                "Stripe keeps events for %d days; events before %s may have expired",
+                EVENT_RETENTION.days,
+                (datetime.now(UTC) - EVENT_RETENTION).isoformat(),
+            )
+        created = {"gte": math.ceil(low), "lt": math.ceil(high)}
+        exact = [name for name in names if "*" not in name]
+        queries: list[list[str]] = [[name] for name in names if "*" in name]
+        queries += [exact[i : i + MAX_EVENT_TYPES] for i in range(0, len(exact), MAX_EVENT_TYPES)]
+        if not names:
+            queries = [[]]
+        found: dict[str, dict[str, Any]] = {}
+        for query in queries:
+            for event in self.iter_events(types=query, created=created):
+                if low <= int(event["created"]) < high:
+                    found.setdefault(str(event["id"]), event)
+        return sorted(found.values(), key=lambda e: (int(e["created"]), str(e["id"])))
+
+    # -- webhooks -------------------------------------------------------------------------------
+
+    def construct_webhook_event(
+        self,
+        payload: bytes | str,
+        signature_header: str,
+        *,
+        secret: str | None = None,
+        tolerance: int = DEFAULT_WEBHOOK_TOLERANCE,
+    ) -> dict[str, Any]:
+        """Verify a webhook delivery's ``Stripe-Signature`` and return the event as a plain dict.
+
+        The signature is an HMAC-SHA256 of ``"{t}.{raw body}"`` keyed with the endpoint's
+        ``whsec_…`` secret; any matching ``v1`` entry is accepted (Stripe sends several while a
+        secret is being rolled) and ``t`` may lag the clock by at most ``tolerance`` seconds.
+
+        :param payload: the raw request body, exactly as received.
+        :param signature_header: the ``Stripe-Signature`` header.
+        :param secret: the signing secret; default: the connection's ``webhook_secret`` extra.
+        :param tolerance: seconds; ``0`` disables the timestamp check.
+        :raises ValueError: no secret is configured, or the verified body is not a Stripe event.
+        :raises stripe.SignatureVerificationError: missing, malformed, non-matching or stale
+            signature (the message never contains the secret).
+        """
+        key = secret if secret is not None else self.webhook_secret
+        if not key or not key.strip():
+            raise ValueError(
+                f"No webhook signing secret: set the 'webhook_secret' extra of Stripe connection "
+                f"{self.stripe_conn_id!r} or pass secret=."
+            )
+        try:
+            stripe.WebhookSignature.verify_header(payload, signature_header, key, tolerance)
+        except stripe.SignatureVerificationError as error:
+            message = _scrub(str(error.user_message or error), key)
+            raise stripe.SignatureVerificationError(message, _scrub(signature_header or "", key)) from None
+        text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
+        try:
+            event = json.loads(text)
+        except ValueError as error:
+            raise ValueError(f"The webhook body is not JSON: {error}") from None
+        if not isinstance(event, dict) or event.get("object") != "event":
+            kind = event.get("object") if isinstance(event, dict) else type(event).__name__
+            raise ValueError(f"The webhook body is not a Stripe event (object={kind!r})")
+        return event
 
     # -- generic helpers ------------------------------------------------------------------------
 
@@ -375,6 +683,35 @@ class StripeHook(BaseHook):
         secrets = (settings.api_key, settings.webhook_secret) if settings else ()
         return _scrub(text, *secrets)
 
+    def _post(
+        self,
+        operation: str,
+        method: Callable[..., Any],
+        *,
+        params: Mapping[str, Any] | None,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        """A POST with an explicit idempotency key, as a plain dict."""
+        body = None if params is None else cast("Any", dict(params))
+        result = self._write(
+            operation, lambda: method(params=body, options={"idempotency_key": idempotency_key})
+        )
+        data: dict[str, Any] = result.to_dict()
+        return data
+
+    def _retrieve(self, operation: str, call: Callable[[], Any]) -> dict[str, Any] | None:
+        """A retrieve as a plain dict, ``None`` when Stripe answers 404 or the object is deleted."""
+        try:
+            obj = self._call(operation, call)
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                return None
+            raise StripeRecordError.from_stripe(error) from error
+        except stripe.CardError as error:
+            raise StripeRecordError.from_stripe(error) from error
+        data: dict[str, Any] = obj.to_dict()
+        return None if data.get("deleted") else data
+
     # -- retries and error mapping --------------------------------------------------------------
 
     def _write(self, operation: str, call: Callable[[], T]) -> T:
@@ -420,6 +757,22 @@ class StripeHook(BaseHook):
                 attempts,
             )
             time.sleep(delay)
+
+
+def _expand(paths: Iterable[str]) -> Any:
+    """Retrieve parameters asking for ``paths`` to be expanded (``None`` when there are none)."""
+    wanted = list(paths)
+    return {"expand": wanted} if wanted else None
+
+
+def _event_types(types: Sequence[str]) -> list[str]:
+    if isinstance(types, str):
+        raise TypeError(f"types must be a list of event names, not the string {types!r}")
+    names: list[str] = []
+    for name in types:
+        if name not in names:
+            names.append(str(name))
+    return names
 
 
 def _header(error: stripe.StripeError, name: str) -> str | None:

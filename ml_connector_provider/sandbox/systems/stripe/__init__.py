@@ -8,6 +8,11 @@ Modules:
 * :mod:`.listing` — list and search envelopes; :mod:`.search` — the search query language;
 * :mod:`.objects` — ids and object shapes; :mod:`.errors` — Stripe's error answers;
 * :mod:`.customers` — the customer and balance routes;
+* :mod:`.catalog` — products and prices; :mod:`.billing` — invoice items and invoices;
+* :mod:`.payments` — payment intents, charges, balance transactions, invoice payments, refunds;
+* :mod:`.subscriptions` — subscriptions and their billing cycles;
+* :mod:`.events` — the Events API; :mod:`.webhooks` — signed webhook delivery;
+* :mod:`.store` — collections, ``expand[]`` and multi-object writes shared by those resources;
 * :mod:`.settings` — every tunable, including the contract's UNCONFIRMED details.
 """
 
@@ -21,6 +26,7 @@ from ml_connector_provider.sandbox.systems.stripe.settings import (
     StripeSandboxSettings,
 )
 from ml_connector_provider.sandbox.systems.stripe.system import EventListener, StripeSandbox
+from ml_connector_provider.sandbox.systems.stripe.webhooks import WebhookSender
 
 __all__ = [
     "DEFAULT_SECRET_KEY",
@@ -32,4 +38,5 @@ __all__ = [
     "StripeResponse",
     "StripeSandbox",
     "StripeSandboxSettings",
+    "WebhookSender",
 ]

@@ -1,21 +1,29 @@
-"""Stripe object shapes: ids, envelopes and the customer (contract A2, A8; pure functions)."""
+"""Stripe object shapes: ids, envelopes, the customer, currencies and fees (contract A2, A8; pure functions)."""
 
 from __future__ import annotations
 
 import secrets
 import string
 from collections.abc import Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 __all__ = [
     "ADDRESS_FIELDS",
     "ID_PREFIXES",
+    "THREE_DECIMAL_CURRENCIES",
+    "ZERO_DECIMAL_CURRENCIES",
     "address_object",
+    "currency_exponent",
     "customer_object",
+    "decimal_string",
     "deleted_object",
+    "format_amount",
     "list_envelope",
     "new_id",
+    "round_half_up",
     "search_envelope",
+    "stripe_fee",
 ]
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -34,6 +42,8 @@ ID_PREFIXES: Mapping[str, str] = {
     "subscription": "sub",
     "product": "prod",
     "price": "price",
+    "invoice_payment": "inpay",
+    "subscription_item": "si",
 }
 """Id prefix of each object type (from the OpenAPI fixtures)."""
 
@@ -125,3 +135,79 @@ def search_envelope(
         "next_page": next_page,
         "url": url,
     }
+
+
+# -- currencies and fees -----------------------------------------------------------------------------
+
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    [
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    ]
+)
+"""Currencies whose amounts have no minor unit (contract A2): ``1000`` JPY is ¥1,000."""
+THREE_DECIMAL_CURRENCIES = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
+"""Currencies with three decimal places (contract A2)."""
+
+_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
+
+
+def currency_exponent(currency: str) -> int:
+    """Decimal places of ``currency``'s minor unit: 0, 2 or 3."""
+    code = currency.lower()
+    if code in ZERO_DECIMAL_CURRENCIES:
+        return 0
+    if code in THREE_DECIMAL_CURRENCIES:
+        return 3
+    return 2
+
+
+def round_half_up(value: Decimal) -> int:
+    """``value`` rounded to an integer, halves away from zero."""
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def stripe_fee(amount: int, currency: str) -> int:
+    """The processing fee the stand-in takes on a charge of ``amount`` minor units.
+
+    A stand-in choice (Stripe's real pricing depends on the account, the card and the country):
+    2.9 % + 30 minor units for two-decimal currencies (``usd``: 2.9 % + 30 ¢), 2.9 % + 300 minor
+    units for three-decimal ones, and 3.6 % with no fixed part for zero-decimal currencies such as
+    ``jpy``; rounded half up, and never more than the amount itself.
+    """
+    exponent = currency_exponent(currency)
+    if exponent == 0:
+        fee = round_half_up(Decimal(amount) * Decimal("0.036"))
+    else:
+        fixed = 30 if exponent == 2 else 300
+        fee = round_half_up(Decimal(amount) * Decimal("0.029")) + fixed
+    return max(0, min(fee, amount))
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """``amount`` minor units for messages: ``$10.00``, ``¥1000``, ``12.500 bhd``."""
+    exponent = currency_exponent(currency)
+    value = Decimal(amount).scaleb(-exponent)
+    text = f"{value:.{exponent}f}"
+    symbol = _SYMBOLS.get(currency.lower())
+    return f"{symbol}{text}" if symbol else f"{text} {currency.lower()}"
+
+
+def decimal_string(value: Decimal) -> str:
+    """A decimal as Stripe writes ``unit_amount_decimal``: no exponent, no trailing zeros."""
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"

@@ -12,7 +12,9 @@ idempotency layer does not store.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ml_connector_provider.sandbox.systems.stripe.errors import (
@@ -27,6 +29,8 @@ __all__ = [
     "METADATA_MAX_VALUE_LENGTH",
     "Arr",
     "Bool",
+    "Currency",
+    "Dec",
     "Enum",
     "Int",
     "Metadata",
@@ -34,6 +38,7 @@ __all__ = [
     "Range",
     "Spec",
     "Str",
+    "exclusive",
     "merge_metadata",
     "require",
     "validate",
@@ -127,6 +132,46 @@ class Bool(Spec):
         if value in ("true", "false"):
             return value == "true"
         raise invalid_request(f"Invalid boolean: {_show(value)}", param=name)
+
+
+class Dec(Spec):
+    """A decimal string (``unit_amount_decimal``, ``quantity_decimal``) → :class:`~decimal.Decimal`.
+
+    :param max_places: most digits after the decimal point (Stripe allows 12).
+    :param minimum: smallest accepted value.
+    """
+
+    def __init__(
+        self, *, max_places: int = 12, minimum: Decimal | None = None, empty_unsets: bool = True
+    ) -> None:
+        super().__init__(empty_unsets=empty_unsets)
+        self.max_places = max_places
+        self.minimum = minimum
+
+    def coerce(self, value: Any, name: str) -> Any:
+        if not isinstance(value, str) or not _DECIMAL_RE.match(value):
+            raise invalid_request(f"Invalid decimal: {_show(value)}", param=name)
+        try:
+            number = Decimal(value)
+        except InvalidOperation as exc:  # pragma: no cover - the pattern already refused it
+            raise invalid_request(f"Invalid decimal: {value}", param=name) from exc
+        places = -int(number.as_tuple().exponent)
+        if places > self.max_places:
+            raise invalid_request(
+                f"Invalid decimal: {value}; must have at most {self.max_places} decimal places", param=name
+            )
+        if self.minimum is not None and number < self.minimum:
+            raise invalid_request(f"This value must be greater than or equal to {self.minimum}.", param=name)
+        return number
+
+
+class Currency(Spec):
+    """A three-letter ISO currency code, stored lower case as Stripe returns it."""
+
+    def coerce(self, value: Any, name: str) -> Any:
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value):
+            raise invalid_request(f"Invalid currency: {_show(value)}", param=name)
+        return value.lower()
 
 
 class Enum(Spec):
@@ -262,6 +307,22 @@ def validate(params: Mapping[str, Any], fields: Mapping[str, Spec], *, prefix: s
             raise unknown_parameter(name)
         result[key] = spec.check(value, name)
     return result
+
+
+_DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+
+
+def exclusive(params: Mapping[str, Any], *names: str) -> str | None:
+    """The one of ``names`` present in ``params`` (or ``None``); two or more → 400.
+
+    The message follows Stripe's ``You may only specify one of these parameters: a, b.``
+    """
+    given = [name for name in names if params.get(name) is not None]
+    if len(given) > 1:
+        raise invalid_request(
+            f"You may only specify one of these parameters: {', '.join(given)}.", param=given[1]
+        )
+    return given[0] if given else None
 
 
 def _is_int(text: str) -> bool:

@@ -10,7 +10,7 @@ __all__ = ["DEFAULT_SECRET_KEY", "DEFAULT_WEBHOOK_SECRET", "StripeSandboxSetting
 DEFAULT_SECRET_KEY = "sk_test_51MlcSandbox0StandIn0Key000000"
 """The secret key the stand-in accepts unless told otherwise."""
 DEFAULT_WEBHOOK_SECRET = "whsec_mlcSandboxStandInSigningSecret000"
-"""The webhook signing secret handed out in the connection (for the webhook work)."""
+"""The webhook signing secret handed out in the connection and used to sign deliveries."""
 
 
 class StripeSandboxSettings(BaseModel):
@@ -25,8 +25,12 @@ class StripeSandboxSettings(BaseModel):
 
     api_keys: list[str] = Field(default_factory=lambda: [DEFAULT_SECRET_KEY], min_length=1)
     """Secret keys accepted (Bearer, or Basic with the key as user name); others get a 401."""
-    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
-    """Signing secret handed out in the connection."""
+    webhook_secret: str = Field(default=DEFAULT_WEBHOOK_SECRET, min_length=1)
+    """Signing secret handed out in the connection and used for ``Stripe-Signature`` (contract A6)."""
+    webhook_url: str | None = None
+    """Where every emitted event is POSTed, signed (``None``: no deliveries); see :mod:`.webhooks`."""
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    """Seconds one webhook delivery may take before it counts as failed."""
     default_api_version: str = stripe.api_version
     """``Stripe-Version`` assumed when a request sends none (the installed SDK's pinned version)."""
 
@@ -50,3 +54,8 @@ class StripeSandboxSettings(BaseModel):
     """Seconds every POST is held after it claims its idempotency key (widens the in-flight window)."""
     search_lag: float = Field(default=0.0, ge=0)
     """Seconds (sandbox clock) before a write becomes visible to search (search is eventually consistent)."""
+
+    event_retention_days: float = Field(default=30.0, gt=0)
+    """Days (sandbox clock) events stay listed and retrievable; Stripe guarantees 30."""
+    event_list_repeats: int = Field(default=1, ge=1, le=10)
+    """How many times ``GET /v1/events`` lists each event on its page (2 = simulated duplicates)."""

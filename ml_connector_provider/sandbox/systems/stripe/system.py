@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from fastapi import Body, FastAPI, HTTPException
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from ml_connector_provider.sandbox.base import ADMIN_PREFIX, SandboxClock, SandboxSystem
@@ -16,10 +17,26 @@ from ml_connector_provider.sandbox.systems.stripe.api import (
     StripeApi,
     current_request,
 )
+from ml_connector_provider.sandbox.systems.stripe.billing import pay_invoice as pay_invoice_in
+from ml_connector_provider.sandbox.systems.stripe.billing import register_billing
+from ml_connector_provider.sandbox.systems.stripe.catalog import register_catalog
 from ml_connector_provider.sandbox.systems.stripe.customers import register_balance, register_customers
-from ml_connector_provider.sandbox.systems.stripe.errors import unrecognized_url
+from ml_connector_provider.sandbox.systems.stripe.errors import StripeAPIError, unrecognized_url
+from ml_connector_provider.sandbox.systems.stripe.events import register_events
 from ml_connector_provider.sandbox.systems.stripe.objects import new_id
+from ml_connector_provider.sandbox.systems.stripe.payments import card_error, register_payments
 from ml_connector_provider.sandbox.systems.stripe.settings import StripeSandboxSettings
+from ml_connector_provider.sandbox.systems.stripe.store import (
+    by_creation,
+    find,
+    operation,
+    refresh_balance_transaction,
+)
+from ml_connector_provider.sandbox.systems.stripe.subscriptions import (
+    advance_subscription as advance_subscription_in,
+)
+from ml_connector_provider.sandbox.systems.stripe.subscriptions import register_subscriptions
+from ml_connector_provider.sandbox.systems.stripe.webhooks import WebhookSender
 
 __all__ = ["EventListener", "StripeSandbox"]
 
@@ -42,8 +59,12 @@ class StripeSandbox(SandboxSystem):
     bracket-nested form bodies, Stripe's error bodies and headers, idempotent POSTs, cursor-paged
     lists, search, and an optional test-mode rate limiter; see :mod:`.api` for the pipeline.
 
-    Resources of this version: customers (create, retrieve, update, delete, list, search) and
-    ``GET /v1/balance``. Every customer write emits an event into ``state["events"]``.
+    Resources: customers (create, retrieve, update, delete, list, search), ``GET /v1/balance``,
+    products and prices (:mod:`.catalog`), invoice items and invoices (:mod:`.billing`),
+    payment intents, charges, balance transactions, invoice payments and refunds
+    (:mod:`.payments`), subscriptions (:mod:`.subscriptions`), and the Events API
+    (:mod:`.events`). Every state change emits an event into ``state["events"]``; with
+    ``settings.webhook_url`` set each event is also POSTed there, signed (:mod:`.webhooks`).
 
     Extension points for more resources:
 
@@ -80,18 +101,32 @@ class StripeSandbox(SandboxSystem):
         self.settings = base.model_copy(deep=True)
         self.idempotency = IdempotencyStore()
         self.rate_limiter = RateLimiter()
-        self.event_listeners: list[EventListener] = []
+        self.webhooks = WebhookSender(self)
+        self.event_listeners: list[EventListener] = [self.webhooks.on_event]
         super().__init__(clock=clock, **kwargs)
 
     # -- SandboxSystem --------------------------------------------------------------------------
 
     def seed(self) -> Mapping[str, Any]:
-        """Empty account: no customers, no events, a zero balance."""
+        """Empty account: no objects, no events, a zero balance."""
         return {
             "customers": {},
             "events": [],
             "search_index": {},
             "balance": copy.deepcopy(_EMPTY_BALANCE),
+            "products": {},
+            "prices": {},
+            "invoiceitems": {},
+            "invoices": {},
+            "invoice_lines": {},
+            "invoice_private": {},
+            "payment_intents": {},
+            "charges": {},
+            "balance_transactions": {},
+            "refunds": {},
+            "invoice_payments": {},
+            "subscriptions": {},
+            "subscription_private": {},
         }
 
     @property
@@ -119,6 +154,11 @@ class StripeSandbox(SandboxSystem):
         """Mount the resources; subclasses add theirs after calling ``super()``."""
         register_customers(api)
         register_balance(api)
+        register_catalog(api)
+        register_billing(api)
+        register_payments(api)
+        register_subscriptions(api)
+        register_events(api)
 
     def build_app(self) -> FastAPI:
         """The base app plus a catch-all answering unknown ``/v1`` URLs like Stripe."""
@@ -142,6 +182,7 @@ class StripeSandbox(SandboxSystem):
         if state:
             self.idempotency.clear()
             self.rate_limiter.reset()
+            self.webhooks.reset()
             self.settings = self._initial_settings.model_copy(deep=True)
 
     # -- helpers for resources ------------------------------------------------------------------
@@ -158,8 +199,10 @@ class StripeSandbox(SandboxSystem):
     ) -> dict[str, Any]:
         """Record an event about ``obj`` (``customer.created`` ...) and notify the listeners.
 
-        The event carries the id and idempotency key of the request being handled, and the API
-        version it was made with.
+        The event carries the id and idempotency key of the request being handled (``None`` for
+        events the stand-in makes on its own, such as a payment through :meth:`pay_invoice`), the
+        API version it was made with, and ``pending_webhooks: 1`` while a webhook URL is set.
+        ``data.object`` is a deep copy: later changes to the object do not alter the event.
         """
         request = current_request()
         data: dict[str, Any] = {"object": copy.deepcopy(dict(obj))}
@@ -174,7 +217,7 @@ class StripeSandbox(SandboxSystem):
             "created": self.timestamp(),
             "data": data,
             "livemode": False,
-            "pending_webhooks": 0,
+            "pending_webhooks": 1 if self.settings.webhook_url else 0,
             "request": {
                 "id": request.request_id if request else None,
                 "idempotency_key": request.idempotency_key if request else None,
@@ -222,9 +265,112 @@ class StripeSandbox(SandboxSystem):
         return [c for c in self.customers() if c.get("metadata", {}).get(metadata_key) == value]
 
     def events(self, type: str | None = None) -> list[dict[str, Any]]:
-        """Emitted events, oldest first, optionally of one ``type``."""
+        """Emitted events, oldest first, optionally of one ``type`` (retention does not apply here)."""
         with self.state as db:
             return [copy.deepcopy(e) for e in db["events"] if type is None or e["type"] == type]
+
+    def mark_event_delivered(self, event_id: str) -> None:
+        """A webhook endpoint accepted the event: ``pending_webhooks`` drops to 0."""
+        with self.state as db:
+            for event in db["events"]:
+                if event["id"] == event_id:
+                    event["pending_webhooks"] = 0
+
+    def pay_invoice(self, invoice_id: str, *, payment_method: str = "pm_card_visa") -> dict[str, Any]:
+        """Pay an invoice the way a customer does on its hosted page (events carry no request).
+
+        A draft is finalized first. The payment goes through the same path as
+        ``POST /v1/invoices/{id}/pay`` (PaymentIntent, Charge, BalanceTransaction, InvoicePayment).
+
+        :param payment_method: a test payment method (``pm_card_visa``, ``pm_card_chargeDeclined`` ...).
+        :return: the invoice afterwards.
+        :raises StripeAPIError: 402 ``card_error`` when declined (the failed charge is kept), 404 for
+            an unknown invoice, 400 when it cannot be paid.
+        """
+        with operation(self) as op:
+            invoice = find(op.db, "invoice", invoice_id)
+            outcome = pay_invoice_in(op, invoice, payment_method=payment_method)
+            if outcome is not None and not outcome.succeeded:
+                raise card_error(outcome)
+            return copy.deepcopy(invoice)
+
+    def advance_subscription(self, subscription_id: str) -> dict[str, Any]:
+        """Move a subscription one billing interval forward and bill the new period.
+
+        The period moves whatever the sandbox clock says; the renewal invoice
+        (``billing_reason: subscription_cycle``) is finalized and, for ``charge_automatically``,
+        paid with the subscription's default payment method (see :mod:`.subscriptions`).
+
+        :return: the renewal invoice.
+        """
+        return advance_subscription_in(self, subscription_id)
+
+    def _objects(self, kind: str) -> list[dict[str, Any]]:
+        with self.state as db:
+            return by_creation(db, kind)
+
+    def products(self) -> list[dict[str, Any]]:
+        """Products in creation order."""
+        return self._objects("product")
+
+    def prices(self) -> list[dict[str, Any]]:
+        """Prices in creation order (inline ``price_data`` prices included)."""
+        return self._objects("price")
+
+    def invoice_items(self) -> list[dict[str, Any]]:
+        """Live invoice items in creation order."""
+        return self._objects("invoiceitem")
+
+    def invoices(self) -> list[dict[str, Any]]:
+        """Live (not deleted) invoices in creation order."""
+        return self._objects("invoice")
+
+    def invoice_payments(self) -> list[dict[str, Any]]:
+        """Invoice payments in creation order."""
+        return self._objects("invoice_payment")
+
+    def payment_intents(self) -> list[dict[str, Any]]:
+        """Payment intents in creation order."""
+        return self._objects("payment_intent")
+
+    def charges(self) -> list[dict[str, Any]]:
+        """Charges (succeeded and failed) in creation order."""
+        return self._objects("charge")
+
+    def refunds(self) -> list[dict[str, Any]]:
+        """Refunds in creation order."""
+        return self._objects("refund")
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Subscriptions (canceled ones included) in creation order."""
+        return self._objects("subscription")
+
+    def balance_transactions(self) -> list[dict[str, Any]]:
+        """Balance transactions in creation order, ``status`` as of the sandbox clock."""
+        now = self.clock.time()
+        return [refresh_balance_transaction(txn, now) for txn in self._objects("balance_transaction")]
+
+    def signed_delivery(
+        self, event: Mapping[str, Any], *, secret: str | None = None, timestamp: int | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body bytes and headers a webhook delivery of ``event`` carries (see :mod:`.webhooks`).
+
+        :param secret: sign with another secret (default ``settings.webhook_secret``).
+        :param timestamp: the signature's ``t`` (default: the sandbox clock now).
+        """
+        return self.webhooks.signed_delivery(event, secret=secret, timestamp=timestamp)
+
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        """Every webhook delivery attempt, oldest first (see :meth:`.WebhookSender.deliveries`)."""
+        return self.webhooks.deliveries()
+
+    def redeliver_webhooks(self, *, times: int = 1, event_ids: Iterable[str] | None = None) -> int:
+        """Queue every stored event (or those named) for delivery again, ``times`` times over."""
+        return self.webhooks.redeliver(times=times, event_ids=event_ids)
+
+    def wait_for_webhooks(self, timeout: float = 10.0) -> bool:
+        """Block until queued deliveries were attempted; ``False`` on timeout."""
+        return self.webhooks.wait(timeout)
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -233,6 +379,39 @@ class StripeSandbox(SandboxSystem):
 
     def _register_admin(self, app: FastAPI) -> None:
         system = self
+
+        def stripe_error(error: StripeAPIError) -> JSONResponse:
+            return JSONResponse(error.body(), status_code=error.status)
+
+        @app.post(f"{ADMIN_PREFIX}/stripe/invoices/{{invoice_id}}/pay", include_in_schema=False)
+        def pay_invoice(invoice_id: str, options: dict[str, Any] | None = Body(default=None)) -> Any:
+            method = str((options or {}).get("payment_method") or "pm_card_visa")
+            try:
+                return system.pay_invoice(invoice_id, payment_method=method)
+            except StripeAPIError as error:
+                return stripe_error(error)
+
+        @app.post(f"{ADMIN_PREFIX}/stripe/subscriptions/{{subscription_id}}/cycle", include_in_schema=False)
+        def cycle_subscription(subscription_id: str) -> Any:
+            try:
+                return system.advance_subscription(subscription_id)
+            except StripeAPIError as error:
+                return stripe_error(error)
+
+        @app.post(f"{ADMIN_PREFIX}/stripe/webhooks/redeliver", include_in_schema=False)
+        def redeliver(options: dict[str, Any] | None = Body(default=None)) -> dict[str, Any]:
+            chosen = options or {}
+            try:
+                queued = system.redeliver_webhooks(
+                    times=int(chosen.get("times", 1)), event_ids=chosen.get("event_ids")
+                )
+            except (TypeError, ValueError) as exc:
+                raise HTTPException(status_code=400, detail=str(exc)) from exc
+            return {"queued": queued}
+
+        @app.get(f"{ADMIN_PREFIX}/stripe/webhooks/deliveries", include_in_schema=False)
+        def deliveries() -> list[dict[str, Any]]:
+            return system.webhook_deliveries()
 
         @app.get(f"{ADMIN_PREFIX}/stripe/settings", include_in_schema=False)
         def read_settings() -> dict[str, Any]:
