@@ -7,6 +7,16 @@ REST conventions every Fusion resource follows: the ``items/count/hasMore/limit/
 offset paging capped at 500 rows, ``q`` filters in two dialects, ``onlyData``, ``fields``,
 ``expand``, finders, ``Location`` on create and ``/action/<name>`` calls.
 
+Journals cannot be created through REST: :meth:`OracleFusionHook.import_journals` builds the FBDI
+``GlInterface.csv`` (:mod:`ml_connector_provider.fusion_gl`), zips it and submits it to
+``erpintegrations`` (``importBulkData`` with ``JournalImportLauncher``);
+:meth:`~OracleFusionHook.wait_for_ess_job` polls the ESS request (``ESSJobStatusRF``) with growing
+pauses, :meth:`~OracleFusionHook.ess_job_log` reads its log (``ESSJobExecutionDetailsRF``) and
+:func:`parse_journal_import_log` pulls the rejected batches out of it;
+:meth:`~OracleFusionHook.find_by_attribute` then looks the batches up by name. The submission is
+not idempotent and is never repeated once it may have reached Fusion (see
+:meth:`~OracleFusionHook.import_bulk_data`).
+
 Connection (``conn_type`` ``oracle_fusion``; fields declared in ``get_provider_info``):
 
 * ``host`` — the pod URL, ``https://<pod>.fa.<region>.oraclecloud.com`` (a missing scheme means
@@ -33,17 +43,25 @@ Tolerance where the contract is UNCONFIRMED: timestamps are parsed with or witho
 with ``Z``, ``+00:00``, ``+0000`` or no offset, and as bare dates (:func:`parse_timestamp`); the
 page-size cap may be 499 rather than 500, so paging follows ``hasMore`` and the returned item count,
 never the requested size; error bodies are read both as plain text and as the framework-4 JSON
-payload; keys are taken from ``links[rel=self].href`` when the caller passes one.
+payload; keys are taken from ``links[rel=self].href`` when the caller passes one; expanded
+children are read as arrays or as collection objects (:func:`expanded_items`); ESS logs are read
+as a zip, as text or as plain content, and an unknown log format parses to nothing.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import logging
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import time
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from functools import cached_property
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -52,26 +70,47 @@ import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
+from ml_connector_provider.fusion_gl import (
+    GL_IMPORT_DOCUMENT_ACCOUNT,
+    JOURNAL_IMPORT_JOB,
+    Journal,
+    build_gl_interface_csv,
+    journal_import_parameters,
+    parse_journal_import_log,
+    zip_gl_interface,
+)
 from ml_connector_provider.transport import (
     AuthProvider,
     BasicAuth,
+    ConnectionFailed,
     HttpStatusError,
     HttpTransport,
     OAuth2ClientCredentials,
+    RetryExhausted,
     RetryPolicy,
     redact_text,
 )
 
 __all__ = [
     "ACTION_MEDIA_TYPE",
+    "DEFAULT_JOB_OPTIONS",
+    "ERP_INTEGRATIONS",
+    "ESS_RUNNING_STATUSES",
+    "ESS_SUCCESS_STATUSES",
+    "ESS_TERMINAL_STATUSES",
     "ITEM_MEDIA_TYPE",
     "FusionApiError",
     "FusionBadRequest",
     "FusionConnectionSettings",
+    "FusionEssJobError",
+    "FusionEssRequestNotFound",
+    "FusionEssTimeout",
     "FusionResponseError",
     "OracleFusionError",
     "OracleFusionHook",
+    "expanded_items",
     "format_timestamp",
+    "parse_journal_import_log",
     "parse_timestamp",
 ]
 
@@ -86,6 +125,31 @@ ITEM_MEDIA_TYPE = "application/vnd.oracle.adf.resourceitem+json"
 ACTION_MEDIA_TYPE = "application/vnd.oracle.adf.action+json"
 
 AuthType = Literal["oauth2_client_credentials", "basic"]
+
+#: The resource that runs FBDI imports and ESS jobs.
+ERP_INTEGRATIONS = "erpintegrations"
+#: ``JobOptions`` of a GL journal import (``InterfaceDetails=15`` is the GL interface; UNCONFIRMED
+#: but used widely).
+DEFAULT_JOB_OPTIONS = "InterfaceDetails=15,ImportOption=Y,PurgeOption=N,ExtractFileType=ALL"
+#: ESS request statuses after which a request does not change any more (contract A5.7).
+ESS_TERMINAL_STATUSES: frozenset[str] = frozenset(
+    {
+        "SUCCEEDED",
+        "ERROR",
+        "WARNING",
+        "CANCELED",
+        "CANCELLED",
+        "EXPIRED",
+        "FINISHED",
+        "HOLD",
+        "VALIDATION FAILED",
+        "ERROR MANUAL RECOVERY",
+    }
+)
+#: ESS request statuses of a request still queued or running (contract A5.7).
+ESS_RUNNING_STATUSES: frozenset[str] = frozenset({"WAIT", "READY", "RUNNING", "BLOCKED", "PAUSED"})
+#: Terminal statuses that mean the job did its work (``WARNING``: it did, with remarks).
+ESS_SUCCESS_STATUSES: frozenset[str] = frozenset({"SUCCEEDED", "WARNING", "FINISHED"})
 
 _TIMESTAMP = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})"
@@ -203,6 +267,54 @@ class FusionBadRequest(FusionApiError):
 
 class FusionResponseError(OracleFusionError):
     """A Fusion answer broke the REST contract (not JSON, no ``items``, ``hasMore`` without items)."""
+
+
+class FusionEssRequestNotFound(OracleFusionError):
+    """Fusion knows no ESS request with this id (``ESSJobStatusRF`` answered no item).
+
+    :param request_id: the ESS request id asked about.
+    """
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"Oracle Fusion knows no ESS request {request_id}")
+        self.request_id = request_id
+
+
+class FusionEssTimeout(OracleFusionError, TimeoutError):
+    """An ESS request did not reach a terminal status in time.
+
+    :param request_id: the ESS request id.
+    :param timeout: the seconds waited.
+    :param last_status: the last status read (``None`` when no poll succeeded).
+    """
+
+    def __init__(self, request_id: str, timeout: float, last_status: str | None) -> None:
+        seen = f"last status {last_status}" if last_status else "no status could be read"
+        super().__init__(
+            f"Oracle Fusion ESS request {request_id} did not finish within {timeout:g} s ({seen}); "
+            "it may still be running — wait for it again instead of submitting the job a second time"
+        )
+        self.request_id = request_id
+        self.timeout = timeout
+        self.last_status = last_status
+
+
+class FusionEssJobError(OracleFusionError):
+    """An ESS job ended in a status that is not a success; for callers that want to raise.
+
+    :param request_id: the ESS request id.
+    :param status: its terminal status (``ERROR``, ``WARNING``, ``CANCELED``…).
+    :param log_excerpt: the end of the job log (what explains the status), may be empty.
+    """
+
+    def __init__(self, request_id: str, status: str, log_excerpt: str = "") -> None:
+        message = f"Oracle Fusion ESS request {request_id} ended with status {status}"
+        if log_excerpt.strip():
+            message += f"; log excerpt:\n{log_excerpt.strip()}"
+        super().__init__(message)
+        self.request_id = request_id
+        self.status = status
+        self.log_excerpt = log_excerpt
 
 
 # -- connection settings -------------------------------------------------------------------------
@@ -725,6 +837,38 @@ class OracleFusionHook(BaseHook):
             for page in self.iter_collection(resource, q=f"{key_attr} in ({literals})", page_size=size):
                 yield from page
 
+    def child_items(
+        self,
+        resource: str,
+        key: Any,
+        child: str,
+        *,
+        item: Mapping[str, Any] | None = None,
+        page_size: int = 500,
+    ) -> list[dict[str, Any]]:
+        """All rows of an item's child collection, e.g. an invoice's ``receivablesInvoiceLines``.
+
+        When ``item`` (read with ``expand=<child>``) carries the child completely — an array
+        (framework versions 1–2), or a collection object with ``hasMore`` false (version 3 and
+        later, which inline at most one page) — those rows are returned without a request;
+        otherwise ``<resource>/<key>/child/<child>`` is read page by page.
+
+        :param resource: the parent collection.
+        :param key: the parent's key value or ``links[rel=self].href``.
+        :param child: the child collection's name.
+        :param item: the parent as read, if it was read with the child expanded.
+        :param page_size: rows per request when the child must be read.
+        """
+        if item is not None:
+            rows, complete = expanded_items(item, child)
+            if complete:
+                return rows
+        path = f"{_item_path(resource, key)}/child/{_quote(child)}"
+        found: list[dict[str, Any]] = []
+        for page in self.iter_collection(path, page_size=page_size):
+            found.extend(page)
+        return found
+
     def describe(self, resource: str) -> dict[str, Any]:
         """The resource's metadata (``GET <resource>/describe``): attributes with their
         ``queryable``/``updatable`` flags, finders, actions and children.
@@ -746,7 +890,8 @@ class OracleFusionHook(BaseHook):
         A create is not repeated after a lost response (the item may exist); callers look the
         item up by its business key before retrying.
 
-        :param resource: the collection.
+        :param resource: the collection, or a child collection ``<resource>/<key>/child/<child>``
+            (e.g. to add a line to an invoice).
         :param payload: the attributes (and child arrays) of the new item.
         :param upsert: send ``Upsert-Mode: true`` (Fusion updates the item that matches instead);
             such a request is safe to repeat.
@@ -755,8 +900,9 @@ class OracleFusionHook(BaseHook):
         headers = {"Content-Type": ITEM_MEDIA_TYPE}
         if upsert:
             headers["Upsert-Mode"] = "true"
+        path = resource if "/" in resource else _quote(resource)
         response = self._call(
-            "POST", resource, _quote(resource), json=dict(payload), headers=headers, idempotent=upsert or None
+            "POST", resource, path, json=dict(payload), headers=headers, idempotent=upsert or None
         )
         return self._json_object(response, resource)
 
@@ -816,6 +962,299 @@ class OracleFusionHook(BaseHook):
             return None
         body = self._json_any(response, resource)
         return body["result"] if isinstance(body, dict) and "result" in body else body
+
+    def find_by_attribute(
+        self,
+        resource: str,
+        attribute: str,
+        values: Iterable[Any],
+        *,
+        expand: str | Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The items whose ``attribute`` equals one of ``values`` (an exact match, in any order).
+
+        With framework version 2 or later: one query ``attribute in ('a', 'b', …)`` per 100 values
+        (text single-quoted with ``'`` doubled, numbers bare). The version 1 dialect has no ``in``:
+        one query ``attribute=value`` per value; a value that dialect cannot express (a ``;``,
+        surrounding quotes or blanks, an ``and``/``or`` followed by an operator) raises
+        ``ValueError``. Either way the answer is filtered on the client to exact equality, so a
+        server that matches case-insensitively or treats ``%`` as a wildcard cannot add rows.
+
+        :param resource: the collection, e.g. ``journalBatches``.
+        :param attribute: a queryable attribute, e.g. ``BatchName``.
+        :param values: the values looked for (``None`` and repeats are ignored).
+        :param expand: children to inline.
+        :raises FusionBadRequest: Fusion refused the filter (e.g. the attribute is not queryable).
+        """
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", attribute or ""):
+            raise ValueError(f"not an attribute name: {attribute!r}")
+        wanted = list(dict.fromkeys(value for value in values if value is not None))
+        if not wanted:
+            return []
+        queries: list[str] = []
+        if self.rest_framework_version >= 2:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start : start + _IN_CHUNK]
+                queries.append(f"{attribute} in ({', '.join(_query_literal(value) for value in chunk)})")
+        else:
+            queries.extend(f"{attribute}={_v1_value(attribute, value)}" for value in wanted)
+        keys = {_comparable(value) for value in wanted}
+        found: list[dict[str, Any]] = []
+        for q in queries:
+            for page in self.iter_collection(resource, q=q, expand=expand):
+                found.extend(item for item in page if _comparable(item.get(attribute)) in keys)
+        return found
+
+    # -- FBDI imports and ESS jobs (erpintegrations) ----------------------------------------------
+
+    def import_bulk_data(
+        self,
+        document: bytes,
+        *,
+        file_name: str,
+        job_name: str,
+        parameters: Sequence[str | None],
+        document_account: str = GL_IMPORT_DOCUMENT_ACCOUNT,
+        job_options: str | None = DEFAULT_JOB_OPTIONS,
+        notification_code: str | None = None,
+        callback_url: str | None = None,
+    ) -> str:
+        """Upload an FBDI zip and submit its import job: ``POST erpintegrations`` with
+        ``OperationName`` ``importBulkData`` (contract A5.7).
+
+        The request is **not** idempotent — a second one submits a second import — so it is
+        repeated only when it certainly did not reach Fusion: a connection that could not be
+        opened, a 401 answered before Fusion did anything (a new token, then once more), and the
+        429/503 answers the transport treats as "not processed". A read timeout, a connection
+        dropped mid-answer, a 502 or a 504 are not retried; they raise, and the caller must find
+        out whether the import happened (e.g. look its journals up) before submitting again.
+
+        :param document: the zip file (``GlInterface.zip`` for journals).
+        :param file_name: its name in Fusion's content server.
+        :param job_name: ``<package>,<job definition>``, e.g.
+            :data:`~ml_connector_provider.fusion_gl.JOURNAL_IMPORT_JOB`.
+        :param parameters: the job's ``ParameterList`` values in order; ``None`` or ``""`` is sent
+            as ``#NULL``. Values must not contain commas.
+        :param document_account: the UCM account (``fin$/generalLedger$/import$`` for journals).
+        :param job_options: ``JobOptions``; ``None`` leaves it out.
+        :param notification_code: ``NotificationCode`` (e.g. ``"10"``); ``None`` leaves it out.
+        :param callback_url: ``CallbackURL``; ``None`` sends ``#NULL``.
+        :returns: the ESS request id (``ReqstId``) as text.
+        :raises FusionBadRequest: Fusion refused the request.
+        :raises FusionResponseError: the answer carries no request id.
+        """
+        if not isinstance(document, bytes | bytearray) or not bytes(document).startswith(b"PK\x03\x04"):
+            raise ValueError("importBulkData takes a zip file (the document does not start like one)")
+        for name, value in (
+            ("file_name", file_name),
+            ("job_name", job_name),
+            ("document_account", document_account),
+        ):
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{name} is required")
+        if "," not in job_name:
+            raise ValueError(f"job_name must be '<package path>,<job definition>', got {job_name!r}")
+        body: dict[str, Any] = {
+            "OperationName": "importBulkData",
+            "DocumentContent": base64.b64encode(bytes(document)).decode("ascii"),
+            "ContentType": "zip",
+            "FileName": file_name,
+            "DocumentAccount": document_account,
+            "JobName": job_name,
+            "ParameterList": ",".join(_ess_parameter(value) for value in parameters),
+            "CallbackURL": callback_url or "#NULL",
+        }
+        if notification_code is not None:
+            body["NotificationCode"] = notification_code
+        if job_options:
+            body["JobOptions"] = job_options
+        response = self._call(
+            "POST",
+            ERP_INTEGRATIONS,
+            ERP_INTEGRATIONS,
+            json=body,
+            headers={"Content-Type": "application/json"},
+            idempotent=False,
+        )
+        answer = self._json_object(response, ERP_INTEGRATIONS)
+        request_id = str(answer.get("ReqstId") or "").strip()
+        if not request_id.isdigit() or int(request_id) <= 0:
+            raise FusionResponseError(
+                f"Oracle Fusion answered importBulkData for {file_name} without an ESS request id "
+                f"(ReqstId {answer.get('ReqstId')!r})"
+            )
+        self.log.info("Oracle Fusion accepted %s for %s: ESS request %s", file_name, job_name, request_id)
+        return request_id
+
+    def ess_job_status(self, request_id: str | int) -> str:
+        """The status of an ESS request: ``GET erpintegrations?finder=ESSJobStatusRF;requestId=<id>``.
+
+        :param request_id: the ESS request id.
+        :returns: ``RequestStatus`` in upper case, e.g. ``WAIT``, ``RUNNING``, ``SUCCEEDED``, ``ERROR``.
+        :raises FusionEssRequestNotFound: Fusion answered no item for this id.
+        :raises FusionResponseError: the item has no ``RequestStatus``.
+        """
+        rid = _request_id(request_id)
+        items = self._ess_items(f"ESSJobStatusRF;requestId={rid}")
+        if not items:
+            raise FusionEssRequestNotFound(rid)
+        status = items[0].get("RequestStatus")
+        if not isinstance(status, str) or not status.strip():
+            raise FusionResponseError(f"Oracle Fusion's status of ESS request {rid} has no RequestStatus")
+        return " ".join(status.split()).upper()
+
+    def wait_for_ess_job(
+        self,
+        request_id: str | int,
+        *,
+        timeout: float = 1800,
+        poll_interval: float = 10,
+        max_poll_interval: float = 60,
+    ) -> str:
+        """Poll an ESS request until its status is terminal (:data:`ESS_TERMINAL_STATUSES`).
+
+        The first poll is immediate; the pause between polls starts at ``poll_interval`` and
+        doubles up to ``max_poll_interval``. A poll that fails transiently even after the
+        transport's retries (Fusion unreachable, throttling, a 5xx) is logged and the wait goes
+        on; rejected credentials, a 4xx and an unknown request id end it.
+
+        :param request_id: the ESS request id.
+        :param timeout: seconds to wait in all.
+        :param poll_interval: first pause between polls, seconds.
+        :param max_poll_interval: longest pause between polls, seconds.
+        :returns: the terminal status (check it against :data:`ESS_SUCCESS_STATUSES`; raise
+            :class:`FusionEssJobError` if failure should stop the caller).
+        :raises FusionEssTimeout: no terminal status within ``timeout`` (the job may still finish).
+        """
+        rid = _request_id(request_id)
+        for name, value in (("timeout", timeout), ("poll_interval", poll_interval)):
+            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        ceiling = max(float(max_poll_interval), float(poll_interval))
+        deadline = time.monotonic() + float(timeout)
+        pause = float(poll_interval)
+        last_status: str | None = None
+        polls = 0
+        while True:
+            polls += 1
+            try:
+                status = self.ess_job_status(rid)
+            except (RetryExhausted, ConnectionFailed) as exc:
+                self.log.warning("Polling ESS request %s failed (%s); polling again", rid, exc)
+            except FusionApiError as exc:
+                if exc.status < 500:
+                    raise
+                self.log.warning("Polling ESS request %s failed (%s); polling again", rid, exc)
+            else:
+                if status != last_status:
+                    self.log.info("ESS request %s: %s (poll %d)", rid, status, polls)
+                last_status = status
+                if status in ESS_TERMINAL_STATUSES:
+                    return status
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise FusionEssTimeout(rid, float(timeout), last_status)
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, ceiling)
+
+    def ess_job_log(self, request_id: str | int, *, file_type: str = "LOG") -> str:
+        """The text of an ESS request's log (or output):
+        ``GET erpintegrations?finder=ESSJobExecutionDetailsRF;requestId=<id>,fileType=LOG``.
+
+        ``DocumentContent`` is base64; a zip is unpacked (its ``.log``/``.txt``/``.out`` members
+        first, each decoded as UTF-8 with replacement characters), anything else decoded as text.
+        Content that is not base64 is returned as it is. No item or no content gives ``""``.
+
+        :param request_id: the ESS request id.
+        :param file_type: ``LOG``, ``OUT`` or ``ALL``.
+        """
+        rid = _request_id(request_id)
+        kind = file_type.strip().upper()
+        if not re.fullmatch(r"[A-Z]+", kind):
+            raise ValueError(f"file_type must be LOG, OUT or ALL, got {file_type!r}")
+        items = self._ess_items(f"ESSJobExecutionDetailsRF;requestId={rid},fileType={kind}")
+        texts = [_document_text(item.get("DocumentContent")) for item in items]
+        return "\n".join(text for text in texts if text)
+
+    def import_journals(
+        self,
+        journals: Iterable[Journal],
+        *,
+        data_access_set_id: str | int,
+        source: str,
+        ledger_id: str | int,
+        ledger_name: str | None,
+        group_id: int,
+        created: date,
+        period_name: str | None = None,
+        segment_delimiter: str = "-",
+        file_name: str | None = None,
+        post_errors_to_suspense: bool = False,
+        create_summary_journals: bool = False,
+        import_descriptive_flexfields: bool = False,
+        document_account: str = GL_IMPORT_DOCUMENT_ACCOUNT,
+        job_options: str | None = DEFAULT_JOB_OPTIONS,
+    ) -> str:
+        """Build ``GlInterface.csv`` for ``journals``, zip it and submit Journal Import.
+
+        :func:`~ml_connector_provider.fusion_gl.build_gl_interface_csv` checks every journal
+        first (balance, names, amounts), so nothing is sent when one is wrong. The job is
+        ``JournalImportLauncher`` with ``ParameterList`` ``DataAccessSetId, JournalSource,
+        LedgerId, GroupId, PostErrorsToSuspense, CreateSummaryJournals, ImportDFF``. Wait for the
+        returned request with :meth:`wait_for_ess_job`, then read the batches back
+        (``find_by_attribute("journalBatches", "BatchName", …)``) and the log of rejections
+        (:meth:`ess_job_log` + :func:`parse_journal_import_log`).
+
+        :param journals: the journals (see :class:`~ml_connector_provider.fusion_gl.Journal`).
+        :param data_access_set_id: the data access set of the ledger.
+        :param source: the journal source, in the rows and the parameters.
+        :param ledger_id: the ledger id, in the rows and the parameters.
+        :param ledger_name: the ledger name for the rows (optional).
+        :param group_id: a fresh interface group id, in the rows and the parameters.
+        :param created: ``DATE_CREATED`` of the rows.
+        :param period_name: ``PERIOD_NAME`` of the rows (``None``: derived from the dates).
+        :param segment_delimiter: splits concatenated accounts.
+        :param file_name: the zip's name (default ``GlInterface_<group_id>.zip``).
+        :param post_errors_to_suspense: ``PostErrorsToSuspense`` parameter.
+        :param create_summary_journals: ``CreateSummaryJournals`` parameter.
+        :param import_descriptive_flexfields: ``ImportDFF`` parameter.
+        :param document_account: the UCM account.
+        :param job_options: ``JobOptions``.
+        :returns: the ESS request id.
+        :raises ~ml_connector_provider.fusion_gl.JournalError: a journal cannot be written.
+        """
+        csv_bytes = build_gl_interface_csv(
+            journals,
+            source=source,
+            group_id=group_id,
+            ledger_id=ledger_id,
+            ledger_name=ledger_name,
+            created=created,
+            period_name=period_name,
+            segment_delimiter=segment_delimiter,
+        )
+        parameters = journal_import_parameters(
+            data_access_set_id=data_access_set_id,
+            source=source,
+            ledger_id=ledger_id,
+            group_id=group_id,
+            post_errors_to_suspense=post_errors_to_suspense,
+            create_summary_journals=create_summary_journals,
+            import_descriptive_flexfields=import_descriptive_flexfields,
+        )
+        return self.import_bulk_data(
+            zip_gl_interface(csv_bytes),
+            file_name=file_name or f"GlInterface_{group_id}.zip",
+            job_name=JOURNAL_IMPORT_JOB,
+            parameters=parameters,
+            document_account=document_account,
+            job_options=job_options,
+        )
+
+    def _ess_items(self, finder: str) -> list[dict[str, Any]]:
+        body = self._get_collection(ERP_INTEGRATIONS, {"finder": finder, "onlyData": "true"})
+        items: list[dict[str, Any]] = body["items"]
+        return items
 
     # -- connection test --------------------------------------------------------------------------
 
@@ -886,6 +1325,134 @@ class OracleFusionHook(BaseHook):
 
 
 # -- module helpers -------------------------------------------------------------------------------
+
+
+def expanded_items(item: Mapping[str, Any], child: str) -> tuple[list[dict[str, Any]], bool]:
+    """The rows of a child inlined by ``expand``, in either shape Fusion uses.
+
+    Framework versions 1–2 inline an array; version 3 and later a collection object
+    (``{"items": […], "hasMore": …}``) holding at most one page.
+
+    :param item: the parent item as read.
+    :param child: the child collection's name.
+    :returns: ``(rows, complete)`` — ``complete`` is false when the child is missing from
+        ``item`` or the collection object says ``hasMore`` (read the child collection then; see
+        :meth:`OracleFusionHook.child_items`).
+    """
+    value = item.get(child)
+    if isinstance(value, list):
+        return [row for row in value if isinstance(row, dict)], True
+    if isinstance(value, dict) and isinstance(value.get("items"), list):
+        rows = [row for row in value["items"] if isinstance(row, dict)]
+        return rows, value.get("hasMore") is False
+    return [], False
+
+
+#: Values per ``in (…)`` query of :meth:`OracleFusionHook.find_by_attribute`.
+_IN_CHUNK = 100
+_V1_UNSAFE = re.compile(r"\s(?:and|or)\s*(?:>=|<=|!=|<>|=|>|<)", re.IGNORECASE)
+
+
+def _query_literal(value: Any) -> str:
+    """A value as a literal of the version 2 ``q`` dialect: text always quoted, numbers bare."""
+    if isinstance(value, bool):
+        raise ValueError(f"cannot look up the boolean {value!r} by attribute")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        number = Decimal(str(value))
+        if not number.is_finite():
+            raise ValueError(f"cannot look up {value!r}")
+        return format(number, "f")
+    if isinstance(value, datetime):
+        text = format_timestamp(value) if value.tzinfo is not None else value.isoformat()
+    elif isinstance(value, date):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _v1_value(attribute: str, value: Any) -> str:
+    """A value of the version 1 (query-by-example) dialect, which has no quoting."""
+    if isinstance(value, bool):
+        raise ValueError(f"cannot look up the boolean {value!r} by attribute")
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, int | float | Decimal):
+        text = _query_literal(value)
+    else:  # dates and timestamps: their quoted version 2 literal without the quotes
+        text = _query_literal(value)[1:-1]
+    if (
+        not text
+        or text != text.strip()
+        or ";" in text
+        or (len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"")
+        or _V1_UNSAFE.search(text)
+    ):
+        raise ValueError(
+            f"the value {text!r} of {attribute} cannot be written in the REST framework version 1 q "
+            "dialect; use rest_framework_version 2 or later"
+        )
+    return text
+
+
+def _comparable(value: Any) -> Any:
+    """A form of an attribute value in which a stored value and the value looked for compare equal."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        number = Decimal(str(value))
+        return format(number.normalize(), "f") if number.is_finite() else str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _request_id(value: str | int) -> str:
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not text.isdigit():
+        raise ValueError(f"an ESS request id is a number, got {value!r}")
+    return text
+
+
+def _ess_parameter(value: str | None) -> str:
+    if value is None:
+        return "#NULL"
+    text = str(value)
+    if not text.strip():
+        return "#NULL"
+    if "," in text:
+        raise ValueError(f"an ESS ParameterList value must not contain a comma: {text!r}")
+    return text
+
+
+def _document_text(content: Any) -> str:
+    """Text of an ``erpintegrations`` ``DocumentContent``: base64 of a zip, of text, or plain text."""
+    if not isinstance(content, str) or not content.strip():
+        return ""
+    try:
+        raw = base64.b64decode("".join(content.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return content
+    if raw.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+                members = [info for info in archive.infolist() if not info.is_dir()]
+                members.sort(
+                    key=lambda info: (
+                        not info.filename.lower().endswith((".log", ".txt", ".out")),
+                        info.filename,
+                    )
+                )
+                parts = [archive.read(info).decode("utf-8", errors="replace") for info in members]
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError):
+            pass
+        else:
+            return "\n".join(parts)
+    return raw.decode("utf-8", errors="replace")
 
 
 def _page_size(value: int) -> int:

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-JOURNAL_IMPORT_JOB = "/oracle/apps/ess/financials/generalLedger/programs/common,JournalImportLauncher"
 BATCHES_RESOURCE = "journalBatches"
 FILE_PREFIX = "fusion-gl"
 SUCCESS_STATUSES = frozenset({"SUCCEEDED", "WARNING", "FINISHED"})
@@ -202,8 +201,14 @@ class FusionJournalWriter:
         )
 
     def _import(self, items: Sequence[WriteItem]) -> dict[str, WriteResult]:
-        from ml_connector_provider.fusion_gl import build_gl_interface_csv, zip_gl_interface
-        from ml_connector_provider.hooks.oracle_fusion import parse_journal_import_log
+        from ml_connector_provider.fusion_gl import (
+            JOURNAL_IMPORT_JOB,
+            build_gl_interface_csv,
+            journal_import_parameters,
+            parse_journal_import_log,
+            zip_gl_interface,
+        )
+        from ml_connector_provider.hooks.oracle_fusion import OracleFusionError
 
         journals = [journal_from_payload(item.payload) for item in items]
         group_id = self.ledger.next_control_number(self.tenant, "fusion-gl", "journal-import-group")
@@ -227,15 +232,12 @@ class FusionJournalWriter:
             document,
             file_name=f"GlInterface_{group_id}.zip",
             job_name=JOURNAL_IMPORT_JOB,
-            parameters=[
-                self.gl.data_access_set_id,
-                self.gl.journal_source,
-                self.gl.ledger_id,
-                str(group_id),
-                "N",
-                "N",
-                "N",
-            ],
+            parameters=journal_import_parameters(
+                data_access_set_id=self.gl.data_access_set_id,
+                source=self.gl.journal_source,
+                ledger_id=self.gl.ledger_id,
+                group_id=group_id,
+            ),
         )
         self.ledger.note_file(
             self.tenant, self.integration, checksum=checksum, detail=f"request {request_id}"
@@ -269,7 +271,7 @@ class FusionJournalWriter:
         log_text = ""
         try:
             log_text = self.fusion.ess_job_log(request_id)
-        except (HttpStatusError, RetryExhausted, ConnectionFailed, ValueError) as err:
+        except (OracleFusionError, HttpStatusError, RetryExhausted, ConnectionFailed, ValueError) as err:
             # The log only explains the outcome; failing to read it must not hide the outcome.
             log.warning("Could not read the log of ESS request %s: %s", request_id, err)
         reasons = parse_journal_import_log(log_text)

@@ -155,7 +155,17 @@ INVOICE_LINES = "receivablesInvoiceLines"
 
 
 def invoice_record(row: dict[str, Any], hook: OracleFusionHook) -> SourceRecord:
-    """A Fusion receivables invoice row (lines expanded) as a source record."""
+    """A Fusion receivables invoice row as a source record, with all its lines as a list.
+
+    The lines come from the row when it was read with ``expand`` and holds them all (REST
+    framework version 3 and later inline one page only); otherwise they are read.
+    """
+    from ml_connector_provider.hooks.oracle_fusion import expanded_items
+
+    lines, complete = expanded_items(row, INVOICE_LINES)
+    if not complete:
+        lines = hook.child_items(INVOICE_RESOURCE, row[INVOICE_KEY], INVOICE_LINES)
+    row = {**row, INVOICE_LINES: lines}
     changed = row.get("LastUpdateDate")
     if changed is None:
         raise ValueError(f"Fusion {INVOICE_RESOURCE} row {row.get(INVOICE_KEY)} has no LastUpdateDate")

@@ -275,7 +275,9 @@ class StripePaymentsToFusionJournals(_StripeJournalStream):
         if refund is None:
             return None
         charge = self._charge_with_balance(_id(refund.get("charge")))
-        intent_id = _id(refund.get("payment_intent")) or (_id(charge.get("payment_intent")) if charge else None)
+        intent_id = _id(refund.get("payment_intent")) or (
+            _id(charge.get("payment_intent")) if charge else None
+        )
         intent = self.stripe.retrieve_payment_intent(intent_id) if intent_id else None
         invoice = self._invoice_of_payment_intent(intent_id)
         data: dict[str, Any] = {

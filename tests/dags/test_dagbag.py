@@ -111,7 +111,7 @@ ACME_SETTINGS = {
         "subscription_revenue_account": "101-000-40100-000-000",
         "segment_delimiter": "-",
         "import_timeout": 1800,
-        "poll_interval": 10.0,
+        "poll_interval": 5.0,
     },
 }
 

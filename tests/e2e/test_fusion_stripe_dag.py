@@ -8,12 +8,7 @@ thing the test controls is the stand-ins' data and faults.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +16,8 @@ import pytest
 from ml_connector_provider.ledger import Ledger
 from ml_connector_provider.sandbox.faults import FaultRule
 from ml_connector_provider.sandbox.runner import SandboxRunner
+from tests.harness.airflow_dags import airflow_dag_env, open_ledger, stream_summary
+from tests.harness.airflow_dags import run_dag as harness_run_dag
 
 pytestmark = pytest.mark.airflow_db
 
@@ -38,11 +35,7 @@ tenants:
       fusion_stripe:
         schedule: null
         connections: {fusion: acme_fusion, stripe: acme_stripe}
-"""
-DAG_FILE = """\
-import os
-from ml_connector_provider.dag_factory import build_dags  # airflow dag
-build_dags(os.environ["ML_CONNECTOR_CONFIG"])
+        streams: {invoices: false}
 """
 
 
@@ -53,68 +46,19 @@ def sandbox() -> Iterator[SandboxRunner]:
 
 
 @pytest.fixture(scope="module")
-def airflow_setup(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxRunner) -> Iterator[Path]:
-    """A DAG folder with the factory's DAG file, connections to the stand-ins, a migrated DB."""
-    from airflow.configuration import AIRFLOW_HOME, conf
-
-    root = tmp_path_factory.mktemp("e2e")
-    # dag.test() runs DAGs of a configured bundle only: a bundle of its own, in a temporary folder.
-    dags = root / "dags"
-    dags.mkdir()
-    (dags / "ml_connector.py").write_text(DAG_FILE)
-    bundles = [
-        {
-            "name": "e2e-dags",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(dags), "refresh_interval": 0},
-        }
-    ]
-    config = root / "tenants.yaml"
-    config.write_text(CONFIG)
-    ledger_db = root / "ledger.db"
-    env = {
-        "AIRFLOW_HOME": AIRFLOW_HOME,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": conf.get("database", "sql_alchemy_conn"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
-        "ML_CONNECTOR_CONFIG": str(config),
-        "AIRFLOW_CONN_ML_CONNECTOR_LEDGER": json.dumps({"conn_type": "sqlite", "host": str(ledger_db)}),
-        **sandbox.airflow_env({"fusion": "acme_fusion", "stripe": "acme_stripe"}),
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        airflow = Path(sys.executable).with_name("airflow")
-        migrate = subprocess.run(
-            [str(airflow), "db", "migrate"], env=dict(os.environ), capture_output=True, text=True, check=False
-        )
-        assert migrate.returncode == 0, migrate.stderr[-2000:]
-        yield ledger_db
-
-
-@pytest.fixture(scope="module")
-def ledger(airflow_setup: Path) -> Iterator[Ledger]:
-    led = Ledger(f"sqlite:///{airflow_setup}")
-    led.migrate()
-    yield led
-    led.dispose()
+def ledger(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxRunner) -> Iterator[Ledger]:
+    root = tmp_path_factory.mktemp("e2e-customers")
+    conn_ids = {"fusion": "acme_fusion", "stripe": "acme_stripe"}
+    with airflow_dag_env(root, sandbox, CONFIG, conn_ids) as path, open_ledger(path) as led:
+        yield led
 
 
 def run_dag(conf: dict[str, Any] | None = None) -> str:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-    assert bag.import_errors == {}
-    dag = bag.dags[DAG_ID]
-    run = dag.test(run_conf=conf)
-    assert run.state == "success", f"DAG run ended {run.state}"
-    return str(run.run_id)
+    return harness_run_dag(DAG_ID, conf)
 
 
 def summary(ledger: Ledger, run_id: str) -> dict[str, Any]:
-    [row] = [r for r in ledger.list_runs(tenant="acme") if r.run_id == run_id]
-    assert row.summary is not None
-    return dict(row.summary)
+    return stream_summary(ledger, "acme", run_id, "customers")
 
 
 def stripe_by_site(sandbox: SandboxRunner) -> dict[str, list[dict[str, Any]]]:

@@ -832,6 +832,9 @@ def test_admin_routes(base_url: str, api: Api) -> None:
     listed = requests.get(f"{admin_url}/resources", timeout=10).json()
     assert [(r["name"], r["operations"], r["count"]) for r in listed] == [
         (CUSTOMERS, ["get"], 12),
+        ("receivablesInvoices", ["create", "delete", "get", "update"], 10),
+        ("accountCombinationsLOV", ["get"], 15),
+        ("journalBatches", ["delete", "get"], 0),
         ("workNotes", ["create", "delete", "get", "update"], 0),
     ]
     created = requests.post(

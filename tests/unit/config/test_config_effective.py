@@ -132,7 +132,11 @@ class TestExample:
             "invoice_mode": "automatic",
             "email_invoices": True,
             "default_days_until_due": 30,
-            "gl": {**GL_RESOLVED, "subscription_revenue_account": "101-000-40100-000-000"},
+            "gl": {
+                **GL_RESOLVED,
+                "subscription_revenue_account": "101-000-40100-000-000",
+                "poll_interval": 5.0,
+            },
         }
 
     def test_example_globex_gl_defaults_filled(self, example_config: Path) -> None:

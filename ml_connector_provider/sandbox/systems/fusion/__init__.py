@@ -4,6 +4,10 @@
   collection envelope, paging, ``q`` (both dialects, :mod:`.query`), ``fields``, ``expand``,
   finders, writes, actions and error formats.
 * :mod:`.customers` — AR customers (``receivablesCustomerAccountSiteActivities``) and their seed.
+* :mod:`.receivables` — AR invoices (``receivablesInvoices`` with ``receivablesInvoiceLines``) and
+  their seed.
+* :mod:`.gl` — the chart of accounts (``accountCombinationsLOV``), ``journalBatches``, and
+  ``erpintegrations`` (FBDI journal import, ESS status and logs); the ledger setup constants.
 * :mod:`.system` — :class:`FusionSandbox`, the sandbox system registered as ``fusion``.
 """
 
@@ -23,6 +27,21 @@ from ml_connector_provider.sandbox.systems.fusion.adf import (
     attr,
 )
 from ml_connector_provider.sandbox.systems.fusion.customers import CUSTOMER_RESOURCE_NAME, CUSTOMERS_RESOURCE
+from ml_connector_provider.sandbox.systems.fusion.gl import (
+    ACCOUNT_COMBINATION_RESOURCE_NAME,
+    ACCOUNT_COMBINATIONS_RESOURCE,
+    DATA_ACCESS_SET_ID,
+    JOURNAL_BATCH_RESOURCE_NAME,
+    JOURNAL_BATCHES_RESOURCE,
+    LEDGER_ID,
+    LEDGER_NAME,
+    GlSettings,
+)
+from ml_connector_provider.sandbox.systems.fusion.receivables import (
+    INVOICE_RESOURCE_NAME,
+    INVOICES_RESOURCE,
+    SEEDED_INVOICES,
+)
 from ml_connector_provider.sandbox.systems.fusion.system import (
     BASIC_PASSWORD,
     BASIC_USER,
@@ -34,6 +53,8 @@ from ml_connector_provider.sandbox.systems.fusion.system import (
 )
 
 __all__ = [
+    "ACCOUNT_COMBINATIONS_RESOURCE",
+    "ACCOUNT_COMBINATION_RESOURCE_NAME",
     "BASIC_PASSWORD",
     "BASIC_USER",
     "CLIENT_ID",
@@ -41,8 +62,16 @@ __all__ = [
     "CRUD",
     "CUSTOMERS_RESOURCE",
     "CUSTOMER_RESOURCE_NAME",
+    "DATA_ACCESS_SET_ID",
+    "INVOICES_RESOURCE",
+    "INVOICE_RESOURCE_NAME",
+    "JOURNAL_BATCHES_RESOURCE",
+    "JOURNAL_BATCH_RESOURCE_NAME",
+    "LEDGER_ID",
+    "LEDGER_NAME",
     "READ_ONLY",
     "SCOPE",
+    "SEEDED_INVOICES",
     "TOKEN_PATH",
     "ActionContext",
     "AdfAction",
@@ -52,6 +81,7 @@ __all__ = [
     "AdfResource",
     "AdfService",
     "FusionSandbox",
+    "GlSettings",
     "WriteContext",
     "attr",
 ]

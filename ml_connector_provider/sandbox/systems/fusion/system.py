@@ -7,16 +7,29 @@ Wire behaviour follows ``contracts/oracle_fusion_netsuite.md`` part A and the ch
   must end with ``urn:opc:resource:consumer::all``; errors are RFC 6749 JSON
   (``invalid_client`` 401, ``invalid_scope`` 400, …). Tokens last ``token_ttl`` seconds (3600 by
   default) on the sandbox clock.
-* ``/fscmRestApi/resources/11.13.18.05/*`` and ``/fscmRestApi/resources/latest/*`` — the ADF REST
-  resources declared in :attr:`FusionSandbox.resources` (see :mod:`.adf`), with a valid unexpired
-  bearer token or HTTP Basic credentials of a configured user; anything else is a ``401`` with a
-  short ``text/plain`` body.
+* ``/fscmRestApi/resources/11.13.18.05/*`` and ``/fscmRestApi/resources/latest/*`` — with a valid
+  unexpired bearer token or HTTP Basic credentials of a configured user (anything else is a
+  ``401`` with a short ``text/plain`` body):
+
+  - the ADF REST resources declared in :attr:`FusionSandbox.resources` (see :mod:`.adf`): AR
+    customers ``receivablesCustomerAccountSiteActivities`` (:mod:`.customers`), AR invoices
+    ``receivablesInvoices`` (:mod:`.receivables`), the chart of accounts
+    ``accountCombinationsLOV`` and the imported journals ``journalBatches`` (:mod:`.gl`);
+  - ``erpintegrations`` — FBDI ``importBulkData`` of ``GlInterface.zip`` with
+    ``JournalImportLauncher``, and the ESS finders ``ESSJobStatusRF`` and
+    ``ESSJobExecutionDetailsRF`` (:class:`.gl.JournalImportService`).
 * Admin API (besides the framework's ``/__sandbox__/…``): ``/__sandbox__/fusion/resources``
   (list the declared resources), ``GET|POST /__sandbox__/fusion/resources/<name>`` (dump, or
   create/change items — read-only resources included — stamping ``LastUpdateDate``),
   ``DELETE /__sandbox__/fusion/resources/<name>/<key>``, ``POST /__sandbox__/fusion/customers``
-  (create/change AR customers, see :meth:`FusionSandbox.upsert_customer`) and
-  ``GET|POST /__sandbox__/fusion/settings`` (page-size cap, default page size, tie order).
+  (create/change AR customers, see :meth:`FusionSandbox.upsert_customer`),
+  ``POST /__sandbox__/fusion/invoices`` (create/change AR invoices, see
+  :meth:`FusionSandbox.upsert_invoice`), ``GET /__sandbox__/fusion/gl-interface`` (the rows
+  Journal Import left in ``GL_INTERFACE``), ``GET /__sandbox__/fusion/ess-jobs`` (the ESS
+  requests with their logs), ``GET|POST /__sandbox__/fusion/gl-settings`` (ledger, sources,
+  categories, currencies, open periods, polls to a terminal status, rejection scope, see
+  :class:`.gl.GlSettings`) and ``GET|POST /__sandbox__/fusion/settings`` (page-size cap, default
+  page size, tie order).
 
 Faults (429 with or without ``Retry-After``, 503, dropped connections, slow pages, expired tokens)
 come from the framework: ``system.faults.add(FaultRule.rate_limit(path="receivablesCustomer"))``
@@ -25,13 +38,15 @@ or ``POST /__sandbox__/faults``; ``POST /__sandbox__/tokens/expire`` expires eve
 
 from __future__ import annotations
 
+import copy
 import hmac
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ml_connector_provider.sandbox.auth import AuthFailure, OAuthError, Principal, TokenRequest
 from ml_connector_provider.sandbox.base import ADMIN_PREFIX, SandboxClock, SandboxSystem
@@ -41,6 +56,22 @@ from ml_connector_provider.sandbox.systems.fusion.customers import (
     CUSTOMER_RESOURCE_NAME,
     CUSTOMERS_RESOURCE,
     format_site_address,
+)
+from ml_connector_provider.sandbox.systems.fusion.gl import (
+    ACCOUNT_COMBINATION_RESOURCE_NAME,
+    ACCOUNT_COMBINATIONS_RESOURCE,
+    ERP_INTEGRATIONS,
+    JOURNAL_BATCH_RESOURCE_NAME,
+    JOURNAL_BATCHES_RESOURCE,
+    GlSettings,
+    JournalImportService,
+)
+from ml_connector_provider.sandbox.systems.fusion.receivables import (
+    INVOICE_LINES_NAME,
+    INVOICE_RESOURCE_NAME,
+    INVOICES_RESOURCE,
+    next_line_id,
+    prepare_invoice,
 )
 
 __all__ = [
@@ -75,13 +106,32 @@ class _Settings(BaseModel):
     tie_order: Literal["key", "random"] | None = None
 
 
+class _GlSettingsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ledger_id: int | None = None
+    ledger_name: str | None = Field(default=None, min_length=1)
+    data_access_set_id: int | None = None
+    sources: list[str] | None = None
+    categories: list[str] | None = None
+    currencies: list[str] | None = None
+    open_periods: list[str] | None = None
+    polls_to_terminal: int | None = Field(default=None, ge=0)
+    rejection_scope: Literal["batch", "group"] | None = None
+    rejected_status: Literal["ERROR", "WARNING", "SUCCEEDED"] | None = None
+
+
 class FusionSandbox(SandboxSystem):
     """Local stand-in of Oracle Fusion Cloud ERP's REST API.
 
-    Resources are declarations served by a generic ADF engine (:class:`.adf.AdfService`); this
-    change declares the AR customers (``receivablesCustomerAccountSiteActivities``, read-only).
-    A later resource is added by appending its :class:`.adf.AdfResource` to :attr:`resources`
-    (or passing it in ``extra_resources``).
+    Resources are declarations served by a generic ADF engine (:class:`.adf.AdfService`): AR
+    customers (``receivablesCustomerAccountSiteActivities``, read-only), AR invoices
+    (``receivablesInvoices`` with ``receivablesInvoiceLines``), the chart of accounts
+    (``accountCombinationsLOV``, read-only) and journal batches (``journalBatches`` with
+    ``journalHeaders`` and ``journalLines``, read and delete). ``erpintegrations`` (FBDI journal
+    import and ESS status) is served by :class:`.gl.JournalImportService`, whose ledger setup is
+    :attr:`gl_settings`. A later resource is added by appending its :class:`.adf.AdfResource` to
+    :attr:`resources` (or passing it in ``extra_resources``).
 
     :param clock: share a clock with other systems (default: a new one).
     :param token_ttl: token lifetime in seconds (default 3600).
@@ -102,7 +152,12 @@ class FusionSandbox(SandboxSystem):
     token_ttl = 3600.0
     clients: ClassVar[Mapping[str, str]] = {CLIENT_ID: CLIENT_SECRET}
     basic_users: ClassVar[Mapping[str, str]] = {BASIC_USER: BASIC_PASSWORD}
-    resources: ClassVar[tuple[AdfResource, ...]] = (CUSTOMERS_RESOURCE,)
+    resources: ClassVar[tuple[AdfResource, ...]] = (
+        CUSTOMERS_RESOURCE,
+        INVOICES_RESOURCE,
+        ACCOUNT_COMBINATIONS_RESOURCE,
+        JOURNAL_BATCHES_RESOURCE,
+    )
     """The resources served; later changes append their declarations here."""
 
     def __init__(
@@ -132,6 +187,11 @@ class FusionSandbox(SandboxSystem):
             tie_order=tie_order,
         )
         self._initial_settings = self._settings()
+        self.gl_settings = GlSettings()
+        """The general ledger setup (ledger, sources, categories, periods, ESS progression)."""
+        self.journal_import = JournalImportService(
+            self.service, self.state, self.clock.now, lambda: self.gl_settings
+        )
 
     def reset(
         self,
@@ -142,9 +202,10 @@ class FusionSandbox(SandboxSystem):
         requests: bool = True,
         clock: bool = True,
     ) -> None:
-        """Back to a fresh start (see :meth:`SandboxSystem.reset`); paging settings too, with the state."""
+        """Back to a fresh start (see :meth:`SandboxSystem.reset`); paging and GL settings too, with the state."""
         super().reset(state=state, tokens=tokens, faults=faults, requests=requests, clock=clock)
         if state:
+            self.gl_settings = GlSettings()
             self.service.max_limit = self._initial_settings["max_limit"]
             self.service.default_limit = self._initial_settings["default_limit"]
             self.service.tie_order = self._initial_settings["tie_order"]
@@ -152,8 +213,10 @@ class FusionSandbox(SandboxSystem):
     # -- state ----------------------------------------------------------------------------------
 
     def seed(self) -> Mapping[str, Any]:
-        """Every declared resource's seed items (customers: see ``customers.seed_customers``)."""
-        return self.service.seed()
+        """Every declared resource's seed items (``customers.seed_customers``,
+        ``receivables.seed_invoices``, ``gl.seed_account_combinations``; no journal batches), no ESS
+        requests and an empty ``GL_INTERFACE``."""
+        return {**self.service.seed(), **JournalImportService.initial_state()}
 
     def items(self, resource: str) -> list[dict[str, Any]]:
         """A copy of the stored items of a top-level resource."""
@@ -164,6 +227,101 @@ class FusionSandbox(SandboxSystem):
     def customers(self) -> list[dict[str, Any]]:
         """A copy of the AR customer rows (one per bill-to site)."""
         return self.items(CUSTOMER_RESOURCE_NAME)
+
+    def invoices(self) -> list[dict[str, Any]]:
+        """A copy of the AR invoices, each with its ``receivablesInvoiceLines`` list."""
+        with self.state as db:
+            return copy.deepcopy(list(db.get(INVOICE_RESOURCE_NAME, [])))
+
+    def upsert_invoice(
+        self, values: Mapping[str, Any], lines: Sequence[Mapping[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Create or change an AR invoice from the admin side; ``LastUpdateDate`` moves to the
+        sandbox time unless ``values`` sets it.
+
+        The invoice is matched by ``CustomerTransactionId``, else by ``TransactionSource`` +
+        ``TransactionNumber``. A new invoice gets the next id and, unless given, the REST defaults
+        (see :mod:`.receivables`): ``TransactionSource`` ``Manual``, a generated number, the
+        customer's name, site, business unit and currency, ``Complete``, dates from the sandbox
+        date and the payment terms. ``lines`` (or a ``receivablesInvoiceLines`` list in
+        ``values``) replace the invoice's lines: each gets an id, a ``LineNumber`` and a
+        ``LineAmount`` (quantity × price, rounded to the currency) unless given, and the header's
+        ``EnteredAmount`` and ``InvoiceBalanceAmount`` are recomputed unless ``values`` sets them.
+        Unknown customers are accepted here (the REST API refuses them).
+
+        :returns: a copy of the stored invoice.
+        :raises ValueError: an attribute is unknown or a value does not fit its type.
+        """
+        given = dict(values)
+        if lines is not None:
+            given[INVOICE_LINES_NAME] = [dict(line) for line in lines]
+        with self.state as db:
+            rows = db.setdefault(INVOICE_RESOURCE_NAME, [])
+            existing = self.service.find_alternate(rows, INVOICES_RESOURCE, given)
+            merged: dict[str, Any] = copy.deepcopy(existing) if existing is not None else {}
+            merged.update(given)
+            new_lines = given.get(INVOICE_LINES_NAME)
+            if new_lines is not None:
+                if not isinstance(new_lines, list) or not all(isinstance(line, dict) for line in new_lines):
+                    raise ValueError(f"{INVOICE_LINES_NAME} must be a list of objects")
+                pending: list[dict[str, Any]] = []
+                for line in new_lines:
+                    if line.get("CustomerTransactionLineId") is None:
+                        line["CustomerTransactionLineId"] = next_line_id(db, [*new_lines, *pending])
+                    pending.append(line)
+                for name in ("EnteredAmount", "InvoiceBalanceAmount"):
+                    if name not in values:
+                        merged[name] = None
+            for name in ("LastUpdateDate", "LastUpdatedBy"):
+                if name not in values:
+                    merged.pop(name, None)
+            try:
+                prepare_invoice(merged, db, self.clock.now().date(), strict=False)
+                return self.service.admin_upsert(db, INVOICE_RESOURCE_NAME, merged)
+            except AdfError as exc:
+                raise ValueError(exc.message) from None
+
+    def account_combinations(self) -> list[dict[str, Any]]:
+        """A copy of the chart of accounts (``accountCombinationsLOV``)."""
+        return self.items(ACCOUNT_COMBINATION_RESOURCE_NAME)
+
+    def journal_batches(self) -> list[dict[str, Any]]:
+        """A copy of the journal batches, each with its ``journalHeaders`` and their ``journalLines``."""
+        with self.state as db:
+            return copy.deepcopy(list(db.get(JOURNAL_BATCH_RESOURCE_NAME, [])))
+
+    def gl_interface_rows(self) -> list[dict[str, Any]]:
+        """The rows Journal Import left in ``GL_INTERFACE`` (see :meth:`.gl.JournalImportService.interface_rows`)."""
+        return self.journal_import.interface_rows()
+
+    def ess_jobs(self) -> list[dict[str, Any]]:
+        """The ESS requests submitted through ``erpintegrations``: ``request_id``, ``status``,
+        ``polls``, ``file_name``, ``parameters``, ``load_error``, ``summary`` (row counts) and
+        ``log`` (text, once terminal)."""
+        return self.journal_import.jobs()
+
+    def configure_gl(self, **changes: Any) -> dict[str, Any]:
+        """Change the general ledger setup (:class:`.gl.GlSettings`), e.g.
+        ``configure_gl(polls_to_terminal=5, open_periods=["Jan-26"])``; ``open_periods=None``
+        restores the default (the current and previous month). Lasts until the next state reset.
+
+        :returns: the settings now in force.
+        :raises ValueError: an unknown setting or an invalid value.
+        """
+        try:
+            body = _GlSettingsBody(**changes)
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from None
+        updates: dict[str, Any] = {}
+        for name in body.model_fields_set:
+            value = getattr(body, name)
+            if isinstance(value, list):
+                value = tuple(value)
+            if value is None and name != "open_periods":
+                continue
+            updates[name] = value
+        self.gl_settings = replace(self.gl_settings, **updates)
+        return self.gl_settings.to_dict(self.clock.now().date())
 
     def upsert(
         self, resource: str, values: Mapping[str, Any], *, user: str = "SANDBOX_ADMIN"
@@ -301,6 +459,8 @@ class FusionSandbox(SandboxSystem):
             base_path = f"{REST_PREFIX}/{version}"
             raw_path = bytes(request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
             rest_path = raw_path[raw_path.find(base_path) + len(base_path) :] if base_path in raw_path else ""
+            if rest_path.strip("/").split("/", 1)[0].split("?", 1)[0] == ERP_INTEGRATIONS:
+                return await self.journal_import.handle(request, base_path, rest_path, principal.subject)
             return await self.service.handle(request, base_path, rest_path, principal.subject)
 
         app.include_router(self._admin_router())
@@ -371,6 +531,26 @@ class FusionSandbox(SandboxSystem):
         @router.post("/customers")
         def upsert_customers(body: Any = Body(...)) -> Any:
             return upsert_all(CUSTOMER_RESOURCE_NAME, body, lambda row: self.upsert_customer(row))
+
+        @router.post("/invoices")
+        def upsert_invoices(body: Any = Body(...)) -> Any:
+            return upsert_all(INVOICE_RESOURCE_NAME, body, lambda row: self.upsert_invoice(row))
+
+        @router.get("/gl-interface")
+        def gl_interface() -> list[dict[str, Any]]:
+            return self.gl_interface_rows()
+
+        @router.get("/ess-jobs")
+        def ess_jobs() -> list[dict[str, Any]]:
+            return self.ess_jobs()
+
+        @router.get("/gl-settings")
+        def read_gl_settings() -> dict[str, Any]:
+            return self.gl_settings.to_dict(self.clock.now().date())
+
+        @router.post("/gl-settings")
+        def change_gl_settings(settings: _GlSettingsBody) -> dict[str, Any]:
+            return self.configure_gl(**settings.model_dump(exclude_unset=True))
 
         @router.get("/settings")
         def read_settings() -> dict[str, Any]:
