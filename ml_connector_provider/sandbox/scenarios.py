@@ -9,6 +9,7 @@ customer's browser does (paying a hosted invoice page).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,8 @@ def fusion_stripe_activity(runner: SandboxRunner) -> list[str]:
     Fusion reference, and a monthly subscription starts and renews once."""
     import stripe
 
+    # The SDK logs every request at INFO; the demo prints what happened instead.
+    logging.getLogger("stripe").setLevel(logging.WARNING)
     sandbox: Any = runner.system("stripe")
     client = stripe.StripeClient(
         sandbox.secret_key, base_addresses={"api": runner.url("stripe")}, max_network_retries=2

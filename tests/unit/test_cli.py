@@ -127,10 +127,39 @@ def test_demo_runs_every_integration_and_reports_what_moved(tmp_path: Path) -> N
     assert [(d["dag_id"], d["ok"]) for d in report["dags"]] == [
         ("mlc__acme__fusion_stripe", True),
         ("mlc__globex__fusion_stripe", True),
+        ("mlc__acme__fusion_stripe, 2nd run", True),
+        ("mlc__globex__fusion_stripe, 2nd run", True),
     ]
-    created = {(s["tenant"], s["stream"]): s["created"] for s in report["streams"]}
-    assert created == {("acme", "customers"): 8, ("globex", "customers"): 9}
-    assert all(r["target"].startswith("stripe:cus_") for r in report["records"] if r["action"] == "created")
+    created: dict[tuple[str, str], int] = {}
+    dead: dict[tuple[str, str], int] = {}
+    for row in report["streams"]:
+        key = (row["tenant"], row["stream"])
+        created[key] = created.get(key, 0) + row["created"]
+        dead[key] = dead.get(key, 0) + row["dead_lettered"]
+    # acme: 8 customers (4 skipped), 7 invoices; 6 paid + 1 refund posted, subscriptions 2 cycles.
+    # globex syncs every business unit: 9 customers, 9 invoices, 8 paid + 1 refund.
+    assert created == {
+        ("acme", "customers"): 8,
+        ("acme", "invoices"): 7,
+        ("acme", "payments"): 7,
+        ("acme", "subscriptions"): 2,
+        ("globex", "customers"): 9,
+        ("globex", "invoices"): 9,
+        ("globex", "payments"): 9,
+        ("globex", "subscriptions"): 2,
+    }
+    # The payment naming a Fusion invoice that does not exist, once per tenant.
+    assert {k: v for k, v in dead.items() if v} == {("acme", "payments"): 1, ("globex", "payments"): 1}
+    prefixes = {
+        "customers": "stripe:cus_",
+        "invoices": "stripe:in_",
+        "payments": "fusion:",
+        "subscriptions": "fusion:",
+    }
+    for record in report["records"]:
+        if record["action"] == "created":
+            assert record["target"].startswith(prefixes[record["stream"].split("/")[1]]), record
+    assert any("AR-99999" in a["what"] for a in report["activity"])
 
 
 def test_table_output_is_aligned() -> None:
