@@ -120,7 +120,7 @@ class FusionCustomersToStripe(Stream):
         if item.target_id is not None:
             try:
                 self.stripe.update_customer(
-                    item.target_id, item.payload, idempotency_key=item.idempotency_key
+                    item.target_id, item.payload, idempotency_key=_update_key(item, item.target_id)
                 )
                 return WriteResult(item.record.id, Action.UPDATED, item.target_id)
             except StripeRecordError as err:
