@@ -163,6 +163,68 @@ def _search_literal(value: str) -> str:
     return f"'{escaped}'"
 
 
+def connection_settings(
+    conn_id: str,
+    password: str | None,
+    extras: Mapping[str, Any],
+    *,
+    max_network_retries: int | None = None,
+    timeout: float | None = None,
+) -> StripeConnectionSettings:
+    """Read a ``stripe`` connection's fields: the password is the secret key; extras
+    ``api_base``, ``account_id``, ``api_version``, ``max_network_retries``, ``timeout``,
+    ``webhook_secret``. Shared by :class:`StripeHook` and the deferrable trigger.
+
+    :param max_network_retries: overrides the connection's retry count.
+    :param timeout: overrides the connection's timeout.
+    :raises ValueError: no key, or an invalid retry count or timeout.
+    """
+    api_key = _text(password)
+    if api_key is None:
+        raise ValueError(f"Stripe connection {conn_id!r} has no secret key; put it in the password field.")
+    retries = max_network_retries
+    if retries is None:
+        retries = int(_text(extras.get("max_network_retries")) or DEFAULT_MAX_NETWORK_RETRIES)
+    seconds = timeout
+    if seconds is None:
+        seconds = float(_text(extras.get("timeout")) or DEFAULT_TIMEOUT)
+    if retries < 0:
+        raise ValueError(f"Stripe connection {conn_id!r}: max_network_retries must be >= 0")
+    if seconds <= 0:
+        raise ValueError(f"Stripe connection {conn_id!r}: timeout must be positive")
+    api_base = _text(extras.get("api_base"))
+    return StripeConnectionSettings(
+        api_key=api_key,
+        api_base=api_base.rstrip("/") if api_base else None,
+        account_id=_text(extras.get("account_id")),
+        api_version=_text(extras.get("api_version")),
+        max_network_retries=retries,
+        timeout=seconds,
+        webhook_secret=_text(extras.get("webhook_secret")),
+    )
+
+
+def build_client(settings: StripeConnectionSettings, http_client: stripe.HTTPClient) -> stripe.StripeClient:
+    """A ``StripeClient`` for these settings on the given HTTP client.
+
+    :param http_client: ``stripe.RequestsClient`` for blocking calls, ``stripe.HTTPXClient`` for
+        the ``*_async`` methods; the caller owns (and closes) it.
+    """
+    options: dict[str, Any] = {}
+    if settings.api_base:
+        options["base_addresses"] = {"api": settings.api_base}
+    if settings.account_id:
+        options["stripe_account"] = settings.account_id
+    if settings.api_version:
+        options["stripe_version"] = settings.api_version
+    return stripe.StripeClient(
+        settings.api_key,
+        max_network_retries=settings.max_network_retries,
+        http_client=http_client,
+        **options,
+    )
+
+
 class StripeHook(BaseHook):
     """Talk to Stripe through a ``stripe`` Airflow connection.
 
@@ -199,54 +261,22 @@ class StripeHook(BaseHook):
     def settings(self) -> StripeConnectionSettings:
         """The connection's settings (read once; secrets registered with the secret masker)."""
         conn = self.get_connection(self.stripe_conn_id)
-        extras = conn.extra_dejson
-        api_key = _text(conn.password)
-        if api_key is None:
-            raise ValueError(
-                f"Stripe connection {self.stripe_conn_id!r} has no secret key; put it in the password field."
-            )
-        mask_secret(api_key)
-        webhook_secret = _text(extras.get("webhook_secret"))
-        if webhook_secret is not None:
-            mask_secret(webhook_secret)
-        api_base = _text(extras.get("api_base"))
-        retries = self._retries_override
-        if retries is None:
-            retries = int(_text(extras.get("max_network_retries")) or DEFAULT_MAX_NETWORK_RETRIES)
-        timeout = self._timeout_override
-        if timeout is None:
-            timeout = float(_text(extras.get("timeout")) or DEFAULT_TIMEOUT)
-        if retries < 0:
-            raise ValueError(f"Stripe connection {self.stripe_conn_id!r}: max_network_retries must be >= 0")
-        if timeout <= 0:
-            raise ValueError(f"Stripe connection {self.stripe_conn_id!r}: timeout must be positive")
-        return StripeConnectionSettings(
-            api_key=api_key,
-            api_base=api_base.rstrip("/") if api_base else None,
-            account_id=_text(extras.get("account_id")),
-            api_version=_text(extras.get("api_version")),
-            max_network_retries=retries,
-            timeout=timeout,
-            webhook_secret=webhook_secret,
+        settings = connection_settings(
+            self.stripe_conn_id,
+            conn.password,
+            conn.extra_dejson,
+            max_network_retries=self._retries_override,
+            timeout=self._timeout_override,
         )
+        mask_secret(settings.api_key)
+        if settings.webhook_secret is not None:
+            mask_secret(settings.webhook_secret)
+        return settings
 
     @cached_property
     def client(self) -> stripe.StripeClient:
         """The ``StripeClient`` for this connection (built on first use, then reused)."""
-        settings = self.settings
-        options: dict[str, Any] = {}
-        if settings.api_base:
-            options["base_addresses"] = {"api": settings.api_base}
-        if settings.account_id:
-            options["stripe_account"] = settings.account_id
-        if settings.api_version:
-            options["stripe_version"] = settings.api_version
-        return stripe.StripeClient(
-            settings.api_key,
-            max_network_retries=settings.max_network_retries,
-            http_client=stripe.RequestsClient(timeout=settings.timeout),
-            **options,
-        )
+        return build_client(self.settings, stripe.RequestsClient(timeout=self.settings.timeout))
 
     def get_conn(self) -> stripe.StripeClient:
         """The ``StripeClient`` (same object as :attr:`client`)."""

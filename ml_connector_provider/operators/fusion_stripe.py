@@ -8,7 +8,7 @@ the rest (windows, idempotency, ledger, dead letters). Built by :func:`build_str
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ml_connector_provider.engine.stream import Stream
@@ -102,17 +102,7 @@ class FusionCustomersToStripe(Stream):
         )
 
     def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
-        from ml_connector_provider.hooks.stripe import StripeRecordError
-
-        results: list[WriteResult] = []
-        for item in items:
-            try:
-                results.append(self._write_one(item))
-            except StripeRecordError as err:
-                results.append(
-                    WriteResult(item.record.id, Action.DEAD_LETTERED, reason=f"Stripe refused it: {err}")
-                )
-        return results
+        return write_each_to_stripe(items, self._write_one)
 
     def _write_one(self, item: WriteItem) -> WriteResult:
         from ml_connector_provider.hooks.stripe import StripeRecordError
@@ -141,6 +131,24 @@ class FusionCustomersToStripe(Stream):
 
     def close(self) -> None:
         self.fusion.close()
+
+
+def write_each_to_stripe(
+    items: Sequence[WriteItem], write_one: Callable[[WriteItem], WriteResult]
+) -> list[WriteResult]:
+    """Write items one by one; a record Stripe refuses for a data reason is dead-lettered with
+    Stripe's message, anything else (after the SDK's retries) fails the task."""
+    from ml_connector_provider.hooks.stripe import StripeRecordError
+
+    results: list[WriteResult] = []
+    for item in items:
+        try:
+            results.append(write_one(item))
+        except StripeRecordError as err:
+            results.append(
+                WriteResult(item.record.id, Action.DEAD_LETTERED, reason=f"Stripe refused it: {err}")
+            )
+    return results
 
 
 def _update_key(item: WriteItem, target_id: str) -> str:
@@ -293,17 +301,7 @@ class FusionInvoicesToStripe(Stream):
         )
 
     def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
-        from ml_connector_provider.hooks.stripe import StripeRecordError
-
-        results: list[WriteResult] = []
-        for item in items:
-            try:
-                results.append(self._write_one(item))
-            except StripeRecordError as err:
-                results.append(
-                    WriteResult(item.record.id, Action.DEAD_LETTERED, reason=f"Stripe refused it: {err}")
-                )
-        return results
+        return write_each_to_stripe(items, self._write_one)
 
     def _find_existing(self, customer: str, transaction_id: str) -> dict[str, Any] | None:
         best: dict[str, Any] | None = None

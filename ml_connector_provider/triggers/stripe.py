@@ -26,10 +26,10 @@ from airflow.providers.common.compat.connection import get_async_connection, get
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ml_connector_provider.hooks.stripe import (
-    DEFAULT_MAX_NETWORK_RETRIES,
-    DEFAULT_TIMEOUT,
     StripeConnectionSettings,
     StripeHook,
+    build_client,
+    connection_settings,
 )
 
 __all__ = [
@@ -227,62 +227,11 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def connection_settings(
-    conn_id: str, password: str | None, extras: Mapping[str, Any]
-) -> StripeConnectionSettings:
-    """Read a ``stripe`` connection's fields the way :class:`~ml_connector_provider.hooks.stripe.StripeHook`
-    does (password = key; extras ``api_base``, ``account_id``, ``api_version``,
-    ``max_network_retries``, ``timeout``, ``webhook_secret``).
-
-    :raises ValueError: no key, or an invalid retry count or timeout.
-    """
-    api_key = _text(password)
-    if api_key is None:
-        raise ValueError(f"Stripe connection {conn_id!r} has no secret key; put it in the password field.")
-    retries = int(_text(extras.get("max_network_retries")) or DEFAULT_MAX_NETWORK_RETRIES)
-    timeout = float(_text(extras.get("timeout")) or DEFAULT_TIMEOUT)
-    if retries < 0:
-        raise ValueError(f"Stripe connection {conn_id!r}: max_network_retries must be >= 0")
-    if timeout <= 0:
-        raise ValueError(f"Stripe connection {conn_id!r}: timeout must be positive")
-    api_base = _text(extras.get("api_base"))
-    return StripeConnectionSettings(
-        api_key=api_key,
-        api_base=api_base.rstrip("/") if api_base else None,
-        account_id=_text(extras.get("account_id")),
-        api_version=_text(extras.get("api_version")),
-        max_network_retries=retries,
-        timeout=timeout,
-        webhook_secret=_text(extras.get("webhook_secret")),
-    )
-
-
 async def aget_connection_settings(stripe_conn_id: str) -> StripeConnectionSettings:
     """Read a ``stripe`` connection without blocking the event loop (secrets are masked on read)."""
     conn = await get_async_connection(stripe_conn_id, hook=StripeHook)
     extras = await get_async_extra_dejson(conn)
     return connection_settings(stripe_conn_id, conn.password, extras)
-
-
-def build_client(settings: StripeConnectionSettings, http_client: stripe.HTTPClient) -> stripe.StripeClient:
-    """A ``StripeClient`` for these settings on the given HTTP client.
-
-    :param http_client: e.g. ``stripe.HTTPXClient(timeout=settings.timeout)`` for the ``*_async``
-        methods; the caller closes it.
-    """
-    options: dict[str, Any] = {}
-    if settings.api_base:
-        options["base_addresses"] = {"api": settings.api_base}
-    if settings.account_id:
-        options["stripe_account"] = settings.account_id
-    if settings.api_version:
-        options["stripe_version"] = settings.api_version
-    return stripe.StripeClient(
-        settings.api_key,
-        max_network_retries=settings.max_network_retries,
-        http_client=http_client,
-        **options,
-    )
 
 
 def _retry_after(error: BaseException) -> float | None:
