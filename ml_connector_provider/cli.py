@@ -251,8 +251,9 @@ def _ledger_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("ledger")
     group.add_argument(
         "--ledger-conn-id",
-        default="ml_connector_ledger",
-        help="Airflow connection naming the ledger database (default: %(default)s)",
+        default=None,
+        help="Airflow connection naming the ledger database (default: Airflow's [ml_connector] "
+        "ledger_conn_id option, else ml_connector_ledger)",
     )
     group.add_argument("--ledger-url", help="SQLAlchemy URL of the ledger (overrides --ledger-conn-id)")
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import DAG, Param, chain, conf, get_parsing_context
 
 from ml_connector_provider.config import (
-    DEFAULT_LEDGER_CONN_ID,
     TenantIntegration,
+    default_ledger_conn_id,
     effective_tenant_integrations,
     load_config,
 )
@@ -54,11 +54,6 @@ def resolve_config_path(dag_file: str | os.PathLike[str]) -> Path:
     if from_conf and from_conf != "None":
         return Path(from_conf)
     return Path(dag_file).resolve().parent / DEFAULT_CONFIG_FILENAME
-
-
-def _ledger_conn_id_default() -> str:
-    value = conf.get(CONFIG_SECTION, "ledger_conn_id", fallback=DEFAULT_LEDGER_CONN_ID)
-    return (value or "").strip() or DEFAULT_LEDGER_CONN_ID
 
 
 # Airflow validates every Param default with ``jsonschema.validate`` when a scheduled DAG is
@@ -220,7 +215,7 @@ def build_dags(config_path: str | os.PathLike[str]) -> dict[str, DAG]:
     config = load_config(config_path)
     wanted = get_parsing_context().dag_id
     dags: dict[str, DAG] = {}
-    for item in effective_tenant_integrations(config, default_ledger_conn_id=_ledger_conn_id_default()):
+    for item in effective_tenant_integrations(config, default_ledger_conn_id=default_ledger_conn_id()):
         if wanted is not None and item.dag_id != wanted:
             continue
         dags[item.dag_id] = _build_dag(item)

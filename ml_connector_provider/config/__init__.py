@@ -31,6 +31,7 @@ from ml_connector_provider.config.schema import (
     SyncOverrides,
     TenantConfig,
     TenantsConfig,
+    default_ledger_conn_id,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "TenantsConfig",
     "clear_config_cache",
     "dag_id_for",
+    "default_ledger_conn_id",
     "effective_tenant_integrations",
     "load_config",
     "parse_config",

@@ -29,6 +29,19 @@ SCHEDULE_PRESETS: frozenset[str] = frozenset(
 #: configuration names one.
 DEFAULT_LEDGER_CONN_ID = "ml_connector_ledger"
 
+
+def default_ledger_conn_id() -> str:
+    """The ledger connection id when nothing else names one: Airflow's
+    ``[ml_connector] ledger_conn_id`` option, else :data:`DEFAULT_LEDGER_CONN_ID`.
+
+    Reads the Airflow configuration when called, never at import.
+    """
+    from airflow.sdk import conf
+
+    value = conf.get("ml_connector", "ledger_conn_id", fallback=DEFAULT_LEDGER_CONN_ID)
+    return (value or "").strip() or DEFAULT_LEDGER_CONN_ID
+
+
 TENANT_ID_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 CONN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,249}$"
 
@@ -335,6 +348,7 @@ __all__ = [
     "SyncOverrides",
     "TenantConfig",
     "TenantsConfig",
+    "default_ledger_conn_id",
     "validate_schedule",
     "validate_timezone",
 ]

@@ -350,7 +350,7 @@ class SyncEngine:
         ids = [r.id for r in records]
         links = self.ledger.get_links(key, ids)
         pending = self.ledger.pending_for(key, ids)
-        lookups = stream.prepare(records)
+        lookups = stream.prepare(records, links)
 
         outcomes: list[Outcome] = []
         items: list[WriteItem] = []

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ml_connector_provider.engine.types import MapResult, SourceRecord, Window, WriteItem, WriteResult
+from ml_connector_provider.engine.types import Link, MapResult, SourceRecord, Window, WriteItem, WriteResult
 
 
 class Stream(abc.ABC):
@@ -39,8 +39,14 @@ class Stream(abc.ABC):
         """
         raise NotImplementedError
 
-    def prepare(self, records: Sequence[SourceRecord]) -> Any:
-        """Gather what :meth:`map` needs for a batch (look-ups), once per batch. Default: nothing."""
+    def prepare(self, records: Sequence[SourceRecord], links: Mapping[str, Link]) -> Any:
+        """Gather what :meth:`map` needs for a batch (look-ups), once per batch. Default: nothing.
+
+        :param records: the batch.
+        :param links: the ledger links the batch's records already have, by source id (the
+            engine reads them anyway; a stream whose mapping depends on "posted before" uses them
+            instead of asking the ledger again).
+        """
         return None
 
     @abc.abstractmethod

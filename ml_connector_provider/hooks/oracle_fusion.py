@@ -809,34 +809,6 @@ class OracleFusionHook(BaseHook):
             return None
         return self._json_object(response, resource)
 
-    def get_items(
-        self, resource: str, key_attr: str, keys: Sequence[Any], *, chunk_size: int = 100
-    ) -> Iterator[dict[str, Any]]:
-        """Read several items by key; keys Fusion does not know are left out.
-
-        With framework version 2 or later this is one collection query per ``chunk_size`` keys
-        (``key_attr in (…)``); the version 1 dialect has no ``in``, so each key is then read on
-        its own.
-
-        :param resource: the collection.
-        :param key_attr: the key attribute.
-        :param keys: key values (numbers or strings).
-        :param chunk_size: keys per query, 1 to 500.
-        """
-        unique = list(dict.fromkeys(keys))
-        if self.rest_framework_version < 2:
-            for key in unique:
-                item = self.get_item(resource, key)
-                if item is not None:
-                    yield item
-            return
-        size = _page_size(chunk_size)
-        for start in range(0, len(unique), size):
-            chunk = unique[start : start + size]
-            literals = ", ".join(_literal(key) for key in chunk)
-            for page in self.iter_collection(resource, q=f"{key_attr} in ({literals})", page_size=size):
-                yield from page
-
     def child_items(
         self,
         resource: str,
@@ -1478,14 +1450,6 @@ def _advance(body: Mapping[str, Any], received: int, resource: str) -> int:
         received,
     )
     return received
-
-
-def _literal(value: Any) -> str:
-    """A value as a literal of the version 2 ``q`` dialect: numbers bare, text single-quoted."""
-    text = str(value)
-    if isinstance(value, int | float) or text.isdigit():
-        return text
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _quote(segment: str) -> str:

@@ -72,6 +72,8 @@ DEFAULT_WEBHOOK_TOLERANCE = 300
 T = TypeVar("T")
 
 _KEY_PATTERN = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9*]+|\bwhsec_[A-Za-z0-9*]+")
+# Stripe echoes a refused key half-masked ("sk_test_****1234"); drop such tokens whatever the format.
+_MASKED_ECHO = re.compile(r"[^\s,;]*\*{3,}[^\s,;]*")
 
 
 class StripeRecordError(Exception):
@@ -152,10 +154,26 @@ def _text(value: Any) -> str | None:
 
 
 def _scrub(text: str, *secrets: str | None) -> str:
+    """``text`` without the exact ``secrets``, Stripe keys, ``whsec_`` secrets or half-masked key echoes."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    return _KEY_PATTERN.sub("***", text)
+    return _MASKED_ECHO.sub("***", _KEY_PATTERN.sub("***", text))
+
+
+def describe_error(error: BaseException, *secrets: str | None) -> str:
+    """A one-line description of ``error`` (type, HTTP status, Stripe's message, request id)
+    without keys or signing secrets.
+
+    :param secrets: exact values to hide as well (the connection's key, whatever its format).
+    """
+    if isinstance(error, stripe.StripeError):
+        status = f" (HTTP {error.http_status})" if error.http_status else ""
+        request = f", request {error.request_id}" if error.request_id else ""
+        text = f"{type(error).__name__}{status}: {error.user_message or error}{request}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return _scrub(" ".join(text.split()), *secrets)
 
 
 def _search_literal(value: str) -> str:
@@ -297,13 +315,9 @@ class StripeHook(BaseHook):
             parameters within 24 h returns the first result instead of creating another customer.
         :raises StripeRecordError: Stripe refused the parameters.
         """
-        customer = self._write(
-            "create customer",
-            lambda: self.client.v1.customers.create(
-                params=cast("Any", dict(params)), options={"idempotency_key": idempotency_key}
-            ),
+        return self._post(
+            "create customer", self.client.v1.customers.create, params=params, idempotency_key=idempotency_key
         )
-        return customer.to_dict()
 
     def update_customer(
         self, customer_id: str, params: Mapping[str, Any], *, idempotency_key: str
@@ -312,13 +326,12 @@ class StripeHook(BaseHook):
 
         :raises StripeRecordError: unknown or deleted customer, or refused parameters.
         """
-        customer = self._write(
+        return self._post(
             f"update customer {customer_id}",
-            lambda: self.client.v1.customers.update(
-                customer_id, params=cast("Any", dict(params)), options={"idempotency_key": idempotency_key}
-            ),
+            functools.partial(self.client.v1.customers.update, customer_id),
+            params=params,
+            idempotency_key=idempotency_key,
         )
-        return customer.to_dict()
 
     def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
         """The customer, or ``None`` when it does not exist or was deleted.
@@ -704,14 +717,9 @@ class StripeHook(BaseHook):
         return True, f"Connection successfully tested: Stripe API at {where} accepted the key."
 
     def _describe(self, error: Exception) -> str:
-        if isinstance(error, stripe.StripeError):
-            status = f" (HTTP {error.http_status})" if error.http_status else ""
-            text = f"{type(error).__name__}{status}: {error.user_message or error}"
-        else:
-            text = f"{type(error).__name__}: {error}"
         settings = self.__dict__.get("settings")
         secrets = (settings.api_key, settings.webhook_secret) if settings else ()
-        return _scrub(text, *secrets)
+        return describe_error(error, *secrets)
 
     def _post(
         self,

@@ -32,7 +32,6 @@ from ml_connector_provider.engine.types import (
 )
 from ml_connector_provider.ledger import schema
 from ml_connector_provider.ledger.connection import (
-    DEFAULT_CONN_ID,
     ledger_url_from_airflow,
     make_engine,
     shared_engine,
@@ -289,12 +288,13 @@ class Ledger:
             self._backoff.append(delay)
 
     @classmethod
-    def from_airflow(cls, conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> Ledger:
+    def from_airflow(cls, conn_id: str | None = None, **kwargs: Any) -> Ledger:
         """The ledger named by an Airflow connection (see :mod:`~ml_connector_provider.ledger.connection`).
 
         Engines are shared per URL within a process, so calling this in every task is cheap.
 
-        :param conn_id: Airflow connection id.
+        :param conn_id: Airflow connection id; ``None`` means the configured default
+            (``[ml_connector] ledger_conn_id``, else ``ml_connector_ledger``).
         :param kwargs: passed on to :class:`Ledger`.
         """
         return cls(shared_engine(ledger_url_from_airflow(conn_id)), **kwargs)
@@ -535,7 +535,9 @@ class Ledger:
         * dead-lettered: the dead letter is opened (or re-opened) with attempts + 1 and the next
           retry after an exponential backoff (``base * 2**(attempts-1)``, capped);
         * any other action resolves the record's open dead letter as ``synced``;
-        * the pending intents of every record in the batch are cleared.
+        * the pending intents of the records that have a target id are cleared; a record skipped or
+          dead-lettered keeps its intent, since an earlier attempt may have created it in the
+          target, and its next write must look there first.
 
         When a record appears more than once, its last outcome decides its dead-letter state and
         its last linked outcome its link.
@@ -622,7 +624,7 @@ class Ledger:
                         next_retry_at=None,
                     )
                 )
-            for chunk in _chunks(sorted(final)):
+            for chunk in _chunks(sorted(sid for sid, o in final.items() if o.target_id)):
                 conn.execute(
                     sa.delete(pending).where(*_of_stream(pending, key), pending.c.source_id.in_(chunk))
                 )

@@ -85,6 +85,21 @@ class FusionInvoiceRef:
 # -- trimming Stripe objects to what the journal needs --------------------------------------------
 
 _BALANCE_FIELDS = ("id", "amount", "fee", "net", "currency", "created", "type", "exchange_rate")
+_INVOICE_FIELDS = (
+    "id",
+    "number",
+    "status",
+    "customer",
+    "currency",
+    "amount_paid",
+    "billing_reason",
+    "collection_method",
+    "created",
+    "period_start",
+    "period_end",
+    "metadata",
+    "parent",
+)
 _CHARGE_FIELDS = (
     "id",
     "amount",
@@ -100,9 +115,7 @@ _CHARGE_FIELDS = (
 )
 
 
-def _pick(obj: Mapping[str, Any] | None, names: Iterable[str]) -> dict[str, Any] | None:
-    if obj is None:
-        return None
+def _pick(obj: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
     return {name: obj.get(name) for name in names}
 
 
@@ -110,60 +123,53 @@ def trim_balance_transaction(txn: Any) -> dict[str, Any] | None:
     """The balance-transaction fields the journal uses (``None`` when not expanded)."""
     if not isinstance(txn, Mapping):
         return None
-    picked = _pick(txn, _BALANCE_FIELDS)
-    assert picked is not None
-    picked["fee_details"] = [
-        {"amount": d.get("amount"), "type": d.get("type"), "currency": d.get("currency")}
-        for d in txn.get("fee_details") or []
-    ]
-    return picked
+    return {
+        **_pick(txn, _BALANCE_FIELDS),
+        "fee_details": [
+            {"amount": d.get("amount"), "type": d.get("type"), "currency": d.get("currency")}
+            for d in txn.get("fee_details") or []
+        ],
+    }
 
 
 def trim_charge(charge: Mapping[str, Any]) -> dict[str, Any]:
     """A charge with its expanded balance transaction, trimmed."""
-    picked = _pick(charge, _CHARGE_FIELDS)
-    assert picked is not None
-    picked["balance_transaction"] = trim_balance_transaction(charge.get("balance_transaction"))
-    return picked
+    return {
+        **_pick(charge, _CHARGE_FIELDS),
+        "balance_transaction": trim_balance_transaction(charge.get("balance_transaction")),
+    }
 
 
 def trim_payment_intent(intent: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if intent is None:
+        return None
     return _pick(intent, ("id", "amount", "currency", "status", "customer", "description", "metadata"))
 
 
 def trim_refund(refund: Mapping[str, Any]) -> dict[str, Any]:
-    picked = _pick(
-        refund,
-        ("id", "amount", "currency", "status", "created", "charge", "payment_intent", "reason", "metadata"),
-    )
-    assert picked is not None
-    picked["balance_transaction"] = trim_balance_transaction(refund.get("balance_transaction"))
-    return picked
+    return {
+        **_pick(
+            refund,
+            (
+                "id",
+                "amount",
+                "currency",
+                "status",
+                "created",
+                "charge",
+                "payment_intent",
+                "reason",
+                "metadata",
+            ),
+        ),
+        "balance_transaction": trim_balance_transaction(refund.get("balance_transaction")),
+    }
 
 
 def trim_invoice(invoice: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if invoice is None:
         return None
-    picked = _pick(
-        invoice,
-        (
-            "id",
-            "number",
-            "status",
-            "customer",
-            "currency",
-            "amount_paid",
-            "billing_reason",
-            "collection_method",
-            "created",
-            "period_start",
-            "period_end",
-            "metadata",
-            "parent",
-        ),
-    )
-    assert picked is not None
-    return picked
+    return _pick(invoice, _INVOICE_FIELDS)
 
 
 def subscription_of(invoice: Mapping[str, Any] | None) -> str | None:

@@ -32,6 +32,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ml_connector_provider.engine.types import Action, WriteItem, WriteResult, utcnow
+from ml_connector_provider.hooks.oracle_fusion import ESS_SUCCESS_STATUSES, OracleFusionError
 from ml_connector_provider.transport import ConnectionFailed, HttpStatusError, RetryExhausted
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 BATCHES_RESOURCE = "journalBatches"
 FILE_PREFIX = "fusion-gl"
-SUCCESS_STATUSES = frozenset({"SUCCEEDED", "WARNING", "FINISHED"})
 
 
 class JournalImportFailed(RuntimeError):
@@ -179,7 +179,7 @@ class FusionJournalWriter:
                 self.tenant,
                 self.integration,
                 checksum=row.checksum,
-                outcome="processed" if status in SUCCESS_STATUSES else "failed",
+                outcome="processed" if status in ESS_SUCCESS_STATUSES else "failed",
                 detail=f"request {request_id}: {status}",
             )
 
@@ -208,7 +208,6 @@ class FusionJournalWriter:
             parse_journal_import_log,
             zip_gl_interface,
         )
-        from ml_connector_provider.hooks.oracle_fusion import OracleFusionError
 
         journals = [journal_from_payload(item.payload) for item in items]
         group_id = self.ledger.next_control_number(self.tenant, "fusion-gl", "journal-import-group")
@@ -254,7 +253,7 @@ class FusionJournalWriter:
             self.tenant,
             self.integration,
             checksum=checksum,
-            outcome="processed" if status in SUCCESS_STATUSES else "failed",
+            outcome="processed" if status in ESS_SUCCESS_STATUSES else "failed",
             detail=f"request {request_id}: {status}; {len(imported)} of {len(journals)} journal(s) imported",
         )
         results: dict[str, WriteResult] = {}

@@ -8,12 +8,13 @@ the rest (windows, idempotency, ledger, dead letters). Built by :func:`build_str
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ml_connector_provider.engine.stream import Stream
 from ml_connector_provider.engine.types import (
     Action,
+    Link,
     MapResult,
     SourceRecord,
     StreamKey,
@@ -32,7 +33,7 @@ from ml_connector_provider.mappings.fusion_stripe import (
 if TYPE_CHECKING:
     from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
     from ml_connector_provider.hooks.stripe import StripeHook
-    from ml_connector_provider.integrations.fusion_stripe import FusionStripeSettings
+    from ml_connector_provider.integrations.fusion_stripe import FusionStripeSettings, GeneralLedgerSettings
     from ml_connector_provider.ledger import Ledger
     from ml_connector_provider.operators.sync import StreamContext
 
@@ -42,23 +43,36 @@ CUSTOMER_RESOURCE = "receivablesCustomerAccountSiteActivities"
 CUSTOMER_KEY = "BillToSiteUseId"
 
 
-def customer_record(row: dict[str, Any], hook: OracleFusionHook) -> SourceRecord:
-    """A Fusion customer bill-to site row as a source record."""
+def fusion_record(
+    row: dict[str, Any], hook: OracleFusionHook, *, resource: str, key: str, label: Sequence[Any]
+) -> SourceRecord:
+    """A Fusion row as a source record: keyed by ``key``, versioned by its ``LastUpdateDate``.
+
+    :param label: parts of the human-readable reference; empty ones are left out.
+    """
     changed = row.get("LastUpdateDate")
     if changed is None:
-        raise ValueError(f"Fusion {CUSTOMER_RESOURCE} row {row.get(CUSTOMER_KEY)} has no LastUpdateDate")
-    label = " ".join(
-        str(part)
-        for part in (row.get("AccountNumber"), row.get("BillToSiteNumber"), row.get("CustomerName"))
-        if part
-    )
+        raise ValueError(f"Fusion {resource} row {row.get(key)} has no LastUpdateDate")
+    text = " ".join(str(part) for part in label if part)
     return SourceRecord(
-        id=str(row[CUSTOMER_KEY]),
+        id=str(row[key]),
         version=str(changed),
         changed_at=hook.parse_timestamp(changed),
         data=row,
-        label=label or None,
+        label=text or None,
     )
+
+
+def numeric_keys(ids: Sequence[str]) -> list[int | str]:
+    """Source ids as Fusion key values: the numeric keys (``BillToSiteUseId``,
+    ``CustomerTransactionId``) compared as numbers, not as quoted text."""
+    return [int(i) if i.isdigit() else i for i in ids]
+
+
+def customer_record(row: dict[str, Any], hook: OracleFusionHook) -> SourceRecord:
+    """A Fusion customer bill-to site row as a source record."""
+    label = (row.get("AccountNumber"), row.get("BillToSiteNumber"), row.get("CustomerName"))
+    return fusion_record(row, hook, resource=CUSTOMER_RESOURCE, key=CUSTOMER_KEY, label=label)
 
 
 class FusionCustomersToStripe(Stream):
@@ -91,7 +105,7 @@ class FusionCustomersToStripe(Stream):
             yield [customer_record(row, self.fusion) for row in page]
 
     def fetch(self, ids: Sequence[str]) -> Iterable[SourceRecord]:
-        for row in self.fusion.get_items(CUSTOMER_RESOURCE, CUSTOMER_KEY, ids):
+        for row in self.fusion.find_by_attribute(CUSTOMER_RESOURCE, CUSTOMER_KEY, numeric_keys(ids)):
             yield customer_record(row, self.fusion)
 
     def map(self, record: SourceRecord, lookups: Any) -> MapResult:
@@ -174,19 +188,8 @@ def invoice_record(row: dict[str, Any], hook: OracleFusionHook) -> SourceRecord:
     if not complete:
         lines = hook.child_items(INVOICE_RESOURCE, row[INVOICE_KEY], INVOICE_LINES)
     row = {**row, INVOICE_LINES: lines}
-    changed = row.get("LastUpdateDate")
-    if changed is None:
-        raise ValueError(f"Fusion {INVOICE_RESOURCE} row {row.get(INVOICE_KEY)} has no LastUpdateDate")
-    label = " ".join(
-        str(part) for part in ("invoice", row.get("TransactionNumber"), row.get("BillToCustomerName")) if part
-    )
-    return SourceRecord(
-        id=str(row[INVOICE_KEY]),
-        version=str(changed),
-        changed_at=hook.parse_timestamp(changed),
-        data=row,
-        label=label,
-    )
+    label = ("invoice", row.get("TransactionNumber"), row.get("BillToCustomerName"))
+    return fusion_record(row, hook, resource=INVOICE_RESOURCE, key=INVOICE_KEY, label=label)
 
 
 def requested_invoice_numbers(params: Any) -> list[str]:
@@ -268,12 +271,11 @@ class FusionInvoicesToStripe(Stream):
             yield [invoice_record(row, self.fusion) for row in page]
 
     def fetch(self, ids: Sequence[str]) -> Iterable[SourceRecord]:
-        for row in self.fusion.find_by_attribute(
-            INVOICE_RESOURCE, INVOICE_KEY, list(ids), expand=INVOICE_LINES
-        ):
+        keys = numeric_keys(ids)
+        for row in self.fusion.find_by_attribute(INVOICE_RESOURCE, INVOICE_KEY, keys, expand=INVOICE_LINES):
             yield invoice_record(row, self.fusion)
 
-    def prepare(self, records: Sequence[SourceRecord]) -> Any:
+    def prepare(self, records: Sequence[SourceRecord], links: Mapping[str, Link]) -> Any:
         accounts = sorted(
             {str(r.data.get("BillToCustomerNumber")) for r in records if r.data.get("BillToCustomerNumber")}
         )
@@ -301,20 +303,23 @@ class FusionInvoicesToStripe(Stream):
         )
 
     def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
-        return write_each_to_stripe(items, self._write_one)
+        existing = self._existing_invoices({str(i.payload["invoice"]["customer"]) for i in items})
+        return write_each_to_stripe(items, lambda item: self._write_one(item, existing))
 
-    def _find_existing(self, customer: str, transaction_id: str) -> dict[str, Any] | None:
-        best: dict[str, Any] | None = None
-        for invoice in self.stripe.iter_invoices(customer=customer):
-            if (invoice.get("metadata") or {}).get(self._keys["transaction_id"]) != transaction_id:
-                continue
-            if invoice.get("status") in ("void", "deleted"):
-                continue
-            if best is None or invoice.get("status") != "draft":
-                best = invoice
-        return best
+    def _existing_invoices(self, customers: set[str]) -> dict[str, dict[str, Any]]:
+        """The live Stripe invoices of these customers that carry a Fusion transaction id, by that
+        id (one list per customer and batch; a finalized invoice wins over a draft)."""
+        found: dict[str, dict[str, Any]] = {}
+        for customer in sorted(customers):
+            for invoice in self.stripe.iter_invoices(customer=customer):
+                transaction_id = (invoice.get("metadata") or {}).get(self._keys["transaction_id"])
+                if not transaction_id or invoice.get("status") in ("void", "deleted"):
+                    continue
+                if transaction_id not in found or invoice.get("status") != "draft":
+                    found[transaction_id] = invoice
+        return found
 
-    def _write_one(self, item: WriteItem) -> WriteResult:
+    def _write_one(self, item: WriteItem, existing: Mapping[str, dict[str, Any]]) -> WriteResult:
         payload = item.payload
         params = payload["invoice"]
         number = payload["number"]
@@ -335,7 +340,7 @@ class FusionInvoicesToStripe(Stream):
             if invoice is not None and invoice.get("status") == "void":
                 invoice = None
         if invoice is None:
-            invoice = self._find_existing(params["customer"], transaction_id)
+            invoice = existing.get(transaction_id)
         created = False
         if invoice is None:
             invoice = self.stripe.create_invoice(params, idempotency_key=f"{item.idempotency_key}-inv")
@@ -382,7 +387,7 @@ class FusionInvoicesToStripe(Stream):
         self.fusion.close()
 
 
-def _require_gl(settings: FusionStripeSettings, stream: str) -> Any:
+def _require_gl(settings: FusionStripeSettings, stream: str) -> GeneralLedgerSettings:
     if settings.gl is None:
         raise ValueError(
             f"the fusion_stripe stream {stream!r} posts to the Fusion general ledger and needs the "

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ml_connector_provider.engine.stream import Stream
 from ml_connector_provider.engine.types import (
+    Link,
     MapResult,
     SourceRecord,
     StreamKey,
@@ -127,9 +128,17 @@ class _StripeJournalStream(Stream):
             events = self.stripe.events_between(self.event_types, window.start, window.end)
             log.info("%s: %d Stripe event(s) in the window", self.key, len(events))
             firsts = {}
+            # Several events name the same object (invoice.paid and invoice.payment_succeeded,
+            # both for one invoice): resolve each object once per read.
+            resolved: dict[tuple[Any, ...], list[str]] = {}
             for event in events:
                 when = _from_ts(event["created"])
-                for record_id in self._keys_from_event(event):
+                obj = (event.get("data") or {}).get("object") or {}
+                refunded = event.get("type") == "charge.refunded"
+                memo = (obj.get("object"), obj.get("id"), refunded)
+                if memo not in resolved:
+                    resolved[memo] = self._keys_from_event(event)
+                for record_id in resolved[memo]:
                     firsts.setdefault(record_id, when)
         ordered = sorted(firsts.items(), key=lambda kv: (kv[1], kv[0]))
         for start in range(0, len(ordered), PAGE):
@@ -296,8 +305,8 @@ class StripePaymentsToFusionJournals(_StripeJournalStream):
             label=f"refund {refund_id} of {intent_id or _id(refund.get('charge'))}",
         )
 
-    def prepare(self, records: Sequence[SourceRecord]) -> Any:
-        linked = set(self.ledger.get_links(self.key, [r.id for r in records]))
+    def prepare(self, records: Sequence[SourceRecord], links: Mapping[str, Link]) -> Any:
+        linked = set(links)
         wanted: dict[str, set[str]] = {"CustomerTransactionId": set(), "TransactionNumber": set()}
         for record in records:
             if record.id in linked:

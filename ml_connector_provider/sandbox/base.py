@@ -261,7 +261,7 @@ class SandboxSystem:
     * :meth:`register_routes` — add routes to the FastAPI app (decorators,
       ``app.include_router(router)``, :meth:`add_token_endpoint`, :meth:`require_bearer`);
     * :meth:`connection` — the Airflow connection that points a real hook at the stand-in;
-    * optionally :meth:`lifespan` (start/stop background work) and :meth:`reset`.
+    * optionally :meth:`lifespan` (start/stop background work) and :meth:`reset_state`.
 
     Routes that need their own public URL (``links``, ``Location``, ``instance_url``) should
     derive it from ``request.base_url``, which is the address the client used.
@@ -425,10 +425,12 @@ class SandboxSystem:
     ) -> None:
         """Back to a fresh start: seed state, no tokens, no faults, empty log, wall clock.
 
-        Subclasses with extra in-memory structures override it and call ``super().reset(...)``.
+        With ``state``, :meth:`reset_state` also runs (subclasses restore what they keep beside
+        the state there).
         """
         if state:
             self.state.reset()
+            self.reset_state()
         if tokens:
             self.tokens.reset()
         if faults:
@@ -437,6 +439,12 @@ class SandboxSystem:
             self.requests.clear()
         if clock:
             self.clock.reset()
+
+    def reset_state(self) -> None:
+        """Restore in-memory structures kept beside :attr:`state` (settings, caches ...); override.
+
+        Called by :meth:`reset` right after the state went back to its seed.
+        """
 
 
 async def _response_error_handler(request: Request, exc: Exception) -> Response:

@@ -23,10 +23,8 @@ import stripe
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from ml_connector_provider.hooks.stripe import StripeHook
-from ml_connector_provider.ledger.connection import DEFAULT_CONN_ID as DEFAULT_LEDGER_CONN_ID
+from ml_connector_provider.hooks.stripe import EVENT_RETENTION, MAX_EVENT_TYPES, StripeHook
 from ml_connector_provider.triggers.stripe import (
-    MAX_EVENT_TYPES,
     EventTally,
     StripeEventTrigger,
     describe_error,
@@ -41,9 +39,6 @@ if TYPE_CHECKING:
     from ml_connector_provider.engine.types import StreamKey
 
 __all__ = ["EVENT_RETENTION", "StripeEventSensor", "since_to_epoch"]
-
-EVENT_RETENTION = timedelta(days=30)
-"""How long Stripe keeps events listable."""
 
 _EPOCH = re.compile(r"\d+(?:\.\d+)?")
 
@@ -122,12 +117,13 @@ class StripeEventSensor(BaseSensorOperator):
     :param tenant_id: tenant of the stream whose ledger cursor is the starting point (templated).
     :param integration_id: integration of that stream, e.g. ``fusion_stripe`` (templated).
     :param stream: the stream's name (templated).
-    :param ledger_conn_id: the Airflow connection naming the ledger database.
+    :param ledger_conn_id: the Airflow connection naming the ledger database (default: the
+        ``[ml_connector] ledger_conn_id`` option, read when the task runs, as the DAG factory does).
     :param lookback: starting point when neither the cursor nor ``since`` is given, counted back
         from now (``timedelta`` or seconds).
     :param min_events: how many matching events end the wait.
     :param deferrable: wait in the triggerer instead of a worker slot (default: the
-        ``[operators] default_deferrable`` setting).
+        ``[operators] default_deferrable`` setting, read when the sensor is built).
     :param poke_interval: seconds between two checks, in both modes.
     """
 
@@ -143,10 +139,10 @@ class StripeEventSensor(BaseSensorOperator):
         tenant_id: str | None = None,
         integration_id: str | None = None,
         stream: str | None = None,
-        ledger_conn_id: str = DEFAULT_LEDGER_CONN_ID,
+        ledger_conn_id: str | None = None,
         lookback: timedelta | float = timedelta(hours=1),
         min_events: int = 1,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -181,6 +177,8 @@ class StripeEventSensor(BaseSensorOperator):
         self.ledger_conn_id = ledger_conn_id
         self.lookback = window
         self.min_events = min_events
+        if deferrable is None:
+            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable = deferrable
 
     @cached_property
@@ -279,18 +277,26 @@ class StripeEventSensor(BaseSensorOperator):
         settings = self.hook.settings
         return describe_error(error, settings.api_key, settings.webhook_secret)
 
-    def poke(self, context: Context) -> PokeReturnValue:
-        """One check; transient Stripe failures count as "not yet", others fail the task."""
-        since = self.resolve_since()
+    def _check_or_fail(self, since: int, retry: str) -> EventTally | None:
+        """:meth:`check`, with a transient Stripe failure logged and answered ``None``.
+
+        :param retry: who tries again, for the log ("next poke", "the trigger").
+        :raises AirflowFailException: a failure retrying cannot help (bad key, bad request).
+        """
         try:
-            tally = self.check(since)
+            return self.check(since)
         except stripe.StripeError as error:
             message = self._describe(error)
-            if is_transient(error):
-                self.log.warning("Listing Stripe events failed (%s); trying again next poke.", message)
-                return PokeReturnValue(is_done=False)
-            # Not transient (bad key, bad request): retrying the task cannot help.
-            raise AirflowFailException(f"Listing Stripe events failed: {message}") from None
+            if not is_transient(error):
+                raise AirflowFailException(f"Listing Stripe events failed: {message}") from None
+            self.log.warning("Listing Stripe events failed (%s); %s will try again.", message, retry)
+            return None
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One check; transient Stripe failures count as "not yet", others fail the task."""
+        tally = self._check_or_fail(self.resolve_since(), "the next poke")
+        if tally is None:
+            return PokeReturnValue(is_done=False)
         if tally.satisfied:
             self.log.info("Found %d Stripe event(s) of %s.", tally.count, tally.event_types)
             return PokeReturnValue(is_done=True, xcom_value=tally.summary())
@@ -302,20 +308,10 @@ class StripeEventSensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         since = self.resolve_since()
-        try:
-            tally = self.check(since)
-        except stripe.StripeError as error:
-            if not is_transient(error):
-                raise AirflowFailException(f"Listing Stripe events failed: {self._describe(error)}") from None
-            self.log.warning(
-                "Listing Stripe events failed (%s); the trigger will retry.", self._describe(error)
-            )
-        else:
-            if tally.satisfied:
-                self.log.info(
-                    "Found %d Stripe event(s) of %s; no need to defer.", tally.count, tally.event_types
-                )
-                return tally.summary()
+        tally = self._check_or_fail(since, "the trigger")
+        if tally is not None and tally.satisfied:
+            self.log.info("Found %d Stripe event(s) of %s; no need to defer.", tally.count, tally.event_types)
+            return tally.summary()
         self.defer(
             trigger=StripeEventTrigger(
                 stripe_conn_id=self.stripe_conn_id,

@@ -26,10 +26,12 @@ from airflow.providers.common.compat.connection import get_async_connection, get
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ml_connector_provider.hooks.stripe import (
+    MAX_EVENT_TYPES,
     StripeConnectionSettings,
     StripeHook,
     build_client,
     connection_settings,
+    describe_error,
 )
 
 __all__ = [
@@ -39,16 +41,12 @@ __all__ = [
     "EventTally",
     "StripeEventTrigger",
     "aget_connection_settings",
-    "build_client",
-    "connection_settings",
     "describe_error",
     "events_list_params",
     "is_transient",
     "validate_event_types",
 ]
 
-MAX_EVENT_TYPES = 20
-"""Most event types one ``GET /v1/events`` accepts in ``types``."""
 MAX_REPORTED_EVENT_IDS = 100
 """Event ids carried in a success event (the newest ones); the count covers them all."""
 DEFAULT_POLL_INTERVAL = 60.0
@@ -59,9 +57,6 @@ EVENTS_PAGE_SIZE = 100
 """Page size of the event list (Stripe's maximum)."""
 
 _EVENT_TYPE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)+")
-_SECRET = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9*]+|\bwhsec_[A-Za-z0-9*]+")
-# Stripe echoes a refused key half-masked ("sk_test_****1234"); drop such tokens whatever the format.
-_MASKED_ECHO = re.compile(r"\S*\*{3,}\S*")
 _RETRYABLE_STATUSES = frozenset({409, 429})
 
 
@@ -197,34 +192,6 @@ def is_transient(error: BaseException) -> bool:
             return isinstance(error, stripe.APIError)
         return status in _RETRYABLE_STATUSES or status >= 500
     return False
-
-
-def describe_error(error: BaseException, *secrets: str | None) -> str:
-    """A one-line description of ``error`` without keys or signing secrets.
-
-    Removes ``sk_``/``rk_``/``pk_`` keys, ``whsec_`` secrets, half-masked echoes of a key
-    (``…****1234``) and the exact values in ``secrets``.
-
-    :param secrets: exact values to hide as well (the connection's key, whatever its format).
-    """
-    if isinstance(error, stripe.StripeError):
-        status = f" (HTTP {error.http_status})" if error.http_status else ""
-        request = f", request {error.request_id}" if error.request_id else ""
-        text = f"{type(error).__name__}{status}: {error.user_message or error}{request}"
-    else:
-        text = f"{type(error).__name__}: {error}"
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = _SECRET.sub("***", " ".join(text.split()))
-    return _MASKED_ECHO.sub("***", text)
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 async def aget_connection_settings(stripe_conn_id: str) -> StripeConnectionSettings:

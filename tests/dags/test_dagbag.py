@@ -12,6 +12,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,11 +25,8 @@ if TYPE_CHECKING:
 
     from ml_connector_provider.operators.sync import SyncStreamOperator
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DAGS_DIR = REPO_ROOT / "dags"
-DAG_FILE = DAGS_DIR / "ml_connector.py"
-EXAMPLE_CONFIG = REPO_ROOT / "config" / "tenants.example.yaml"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+from tests.dags.conftest import DAG_FILE, DAGS_DIR, EXAMPLE_CONFIG, FIXTURES
+from tests.unit.config.helpers import use_stand_in_streams
 
 # Environment variable behind airflow.sdk.get_parsing_context().dag_id.
 PARSING_CONTEXT_DAG_ID = "_AIRFLOW_PARSING_CONTEXT_DAG_ID"
@@ -120,9 +118,9 @@ class _Blocked(RuntimeError):
     pass
 
 
-@pytest.fixture
-def no_io(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Make any network connection or SQL connection attempted during the test fail, and record it."""
+@contextmanager
+def refusing_io() -> Iterator[list[str]]:
+    """Make any network or SQL connection attempted inside the block fail, and record it."""
     attempts: list[str] = []
 
     def refuse_socket(self: socket.socket, address: Any, *args: Any) -> None:
@@ -135,10 +133,17 @@ def no_io(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     import sqlalchemy.engine
 
-    monkeypatch.setattr(socket.socket, "connect", refuse_socket)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse_socket)
-    monkeypatch.setattr(sqlalchemy.engine.Engine, "connect", refuse_engine)
-    return attempts
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", refuse_socket)
+        patch.setattr(socket.socket, "connect_ex", refuse_socket)
+        patch.setattr(sqlalchemy.engine.Engine, "connect", refuse_engine)
+        yield attempts
+
+
+@pytest.fixture
+def no_io() -> Iterator[list[str]]:
+    with refusing_io() as attempts:
+        yield attempts
 
 
 def _dagbag(path: Path) -> DagBag:
@@ -162,15 +167,7 @@ def _ours(bag: DagBag) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def dagbag(airflow_environment: dict[str, str]) -> DagBag:
     """The repository's dags/ folder parsed with the example tenant file, no network allowed."""
-    attempts: list[str] = []
-
-    def refuse(self: socket.socket, address: Any, *args: Any) -> None:
-        attempts.append(repr(address))
-        raise _Blocked(f"network access during DAG parsing: {address!r}")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket.socket, "connect", refuse)
-        patch.setattr(socket.socket, "connect_ex", refuse)
+    with refusing_io() as attempts:
         bag = _dagbag(DAGS_DIR)
     assert attempts == []
     return bag
@@ -511,24 +508,16 @@ class TestParsing:
 class TestFactory:
     @pytest.fixture
     def four_streams(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-        from ml_connector_provider.config import clear_config_cache, loader
-        from ml_connector_provider.integrations import IntegrationSpec, StreamSpec, get_integration
+        from ml_connector_provider.config import clear_config_cache
+        from ml_connector_provider.integrations import StreamSpec
 
-        real = get_integration("fusion_stripe")
-        spec = IntegrationSpec(
-            id=real.id,
-            title=real.title,
-            streams=(
-                StreamSpec("a", "Stream A", "fusion", "stripe", description="First."),
-                StreamSpec("b", "Stream B", "fusion", "stripe", default_enabled=False),
-                StreamSpec("c", "Stream C", "stripe", "fusion"),
-                StreamSpec("d", "Stream D", "stripe", "fusion"),
-            ),
-            connection_roles=real.connection_roles,
-            settings_model=real.settings_model,
-            streams_factory=real.streams_factory,
+        use_stand_in_streams(
+            monkeypatch,
+            StreamSpec("a", "Stream A", "fusion", "stripe", description="First."),
+            StreamSpec("b", "Stream B", "fusion", "stripe", default_enabled=False),
+            StreamSpec("c", "Stream C", "stripe", "fusion"),
+            StreamSpec("d", "Stream D", "stripe", "fusion"),
         )
-        monkeypatch.setattr(loader, "registry", lambda: {spec.id: spec})
         clear_config_cache()
         yield
         clear_config_cache()
@@ -630,12 +619,17 @@ class TestCli:
         from ml_connector_provider.get_provider_info import get_provider_info
 
         rows = {row["connection_type"]: row for row in _json(cli["hooks"])}
-        for conn in get_provider_info()["connection-types"]:
+        written = [
+            conn
+            for conn in get_provider_info()["connection-types"]
+            if importlib.util.find_spec(conn["hook-class-name"].rpartition(".")[0]) is not None
+        ]
+        assert {"oracle_fusion", "stripe"} <= {conn["connection-type"] for conn in written}
+        for conn in written:
             row = rows[conn["connection-type"]]
-            if importlib.util.find_spec(conn["hook-class-name"].rpartition(".")[0]) is not None:
-                assert row["class"] == conn["hook-class-name"]
-                assert row["package_name"] == "ml-connector-provider"
-                assert row["hook_name"] == conn["hook-name"]
+            assert row["class"] == conn["hook-class-name"]
+            assert row["package_name"] == "ml-connector-provider"
+            assert row["hook_name"] == conn["hook-name"]
 
     def test_providers_widgets(self, cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
         from ml_connector_provider.get_provider_info import get_provider_info

@@ -8,7 +8,6 @@ thing the test controls is the stand-ins' data and faults.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,8 +15,8 @@ import pytest
 from ml_connector_provider.ledger import Ledger
 from ml_connector_provider.sandbox.faults import FaultRule
 from ml_connector_provider.sandbox.runner import SandboxRunner
-from tests.harness.airflow_dags import airflow_dag_env, open_ledger, stream_summary
 from tests.harness.airflow_dags import run_dag as harness_run_dag
+from tests.harness.airflow_dags import stream_summary
 
 pytestmark = pytest.mark.airflow_db
 
@@ -37,20 +36,6 @@ tenants:
         connections: {fusion: acme_fusion, stripe: acme_stripe}
         streams: {invoices: false}
 """
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxRunner]:
-    with SandboxRunner(["fusion", "stripe"]) as runner:
-        yield runner
-
-
-@pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxRunner) -> Iterator[Ledger]:
-    root = tmp_path_factory.mktemp("e2e-customers")
-    conn_ids = {"fusion": "acme_fusion", "stripe": "acme_stripe"}
-    with airflow_dag_env(root, sandbox, CONFIG, conn_ids) as path, open_ledger(path) as led:
-        yield led
 
 
 def run_dag(conf: dict[str, Any] | None = None) -> str:

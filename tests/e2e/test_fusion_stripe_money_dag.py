@@ -11,7 +11,6 @@ reference is fixed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,7 +23,7 @@ from ml_connector_provider.ledger import Ledger
 from ml_connector_provider.mappings.money import to_minor_units
 from ml_connector_provider.sandbox.faults import FaultRule
 from ml_connector_provider.sandbox.runner import SandboxRunner
-from tests.harness.airflow_dags import airflow_dag_env, open_ledger, run_dag, stream_summary
+from tests.harness.airflow_dags import run_dag, stream_summary
 
 pytestmark = pytest.mark.airflow_db
 
@@ -59,20 +58,6 @@ tenants:
             subscription_revenue_account: {SUBS}
             poll_interval: 0.05
 """
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxRunner]:
-    with SandboxRunner(["fusion", "stripe"]) as runner:
-        yield runner
-
-
-@pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxRunner) -> Iterator[Ledger]:
-    root = tmp_path_factory.mktemp("e2e-money")
-    conn_ids = {"fusion": "acme_fusion", "stripe": "acme_stripe"}
-    with airflow_dag_env(root, sandbox, CONFIG, conn_ids) as path, open_ledger(path) as led:
-        yield led
 
 
 @pytest.fixture(scope="module")

@@ -156,9 +156,10 @@ def test_demo_runs_every_integration_and_reports_what_moved(tmp_path: Path) -> N
         "payments": "fusion:",
         "subscriptions": "fusion:",
     }
-    for record in report["records"]:
-        if record["action"] == "created":
-            assert record["target"].startswith(prefixes[record["stream"].split("/")[1]]), record
+    created_records = [record for record in report["records"] if record["action"] == "created"]
+    assert {record["stream"].split("/")[1] for record in created_records} == set(prefixes)
+    for record in created_records:
+        assert record["target"].startswith(prefixes[record["stream"].split("/")[1]]), record
     assert any("AR-99999" in a["what"] for a in report["activity"])
 
 

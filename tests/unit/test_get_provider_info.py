@@ -167,7 +167,9 @@ class TestConnectionTypes:
 
 class TestModules:
     def _listed(self, info: dict[str, Any], kind: str) -> list[str]:
-        return [m for entry in info.get(kind, []) for m in entry["python-modules"]]
+        modules = [m for entry in info.get(kind, []) for m in entry["python-modules"]]
+        assert modules, f"get_provider_info() lists no {kind}"
+        return modules
 
     @pytest.mark.parametrize("kind", ["hooks", "operators", "sensors", "triggers"])
     def test_listed_modules_import(self, info: dict[str, Any], kind: str) -> None:
@@ -177,8 +179,10 @@ class TestModules:
     @pytest.mark.parametrize("kind", ["hooks", "operators", "sensors", "triggers"])
     def test_listed_integration_names_exist(self, info: dict[str, Any], kind: str) -> None:
         names = {i["integration-name"] for i in info["integrations"]}
+        listed = {entry["integration-name"] for entry in info.get(kind, [])}
 
-        assert {entry["integration-name"] for entry in info.get(kind, [])} <= names
+        assert listed
+        assert listed <= names
 
     @pytest.mark.parametrize("kind", ["hooks", "sensors", "triggers"])
     def test_every_module_is_listed(self, info: dict[str, Any], kind: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
 from ml_connector_provider.sandbox import SandboxRunner
 from ml_connector_provider.sandbox.runner import airflow_conn_env_var
 from ml_connector_provider.sandbox.systems.fusion import (
@@ -203,3 +204,11 @@ def make_connection(
 def fusion_conn_id(make_connection: ConnectionFactory) -> str:
     """``oracle_fusion_default`` as the stand-in hands it out (OAuth 2.0, framework 4), fast retries."""
     return make_connection("oracle_fusion_default")
+
+
+@pytest.fixture
+def hook(fusion_conn_id: str) -> Iterator[OracleFusionHook]:
+    """An :class:`OracleFusionHook` on :func:`fusion_conn_id`, closed after the test."""
+    hook = OracleFusionHook(fusion_conn_id)
+    yield hook
+    hook.close()

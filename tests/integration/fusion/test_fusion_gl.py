@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -55,13 +54,6 @@ D = Decimal
 ERP = f"^{REST}/erpintegrations$"
 BATCHES = "journalBatches"
 EXPAND = "journalHeaders.journalLines"
-
-
-@pytest.fixture
-def hook(fusion_conn_id: str) -> Iterator[OracleFusionHook]:
-    hook = OracleFusionHook(fusion_conn_id)
-    yield hook
-    hook.close()
 
 
 @pytest.fixture

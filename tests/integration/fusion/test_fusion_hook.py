@@ -32,13 +32,6 @@ KEY = "BillToSiteUseId"
 COLLECTION = f"^{CUSTOMERS_PATH}$"
 
 
-@pytest.fixture
-def hook(fusion_conn_id: str) -> Iterator[OracleFusionHook]:
-    hook = OracleFusionHook(fusion_conn_id)
-    yield hook
-    hook.close()
-
-
 def by_time(rows: list[dict[str, Any]]) -> list[int]:
     return [r[KEY] for r in sorted(rows, key=lambda r: (parse_timestamp(r["LastUpdateDate"]), r[KEY]))]
 
@@ -746,12 +739,14 @@ def test_format_timestamp() -> None:
 @pytest.mark.parametrize(
     ("version", "requests_made"), [("4", 1), ("1", 3)], ids=["v4-one-query", "v1-per-key"]
 )
-def test_get_items(
+def test_find_by_key(
     make_connection: ConnectionFactory, admin: SandboxClient, version: str, requests_made: int
 ) -> None:
+    """Items read by key: one ``in`` query, or (version 1, no ``in``) one query per distinct key;
+    keys given as text match integer keys, unknown keys are left out."""
     hook = OracleFusionHook(make_connection(f"fusion_v{version}", rest_framework_version=version))
     admin.clear_request_log()
     keys = [300000047112007, "300000047112001", 999, 300000047112007]
-    items = list(hook.get_items(CUSTOMERS, "BillToSiteUseId", keys))
+    items = hook.find_by_attribute(CUSTOMERS, "BillToSiteUseId", keys)
     assert sorted(i["BillToSiteUseId"] for i in items) == [300000047112001, 300000047112007]
     assert len(admin.request_log(method="GET", path=CUSTOMERS)) == requests_made

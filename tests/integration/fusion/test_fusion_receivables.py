@@ -50,13 +50,6 @@ ORACLE_EXAMPLE = {
 
 
 @pytest.fixture
-def hook(fusion_conn_id: str) -> Iterator[OracleFusionHook]:
-    hook = OracleFusionHook(fusion_conn_id)
-    yield hook
-    hook.close()
-
-
-@pytest.fixture
 def hook_v1(make_connection: ConnectionFactory) -> Iterator[OracleFusionHook]:
     hook = OracleFusionHook(make_connection("fusion_v1", rest_framework_version="1"))
     yield hook

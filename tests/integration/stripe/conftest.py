@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 import requests
+import stripe
 
+from ml_connector_provider.hooks.stripe import StripeHook
 from ml_connector_provider.sandbox import SandboxRunner
 from ml_connector_provider.sandbox.runner import airflow_conn_env_var
 from ml_connector_provider.sandbox.systems.stripe import StripeSandbox
@@ -58,6 +60,18 @@ def make_connection(
 def stripe_conn_id(make_connection: ConnectionFactory) -> str:
     """``stripe_default`` exactly as the stand-in hands it out (``runner.airflow_env``)."""
     return make_connection("stripe_default")
+
+
+@pytest.fixture
+def hook(stripe_conn_id: str) -> StripeHook:
+    """A :class:`StripeHook` on ``stripe_default``."""
+    return StripeHook(stripe_conn_id)
+
+
+@pytest.fixture
+def client(hook: StripeHook) -> stripe.StripeClient:
+    """The hook's ``stripe.StripeClient``."""
+    return hook.client
 
 
 def post_form(session: requests.Session, url: str, body: str, **headers: str) -> requests.Response:

@@ -24,16 +24,6 @@ DAY = 86400
 
 
 @pytest.fixture
-def hook(stripe_conn_id: str) -> StripeHook:
-    return StripeHook(stripe_conn_id)
-
-
-@pytest.fixture
-def client(hook: StripeHook) -> stripe.StripeClient:
-    return hook.client
-
-
-@pytest.fixture
 def customer(hook: StripeHook) -> dict[str, Any]:
     return hook.create_customer(
         {"name": "Acme Ltd", "email": "ap@acme.test", "invoice_prefix": "ACME"}, idempotency_key="k-cus"
@@ -753,6 +743,88 @@ def test_products_and_prices(client: stripe.StripeClient, stripe_system: StripeS
     ]
 
 
+def test_list_filters_and_metadata_updates(
+    hook: StripeHook, client: stripe.StripeClient, stripe_system: StripeSandbox, customer: dict[str, Any]
+) -> None:
+    shippable = client.v1.products.create(params={"name": "Box", "shippable": True})
+    retired = client.v1.products.create(params={"name": "Old", "active": False})
+    assert [p.id for p in client.v1.products.list(params={"active": False}).data] == [retired.id]
+    assert [p.id for p in client.v1.products.list(params={"shippable": True}).data] == [shippable.id]
+    assert [p.id for p in client.v1.products.list(params={"ids": [shippable.id, "prod_x"]}).data] == [
+        shippable.id
+    ]
+    eur = client.v1.prices.create(params={"product": retired.id, "currency": "eur", "unit_amount": 7})
+    client.v1.prices.create(params={"product": shippable.id, "currency": "usd", "unit_amount": 9})
+    assert [p.id for p in client.v1.prices.list(params={"currency": "eur"}).data] == [eur.id]
+    assert [p.id for p in client.v1.prices.list(params={"product": retired.id}).data] == [eur.id]
+
+    pending = hook.create_invoice_item(
+        {"customer": customer["id"], "amount": 100, "currency": "usd"}, idempotency_key="k-pending"
+    )
+    invoice = one_line_invoice(hook, customer, "k-filters", amount=2000)
+    on_invoice = client.v1.invoice_items.list(params={"invoice": invoice["id"]}).data
+    assert [i.id for i in client.v1.invoice_items.list(params={"pending": True}).data] == [pending["id"]]
+    assert [i.id for i in client.v1.invoice_items.list(params={"pending": False}).data] == [
+        i.id for i in on_invoice
+    ]
+    assert len(on_invoice) == 1
+    deleted = client.v1.invoice_items.delete(pending["id"])
+    assert deleted.deleted is True
+    with pytest.raises(stripe.InvalidRequestError) as gone:
+        client.v1.invoice_items.retrieve(pending["id"])
+    assert gone.value.http_status == 404
+
+    stripe_system.pay_invoice(invoice["id"])
+    [charge] = stripe_system.charges()
+    refund = client.v1.refunds.create(params={"charge": charge["id"], "amount": 500})
+    txns = client.v1.balance_transactions.list(params={"type": "refund"}).data
+    assert [(t.source, t.amount) for t in txns] == [(refund.id, -500)]
+    by_source = client.v1.balance_transactions.list(params={"source": charge["id"]}).data
+    assert [t.id for t in by_source] == [charge["balance_transaction"]]
+    assert client.v1.balance_transactions.list(params={"currency": "eur"}).data == []
+    with pytest.raises(stripe.InvalidRequestError) as no_type:
+        client.v1.invoice_payments.list(params={"payment": {"payment_intent": charge["payment_intent"]}})
+    assert no_type.value.param == "payment[type]"
+
+    tagged = client.v1.refunds.update(refund.id, params={"metadata": {"rma": "9"}})
+    assert tagged.metadata.to_dict() == {"rma": "9"}
+    [refund_updated] = stripe_system.events("refund.updated")
+    assert refund_updated["data"]["previous_attributes"] == {"metadata": {"rma": None}}
+    client.v1.refunds.update(refund.id, params={"metadata": {"rma": "9"}})  # no change, no event
+    assert len(stripe_system.events("refund.updated")) == 1
+
+    plan = client.v1.prices.create(
+        params={
+            "product": shippable.id,
+            "currency": "usd",
+            "unit_amount": 300,
+            "recurring": {"interval": "month"},
+        }
+    )
+    sub = client.v1.subscriptions.create(
+        params={
+            "customer": customer["id"],
+            "items": [{"price": plan.id}],
+            "default_payment_method": "pm_card_visa",
+            "metadata": {"a": "1"},
+        }
+    )
+    assert [s.id for s in client.v1.subscriptions.list(params={"price": plan.id}).data] == [sub.id]
+    assert client.v1.subscriptions.list(params={"price": eur.id}).data == []
+    assert client.v1.subscriptions.list(params={"status": "past_due"}).data == []
+    assert [s.id for s in client.v1.subscriptions.list(params={"status": "all"}).data] == [sub.id]
+    changed = client.v1.subscriptions.update(sub.id, params={"description": "Gold", "metadata": {"b": "2"}})
+    assert (changed.description, changed.metadata.to_dict()) == ("Gold", {"a": "1", "b": "2"})
+    [sub_updated] = stripe_system.events("customer.subscription.updated")
+    assert sub_updated["data"]["previous_attributes"] == {"description": None, "metadata": {"b": None}}
+    too_many = {f"k{n}": "v" for n in range(50)}
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.subscriptions.update(sub.id, params={"description": "Platinum", "metadata": too_many})
+    assert refused.value.param == "metadata"
+    [kept] = stripe_system.subscriptions()
+    assert (kept["description"], kept["metadata"]) == ("Gold", {"a": "1", "b": "2"})  # nothing written
+
+
 # -- subscriptions -----------------------------------------------------------------------------------
 
 
@@ -795,7 +867,7 @@ def test_subscription_bills_and_renews_two_cycles(
     [item] = sub["items"].data
     start, end = item.current_period_start, item.current_period_end
     assert 28 * DAY <= end - start <= 31 * DAY
-    assert not hasattr(sub, "current_period_start") or "current_period_start" not in sub
+    assert "current_period_start" not in sub  # since basil the period lives on the items
 
     first = hook.retrieve_invoice(str(sub.latest_invoice))
     assert first is not None

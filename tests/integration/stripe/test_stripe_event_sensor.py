@@ -11,9 +11,6 @@ import asyncio
 import importlib
 import json
 import math
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +24,12 @@ import pytest
 import requests
 import structlog.testing
 from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import AirflowException, TaskDeferred
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowNotFoundException,
+    TaskDeferred,
+)
 
 from ml_connector_provider.engine.types import StreamKey
 from ml_connector_provider.ledger import Ledger
@@ -64,6 +66,13 @@ def run_trigger(trigger: StripeEventTrigger, timeout: float = 30.0) -> dict[str,
         raise AssertionError("the trigger ended without an event")
 
     return asyncio.run(asyncio.wait_for(first_event(), timeout))
+
+
+def wait_for(stripe_conn_id: str, since: int, *, timeout: float = 30.0, **kwargs: Any) -> dict[str, Any]:
+    """The first event of a trigger waiting for ``customer.created`` (by default), polling every 0.05 s."""
+    kwargs.setdefault("event_types", ["customer.created"])
+    kwargs.setdefault("poll_interval", 0.05)
+    return run_trigger(StripeEventTrigger(stripe_conn_id=stripe_conn_id, since=since, **kwargs), timeout)
 
 
 def create_customer(http: requests.Session, base_url: str, name: str) -> str:
@@ -135,14 +144,7 @@ def test_trigger_counts_only_new_events_of_the_wanted_types(
     second = create_customer(http, base_url, "New 2")
     expected = [event_of(stripe_system, "customer.created", c) for c in (second, first)]  # newest first
 
-    payload = run_trigger(
-        StripeEventTrigger(
-            stripe_conn_id=stripe_conn_id,
-            event_types=["customer.created"],
-            since=baseline["since"],
-            poll_interval=0.05,
-        )
-    )
+    payload = wait_for(stripe_conn_id, baseline["since"])
 
     assert payload == {
         "status": "success",
@@ -168,14 +170,8 @@ def test_trigger_several_types_and_min_events(
     new_id = create_customer(http, base_url, "New")
     update_customer(http, base_url, baseline["old_customer"], "Old, renamed")
 
-    payload = run_trigger(
-        StripeEventTrigger(
-            stripe_conn_id=stripe_conn_id,
-            event_types=["customer.created", "customer.updated"],
-            since=baseline["since"],
-            poll_interval=0.05,
-            min_events=2,
-        )
+    payload = wait_for(
+        stripe_conn_id, baseline["since"], event_types=["customer.created", "customer.updated"], min_events=2
     )
 
     assert payload["status"] == "success"
@@ -204,15 +200,7 @@ def test_repeated_listings_count_once(
     created = [create_customer(http, base_url, f"New {n}") for n in range(2)]
     expected = [event_of(stripe_system, "customer.created", c)["id"] for c in reversed(created)]
 
-    payload = run_trigger(
-        StripeEventTrigger(
-            stripe_conn_id=stripe_conn_id,
-            event_types=["customer.created"],
-            since=baseline["since"],
-            poll_interval=0.05,
-            min_events=2,
-        )
-    )
+    payload = wait_for(stripe_conn_id, baseline["since"], min_events=2)
     poke = sensor(stripe_conn_id=stripe_conn_id, since=baseline["since"], min_events=3).poke(NO_CONTEXT)
 
     assert payload["count"] == 2
@@ -226,15 +214,7 @@ def test_trigger_pages_until_min_events(
     for n in range(105):
         create_customer(http, base_url, f"Bulk {n}")
 
-    payload = run_trigger(
-        StripeEventTrigger(
-            stripe_conn_id=stripe_conn_id,
-            event_types=["customer.created"],
-            since=baseline["since"],
-            poll_interval=0.05,
-            min_events=103,
-        )
-    )
+    payload = wait_for(stripe_conn_id, baseline["since"], min_events=103)
 
     assert payload["status"] == "success"
     assert payload["count"] == 105
@@ -252,14 +232,7 @@ def test_trigger_stops_reading_once_enough_events_are_seen(
     for n in range(101):
         create_customer(http, base_url, f"Bulk {n}")
 
-    payload = run_trigger(
-        StripeEventTrigger(
-            stripe_conn_id=stripe_conn_id,
-            event_types=["customer.created"],
-            since=baseline["since"],
-            poll_interval=0.05,
-        )
-    )
+    payload = wait_for(stripe_conn_id, baseline["since"])
 
     assert payload["count"] == 100
     assert payload["has_more"] is True
@@ -285,14 +258,7 @@ def test_trigger_waits_until_an_event_arrives(
 
     worker = threading.Thread(target=create_after_three_polls, daemon=True)
     worker.start()
-    payload = run_trigger(
-        StripeEventTrigger(
-            stripe_conn_id=stripe_conn_id,
-            event_types=["customer.created"],
-            since=baseline["since"],
-            poll_interval=0.1,
-        )
-    )
+    payload = wait_for(stripe_conn_id, baseline["since"], poll_interval=0.1)
     worker.join(timeout=5)
 
     [customer_id] = created
@@ -333,14 +299,7 @@ def test_trigger_backs_off_and_survives_transient_faults(
     stripe_system.faults.extend(faults)
     faulted = sum(rule.times or 0 for rule in faults)
 
-    payload = run_trigger(
-        StripeEventTrigger(
-            stripe_conn_id=no_retry_conn_id,
-            event_types=["customer.created"],
-            since=baseline["since"],
-            poll_interval=0.1,
-        )
-    )
+    payload = wait_for(no_retry_conn_id, baseline["since"], poll_interval=0.1)
 
     assert payload["status"] == "success"
     assert payload["event_ids"] == [event_of(stripe_system, "customer.created", customer_id)["id"]]
@@ -364,14 +323,7 @@ def test_trigger_waits_at_least_retry_after(
     create_customer(http, base_url, "New")
     stripe_system.faults.add(FaultRule.rate_limit(path=EVENTS, retry_after=1, times=1))
 
-    payload = run_trigger(
-        StripeEventTrigger(
-            stripe_conn_id=no_retry_conn_id,
-            event_types=["customer.created"],
-            since=baseline["since"],
-            poll_interval=0.05,
-        )
-    )
+    payload = wait_for(no_retry_conn_id, baseline["since"])
 
     assert payload["status"] == "success"
     first, second = request_times(events_requests(admin))
@@ -389,15 +341,8 @@ def test_trigger_with_sdk_retries_absorbs_a_single_503(
     create_customer(http, base_url, "New")
     stripe_system.faults.add(FaultRule.unavailable(path=EVENTS, times=1))
 
-    payload = run_trigger(
-        StripeEventTrigger(
-            stripe_conn_id=stripe_conn_id,
-            event_types=["customer.created"],
-            since=baseline["since"],
-            poll_interval=30,  # a poll-loop retry would take this long: the SDK retried instead
-        ),
-        timeout=15,
-    )
+    # A poll-loop retry would take poll_interval (30 s): the SDK retried instead.
+    payload = wait_for(stripe_conn_id, baseline["since"], poll_interval=30, timeout=15)
 
     assert payload["status"] == "success"
     assert [r["status"] for r in events_requests(admin)] == [503, 200]
@@ -420,14 +365,7 @@ def test_trigger_bad_key_yields_error_without_the_key(
 ) -> None:
     conn_id = make_connection("stripe_bad_key", password=bad_key)
 
-    payload = run_trigger(
-        StripeEventTrigger(
-            stripe_conn_id=conn_id,
-            event_types=["customer.created"],
-            since=baseline["since"],
-            poll_interval=0.05,
-        )
-    )
+    payload = wait_for(conn_id, baseline["since"])
 
     assert payload["status"] == "error"
     assert set(payload) == {"status", "message"}
@@ -454,14 +392,7 @@ def test_trigger_error_for_a_refused_request(
         )
     )
 
-    payload = run_trigger(
-        StripeEventTrigger(
-            stripe_conn_id=stripe_conn_id,
-            event_types=["customer.created"],
-            since=baseline["since"],
-            poll_interval=0.05,
-        )
-    )
+    payload = wait_for(stripe_conn_id, baseline["since"])
 
     assert payload["status"] == "error"
     assert "InvalidRequestError (HTTP 400)" in payload["message"]
@@ -469,9 +400,7 @@ def test_trigger_error_for_a_refused_request(
 
 
 def test_trigger_error_for_a_missing_connection() -> None:
-    payload = run_trigger(
-        StripeEventTrigger(stripe_conn_id="stripe_defined_nowhere", event_types=["invoice.paid"], since=0)
-    )
+    payload = wait_for("stripe_defined_nowhere", 0, event_types=["invoice.paid"])
 
     assert payload["status"] == "error"
     assert "stripe_defined_nowhere" in payload["message"]
@@ -480,7 +409,7 @@ def test_trigger_error_for_a_missing_connection() -> None:
 def test_trigger_error_for_a_connection_without_key(make_connection: ConnectionFactory) -> None:
     conn_id = make_connection("stripe_no_key", password="")
 
-    payload = run_trigger(StripeEventTrigger(stripe_conn_id=conn_id, event_types=["invoice.paid"], since=0))
+    payload = wait_for(conn_id, 0, event_types=["invoice.paid"])
 
     assert payload == {
         "status": "error",
@@ -592,13 +521,16 @@ def test_poke_false_then_true(
     assert all(r["headers"]["authorization"] == f"Bearer {stripe_system.secret_key}" for r in requests_)
 
 
-def test_poke_mode_execute_returns_the_summary(
-    stripe_conn_id: str, http: requests.Session, base_url: str, baseline: dict[str, Any]
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_execute_returns_the_summary_when_events_exist(
+    deferrable: bool, stripe_conn_id: str, http: requests.Session, base_url: str, baseline: dict[str, Any]
 ) -> None:
     create_customer(http, base_url, "New")
-    task = sensor(stripe_conn_id=stripe_conn_id, since=baseline["since"], deferrable=False, poke_interval=0.1)
+    task = sensor(
+        stripe_conn_id=stripe_conn_id, since=baseline["since"], deferrable=deferrable, poke_interval=0.1
+    )
 
-    summary = task.execute(NO_CONTEXT)
+    summary = task.execute(NO_CONTEXT)  # deferrable: the first check finds them, no deferral
 
     assert summary["count"] == 1
     assert summary["since"] == baseline["since"]
@@ -627,17 +559,20 @@ def test_poke_treats_transient_faults_as_not_yet(
     assert task.poke(NO_CONTEXT)
 
 
-def test_poke_bad_key_fails_without_the_key(make_connection: ConnectionFactory) -> None:
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_bad_key_fails_at_once_without_the_key(deferrable: bool, make_connection: ConnectionFactory) -> None:
     bad_key = "sk_live_WrongLiveKey00000000001234"
     conn_id = make_connection("stripe_bad_key", password=bad_key)
-    task = sensor(stripe_conn_id=conn_id)
+    task = sensor(stripe_conn_id=conn_id, deferrable=deferrable, poke_interval=0.1, timeout=30)
 
-    with pytest.raises(AirflowException) as raised:
-        task.poke(NO_CONTEXT)
+    # AirflowFailException: retrying the task cannot fix a key.
+    with pytest.raises(AirflowFailException) as raised:
+        task.execute(NO_CONTEXT)
 
     message = str(raised.value)
     assert "AuthenticationError (HTTP 401)" in message
     assert bad_key not in message
+    assert bad_key[-4:] not in message
     assert "sk_live_" not in message
     assert raised.value.__cause__ is None
     assert raised.value.__suppress_context__
@@ -680,36 +615,23 @@ def test_deferrable_defers_when_nothing_is_new(
     assert stripe_system.settings.webhook_secret not in serialized
 
 
-def test_deferrable_returns_at_once_when_events_exist(
-    stripe_conn_id: str, http: requests.Session, base_url: str, baseline: dict[str, Any]
-) -> None:
-    create_customer(http, base_url, "New")
-    task = sensor(stripe_conn_id=stripe_conn_id, since=baseline["since"], deferrable=True)
-
-    summary = task.execute(NO_CONTEXT)
-
-    assert summary["count"] == 1
-    assert summary["since"] == baseline["since"]
-
-
 def test_deferrable_defers_on_a_transient_fault_of_the_first_check(
-    no_retry_conn_id: str, stripe_system: StripeSandbox, baseline: dict[str, Any]
+    no_retry_conn_id: str,
+    stripe_system: StripeSandbox,
+    http: requests.Session,
+    base_url: str,
+    baseline: dict[str, Any],
+    admin: SandboxClient,
 ) -> None:
+    create_customer(http, base_url, "New")  # without the fault, the first check would succeed
     stripe_system.faults.add(FaultRule.unavailable(path=EVENTS, times=1))
     task = sensor(stripe_conn_id=no_retry_conn_id, since=baseline["since"], deferrable=True)
 
-    with pytest.raises(TaskDeferred):
+    with pytest.raises(TaskDeferred) as deferred:
         task.execute(NO_CONTEXT)
 
-
-def test_deferrable_fails_at_once_on_a_bad_key(make_connection: ConnectionFactory) -> None:
-    conn_id = make_connection("stripe_bad_key", password="sk_test_DefinitelyWrong000000")
-    task = sensor(stripe_conn_id=conn_id, deferrable=True)
-
-    with pytest.raises(AirflowException, match="AuthenticationError") as raised:
-        task.execute(NO_CONTEXT)
-
-    assert "DefinitelyWrong" not in str(raised.value)
+    assert [r["status"] for r in events_requests(admin)] == [503]
+    assert deferred.value.trigger.serialize()[1]["since"] == baseline["since"]
 
 
 def test_deferral_round_trip_through_the_trigger(
@@ -955,7 +877,7 @@ def test_templated_since_is_rendered_then_parsed(
 # -- sensor: construction --------------------------------------------------------------------------
 
 
-def test_constructor_does_no_io() -> None:
+def test_constructor_does_no_io(monkeypatch: pytest.MonkeyPatch) -> None:
     task = sensor(
         stripe_conn_id="stripe_defined_nowhere",
         tenant_id="acme",
@@ -965,22 +887,32 @@ def test_constructor_does_no_io() -> None:
     )
 
     assert "hook" not in task.__dict__
-    with pytest.raises(Exception, match="stripe_defined_nowhere"):
+    with pytest.raises(AirflowNotFoundException, match="stripe_defined_nowhere"):
         task.hook.client  # noqa: B018 - the first use reads the connection
 
 
-@pytest.mark.parametrize("setting", ["True", "False"])
-def test_deferrable_default_follows_the_operators_setting(setting: str) -> None:
-    # The default is read when the module is imported, as in the official providers: use a fresh process.
-    code = (
-        "from ml_connector_provider.sensors.stripe import StripeEventSensor as S; "
-        "print(S(task_id='t', event_types=['invoice.paid']).deferrable)"
-    )
-    env = {**os.environ, "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": setting}
+@pytest.mark.parametrize("setting", [True, False])
+def test_deferrable_default_follows_the_operators_setting(
+    setting: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(setting))
 
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert sensor().deferrable is setting
+    assert sensor(deferrable=not setting).deferrable is (not setting)
 
-    assert result.stdout.strip().splitlines()[-1] == setting
+
+def test_ledger_conn_id_default_is_the_airflow_option_read_at_run_time(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger.set_cursor(STREAM, datetime(2026, 5, 31, 12, 0, 0, tzinfo=UTC))
+    task = sensor(tenant_id=STREAM.tenant, integration_id=STREAM.integration, stream=STREAM.stream)
+    assert task.ledger_conn_id is None  # nothing resolved when the DAG is parsed
+    # Set after the sensor was built: only a run-time read sees it.
+    monkeypatch.setenv("AIRFLOW__ML_CONNECTOR__LEDGER_CONN_ID", LEDGER_CONN_ID)
+
+    since = task.resolve_since(now=datetime(2026, 6, 1, tzinfo=UTC))
+
+    assert since == int(datetime(2026, 5, 31, 11, 59, 59, tzinfo=UTC).timestamp())
 
 
 @pytest.mark.parametrize(

@@ -32,16 +32,6 @@ from tests.integration.stripe.conftest import ConnectionFactory
 DAY = 86400
 
 
-@pytest.fixture
-def hook(stripe_conn_id: str) -> StripeHook:
-    return StripeHook(stripe_conn_id)
-
-
-@pytest.fixture
-def client(hook: StripeHook) -> stripe.StripeClient:
-    return hook.client
-
-
 def make_customers(hook: StripeHook, system: StripeSandbox, count: int, *, step: int = 10) -> list[str]:
     """``count`` customers (one ``customer.created`` event each), ``step`` seconds apart; oldest first."""
     ids = []
@@ -545,6 +535,8 @@ def test_reset_forgets_deliveries_and_the_webhook_url(
     make_customers(hook, stripe_system, 1)
     assert stripe_system.wait_for_webhooks(10)
     assert len(stripe_system.webhook_deliveries()) == 1
+    stripe_system.reset(state=False)  # settings and deliveries go with the state only
+    assert (stripe_system.settings.webhook_url, len(stripe_system.webhook_deliveries())) == (receiver.url, 1)
     stripe_system.reset()
     assert stripe_system.webhook_deliveries() == []
     assert stripe_system.settings.webhook_url is None

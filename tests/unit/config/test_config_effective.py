@@ -19,20 +19,11 @@ from ml_connector_provider.config import (
     parse_config,
 )
 from ml_connector_provider.config.schema import validate_schedule
-from ml_connector_provider.integrations import get_integration
+from ml_connector_provider.integrations import StreamSpec, get_integration
+from tests.unit.config.helpers import GL, use_stand_in_streams
 
 CONNECTIONS = {"fusion": "f_conn", "stripe": "s_conn"}
 ALL_STREAMS = ("customers", "invoices", "payments", "subscriptions")
-
-#: The smallest valid ``settings.gl`` block (the fields without a default).
-GL: dict[str, Any] = {
-    "ledger_id": "300000046975971",
-    "ledger_name": "US Primary Ledger",
-    "data_access_set_id": "300000046975980",
-    "cash_clearing_account": "101-000-11250-000-000",
-    "ar_suspense_account": "101-000-12990-000-000",
-    "fee_account": "101-000-65110-000-000",
-}
 
 #: ``GL`` with every defaulted field filled in, as ``model_dump(mode="json")`` gives it.
 GL_RESOLVED: dict[str, Any] = {
@@ -297,24 +288,13 @@ class TestEnabled:
         assert (item.tenant_enabled, item.integration_enabled) == (tenant_enabled, integration_enabled)
 
     def test_streams_in_spec_order(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from ml_connector_provider.config import loader
-        from ml_connector_provider.integrations import IntegrationSpec, StreamSpec
-
-        spec = get_integration("fusion_stripe")
-        multi = IntegrationSpec(
-            id=spec.id,
-            title=spec.title,
-            streams=(
-                StreamSpec("a", "A", "fusion", "stripe"),
-                StreamSpec("b", "B", "fusion", "stripe", default_enabled=False),
-                StreamSpec("c", "C", "stripe", "fusion"),
-                StreamSpec("d", "D", "stripe", "fusion"),
-            ),
-            connection_roles=spec.connection_roles,
-            settings_model=spec.settings_model,
-            streams_factory=spec.streams_factory,
+        use_stand_in_streams(
+            monkeypatch,
+            StreamSpec("a", "A", "fusion", "stripe"),
+            StreamSpec("b", "B", "fusion", "stripe", default_enabled=False),
+            StreamSpec("c", "C", "stripe", "fusion"),
+            StreamSpec("d", "D", "stripe", "fusion"),
         )
-        monkeypatch.setattr(loader, "registry", lambda: {multi.id: multi})
 
         item = _one({"streams": {"d": True, "b": {"enabled": True}, "c": False}})
 
@@ -351,25 +331,12 @@ class TestRequiredSettings:
         assert item.streams == ("payments", "subscriptions")
 
     def test_every_required_setting_must_be_given(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from ml_connector_provider.config import loader
-        from ml_connector_provider.integrations import IntegrationSpec, StreamSpec
-
-        spec = get_integration("fusion_stripe")
-        stand_in = IntegrationSpec(
-            id=spec.id,
-            title=spec.title,
-            streams=(
-                StreamSpec("a", "A", "fusion", "stripe"),
-                StreamSpec("two", "Two", "stripe", "fusion", requires_settings=("gl", "business_units")),
-                StreamSpec(
-                    "off", "Off", "stripe", "fusion", default_enabled=False, requires_settings=("gl",)
-                ),
-            ),
-            connection_roles=spec.connection_roles,
-            settings_model=spec.settings_model,
-            streams_factory=spec.streams_factory,
+        use_stand_in_streams(
+            monkeypatch,
+            StreamSpec("a", "A", "fusion", "stripe"),
+            StreamSpec("two", "Two", "stripe", "fusion", requires_settings=("gl", "business_units")),
+            StreamSpec("off", "Off", "stripe", "fusion", default_enabled=False, requires_settings=("gl",)),
         )
-        monkeypatch.setattr(loader, "registry", lambda: {stand_in.id: stand_in})
 
         assert _one({"settings": {"gl": GL}}).streams == ("a",)
         assert _one({"settings": {"business_units": ["US1"]}}).streams == ("a",)

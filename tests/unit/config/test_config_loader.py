@@ -12,18 +12,9 @@ import pytest
 import yaml
 
 from ml_connector_provider.config import ConfigError, TenantsConfig, load_config, parse_config
+from tests.unit.config.helpers import GL
 
 WriteConfig = Callable[..., Path]
-
-#: The smallest valid ``settings.gl`` block of fusion_stripe (the fields without a default).
-GL: dict[str, Any] = {
-    "ledger_id": "300000046975971",
-    "ledger_name": "US Primary Ledger",
-    "data_access_set_id": "300000046975980",
-    "cash_clearing_account": "101-000-11250-000-000",
-    "ar_suspense_account": "101-000-12990-000-000",
-    "fee_account": "101-000-65110-000-000",
-}
 
 STREAMS_OF_FUSION_STRIPE = "(streams of fusion_stripe: customers, invoices, payments, subscriptions)"
 
@@ -148,29 +139,48 @@ class TestValidFiles:
         assert "gl" not in initech.settings
 
 
+ACME_FS = "tenant 'acme': integrations.fusion_stripe."
+NO_STREAM = "streams: no stream is enabled; set 'enabled: false' on the integration instead"
+
+
+def _gl_required(stream: str) -> str:
+    return (
+        f"settings.gl: required by the stream {stream!r}, which is enabled explicitly; "
+        "set it or disable the stream"
+    )
+
+
+def _acme_set(**fields: Any) -> Callable[[dict[str, Any]], None]:
+    """A change setting ``fields`` on acme's fusion_stripe integration."""
+    return lambda data: _acme_fs(data).update(**fields)
+
+
+def _acme_case(case_id: str, change: Callable[[dict[str, Any]], None], expected: str) -> Any:
+    """An error case of acme's fusion_stripe integration: ``expected`` follows its path prefix."""
+    return pytest.param(_with(change), ACME_FS + expected, id=case_id)
+
+
 def _every_stream_off_with_gl(data: dict[str, Any]) -> None:
     _acme_gl()(data)
     _acme_fs(data)["streams"] = dict.fromkeys(("customers", "invoices", "payments", "subscriptions"), False)
 
 
 ERROR_CASES: list[Any] = [
-    pytest.param(
-        _with(lambda d: _acme_fs(d)["connections"].pop("stripe")),
-        "tenant 'acme': integrations.fusion_stripe.connections: missing role 'stripe' "
-        "(the id of an Airflow connection of type 'stripe')",
-        id="missing-role",
+    _acme_case(
+        "missing-role",
+        lambda d: _acme_fs(d)["connections"].pop("stripe"),
+        "connections: missing role 'stripe' (the id of an Airflow connection of type 'stripe')",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d)["connections"].update(crm="acme_crm")),
-        "tenant 'acme': integrations.fusion_stripe.connections.crm: unknown role 'crm' "
-        "(roles of fusion_stripe: fusion, stripe)",
-        id="unknown-role",
+    _acme_case(
+        "unknown-role",
+        lambda d: _acme_fs(d)["connections"].update(crm="acme_crm"),
+        "connections.crm: unknown role 'crm' (roles of fusion_stripe: fusion, stripe)",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d)["connections"].update(stripe="acme stripe")),
-        "tenant 'acme': integrations.fusion_stripe.connections.stripe: invalid value 'acme stripe' "
+    _acme_case(
+        "bad-conn-id",
+        lambda d: _acme_fs(d)["connections"].update(stripe="acme stripe"),
+        "connections.stripe: invalid value 'acme stripe' "
         r"(must match ^[A-Za-z0-9][A-Za-z0-9_.\-]{0,249}$)",
-        id="bad-conn-id",
     ),
     pytest.param(
         _with(lambda d: d["tenants"][1]["integrations"].update(netsuite_magic={"connections": {}})),
@@ -178,159 +188,132 @@ ERROR_CASES: list[Any] = [
         "(available: fusion_stripe)",
         id="unknown-integration",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(streams={"refunds": {"enabled": True}})),
-        f"tenant 'acme': integrations.fusion_stripe.streams.refunds: unknown stream 'refunds' "
-        f"{STREAMS_OF_FUSION_STRIPE}",
-        id="unknown-stream",
+    _acme_case(
+        "unknown-stream",
+        _acme_set(streams={"refunds": {"enabled": True}}),
+        f"streams.refunds: unknown stream 'refunds' {STREAMS_OF_FUSION_STRIPE}",
     ),
-    pytest.param(
-        # Without settings.gl, payments and subscriptions are off by default.
-        _with(lambda d: _acme_fs(d).update(streams={"customers": {"enabled": False}, "invoices": False})),
-        "tenant 'acme': integrations.fusion_stripe.streams: no stream is enabled; "
-        "set 'enabled: false' on the integration instead",
-        id="no-stream",
+    # Without settings.gl, payments and subscriptions are off by default.
+    _acme_case(
+        "no-stream",
+        _acme_set(streams={"customers": {"enabled": False}, "invoices": False}),
+        NO_STREAM,
     ),
-    pytest.param(
-        _with(_every_stream_off_with_gl),
-        "tenant 'acme': integrations.fusion_stripe.streams: no stream is enabled; "
-        "set 'enabled: false' on the integration instead",
-        id="no-stream-with-gl",
+    _acme_case(
+        "no-stream-with-gl",
+        _every_stream_off_with_gl,
+        NO_STREAM,
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(streams={"payments": True})),
-        "tenant 'acme': integrations.fusion_stripe.settings.gl: required by the stream 'payments', "
-        "which is enabled explicitly; set it or disable the stream",
-        id="payments-without-gl",
+    _acme_case(
+        "payments-without-gl",
+        _acme_set(streams={"payments": True}),
+        _gl_required("payments"),
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(streams={"subscriptions": {"enabled": True}})),
-        "tenant 'acme': integrations.fusion_stripe.settings.gl: required by the stream 'subscriptions', "
-        "which is enabled explicitly; set it or disable the stream",
-        id="subscriptions-without-gl",
+    _acme_case(
+        "subscriptions-without-gl",
+        _acme_set(streams={"subscriptions": {"enabled": True}}),
+        _gl_required("subscriptions"),
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(streams={"payments": True}, settings={"gl": None})),
-        "tenant 'acme': integrations.fusion_stripe.settings.gl: required by the stream 'payments', "
-        "which is enabled explicitly; set it or disable the stream",
-        id="payments-with-null-gl",
+    _acme_case(
+        "payments-with-null-gl",
+        _acme_set(streams={"payments": True}, settings={"gl": None}),
+        _gl_required("payments"),
     ),
-    pytest.param(
-        _with(_acme_gl(fee_account="101 000 65110")),
-        "tenant 'acme': integrations.fusion_stripe.settings.gl.fee_account: invalid value '101 000 65110' "
+    _acme_case(
+        "gl-bad-account",
+        _acme_gl(fee_account="101 000 65110"),
+        "settings.gl.fee_account: invalid value '101 000 65110' "
         r"(must match ^[A-Za-z0-9]+([-.][A-Za-z0-9]+)*$)",
-        id="gl-bad-account",
     ),
-    pytest.param(
-        _with(_acme_gl(ledger_id=...)),
-        "tenant 'acme': integrations.fusion_stripe.settings.gl.ledger_id: required field is missing",
-        id="gl-missing-ledger-id",
+    _acme_case(
+        "gl-missing-ledger-id", _acme_gl(ledger_id=...), "settings.gl.ledger_id: required field is missing"
     ),
-    pytest.param(
-        _with(_acme_gl(ledger_id="US-300")),
-        r"tenant 'acme': integrations.fusion_stripe.settings.gl.ledger_id: invalid value 'US-300' (must match ^\d+$)",
-        id="gl-bad-ledger-id",
+    _acme_case(
+        "gl-bad-ledger-id",
+        _acme_gl(ledger_id="US-300"),
+        r"settings.gl.ledger_id: invalid value 'US-300' (must match ^\d+$)",
     ),
-    pytest.param(
-        _with(_acme_gl(ar_suspense_account=GL["cash_clearing_account"])),
-        "tenant 'acme': integrations.fusion_stripe.settings.gl: "
-        "cash_clearing_account and ar_suspense_account must differ",
-        id="gl-same-accounts",
+    _acme_case(
+        "gl-same-accounts",
+        _acme_gl(ar_suspense_account=GL["cash_clearing_account"]),
+        "settings.gl: cash_clearing_account and ar_suspense_account must differ",
     ),
-    pytest.param(
-        _with(_acme_gl(segment_delimiter="/")),
-        "tenant 'acme': integrations.fusion_stripe.settings.gl.segment_delimiter: Input should be '-' or '.'",
-        id="gl-delimiter",
+    _acme_case(
+        "gl-delimiter",
+        _acme_gl(segment_delimiter="/"),
+        "settings.gl.segment_delimiter: Input should be '-' or '.'",
     ),
-    pytest.param(
-        _with(_acme_gl(import_timeout=30)),
-        "tenant 'acme': integrations.fusion_stripe.settings.gl.import_timeout: "
-        "Input should be greater than or equal to 60",
-        id="gl-import-timeout",
+    _acme_case(
+        "gl-import-timeout",
+        _acme_gl(import_timeout=30),
+        "settings.gl.import_timeout: Input should be greater than or equal to 60",
     ),
-    pytest.param(
-        _with(_acme_gl(ledger=1)),
-        "tenant 'acme': integrations.fusion_stripe.settings.gl.ledger: unknown field",
-        id="gl-unknown-key",
+    _acme_case("gl-unknown-key", _acme_gl(ledger=1), "settings.gl.ledger: unknown field"),
+    _acme_case(
+        "gl-not-a-mapping",
+        _acme_set(settings={"gl": "US Primary Ledger"}),
+        "settings.gl: Input should be a valid dictionary or instance of GeneralLedgerSettings",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(settings={"gl": "US Primary Ledger"})),
-        "tenant 'acme': integrations.fusion_stripe.settings.gl: "
-        "Input should be a valid dictionary or instance of GeneralLedgerSettings",
-        id="gl-not-a-mapping",
+    _acme_case(
+        "invoice-mode",
+        _acme_set(settings={"invoice_mode": "manual"}),
+        "settings.invoice_mode: Input should be 'automatic' or 'on_demand'",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(settings={"invoice_mode": "manual"})),
-        "tenant 'acme': integrations.fusion_stripe.settings.invoice_mode: "
-        "Input should be 'automatic' or 'on_demand'",
-        id="invoice-mode",
+    _acme_case(
+        "days-until-due",
+        _acme_set(settings={"default_days_until_due": 400}),
+        "settings.default_days_until_due: Input should be less than or equal to 365",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(settings={"default_days_until_due": 400})),
-        "tenant 'acme': integrations.fusion_stripe.settings.default_days_until_due: "
-        "Input should be less than or equal to 365",
-        id="days-until-due",
+    _acme_case(
+        "bad-stream-toggle",
+        _acme_set(streams={"customers": {"enabled": "yes please"}}),
+        "streams.customers.enabled: Input should be a valid boolean, unable to interpret input",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(streams={"customers": {"enabled": "yes please"}})),
-        "tenant 'acme': integrations.fusion_stripe.streams.customers.enabled: "
-        "Input should be a valid boolean, unable to interpret input",
-        id="bad-stream-toggle",
+    _acme_case(
+        "bad-cron",
+        _acme_set(schedule="61 * * * *"),
+        "schedule: invalid cron expression '61 * * * *': [61 * * * *] is not acceptable, out of range",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(schedule="61 * * * *")),
-        "tenant 'acme': integrations.fusion_stripe.schedule: invalid cron expression '61 * * * *': "
-        "[61 * * * *] is not acceptable, out of range",
-        id="bad-cron",
-    ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(schedule="every hour")),
-        "tenant 'acme': integrations.fusion_stripe.schedule: invalid cron expression 'every hour': "
+    _acme_case(
+        "cron-words",
+        _acme_set(schedule="every hour"),
+        "schedule: invalid cron expression 'every hour': "
         "Exactly 5, 6 or 7 columns has to be specified for iterator expression.",
-        id="cron-words",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(schedule="@reboot")),
-        "tenant 'acme': integrations.fusion_stripe.schedule: unknown schedule preset '@reboot' "
+    _acme_case(
+        "bad-preset",
+        _acme_set(schedule="@reboot"),
+        "schedule: unknown schedule preset '@reboot' "
         "(allowed: @continuous, @daily, @hourly, @monthly, @once, @quarterly, @weekly, @yearly)",
-        id="bad-preset",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(settings={"customer_metadata_prefix": "Fusion-"})),
-        "tenant 'acme': integrations.fusion_stripe.settings.customer_metadata_prefix: "
-        "invalid value 'Fusion-' (must match ^[a-z0-9_]{0,20}$)",
-        id="settings-model",
+    _acme_case(
+        "settings-model",
+        _acme_set(settings={"customer_metadata_prefix": "Fusion-"}),
+        "settings.customer_metadata_prefix: invalid value 'Fusion-' (must match ^[a-z0-9_]{0,20}$)",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(settings={"business_units": "US1"})),
-        "tenant 'acme': integrations.fusion_stripe.settings.business_units: Input should be a valid list",
-        id="settings-type",
+    _acme_case(
+        "settings-type",
+        _acme_set(settings={"business_units": "US1"}),
+        "settings.business_units: Input should be a valid list",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(settings={"gl_acount": "1200"})),
-        "tenant 'acme': integrations.fusion_stripe.settings.gl_acount: unknown field",
-        id="settings-unknown-key",
+    _acme_case(
+        "settings-unknown-key", _acme_set(settings={"gl_acount": "1200"}), "settings.gl_acount: unknown field"
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(shedule="@daily")),
-        "tenant 'acme': integrations.fusion_stripe.shedule: unknown field",
-        id="integration-typo",
+    _acme_case("integration-typo", _acme_set(shedule="@daily"), "shedule: unknown field"),
+    _acme_case(
+        "connections-missing",
+        lambda d: _acme_fs(d).pop("connections"),
+        "connections: required field is missing",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).pop("connections")),
-        "tenant 'acme': integrations.fusion_stripe.connections: required field is missing",
-        id="connections-missing",
+    _acme_case(
+        "sync-null",
+        _acme_set(sync={"overlap": None}),
+        "sync.overlap: cannot be null; leave the key out to keep the inherited value",
     ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(sync={"overlap": None})),
-        "tenant 'acme': integrations.fusion_stripe.sync.overlap: cannot be null; "
-        "leave the key out to keep the inherited value",
-        id="sync-null",
-    ),
-    pytest.param(
-        _with(lambda d: _acme_fs(d).update(sync={"max_window": 30})),
-        "tenant 'acme': integrations.fusion_stripe.sync.max_window: Input should be greater than or equal to 60",
-        id="sync-range",
+    _acme_case(
+        "sync-range",
+        _acme_set(sync={"max_window": 30}),
+        "sync.max_window: Input should be greater than or equal to 60",
     ),
     pytest.param(
         _with(lambda d: d["tenants"][1].update(timezone="Mars/Olympus_Mons")),
@@ -496,22 +479,6 @@ class TestErrors:
 class TestRequiredSettings:
     """A stream needing settings.gl that is enabled explicitly without it is a config error."""
 
-    def test_payments_without_gl(self, write_config: WriteConfig) -> None:
-        path, error = _load_error(
-            write_config, _with(lambda d: _acme_fs(d).update(streams={"payments": True}))
-        )
-
-        (problem,) = error.problems
-        assert (problem.tenant_index, problem.tenant_id, problem.path) == (
-            0,
-            "acme",
-            "integrations.fusion_stripe.settings.gl",
-        )
-        assert str(error) == (
-            f"{path}: tenant 'acme': integrations.fusion_stripe.settings.gl: required by the stream "
-            "'payments', which is enabled explicitly; set it or disable the stream"
-        )
-
     def test_one_problem_per_stream_in_stream_order(self, write_config: WriteConfig) -> None:
         def change(d: dict[str, Any]) -> None:
             d["tenants"][1]["integrations"]["fusion_stripe"]["streams"] = {
@@ -522,8 +489,7 @@ class TestRequiredSettings:
         path, error = _load_error(write_config, _with(change))
 
         assert error.messages == tuple(
-            f"{path}: tenant 'globex': integrations.fusion_stripe.settings.gl: required by the stream "
-            f"{stream!r}, which is enabled explicitly; set it or disable the stream"
+            f"{path}: tenant 'globex': integrations.fusion_stripe.{_gl_required(stream)}"
             for stream in ("payments", "subscriptions")
         )
 

@@ -5,6 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from ml_connector_provider.ledger import Ledger
+
 
 @pytest.fixture(
     scope="module",
@@ -19,3 +21,12 @@ def ledger_url_module(
     else:
         server = request.getfixturevalue("postgres_server")
         yield server.create_database(f"engine_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="module")
+def shared_ledger(ledger_url_module: str) -> Iterator[Ledger]:
+    """A migrated ledger on that database, for the tests of one module."""
+    ledger = Ledger(ledger_url_module)
+    ledger.migrate()
+    yield ledger
+    ledger.dispose()

@@ -134,7 +134,7 @@ class MemoryStream(Stream):
             raise NotImplementedError
         return [self.source.rows[i] for i in ids if i in self.source.rows]
 
-    def prepare(self, records: Sequence[SourceRecord]) -> Any:
+    def prepare(self, records: Sequence[SourceRecord], links: Any) -> Any:
         return frozenset(self.known_refs)
 
     def map(self, record: SourceRecord, lookups: Any) -> MapResult:

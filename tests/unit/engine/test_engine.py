@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,14 +23,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def shared_ledger(ledger_url_module: str) -> Iterator[Ledger]:
-    led = Ledger(ledger_url_module)
-    led.migrate()
-    yield led
-    led.dispose()
 
 
 @pytest.fixture
@@ -58,6 +50,15 @@ def make(ledger: Ledger, clock: Clock, **options: object) -> SyncEngine:
     }
     defaults.update(options)
     return SyncEngine(ledger, SyncOptions(**defaults), clock=clock)  # type: ignore[arg-type]
+
+
+def one_record(
+    ledger: Ledger, clock: Clock, changed_at: datetime, **options: object
+) -> tuple[MemorySource, MemoryTarget, SyncEngine]:
+    """A source holding ``r1`` (``{"value": 1}``, changed at ``changed_at``), an empty target, an engine."""
+    source = MemorySource()
+    source.change("r1", {"value": 1}, changed_at)
+    return source, MemoryTarget(), make(ledger, clock, **options)
 
 
 def test_first_run_creates_then_second_run_is_unchanged(ledger: Ledger, key: StreamKey, clock: Clock) -> None:
@@ -97,9 +98,7 @@ def test_first_run_creates_then_second_run_is_unchanged(ledger: Ledger, key: Str
 
 
 def test_overlap_rereads_are_unchanged_and_not_written(ledger: Ledger, key: StreamKey, clock: Clock) -> None:
-    source, target = MemorySource(), MemoryTarget()
-    source.change("r1", {"value": 1}, T0 - timedelta(minutes=3))
-    engine = make(ledger, clock, lag=timedelta(0))
+    source, target, engine = one_record(ledger, clock, T0 - timedelta(minutes=3), lag=timedelta(0))
     engine.run(key, MemoryStream(source, target), RunRef("a"))
     clock.now += timedelta(minutes=1)
     again = engine.run(key, MemoryStream(source, target), RunRef("b"))
@@ -108,9 +107,7 @@ def test_overlap_rereads_are_unchanged_and_not_written(ledger: Ledger, key: Stre
 
 
 def test_cleared_task_replays_its_own_window(ledger: Ledger, key: StreamKey, clock: Clock) -> None:
-    source, target = MemorySource(), MemoryTarget()
-    source.change("r1", {"value": 1}, T0 - timedelta(hours=2))
-    engine = make(ledger, clock)
+    source, target, engine = one_record(ledger, clock, T0 - timedelta(hours=2))
     first = engine.run(key, MemoryStream(source, target), RunRef("scheduled__1"))
 
     clock.now += timedelta(hours=3)  # much later, an operator clears the task of that run
@@ -143,9 +140,7 @@ def test_replay_by_ids_forces_the_write(ledger: Ledger, key: StreamKey, clock: C
 
 
 def test_replay_range_does_not_move_cursor(ledger: Ledger, key: StreamKey, clock: Clock) -> None:
-    source, target = MemorySource(), MemoryTarget()
-    source.change("r1", {"value": 1}, T0 - timedelta(days=3))
-    engine = make(ledger, clock)
+    source, target, engine = one_record(ledger, clock, T0 - timedelta(days=3))
     engine.run(key, MemoryStream(source, target), RunRef("s1"))
     assert target.creates == 0  # before the initial start
     request = RunRequest(
@@ -205,9 +200,7 @@ def test_dead_letters_retry_from_stored_copy_when_source_cannot_refetch(
 def test_crash_after_target_write_marks_the_retry_uncertain(
     ledger: Ledger, key: StreamKey, clock: Clock
 ) -> None:
-    source, target = MemorySource(), MemoryTarget()
-    source.change("r1", {"value": 1}, T0 - timedelta(hours=1))
-    engine = make(ledger, clock)
+    source, target, engine = one_record(ledger, clock, T0 - timedelta(hours=1))
     crasher = Crasher(at=3)  # read.page, write.before, write.after → crash before the ledger commit
     with pytest.raises(Crash):
         engine.run(key, MemoryStream(source, target, crasher), RunRef("s1"))
@@ -234,15 +227,14 @@ def test_crash_after_target_write_marks_the_retry_uncertain(
 def test_write_reporting_unknown_record_is_an_engine_error(
     ledger: Ledger, key: StreamKey, clock: Clock
 ) -> None:
-    source, target = MemorySource(), MemoryTarget()
-    source.change("r1", {"value": 1}, T0 - timedelta(hours=1))
+    source, target, engine = one_record(ledger, clock, T0 - timedelta(hours=1))
 
     class Broken(MemoryStream):
         def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
             return [WriteResult("nope", Action.CREATED, "x")]
 
     with pytest.raises(EngineError, match="'nope', which was not in the batch"):
-        make(ledger, clock).run(key, Broken(source, target), RunRef("s1"))
+        engine.run(key, Broken(source, target), RunRef("s1"))
     assert ledger.get_cursor(key) is None
 
 
@@ -289,9 +281,7 @@ def test_run_request_rejects_half_range() -> None:
 def test_retry_of_a_replay_run_replays_again_and_keeps_the_cursor(
     ledger: Ledger, key: StreamKey, clock: Clock
 ) -> None:
-    source, target = MemorySource(), MemoryTarget()
-    source.change("r1", {"value": 1}, T0 - timedelta(hours=2))
-    engine = make(ledger, clock)
+    source, target, engine = one_record(ledger, clock, T0 - timedelta(hours=2))
     engine.run(key, MemoryStream(source, target), RunRef("s1"))
     cursor = ledger.get_cursor(key)
     replay = RunRequest(

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -176,9 +175,13 @@ def check(world: World) -> None:
         assert rid in links, f"{rid} is in the target but not linked"
         obj = target.objects[links[rid].target_id]
         assert obj == {"source_id": rid, "value": record.data["value"], "ref": record.data["ref"]}
+    pending = ledger.pending_for(key, list(source.rows))
     for rid, record in source.rows.items():
-        if record.data.get("skip") and rid not in links:
-            assert target.count_for(rid) == 0
+        if record.data.get("skip") and rid not in links and target.count_for(rid):
+            # Created by an attempt that crashed before the ledger commit, then skipped: the
+            # object stays, and so does the write intent, so a later write looks before creating.
+            assert target.count_for(rid) == 1
+            assert rid in pending
     assert ledger.list_dead_letters(tenant=key.tenant) == []
     assert target.creates == len({o["source_id"] for o in target.objects.values()})
 
@@ -188,14 +191,6 @@ def _world(shared: Ledger) -> World:
     clock = Clock()
     ledger = Ledger(shared.engine, clock=clock)  # the ledger's back-off runs on the same clock
     return World(key, ledger, MemorySource(), MemoryTarget(), set(), clock, itertools.count(1))
-
-
-@pytest.fixture(scope="module")
-def shared_ledger(ledger_url_module: str) -> Any:
-    ledger = Ledger(ledger_url_module)
-    ledger.migrate()
-    yield ledger
-    ledger.dispose()
 
 
 @settings(

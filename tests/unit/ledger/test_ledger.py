@@ -415,7 +415,8 @@ def test_commit_batch_records_links_audit_and_dead_letters(ledger: Ledger) -> No
         "unknown customer",
         1,
     )
-    assert ledger.pending_for(KEY, ids) == {}
+    # Intents stay for the records that got no target id: an earlier attempt may have created them.
+    assert ledger.pending_for(KEY, ids) == {"failed": "k-failed", "skipped-no-target": "k-skipped-no-target"}
 
 
 def test_a_record_repeated_in_a_batch_ends_in_its_last_state(ledger: Ledger) -> None:
@@ -896,3 +897,17 @@ def test_missing_connection_falls_back_to_sqlite_under_airflow_home(
         ledger_url_from_airflow("mlc_ledger_not_defined")
         == f"sqlite:///{tmp_path / 'ml_connector_ledger.db'}"
     )
+
+
+def test_default_connection_follows_the_airflow_option(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AIRFLOW__ML_CONNECTOR__LEDGER_CONN_ID", "finance_ledger")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FINANCE_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "f.db")})
+    )
+    assert ledger_url_from_airflow() == f"sqlite:///{tmp_path / 'f.db'}"
+    _connection(monkeypatch, conn_type="mysql", host="db")
+    monkeypatch.delenv("AIRFLOW__ML_CONNECTOR__LEDGER_CONN_ID")
+    with pytest.raises(LedgerError, match="Airflow connection 'ml_connector_ledger' has type 'mysql'"):
+        ledger_url_from_airflow()

@@ -259,9 +259,10 @@ def test_same_id_replaces_a_rule(admin: SandboxClient) -> None:
         {"kind": "status", "colour": "red"},
     ],
 )
-def test_invalid_rules_are_refused(base_url: str, payload: dict[str, object]) -> None:
+def test_invalid_rules_are_refused(base_url: str, admin: SandboxClient, payload: dict[str, object]) -> None:
     response = requests.post(base_url + "/__sandbox__/faults", json=payload, timeout=5)
     assert response.status_code == 422
+    assert admin.faults() == []
 
 
 def test_unknown_rule_ids(base_url: str, admin: SandboxClient) -> None:

@@ -350,6 +350,21 @@ def test_state_helpers() -> None:
     assert system.state.next_id("x") == 1
 
 
+def test_reset_state_hook_runs_after_the_seed_and_only_with_the_state() -> None:
+    seen: list[int] = []
+
+    class Tracking(ExampleSystem):
+        def reset_state(self) -> None:
+            seen.append(len(self.state["widgets"]))
+
+    system = Tracking()
+    system.state["widgets"] = []
+    system.reset(state=False)
+    assert (seen, system.state["widgets"]) == ([], [])
+    system.reset()
+    assert seen == [5]  # the hook sees the state already back at its seed
+
+
 class LifespanExample(ExampleSystem):
     name = "lifespan"
 

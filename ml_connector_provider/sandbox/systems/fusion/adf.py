@@ -108,6 +108,8 @@ __all__ = [
     "WriteContext",
     "attr",
     "framework_version",
+    "parse_finder",
+    "read_json_object",
 ]
 
 ITEM_MEDIA_TYPE = "application/vnd.oracle.adf.resourceitem+json"
@@ -134,6 +136,44 @@ def framework_version(request: Request) -> int:
     except ValueError:
         return 1
     return min(max(version, 1), 9)
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The JSON object in a POST/PATCH body (an empty body is ``{}``).
+
+    :raises AdfError: 400 when the body is not JSON or not an object.
+    """
+    raw = await request.body()
+    try:
+        payload = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise AdfError(400, "The request body is not valid JSON.", "INVALID_JSON") from None
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise AdfError(400, "The request body must be a JSON object.", "INVALID_JSON")
+    return payload
+
+
+def parse_finder(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """Split ``finder=<Name>;var=value,var2=value`` into the finder name and its bind pairs.
+
+    Names are stripped, values are kept as written.
+
+    :raises AdfError: 400 when a bind is not written ``name=value``.
+    """
+    name, _, binds_text = text.partition(";")
+    binds: list[tuple[str, str]] = []
+    for raw in binds_text.split(","):
+        if not raw.strip():
+            continue
+        var, sep, value = raw.partition("=")
+        if not sep:
+            raise AdfError(
+                400, f"The finder parameter '{raw.strip()}' must be written name=value.", "INVALID_FINDER"
+            )
+        binds.append((var.strip(), value))
+    return name.strip(), binds
 
 
 class AdfError(Exception):
@@ -530,6 +570,18 @@ class _Render:
     only_data: bool
 
 
+@dataclass
+class _Call:
+    """One REST request being answered (what every handler needs besides the addressed rows)."""
+
+    request: Request
+    params: Mapping[str, str]
+    render: _Render
+    payload: dict[str, Any]
+    db: dict[str, Any]
+    user: str
+
+
 class AdfService:
     """Serves a set of :class:`AdfResource` declarations over a sandbox system's state.
 
@@ -694,24 +746,13 @@ class AdfService:
         """
         version = framework_version(request)
         try:
-            payload: Any = None
-            if request.method in ("POST", "PATCH"):
-                raw = await request.body()
-                if raw.strip():
-                    try:
-                        payload = json.loads(raw)
-                    except ValueError:
-                        raise AdfError(400, "The request body is not valid JSON.", "INVALID_JSON") from None
-                if payload is None:
-                    payload = {}
-                if not isinstance(payload, dict):
-                    raise AdfError(400, "The request body must be a JSON object.", "INVALID_JSON")
+            payload = await read_json_object(request) if request.method in ("POST", "PATCH") else {}
             return self._dispatch(request, base_path, path, user, version, payload)
         except AdfError as exc:
             return exc.to_response(version)
 
     def _dispatch(
-        self, request: Request, base_path: str, path: str, user: str, version: int, payload: Any
+        self, request: Request, base_path: str, path: str, user: str, version: int, payload: dict[str, Any]
     ) -> Response:
         params = {name.lower(): value for name, value in request.query_params.items()}
         base = str(request.base_url).rstrip("/") + "/" + base_path.strip("/")
@@ -723,18 +764,16 @@ class AdfService:
         if resource is None:
             raise AdfError(404, f"The resource {segments[0]} does not exist.", "NOT_FOUND")
         href = f"{base}/{quote(resource.name, safe='')}"
-        method = request.method
         with self.state as db:
+            call = _Call(request, params, render, payload, db, user)
             rows: list[dict[str, Any]] = db.setdefault(resource.name, [])
             if len(segments) == 1:
-                return self._on_collection(
-                    request, method, resource, rows, None, params, render, href, payload, db, user
-                )
+                return self._on_collection(call, resource, rows, None, href)
             if len(segments) == 2 and segments[1] == "describe":
-                _allow(method, "GET")
+                _allow(request.method, "GET")
                 return JSONResponse(self.describe(resource, href))
             if len(segments) == 3 and segments[1] == "action":
-                return self._on_action(request, resource, None, segments[2], payload, db, user)
+                return self._on_action(call, resource, None, segments[2])
             parent: dict[str, Any] | None = None
             index = 1
             while True:
@@ -749,11 +788,9 @@ class AdfService:
                 href = f"{href}/{_key_text(item[resource.key])}"
                 index += 1
                 if index == len(segments):
-                    return self._on_item(
-                        method, resource, rows, item, parent, params, render, href, payload, db, user
-                    )
+                    return self._on_item(call, resource, rows, item, parent, href)
                 if segments[index] == "action" and index + 2 == len(segments):
-                    return self._on_action(request, resource, item, segments[index + 1], payload, db, user)
+                    return self._on_action(call, resource, item, segments[index + 1])
                 if segments[index] != "child" or index + 1 >= len(segments):
                     raise AdfError(404, "The requested resource does not exist.", "NOT_FOUND")
                 child = resource.child_map.get(segments[index + 1])
@@ -768,107 +805,87 @@ class AdfService:
                 href = f"{href}/child/{child.name}"
                 index += 2
                 if index == len(segments):
-                    return self._on_collection(
-                        request, method, resource, rows, parent, params, render, href, payload, db, user
-                    )
+                    return self._on_collection(call, resource, rows, parent, href)
 
     def _on_collection(
         self,
-        request: Request,
-        method: str,
+        call: _Call,
         resource: AdfResource,
         rows: list[dict[str, Any]],
         parent: dict[str, Any] | None,
-        params: Mapping[str, str],
-        render: _Render,
         href: str,
-        payload: Any,
-        db: dict[str, Any],
-        user: str,
     ) -> Response:
+        method = call.request.method
         if method == "GET":
             return JSONResponse(
-                self._collection(resource, rows, params, render, href), media_type=COLLECTION_MEDIA_TYPE
+                self._collection(resource, rows, call.params, call.render, href),
+                media_type=COLLECTION_MEDIA_TYPE,
             )
         _allow(method, "GET", "POST")
-        if (request.headers.get("content-type") or "").split(";")[0].strip().lower() == ACTION_MEDIA_TYPE:
+        if _media_type(call.request) == ACTION_MEDIA_TYPE:
             raise AdfError(
                 400, f"An action must be posted to {resource.name}/action/<name>.", "INVALID_REQUEST"
             )
-        upsert = (request.headers.get("upsert-mode") or "").strip().lower() == "true"
-        existing = self.find_alternate(rows, resource, payload) if upsert else None
+        upsert = (call.request.headers.get("upsert-mode") or "").strip().lower() == "true"
+        existing = self.find_alternate(rows, resource, call.payload) if upsert else None
         if existing is not None:
-            item = self._update(resource, existing, parent, payload, db, user)
+            item = self._update(resource, existing, parent, call.payload, call.db, call.user)
             status = 200
         else:
-            item = self._create(resource, rows, parent, payload, db, user)
+            item = self._create(resource, rows, parent, call.payload, call.db, call.user)
             status = 201
         item_href = f"{href}/{_key_text(item[resource.key])}"
-        body = self._render_item(
-            resource, item, render, item_href, None, {c.name: {} for c in resource.children}
-        )
+        body = self._render_written(resource, item, call.render, item_href)
         headers = {"Location": item_href} if status == 201 else {}
         return JSONResponse(body, status_code=status, headers=headers, media_type=ITEM_MEDIA_TYPE)
 
     def _on_item(
         self,
-        method: str,
+        call: _Call,
         resource: AdfResource,
         rows: list[dict[str, Any]],
         item: dict[str, Any],
         parent: dict[str, Any] | None,
-        params: Mapping[str, str],
-        render: _Render,
         href: str,
-        payload: Any,
-        db: dict[str, Any],
-        user: str,
     ) -> Response:
+        method = call.request.method
         if method == "GET":
-            fields = _fields(resource, params.get("fields"))
-            expand = {} if fields is not None else _expand_tree(resource, params.get("expand"))
-            body = self._render_item(resource, item, render, href, fields, expand)
+            fields = _fields(resource, call.params.get("fields"))
+            expand = {} if fields is not None else _expand_tree(resource, call.params.get("expand"))
+            body = self._render_item(resource, item, call.render, href, fields, expand)
             return JSONResponse(body, media_type=ITEM_MEDIA_TYPE)
         if method == "PATCH":
-            updated = self._update(resource, item, parent, payload, db, user)
-            body = self._render_item(
-                resource, updated, render, href, None, {c.name: {} for c in resource.children}
+            updated = self._update(resource, item, parent, call.payload, call.db, call.user)
+            return JSONResponse(
+                self._render_written(resource, updated, call.render, href), media_type=ITEM_MEDIA_TYPE
             )
-            return JSONResponse(body, media_type=ITEM_MEDIA_TYPE)
         if method == "DELETE":
             self._require(resource, "delete")
             rows.remove(item)
             if parent is not None:
-                self._touch(parent, user)
+                self._touch(parent, call.user)
             return Response(status_code=204)
         raise AdfError(
             405, f"The method {method} is not allowed for {resource.name} items.", "METHOD_NOT_ALLOWED"
         )
 
     def _on_action(
-        self,
-        request: Request,
-        resource: AdfResource,
-        item: dict[str, Any] | None,
-        name: str,
-        payload: Any,
-        db: dict[str, Any],
-        user: str,
+        self, call: _Call, resource: AdfResource, item: dict[str, Any] | None, name: str
     ) -> Response:
-        _allow(request.method, "POST")
+        _allow(call.request.method, "POST")
         action = resource.action(name, on_item=item is not None)
         if action is None:
             raise AdfError(
                 404, f"The action {name} is not defined for resource {resource.name}.", "NOT_FOUND"
             )
-        media_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        media_type = _media_type(call.request)
         if media_type != ACTION_MEDIA_TYPE:
             raise AdfError(
                 415,
                 f"The media type '{media_type}' is not supported for an action; use {ACTION_MEDIA_TYPE}.",
                 "UNSUPPORTED_MEDIA_TYPE",
             )
-        context = ActionContext(self, resource, item, payload or {}, db, self.now(), user)
+        context = ActionContext(self, resource, item, call.payload, call.db, self.now(), call.user)
         result = action.handler(context)
         return JSONResponse({"result": result}, media_type=ACTION_RESULT_MEDIA_TYPE)
 
@@ -890,12 +907,7 @@ class AdfService:
         db: dict[str, Any],
         user: str,
     ) -> dict[str, Any]:
-        self._require(resource, "create")
-        now = self.now()
-        item = self._new_item(resource, rows, payload, db, user, now)
-        if resource.on_create is not None:
-            resource.on_create(WriteContext(self, resource, item, payload, None, parent, db, now, user))
-        rows.append(item)
+        item = self._insert(resource, rows, parent, payload, db, user, self.now())
         if parent is not None:
             self._touch(parent, user)
         return item
@@ -942,21 +954,28 @@ class AdfService:
         self._stamp(resource, item, user, now, created=True)
         for child in resource.children:
             item[child.name] = []
-            child_rows = payload.get(child.name)
-            if child_rows is None:
-                continue
-            if not isinstance(child_rows, list):
-                raise AdfError(
-                    400, f"The child collection {child.name} must be a JSON array.", path=child.name
-                )
-            self._require(child, "create")
-            for row in child_rows:
-                if not isinstance(row, dict):
-                    raise AdfError(400, f"The items of {child.name} must be JSON objects.", path=child.name)
-                child_item = self._new_item(child, item[child.name], row, db, user, now)
-                if child.on_create is not None:
-                    child.on_create(WriteContext(self, child, child_item, row, None, item, db, now, user))
-                item[child.name].append(child_item)
+            for row in _child_rows(payload, child):
+                self._insert(child, item[child.name], item, row, db, user, now)
+        return item
+
+    def _insert(
+        self,
+        resource: AdfResource,
+        rows: list[dict[str, Any]],
+        parent: dict[str, Any] | None,
+        payload: Any,
+        db: dict[str, Any],
+        user: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """Create an item of ``rows`` (a POST body, or a child row inline in its parent's body)."""
+        if not isinstance(payload, dict):
+            raise AdfError(400, f"The items of {resource.name} must be JSON objects.", path=resource.name)
+        self._require(resource, "create")
+        item = self._new_item(resource, rows, payload, db, user, now)
+        if resource.on_create is not None:
+            resource.on_create(WriteContext(self, resource, item, payload, None, parent, db, now, user))
+        rows.append(item)
         return item
 
     def _update(
@@ -990,23 +1009,15 @@ class AdfService:
             changes[name] = coerced
         candidate = {**item, **changes}
         for child in resource.children:
-            child_rows = payload.get(child.name)
-            if child_rows is None:
+            if payload.get(child.name) is None:
                 continue
-            if not isinstance(child_rows, list):
-                raise AdfError(
-                    400, f"The child collection {child.name} must be a JSON array.", path=child.name
-                )
             rows = candidate[child.name] = copy.deepcopy(item.get(child.name) or [])
-            for row in child_rows:
-                if not isinstance(row, dict):
-                    raise AdfError(400, f"The items of {child.name} must be JSON objects.", path=child.name)
-                existing = self.find_alternate(rows, child, row)
+            for row in _child_rows(payload, child):
+                existing = self.find_alternate(rows, child, row) if isinstance(row, dict) else None
                 if existing is not None:
                     self._update(child, existing, candidate, row, db, user)
                 else:
-                    self._require(child, "create")
-                    rows.append(self._new_item(child, rows, row, db, user, now))
+                    self._insert(child, rows, candidate, row, db, user, now)
         self._stamp(resource, candidate, user, now, created=False)
         if resource.on_update is not None:
             resource.on_update(
@@ -1098,24 +1109,14 @@ class AdfService:
         return resolve
 
     def _finder(self, resource: AdfResource, text: str) -> Callable[[Mapping[str, Any]], bool]:
-        name, _, binds_text = text.partition(";")
-        finder = resource.finder_map.get(name.strip())
+        name, pairs = parse_finder(text)
+        finder = resource.finder_map.get(name)
         if finder is None:
             raise AdfError(
-                400,
-                f"The finder {name.strip()} is not defined for resource {resource.name}.",
-                "INVALID_FINDER",
+                400, f"The finder {name} is not defined for resource {resource.name}.", "INVALID_FINDER"
             )
         binds: dict[str, str] = {}
-        for raw in binds_text.split(","):
-            if not raw.strip():
-                continue
-            var, sep, value = raw.partition("=")
-            if not sep:
-                raise AdfError(
-                    400, f"The finder parameter '{raw.strip()}' must be written name=value.", "INVALID_FINDER"
-                )
-            var = var.strip()
+        for var, value in pairs:
             if var not in finder.variables:
                 raise AdfError(
                     400,
@@ -1206,6 +1207,12 @@ class AdfService:
         )
         return body
 
+    def _render_written(
+        self, resource: AdfResource, item: Mapping[str, Any], render: _Render, href: str
+    ) -> dict[str, Any]:
+        """The answer to a write: the full item with every child inlined."""
+        return self._render_item(resource, item, render, href, None, {c.name: {} for c in resource.children})
+
     def _render_item(
         self,
         resource: AdfResource,
@@ -1215,13 +1222,12 @@ class AdfService:
         fields: _Fields | None,
         expand: ExpandTree,
     ) -> dict[str, Any]:
-        out: dict[str, Any] = {}
         own = fields.own if fields is not None else None
-        for attribute in resource.all_attributes:
-            if own is None or not own or attribute.name in own:
-                out[attribute.name] = copy.deepcopy(item.get(attribute.name))
-        if fields is not None and own:
-            out = {name: value for name, value in out.items() if name in own}
+        out: dict[str, Any] = {
+            attribute.name: copy.deepcopy(item.get(attribute.name))
+            for attribute in resource.all_attributes
+            if not own or attribute.name in own
+        }
         shown_children: dict[str, tuple[_Fields | None, ExpandTree]] = {}
         if fields is not None:
             for child_name, selected in fields.children.items():
@@ -1328,6 +1334,20 @@ class AdfService:
             },
             "links": [{"rel": "self", "href": f"{href}/describe", "name": "describe", "kind": "describe"}],
         }
+
+
+def _child_rows(payload: Mapping[str, Any], child: AdfResource) -> list[Any]:
+    """The rows of ``child`` given inline in a write body (none when absent)."""
+    rows = payload.get(child.name)
+    if rows is None:
+        return []
+    if not isinstance(rows, list):
+        raise AdfError(400, f"The child collection {child.name} must be a JSON array.", path=child.name)
+    return rows
+
+
+def _media_type(request: Request) -> str:
+    return (request.headers.get("content-type") or "").split(";")[0].strip().lower()
 
 
 def _allow(method: str, *allowed: str) -> None:

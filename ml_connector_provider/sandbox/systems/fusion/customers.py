@@ -32,7 +32,7 @@ Attribute provenance:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,30 +43,11 @@ __all__ = [
     "ADDRESS_ATTRIBUTES",
     "CUSTOMERS_RESOURCE",
     "CUSTOMER_RESOURCE_NAME",
-    "STAND_IN_ATTRIBUTES",
     "format_site_address",
     "seed_customers",
 ]
 
 CUSTOMER_RESOURCE_NAME = "receivablesCustomerAccountSiteActivities"
-
-#: Attributes the stand-in adds to the documented ones (names UNCONFIRMED on a real pod).
-STAND_IN_ATTRIBUTES = (
-    "AccountName",
-    "Status",
-    "BusinessUnit",
-    "CurrencyCode",
-    "EmailAddress",
-    "AddressLine1",
-    "AddressLine2",
-    "AddressLine3",
-    "AddressLine4",
-    "City",
-    "State",
-    "Province",
-    "PostalCode",
-    "Country",
-)
 
 _ADDRESS_PARTS = ("AddressLine1", "AddressLine2", "AddressLine3", "AddressLine4")
 #: The structured address attributes ``BillToSiteAddress`` is built from.
@@ -115,66 +96,76 @@ PAYMENT_SCHEDULES = AdfResource(
 )
 
 
-def _customer(
-    n: int,
-    *,
-    account: int,
-    site: int,
-    name: str,
-    address: tuple[str, ...],
-    city: str,
-    state: str | None,
-    postal: str,
-    country: str = "US",
-    email: str | None,
-    status: str = "A",
-    currency: str | None = "USD",
-    bu: str = "US1 Business Unit",
-    tin: str | None = None,
-    tax_reg: str | None = None,
-    created_days_ago: float,
-    updated: datetime,
-    open_amount: float = 0,
-    due_amount: float = 0,
-    province: str | None = None,
-    account_name: str | None = None,
-    schedules: Iterable[Mapping[str, Any]] = (),
-    now: datetime,
+_LONG_NAME = (
+    "The Greater Tri-County Metropolitan Area Regional Healthcare and Community Wellness "
+    "Cooperative Association, Incorporated"
+)
+
+#: The seeded bill-to sites, site *n* (``BillToSiteUseId`` 300000047112000 + *n*, site number
+#: 2000 + *n*) in row *n*: account number, customer name, address lines, city, state, postal
+#: code, e-mail, taxpayer id, days since created, last change as (days, hours, milliseconds) ago
+#: (``None``: the import time two sites share), open and due balances, other values.
+# fmt: off
+_SEED_SITES: tuple[tuple[Any, ...], ...] = (
+    (1001, "Acme Industrial Supply Inc.", ("500 Congress Ave", "Suite 200"), "Austin", "TX", "78701",
+     "ap@acme-industrial.example.com", "74-1234567", 720, (3, 2, 120), 12450.75, 4380.0, {}),
+    (1002, "Blue Harbor Logistics LLC", ("1201 Alaskan Way", "Pier 56"), "Seattle", "WA", "98101",
+     "billing@blueharbor.example.com", "91-2345678", 540, (27, 4, 5), 2300.0, 2300.0, {}),
+    (1003, "Cedar Ridge Medical Group", ("3000 E 1st Ave",), "Denver", "CO", "80206",
+     "accounts.payable@cedarridge.example.org", "84-3456789", 1500, (19, 7, 410), 0, 0, {"Status": "I"}),
+    (1004, "Northwind Analytics Corp.", ("1 Federal St", "Floor 12"), "Boston", "MA", "02110",
+     None, "04-4567890", 90, None, 980.4, 0, {}),
+    (1005, "Pinnacle Foods Distribution Co.", ("233 S Wacker Dr",), "Chicago", "IL", "60606",
+     "payables@pinnaclefoods.example.com", "36-5678901", 1100, (22, 1, 999), 15999.99, 7200.0, {}),
+    (1005, "Pinnacle Foods Distribution Co.", ("88 E Broad St", "Distribution Center 4"), "Columbus", "OH", "43215",
+     "columbus.ap@pinnaclefoods.example.com", "36-5678901", 400, None, 0, 0, {}),
+    (1007, "Müller Präzisionstechnik GmbH", ("Leopoldstraße 244",), "München", None, "80807",
+     "buchhaltung@mueller-praezision.example.de", None, 300, (7, 9, 42), 5400.0, 5400.0,
+     {"Country": "DE", "CurrencyCode": "EUR", "BusinessUnit": "DE1 Business Unit",
+      "TaxRegistrationNumber": "DE129273398"}),
+    (1008, _LONG_NAME, ("4400 Medical Center Pkwy", "Building C, Accounts Payable Department", "Mail Stop 12-B"),
+     "Harrisburg", "PA", "17110-1234", "ap-invoices@tricounty-health-coop.example.org", "23-6789012", 2000,
+     (13, 3, 333), 48210.5, 12000.0, {"AccountName": "Tri-County Healthcare Cooperative"}),
+    (1009, "Summit Peak Outdoor Gear", ("2150 S 1300 E",), "Salt Lake City", "UT", "84106",
+     "finance@summitpeak.example.com", "87-7890123", 800, (29, 6, 500), 0, 0, {"Status": "I"}),
+    (1010, "Golden Gate Software Partners", ("101 California St", "Suite 2450"), "San Francisco", "CA", "94111",
+     "ar-contact@goldengatesw.example.com", "94-8901234", 60, (1, 1, 1), 0, 0, {}),
+    (1011, "Riverbend Credit Union", ("1700 Farnam St",), "Omaha", "NE", "68102",
+     "vendor.payments@riverbendcu.example.org", "47-9012345", 250, (0, 6, 600), 310.0, 310.0, {}),
+    (1012, "Evergreen Facilities Services", ("805 SW Broadway",), "Portland", "OR", "97205",
+     "ap@evergreenfacilities.example.com", "93-0123456", 1300, (16, 8, 77), 0, 0,
+     {"Status": "I", "CurrencyCode": None}),
+)
+# fmt: on
+
+#: The open installments (``transactionPaymentSchedules``) of the seeded sites, by site row:
+#: ``InstallmentId``, ``TransactionNumber``, ``TransactionId``, days since the transaction, days
+#: until due, amount.
+_SEED_SCHEDULES: Mapping[int, tuple[tuple[int, str, int, int, int, float], ...]] = {
+    1: (
+        (300000047300101, "INV-10045", 300000047400045, 40, -10, 8070.75),
+        (300000047300102, "INV-10061", 300000047400061, 12, 18, 4380.0),
+    ),
+    2: ((300000047300201, "INV-10052", 300000047400052, 30, 0, 2300.0),),
+}
+
+
+def _schedule(
+    now: datetime, installment: int, number: str, transaction: int, issued: int, due: int, amount: float
 ) -> dict[str, Any]:
-    lines = (*address, None, None, None, None)[:4]
-    row: dict[str, Any] = {
-        "BillToSiteUseId": 300000047112000 + n,
-        "BillToSiteNumber": str(site),
-        "AccountNumber": str(account),
-        "AccountId": 300000047101000 + account % 1000,
-        "AccountName": account_name or name,
-        "CustomerName": name,
-        "CustomerId": 300000047090000 + account % 1000,
-        "TaxRegistrationNumber": tax_reg,
-        "TaxpayerIdentificationNumber": tin,
-        "TotalOpenReceivablesForSite": open_amount,
-        "TotalTransactionsDueForSite": due_amount,
-        "Status": status,
-        "BusinessUnit": bu,
-        "CurrencyCode": currency,
-        "EmailAddress": email,
-        "AddressLine1": lines[0],
-        "AddressLine2": lines[1],
-        "AddressLine3": lines[2],
-        "AddressLine4": lines[3],
-        "City": city,
-        "State": state,
-        "Province": province,
-        "PostalCode": postal,
-        "Country": country,
-        "CreatedBy": "FIN_IMPL",
-        "CreationDate": format_timestamp(now - timedelta(days=created_days_ago)),
-        "LastUpdatedBy": "AR_SPECIALIST",
-        "LastUpdateDate": format_timestamp(updated),
-        "transactionPaymentSchedules": list(schedules),
+    return {
+        "InstallmentId": installment,
+        "InstallmentNumber": 1,
+        "TransactionNumber": number,
+        "TransactionId": transaction,
+        "TransactionDate": (now - timedelta(days=issued)).date().isoformat(),
+        "TransactionClass": "Invoice",
+        "PaymentScheduleDueDate": (now + timedelta(days=due)).date().isoformat(),
+        "TotalOriginalAmount": amount,
+        "TotalBalanceAmount": amount,
+        "InstallmentStatus": "Open",
+        "EnteredCurrency": "USD",
     }
-    row["BillToSiteAddress"] = format_site_address(row)
-    return row
 
 
 def seed_customers(now: datetime) -> list[dict[str, Any]]:
@@ -193,264 +184,45 @@ def seed_customers(now: datetime) -> list[dict[str, Any]]:
         return moment.replace(microsecond=millis * 1000)
 
     shared_import_time = ago(11, 5, 250)
-    long_name = (
-        "The Greater Tri-County Metropolitan Area Regional Healthcare and Community Wellness "
-        "Cooperative Association, Incorporated"
-    )
-    return [
-        _customer(
-            1,
-            now=now,
-            account=1001,
-            site=2001,
-            name="Acme Industrial Supply Inc.",
-            address=("500 Congress Ave", "Suite 200"),
-            city="Austin",
-            state="TX",
-            postal="78701",
-            email="ap@acme-industrial.example.com",
-            tin="74-1234567",
-            created_days_ago=720,
-            updated=ago(3, 2, 120),
-            open_amount=12450.75,
-            due_amount=4380.0,
-            schedules=(
-                {
-                    "InstallmentId": 300000047300101,
-                    "InstallmentNumber": 1,
-                    "TransactionNumber": "INV-10045",
-                    "TransactionId": 300000047400045,
-                    "TransactionDate": (now - timedelta(days=40)).date().isoformat(),
-                    "TransactionClass": "Invoice",
-                    "PaymentScheduleDueDate": (now - timedelta(days=10)).date().isoformat(),
-                    "TotalOriginalAmount": 8070.75,
-                    "TotalBalanceAmount": 8070.75,
-                    "InstallmentStatus": "Open",
-                    "EnteredCurrency": "USD",
-                },
-                {
-                    "InstallmentId": 300000047300102,
-                    "InstallmentNumber": 1,
-                    "TransactionNumber": "INV-10061",
-                    "TransactionId": 300000047400061,
-                    "TransactionDate": (now - timedelta(days=12)).date().isoformat(),
-                    "TransactionClass": "Invoice",
-                    "PaymentScheduleDueDate": (now + timedelta(days=18)).date().isoformat(),
-                    "TotalOriginalAmount": 4380.0,
-                    "TotalBalanceAmount": 4380.0,
-                    "InstallmentStatus": "Open",
-                    "EnteredCurrency": "USD",
-                },
-            ),
-        ),
-        _customer(
-            2,
-            now=now,
-            account=1002,
-            site=2002,
-            name="Blue Harbor Logistics LLC",
-            address=("1201 Alaskan Way", "Pier 56"),
-            city="Seattle",
-            state="WA",
-            postal="98101",
-            email="billing@blueharbor.example.com",
-            tin="91-2345678",
-            created_days_ago=540,
-            updated=ago(27, 4, 5),
-            open_amount=2300.0,
-            due_amount=2300.0,
-            schedules=(
-                {
-                    "InstallmentId": 300000047300201,
-                    "InstallmentNumber": 1,
-                    "TransactionNumber": "INV-10052",
-                    "TransactionId": 300000047400052,
-                    "TransactionDate": (now - timedelta(days=30)).date().isoformat(),
-                    "TransactionClass": "Invoice",
-                    "PaymentScheduleDueDate": now.date().isoformat(),
-                    "TotalOriginalAmount": 2300.0,
-                    "TotalBalanceAmount": 2300.0,
-                    "InstallmentStatus": "Open",
-                    "EnteredCurrency": "USD",
-                },
-            ),
-        ),
-        _customer(
-            3,
-            now=now,
-            account=1003,
-            site=2003,
-            name="Cedar Ridge Medical Group",
-            address=("3000 E 1st Ave",),
-            city="Denver",
-            state="CO",
-            postal="80206",
-            email="accounts.payable@cedarridge.example.org",
-            status="I",
-            tin="84-3456789",
-            created_days_ago=1500,
-            updated=ago(19, 7, 410),
-        ),
-        _customer(
-            4,
-            now=now,
-            account=1004,
-            site=2004,
-            name="Northwind Analytics Corp.",
-            address=("1 Federal St", "Floor 12"),
-            city="Boston",
-            state="MA",
-            postal="02110",
-            email=None,
-            tin="04-4567890",
-            created_days_ago=90,
-            updated=shared_import_time,
-            open_amount=980.4,
-            due_amount=0,
-        ),
-        _customer(
-            5,
-            now=now,
-            account=1005,
-            site=2005,
-            name="Pinnacle Foods Distribution Co.",
-            address=("233 S Wacker Dr",),
-            city="Chicago",
-            state="IL",
-            postal="60606",
-            email="payables@pinnaclefoods.example.com",
-            tin="36-5678901",
-            created_days_ago=1100,
-            updated=ago(22, 1, 999),
-            open_amount=15999.99,
-            due_amount=7200.0,
-        ),
-        _customer(
-            6,
-            now=now,
-            account=1005,
-            site=2006,
-            name="Pinnacle Foods Distribution Co.",
-            address=("88 E Broad St", "Distribution Center 4"),
-            city="Columbus",
-            state="OH",
-            postal="43215",
-            email="columbus.ap@pinnaclefoods.example.com",
-            tin="36-5678901",
-            created_days_ago=400,
-            updated=shared_import_time,
-        ),
-        _customer(
-            7,
-            now=now,
-            account=1007,
-            site=2007,
-            name="Müller Präzisionstechnik GmbH",
-            address=("Leopoldstraße 244",),
-            city="München",
-            state=None,
-            postal="80807",
-            country="DE",
-            email="buchhaltung@mueller-praezision.example.de",
-            currency="EUR",
-            bu="DE1 Business Unit",
-            tax_reg="DE129273398",
-            created_days_ago=300,
-            updated=ago(7, 9, 42),
-            open_amount=5400.0,
-            due_amount=5400.0,
-        ),
-        _customer(
-            8,
-            now=now,
-            account=1008,
-            site=2008,
-            name=long_name,
-            account_name="Tri-County Healthcare Cooperative",
-            address=("4400 Medical Center Pkwy", "Building C, Accounts Payable Department", "Mail Stop 12-B"),
-            city="Harrisburg",
-            state="PA",
-            postal="17110-1234",
-            email="ap-invoices@tricounty-health-coop.example.org",
-            tin="23-6789012",
-            created_days_ago=2000,
-            updated=ago(13, 3, 333),
-            open_amount=48210.5,
-            due_amount=12000.0,
-        ),
-        _customer(
-            9,
-            now=now,
-            account=1009,
-            site=2009,
-            name="Summit Peak Outdoor Gear",
-            address=("2150 S 1300 E",),
-            city="Salt Lake City",
-            state="UT",
-            postal="84106",
-            email="finance@summitpeak.example.com",
-            status="I",
-            tin="87-7890123",
-            created_days_ago=800,
-            updated=ago(29, 6, 500),
-        ),
-        _customer(
-            10,
-            now=now,
-            account=1010,
-            site=2010,
-            name="Golden Gate Software Partners",
-            address=("101 California St", "Suite 2450"),
-            city="San Francisco",
-            state="CA",
-            postal="94111",
-            email="ar-contact@goldengatesw.example.com",
-            tin="94-8901234",
-            created_days_ago=60,
-            updated=ago(1, 1, 1),
-            open_amount=0,
-            due_amount=0,
-        ),
-        _customer(
-            11,
-            now=now,
-            account=1011,
-            site=2011,
-            name="Riverbend Credit Union",
-            address=("1700 Farnam St",),
-            city="Omaha",
-            state="NE",
-            postal="68102",
-            email="vendor.payments@riverbendcu.example.org",
-            tin="47-9012345",
-            created_days_ago=250,
-            updated=ago(0, 6, 600),
-            open_amount=310.0,
-            due_amount=310.0,
-        ),
-        _customer(
-            12,
-            now=now,
-            account=1012,
-            site=2012,
-            name="Evergreen Facilities Services",
-            address=("805 SW Broadway",),
-            city="Portland",
-            state="OR",
-            postal="97205",
-            email="ap@evergreenfacilities.example.com",
-            status="I",
-            currency=None,
-            tin="93-0123456",
-            created_days_ago=1300,
-            updated=ago(16, 8, 77),
-        ),
-    ]
-
-
-def _derive_address(values: dict[str, Any]) -> None:
-    if any(name in values for name in ADDRESS_ATTRIBUTES):
-        values["BillToSiteAddress"] = format_site_address(values)
+    rows = []
+    for n, site in enumerate(_SEED_SITES, start=1):
+        account, name, address, city, state, postal, email, tin, created, updated, open_, due, other = site
+        lines = (*address, None, None, None, None)[:4]
+        row: dict[str, Any] = {
+            "BillToSiteUseId": 300000047112000 + n,
+            "BillToSiteNumber": str(2000 + n),
+            "AccountNumber": str(account),
+            "AccountId": 300000047101000 + account % 1000,
+            "AccountName": name,
+            "CustomerName": name,
+            "CustomerId": 300000047090000 + account % 1000,
+            "TaxRegistrationNumber": None,
+            "TaxpayerIdentificationNumber": tin,
+            "TotalOpenReceivablesForSite": open_,
+            "TotalTransactionsDueForSite": due,
+            "Status": "A",
+            "BusinessUnit": "US1 Business Unit",
+            "CurrencyCode": "USD",
+            "EmailAddress": email,
+            "AddressLine1": lines[0],
+            "AddressLine2": lines[1],
+            "AddressLine3": lines[2],
+            "AddressLine4": lines[3],
+            "City": city,
+            "State": state,
+            "Province": None,
+            "PostalCode": postal,
+            "Country": "US",
+            "CreatedBy": "FIN_IMPL",
+            "CreationDate": format_timestamp(now - timedelta(days=created)),
+            "LastUpdatedBy": "AR_SPECIALIST",
+            "LastUpdateDate": format_timestamp(shared_import_time if updated is None else ago(*updated)),
+            "transactionPaymentSchedules": [_schedule(now, *spec) for spec in _SEED_SCHEDULES.get(n, ())],
+            **other,
+        }
+        row["BillToSiteAddress"] = format_site_address(row)
+        rows.append(row)
+    return rows
 
 
 CUSTOMERS_RESOURCE = AdfResource(
@@ -502,14 +274,3 @@ CUSTOMERS_RESOURCE = AdfResource(
     seed=seed_customers,
     id_start=300000047112001,
 )
-
-
-def customer_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Prepare admin-side customer values: derive ``BillToSiteAddress`` from address parts.
-
-    :param values: attributes to set.
-    """
-    prepared = dict(values)
-    if "BillToSiteAddress" not in prepared:
-        _derive_address(prepared)
-    return prepared

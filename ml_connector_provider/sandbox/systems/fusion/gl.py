@@ -146,9 +146,11 @@ from ml_connector_provider.sandbox.systems.fusion.adf import (
     AdfService,
     attr,
     framework_version,
+    parse_finder,
+    read_json_object,
     unquote_segments,
 )
-from ml_connector_provider.sandbox.systems.fusion.values import format_timestamp
+from ml_connector_provider.sandbox.systems.fusion.values import format_timestamp, json_number
 
 __all__ = [
     "ACCOUNTS_PAYABLE_ACCOUNT",
@@ -565,7 +567,6 @@ _CSV_NAME = "GlInterface.csv"
 _JOBS = "_essJobs"
 _INTERFACE = "_glInterface"
 _REQUEST_START = 2345001
-_BATCH_ID_START = 300000047700001
 _HEADER_ID_START = 300000047710001
 _DATE = re.compile(r"^(\d{4})/(\d{2})/(\d{2})$")
 
@@ -662,14 +663,7 @@ class JournalImportService:
             if len(segments) != 1:
                 raise AdfError(404, "The requested resource does not exist.", "NOT_FOUND")
             if request.method == "POST":
-                raw = await request.body()
-                try:
-                    payload = json.loads(raw) if raw.strip() else {}
-                except ValueError:
-                    raise AdfError(400, "The request body is not valid JSON.", "INVALID_JSON") from None
-                if not isinstance(payload, dict):
-                    raise AdfError(400, "The request body must be a JSON object.", "INVALID_JSON")
-                item = self.submit(payload, user)
+                item = self.submit(await read_json_object(request), user)
                 location = f"{href}/{item['OperationName']}"
                 body = self._render(item, location, only_data)
                 return JSONResponse(body, status_code=201, headers={"Location": location})
@@ -828,18 +822,8 @@ class JournalImportService:
 
     def find(self, finder_text: str) -> list[dict[str, Any]]:
         """Run an ``erpintegrations`` finder (``ESSJobStatusRF`` or ``ESSJobExecutionDetailsRF``)."""
-        name, _, binds_text = finder_text.partition(";")
-        name = name.strip()
-        binds: dict[str, str] = {}
-        for raw in binds_text.split(","):
-            if not raw.strip():
-                continue
-            var, sep, value = raw.partition("=")
-            if not sep:
-                raise AdfError(
-                    400, f"The finder parameter '{raw.strip()}' must be written name=value.", "INVALID_FINDER"
-                )
-            binds[var.strip().lower()] = value.strip()
+        name, pairs = parse_finder(finder_text)
+        binds = {var.lower(): value.strip() for var, value in pairs}
         if name not in ("ESSJobStatusRF", "ESSJobExecutionDetailsRF"):
             if not name:
                 raise AdfError(
@@ -987,10 +971,6 @@ def _parse_amount(text: str) -> Decimal | None:
         return None
 
 
-def _number(value: Decimal) -> int | float:
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 def _log_zip(request_id: str, text: str, file_type: str) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -1018,7 +998,10 @@ class _ImportRun:
         self.rejected: list[str] = []
         self.selected = 0
         self.imported_rows = 0
-        self.rejected_rows = 0
+
+    @property
+    def rejected_rows(self) -> int:
+        return len(self.rejected)
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -1103,12 +1086,7 @@ class _ImportRun:
         for row in selected:
             batches.setdefault(self._batch_name(row), []).append(row)
         for rows in batches.values():
-            journals: dict[tuple[str, str], list[dict[str, Any]]] = {}
-            for row in rows:
-                journals.setdefault(
-                    (self._journal_name(row), row["values"]["CURRENCY_CODE"].strip()), []
-                ).append(row)
-            for (_name, currency), journal_rows in journals.items():
+            for (_name, currency), journal_rows in self._journals(rows).items():
                 debit = sum(
                     (_parse_amount(r["values"]["ENTERED_DR"]) or Decimal(0) for r in journal_rows), Decimal(0)
                 )
@@ -1147,12 +1125,10 @@ class _ImportRun:
                 f"rows={len(rows)} JeBatchId={batch_id}"
             )
             self.imported_rows += len(rows)
-            imported = {id(row) for row in rows}
-            interface[:] = [row for row in interface if id(row) not in imported]
-        kept = {id(row) for row in interface}
+        imported = {id(row) for _name, rows in accepted for row in rows}
+        interface[:] = [row for row in interface if id(row) not in imported]
         for row in selected:
-            if row["status"] != "NEW" and id(row) in kept:
-                self.rejected_rows += 1
+            if row["status"] != "NEW":  # rejected rows stay in GL_INTERFACE
                 self.rejected.append(
                     f"REJECTED batch={_quoted(self._batch_name(row))} journal={_quoted(self._journal_name(row))} "
                     f"line={row['file_line']} status={row['status']} description={_quoted(row['description'] or '')}"
@@ -1252,6 +1228,16 @@ class _ImportRun:
         parameters = self.job["parameters"]
         return f"{row['values']['USER_JE_SOURCE_NAME']} {self.job['request_id']}: A {parameters['GroupId'] or ''}".strip()
 
+    @classmethod
+    def _journals(cls, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """The rows of each journal: journal name and currency → rows, in file order."""
+        journals: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for row in rows:
+            journals.setdefault((cls._journal_name(row), row["values"]["CURRENCY_CODE"].strip()), []).append(
+                row
+            )
+        return journals
+
     @staticmethod
     def _journal_name(row: Mapping[str, Any]) -> str:
         values = row["values"]
@@ -1262,7 +1248,6 @@ class _ImportRun:
         self, db: dict[str, Any], service: AdfService, name: str, rows: Sequence[dict[str, Any]]
     ) -> int:
         batches: list[dict[str, Any]] = db.setdefault(JOURNAL_BATCH_RESOURCE_NAME, [])
-        batch_id = max([_BATCH_ID_START - 1, *(b.get("JeBatchId") or 0 for b in batches)]) + 1
         header_id = (
             max(
                 [
@@ -1272,13 +1257,8 @@ class _ImportRun:
             )
             + 1
         )
-        journals: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for row in rows:
-            journals.setdefault((self._journal_name(row), row["values"]["CURRENCY_CODE"].strip()), []).append(
-                row
-            )
         headers = []
-        for offset, ((journal_name, currency), journal_rows) in enumerate(journals.items()):
+        for offset, ((journal_name, currency), journal_rows) in enumerate(self._journals(rows).items()):
             first = journal_rows[0]["values"]
             accounting = _parse_date(first["ACCOUNTING_DATE"])
             assert accounting is not None  # validated
@@ -1296,8 +1276,8 @@ class _ImportRun:
                         "AccountCombination": SEGMENT_DELIMITER.join(
                             values[f"SEGMENT{n}"].strip() for n in range(1, len(SEGMENTS) + 1)
                         ),
-                        "EnteredDr": None if debit is None else _number(debit),
-                        "EnteredCr": None if credit is None else _number(credit),
+                        "EnteredDr": None if debit is None else json_number(debit),
+                        "EnteredCr": None if credit is None else json_number(credit),
                         "Description": values["REFERENCE10"] or None,
                         "LineReference": values["REFERENCE21"] or None,
                     }
@@ -1312,17 +1292,16 @@ class _ImportRun:
                     "JournalCategory": first["USER_JE_CATEGORY_NAME"].strip(),
                     "AccountingDate": accounting.isoformat(),
                     "PeriodName": period_name(accounting),
-                    "RunningTotalEnteredDr": _number(debit_total),
-                    "RunningTotalEnteredCr": _number(credit_total),
+                    "RunningTotalEnteredDr": json_number(debit_total),
+                    "RunningTotalEnteredCr": json_number(credit_total),
                     "journalLines": lines,
                 }
             )
         first_values = rows[0]["values"]
-        service.admin_upsert(
+        stored = service.admin_upsert(
             db,
             JOURNAL_BATCH_RESOURCE_NAME,
             {
-                "JeBatchId": batch_id,
                 "BatchName": name,
                 "BatchDescription": first_values["REFERENCE2"] or None,
                 "Status": "Unposted",
@@ -1334,4 +1313,4 @@ class _ImportRun:
             },
             user=self.job["user"],
         )
-        return batch_id
+        return int(stored["JeBatchId"])

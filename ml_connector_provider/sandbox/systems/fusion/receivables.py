@@ -51,8 +51,8 @@ from ml_connector_provider.sandbox.systems.fusion.adf import (
     WriteContext,
     attr,
 )
-from ml_connector_provider.sandbox.systems.fusion.customers import CUSTOMER_RESOURCE_NAME
-from ml_connector_provider.sandbox.systems.fusion.values import format_timestamp
+from ml_connector_provider.sandbox.systems.fusion.customers import CUSTOMER_RESOURCE_NAME, seed_customers
+from ml_connector_provider.sandbox.systems.fusion.values import format_timestamp, json_number
 
 __all__ = [
     "INVOICES_RESOURCE",
@@ -113,11 +113,6 @@ def _decimal(value: Any, name: str) -> Decimal:
     return number
 
 
-def _number(value: Decimal) -> int | float:
-    """A JSON number: an int when integral, else a float (amounts are stored as JSON numbers)."""
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 def line_amount(quantity: Any, unit_price: Any, currency: str | None) -> int | float | None:
     """``Quantity`` × ``UnitSellingPrice`` rounded half-up to the currency's decimals.
 
@@ -127,7 +122,7 @@ def line_amount(quantity: Any, unit_price: Any, currency: str | None) -> int | f
         return None
     exact = _decimal(quantity, "Quantity") * _decimal(unit_price, "UnitSellingPrice")
     step = Decimal(1).scaleb(-currency_places(currency))
-    return _number(exact.quantize(step, rounding=ROUND_HALF_UP))
+    return json_number(exact.quantize(step, rounding=ROUND_HALF_UP))
 
 
 def _sum_amounts(lines: Iterable[Mapping[str, Any]], currency: str | None) -> int | float:
@@ -135,7 +130,7 @@ def _sum_amounts(lines: Iterable[Mapping[str, Any]], currency: str | None) -> in
         (_decimal(line["LineAmount"], "LineAmount") for line in lines if line.get("LineAmount") is not None),
         Decimal(0),
     )
-    return _number(total.quantize(Decimal(1).scaleb(-currency_places(currency))))
+    return json_number(total.quantize(Decimal(1).scaleb(-currency_places(currency))))
 
 
 def _terms_days(terms: str | None) -> int:
@@ -213,17 +208,9 @@ def prepare_invoice(item: dict[str, Any], db: Mapping[str, Any], today: date, *,
         item["InvoiceCurrencyCode"] = "USD"
     if item.get("TransactionSource") is None:
         item["TransactionSource"] = "Manual"
-    status = item.get("InvoiceStatus")
-    if status is None:
+    if item.get("InvoiceStatus") is None:
         item["InvoiceStatus"] = "Complete"
-    elif status not in INVOICE_STATUSES:
-        raise AdfError(
-            400,
-            f"The value {status} of attribute InvoiceStatus is not valid; use one of {', '.join(INVOICE_STATUSES)}.",
-            "INVALID_VALUE",
-            "InvoiceStatus",
-        )
-    item.setdefault("TransactionType", None)
+    _check_status(item["InvoiceStatus"])
     if item.get("TransactionType") is None:
         item["TransactionType"] = "Invoice"
     if item.get("TransactionDate") is None:
@@ -289,7 +276,12 @@ def _on_update_invoice(context: WriteContext) -> None:
             INVOICE_LINES_NAME,
         )
     status = context.item.get("InvoiceStatus")
-    if status != previous.get("InvoiceStatus") and status not in INVOICE_STATUSES:
+    if status != previous.get("InvoiceStatus"):
+        _check_status(status)
+
+
+def _check_status(status: Any) -> None:
+    if status not in INVOICE_STATUSES:
         raise AdfError(
             400,
             f"The value {status} of attribute InvoiceStatus is not valid; use one of {', '.join(INVOICE_STATUSES)}.",
@@ -312,7 +304,7 @@ def _on_create_line(context: WriteContext) -> None:
         added = _decimal(context.item.get("LineAmount") or 0, "LineAmount")
         for name in ("EnteredAmount", "InvoiceBalanceAmount"):
             current = _decimal(parent.get(name) or 0, name)
-            parent[name] = _number(current + added)
+            parent[name] = json_number(current + added)
 
 
 INVOICE_LINES_RESOURCE = AdfResource(
@@ -371,12 +363,44 @@ SEEDED_INVOICES: Mapping[str, tuple[int, str, str]] = {
 }
 
 
+#: The seeded invoices' details: transaction number → (bill-to site number, days since issued,
+#: last change as (days, hours, milliseconds) ago or ``None`` for the import time two invoices
+#: share, lines as (description, quantity, unit price), header values other than the defaults).
+# fmt: off
+_SEED_DETAILS: Mapping[str, tuple[Any, ...]] = {
+    "INV-10061": ("2001", 12, (8, 4, 210), (("Industrial safety cabinet, 90 gal", 2, 1890),
+                                            ("Delivery and installation", 1, 600)),
+                  {"PurchaseOrder": "PO-88231"}),
+    "INV-10062": ("2002", 6, (5, 1, 40), (("Fleet telematics subscription, monthly", 1, 1249.99),), {}),
+    "INV-10063": ("2006", 9, None, (("Cold-chain monitoring, hours", 12.5, 84.30), ("Refrigerant, kg", 7.25, 18.44),
+                                    ("Sensor calibration, partial day", 0.75, 120)),
+                  {"Comments": "Columbus distribution center"}),
+    "INV-10064": ("2004", 15, (0, 5, 905), (("Analytics platform license, quarterly", 1, 980.40),), {}),
+    "INV-10065": ("2008", 20, (6, 7, 13), (("Facilities maintenance contract", 1, 11250),
+                                           ("Emergency call-out", 1, 750)),
+                  {"PaymentTerms": "45 Net"}),
+    "INV-10066": ("2011", 2, (1, 2, 0), (("Branch signage, draft quote", 1, 455.25),),
+                  {"InvoiceStatus": "Incomplete"}),
+    "INV-10067": ("2010", 4, None, (("Localization services, Japan", 3, 125000),
+                                    ("Japanese support retainer", 2, 12345)),
+                  {"InvoiceCurrencyCode": "JPY"}),
+    "INV-10068": ("2010", 3, (2, 9, 77), (("EU data residency add-on", 1, 2450.50),),
+                  {"InvoiceCurrencyCode": "EUR"}),
+    "INV-10069": ("2007", 7, (4, 0, 321), (("Precision spindle overhaul", 2, 2700),),
+                  {"InvoiceCurrencyCode": "EUR", "BusinessUnit": "DE1 Business Unit"}),
+    "INV-10070": ("2005", 5, (3, 6, 654), (("Warehouse racking, bay", 8, 900),),
+                  {"BusinessUnit": "US2 Business Unit"}),
+}
+# fmt: on
+
+
 def seed_invoices(now: datetime) -> list[dict[str, Any]]:
     """Ten invoices of the seeded customers, changed over the nine days before ``now``.
 
     Transaction dates lie 2–20 days back and every due date lies ahead; ``LastUpdateDate`` values
     are within the last nine days (not in key order; two invoices share one, as rows touched by
-    one import do), so a first 30-day window reads them all. See :data:`SEEDED_INVOICES`.
+    one import do), so a first 30-day window reads them all. See :data:`SEEDED_INVOICES`. The
+    customer name and party come from the bill-to site's customer row (:func:`.customers.seed_customers`).
 
     :param now: the sandbox time the seed is built at.
     """
@@ -388,167 +412,56 @@ def seed_invoices(now: datetime) -> list[dict[str, Any]]:
     def day(offset: int) -> str:
         return (now.date() + timedelta(days=offset)).isoformat()
 
+    sites = {row["BillToSiteNumber"]: row for row in seed_customers(now)}
     shared = ago(2, 3, 500)
     rows: list[dict[str, Any]] = []
-
-    def invoice(
-        number: str,
-        *,
-        site: str,
-        customer: str,
-        lines: list[tuple[str, Any, Any]],
-        currency: str = "USD",
-        bu: str = "US1 Business Unit",
-        status: str = "Complete",
-        terms: str = "30 Net",
-        issued: int,
-        updated: str,
-        purchase_order: str | None = None,
-        comments: str | None = None,
-    ) -> None:
+    for number, (site, issued, updated, lines, header) in _SEED_DETAILS.items():
         transaction_id, account, _story = SEEDED_INVOICES[number]
-        days = _terms_days(terms)
-        line_rows = []
-        for n, (description, quantity, price) in enumerate(lines, start=1):
-            line_rows.append(
-                {
-                    "CustomerTransactionLineId": _LINE_ID_START
-                    + (transaction_id - _INVOICE_ID_START) * 10
-                    + n,
-                    "LineNumber": n,
-                    "Description": description,
-                    "Quantity": quantity,
-                    "UnitSellingPrice": price,
-                    "LineAmount": line_amount(quantity, price, currency),
-                    "UnitOfMeasure": "Each",
-                }
-            )
+        customer = sites[site]
+        values: dict[str, Any] = {
+            "InvoiceCurrencyCode": "USD",
+            "BusinessUnit": "US1 Business Unit",
+            "InvoiceStatus": "Complete",
+            "PaymentTerms": "30 Net",
+            **header,
+        }
+        currency = values["InvoiceCurrencyCode"]
+        line_rows = [
+            {
+                "CustomerTransactionLineId": _LINE_ID_START + (transaction_id - _INVOICE_ID_START) * 10 + n,
+                "LineNumber": n,
+                "Description": description,
+                "Quantity": quantity,
+                "UnitSellingPrice": price,
+                "LineAmount": line_amount(quantity, price, currency),
+                "UnitOfMeasure": "Each",
+            }
+            for n, (description, quantity, price) in enumerate(lines, start=1)
+        ]
         total = _sum_amounts(line_rows, currency)
         rows.append(
             {
+                **values,
                 "CustomerTransactionId": transaction_id,
                 "TransactionNumber": number,
                 "TransactionDate": day(-issued),
                 "AccountingDate": day(-issued),
-                "DueDate": day(-issued + days),
-                "InvoiceCurrencyCode": currency,
+                "DueDate": day(-issued + _terms_days(values["PaymentTerms"])),
                 "TransactionType": "Invoice",
                 "TransactionSource": "Manual",
-                "BusinessUnit": bu,
                 "BillToCustomerNumber": account,
-                "BillToCustomerName": customer,
-                "BillToPartyId": 300000047090000 + int(account) % 1000,
+                "BillToCustomerName": customer["CustomerName"],
+                "BillToPartyId": customer["CustomerId"],
                 "BillToSite": site,
-                "PaymentTerms": terms,
-                "PurchaseOrder": purchase_order,
-                "Comments": comments,
-                "InvoiceStatus": status,
                 "EnteredAmount": total,
                 "InvoiceBalanceAmount": total,
                 "CreatedBy": "AR_SPECIALIST",
                 "CreationDate": format_timestamp(now - timedelta(days=issued)),
                 "LastUpdatedBy": "AR_SPECIALIST",
-                "LastUpdateDate": updated,
+                "LastUpdateDate": shared if updated is None else ago(*updated),
                 INVOICE_LINES_NAME: line_rows,
             }
         )
-
-    invoice(
-        "INV-10061",
-        site="2001",
-        customer="Acme Industrial Supply Inc.",
-        lines=[("Industrial safety cabinet, 90 gal", 2, 1890), ("Delivery and installation", 1, 600)],
-        issued=12,
-        updated=ago(8, 4, 210),
-        purchase_order="PO-88231",
-    )
-    invoice(
-        "INV-10062",
-        site="2002",
-        customer="Blue Harbor Logistics LLC",
-        lines=[("Fleet telematics subscription, monthly", 1, 1249.99)],
-        issued=6,
-        updated=ago(5, 1, 40),
-    )
-    invoice(
-        "INV-10063",
-        site="2006",
-        customer="Pinnacle Foods Distribution Co.",
-        lines=[
-            ("Cold-chain monitoring, hours", 12.5, 84.30),
-            ("Refrigerant, kg", 7.25, 18.44),
-            ("Sensor calibration, partial day", 0.75, 120),
-        ],
-        issued=9,
-        updated=shared,
-        comments="Columbus distribution center",
-    )
-    invoice(
-        "INV-10064",
-        site="2004",
-        customer="Northwind Analytics Corp.",
-        lines=[("Analytics platform license, quarterly", 1, 980.40)],
-        issued=15,
-        updated=ago(0, 5, 905),
-    )
-    invoice(
-        "INV-10065",
-        site="2008",
-        customer=(
-            "The Greater Tri-County Metropolitan Area Regional Healthcare and Community Wellness "
-            "Cooperative Association, Incorporated"
-        ),
-        lines=[("Facilities maintenance contract", 1, 11250), ("Emergency call-out", 1, 750)],
-        terms="45 Net",
-        issued=20,
-        updated=ago(6, 7, 13),
-    )
-    invoice(
-        "INV-10066",
-        site="2011",
-        customer="Riverbend Credit Union",
-        lines=[("Branch signage, draft quote", 1, 455.25)],
-        status="Incomplete",
-        issued=2,
-        updated=ago(1, 2, 0),
-    )
-    invoice(
-        "INV-10067",
-        site="2010",
-        customer="Golden Gate Software Partners",
-        lines=[("Localization services, Japan", 3, 125000), ("Japanese support retainer", 2, 12345)],
-        currency="JPY",
-        issued=4,
-        updated=shared,
-    )
-    invoice(
-        "INV-10068",
-        site="2010",
-        customer="Golden Gate Software Partners",
-        lines=[("EU data residency add-on", 1, 2450.50)],
-        currency="EUR",
-        issued=3,
-        updated=ago(2, 9, 77),
-    )
-    invoice(
-        "INV-10069",
-        site="2007",
-        customer="Müller Präzisionstechnik GmbH",
-        lines=[("Precision spindle overhaul", 2, 2700)],
-        currency="EUR",
-        bu="DE1 Business Unit",
-        issued=7,
-        updated=ago(4, 0, 321),
-    )
-    invoice(
-        "INV-10070",
-        site="2005",
-        customer="Pinnacle Foods Distribution Co.",
-        lines=[("Warehouse racking, bay", 8, 900)],
-        bu="US2 Business Unit",
-        issued=5,
-        updated=ago(3, 6, 654),
-    )
     return rows
 
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import copy
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
@@ -193,17 +193,10 @@ class FusionSandbox(SandboxSystem):
             self.service, self.state, self.clock.now, lambda: self.gl_settings
         )
 
-    def reset(
-        self,
-        *,
-        state: bool = True,
-        tokens: bool = True,
-        faults: bool = True,
-        requests: bool = True,
-        clock: bool = True,
-    ) -> None:
-        """Back to a fresh start (see :meth:`SandboxSystem.reset`); paging and GL settings too, with the state."""
-        super().reset(state=state, tokens=tokens, faults=faults, requests=requests, clock=clock)
+    def reset(self, *, state: bool = True, **others: bool) -> None:
+        """Back to a fresh start (see :meth:`SandboxSystem.reset`, which takes the same flags);
+        paging and GL settings too, with the state."""
+        super().reset(state=state, **others)
         if state:
             self.gl_settings = GlSettings()
             self.service.max_limit = self._initial_settings["max_limit"]
@@ -219,10 +212,10 @@ class FusionSandbox(SandboxSystem):
         return {**self.service.seed(), **JournalImportService.initial_state()}
 
     def items(self, resource: str) -> list[dict[str, Any]]:
-        """A copy of the stored items of a top-level resource."""
+        """A copy of the stored items of a top-level resource (children included)."""
         self.service.resource(resource)
         with self.state as db:
-            return [dict(item) for item in db.get(resource, [])]
+            return copy.deepcopy(list(db.get(resource, [])))
 
     def customers(self) -> list[dict[str, Any]]:
         """A copy of the AR customer rows (one per bill-to site)."""
@@ -230,8 +223,7 @@ class FusionSandbox(SandboxSystem):
 
     def invoices(self) -> list[dict[str, Any]]:
         """A copy of the AR invoices, each with its ``receivablesInvoiceLines`` list."""
-        with self.state as db:
-            return copy.deepcopy(list(db.get(INVOICE_RESOURCE_NAME, [])))
+        return self.items(INVOICE_RESOURCE_NAME)
 
     def upsert_invoice(
         self, values: Mapping[str, Any], lines: Sequence[Mapping[str, Any]] | None = None
@@ -264,11 +256,9 @@ class FusionSandbox(SandboxSystem):
             if new_lines is not None:
                 if not isinstance(new_lines, list) or not all(isinstance(line, dict) for line in new_lines):
                     raise ValueError(f"{INVOICE_LINES_NAME} must be a list of objects")
-                pending: list[dict[str, Any]] = []
                 for line in new_lines:
                     if line.get("CustomerTransactionLineId") is None:
-                        line["CustomerTransactionLineId"] = next_line_id(db, [*new_lines, *pending])
-                    pending.append(line)
+                        line["CustomerTransactionLineId"] = next_line_id(db, new_lines)
                 for name in ("EnteredAmount", "InvoiceBalanceAmount"):
                     if name not in values:
                         merged[name] = None
@@ -287,8 +277,7 @@ class FusionSandbox(SandboxSystem):
 
     def journal_batches(self) -> list[dict[str, Any]]:
         """A copy of the journal batches, each with its ``journalHeaders`` and their ``journalLines``."""
-        with self.state as db:
-            return copy.deepcopy(list(db.get(JOURNAL_BATCH_RESOURCE_NAME, [])))
+        return self.items(JOURNAL_BATCH_RESOURCE_NAME)
 
     def gl_interface_rows(self) -> list[dict[str, Any]]:
         """The rows Journal Import left in ``GL_INTERFACE`` (see :meth:`.gl.JournalImportService.interface_rows`)."""
@@ -488,7 +477,7 @@ class FusionSandbox(SandboxSystem):
             except KeyError as exc:
                 raise HTTPException(status_code=404, detail=str(exc.args[0])) from None
 
-        def upsert_all(name: str, body: Any, upsert: Any) -> Any:
+        def upsert_all(body: Any, upsert: Callable[[dict[str, Any]], dict[str, Any]]) -> Any:
             rows = body if isinstance(body, list) else [body]
             if not all(isinstance(row, dict) for row in rows):
                 raise HTTPException(status_code=422, detail="send a JSON object or a list of objects")
@@ -506,7 +495,7 @@ class FusionSandbox(SandboxSystem):
                     "key": resource.key,
                     "operations": sorted(resource.operations),
                     "children": [child.name for child in resource.children],
-                    "count": len(self.items(resource.name)),
+                    "count": len(self.state.get(resource.name) or []),
                 }
                 for resource in self.service.resources.values()
             ]
@@ -519,7 +508,7 @@ class FusionSandbox(SandboxSystem):
         @router.post("/resources/{name}")
         def upsert_items(name: str, body: Any = Body(...)) -> Any:
             declared(name)
-            return upsert_all(name, body, lambda row: self.upsert(name, row))
+            return upsert_all(body, lambda row: self.upsert(name, row))
 
         @router.delete("/resources/{name}/{key}")
         def delete_item(name: str, key: str) -> dict[str, Any]:
@@ -530,11 +519,11 @@ class FusionSandbox(SandboxSystem):
 
         @router.post("/customers")
         def upsert_customers(body: Any = Body(...)) -> Any:
-            return upsert_all(CUSTOMER_RESOURCE_NAME, body, lambda row: self.upsert_customer(row))
+            return upsert_all(body, self.upsert_customer)
 
         @router.post("/invoices")
         def upsert_invoices(body: Any = Body(...)) -> Any:
-            return upsert_all(INVOICE_RESOURCE_NAME, body, lambda row: self.upsert_invoice(row))
+            return upsert_all(body, self.upsert_invoice)
 
         @router.get("/gl-interface")
         def gl_interface() -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ __all__ = [
     "coerce_input",
     "format_timestamp",
     "from_text",
+    "json_number",
     "normalise",
     "parse_timestamp_text",
 ]
@@ -89,6 +90,11 @@ def format_timestamp(value: datetime) -> str:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+00:00"
+
+
+def json_number(value: Decimal) -> int | float:
+    """The JSON number stored for an amount: an int when integral, else a float."""
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def from_text(attr_type: AttrType, text: str) -> Any:
@@ -178,7 +184,7 @@ def coerce_input(attr_type: AttrType, name: str, value: Any) -> Any:
             except InvalidOperation:
                 raise InvalidValue(problem) from None
             if number.is_finite():
-                return int(number) if number == number.to_integral_value() else float(number)
+                return json_number(number)
         raise InvalidValue(problem)
     if attr_type == "boolean":
         if isinstance(value, bool):

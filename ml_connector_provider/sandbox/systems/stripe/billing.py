@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import copy
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ml_connector_provider.sandbox.systems.stripe.catalog import PRICE_DATA, inline_price, price_unit_amount
-from ml_connector_provider.sandbox.systems.stripe.errors import StripeAPIError, invalid_request
+from ml_connector_provider.sandbox.systems.stripe.errors import invalid_request, missing_param
 from ml_connector_provider.sandbox.systems.stripe.listing import created_matches, paginate
 from ml_connector_provider.sandbox.systems.stripe.objects import (
     decimal_string,
@@ -46,6 +46,9 @@ from ml_connector_provider.sandbox.systems.stripe.objects import (
     round_half_up,
 )
 from ml_connector_provider.sandbox.systems.stripe.params import (
+    EXPAND,
+    PAGING,
+    RETRIEVE,
     Arr,
     Bool,
     Currency,
@@ -74,9 +77,10 @@ from ml_connector_provider.sandbox.systems.stripe.store import (
     expand_list,
     find,
     find_param,
-    list_response,
+    list_route,
     operation,
     refused,
+    retrieve_route,
 )
 
 if TYPE_CHECKING:
@@ -99,15 +103,6 @@ EMBEDDED_LINES = 10
 """Lines embedded in an invoice (the rest through ``GET /v1/invoices/{id}/lines``)."""
 DAY = 86400
 
-EXPAND = Arr(Str())
-PAGING: dict[str, Spec] = {
-    "created": Range(),
-    "ending_before": Str(),
-    "expand": EXPAND,
-    "limit": Int(),
-    "starting_after": Str(),
-}
-RETRIEVE: dict[str, Spec] = {"expand": EXPAND}
 CUSTOM_FIELDS = Arr(Obj({"name": Str(max_length=40), "value": Str(max_length=140)}), max_items=4)
 
 _DRAFT_FIELDS: dict[str, Spec] = {
@@ -160,7 +155,6 @@ PAY: dict[str, Spec] = {
     "paid_out_of_band": Bool(),
     "payment_method": Str(),
 }
-ACTION: dict[str, Spec] = {"expand": EXPAND}
 ITEM_CREATE: dict[str, Spec] = {
     "amount": Int(),
     "currency": Currency(),
@@ -180,12 +174,6 @@ ITEM_CREATE: dict[str, Spec] = {
     "unit_amount_decimal": Dec(),
 }
 ITEM_LIST: dict[str, Spec] = {**PAGING, "customer": Str(), "invoice": Str(), "pending": Bool()}
-
-
-def _missing(name: str) -> StripeAPIError:
-    return StripeAPIError(
-        400, f"Missing required param: {name}.", param=name, code="parameter_missing", validation=True
-    )
 
 
 # -- objects -----------------------------------------------------------------------------------------
@@ -398,7 +386,7 @@ def create_invoice(
     """
     customer_id = fields.get("customer")
     if not customer_id:
-        raise _missing("customer")
+        raise missing_param("customer")
     customer = find_param(op.db, "customer", customer_id, "customer")
     collection_method = fields.get("collection_method") or "charge_automatically"
     which_due = exclusive(fields, "days_until_due", "due_date")
@@ -484,7 +472,7 @@ def _item_pricing(
     if which == "pricing":
         price_id = (fields["pricing"] or {}).get("price")
         if not price_id:
-            raise _missing("pricing[price]")
+            raise missing_param("pricing[price]")
         price = find_param(op.db, "price", price_id, "pricing[price]")
         if price["type"] != "one_time":
             raise refused(
@@ -509,7 +497,7 @@ def add_invoice_item(op: Operation, fields: Mapping[str, Any]) -> dict[str, Any]
     """Store an invoice item (pending, or on a draft invoice); queues ``invoiceitem.created``."""
     customer_id = fields.get("customer")
     if not customer_id:
-        raise _missing("customer")
+        raise missing_param("customer")
     find_param(op.db, "customer", customer_id, "customer")
     invoice: dict[str, Any] | None = None
     if fields.get("invoice"):
@@ -534,13 +522,13 @@ def add_invoice_item(op: Operation, fields: Mapping[str, Any]) -> dict[str, Any]
     if period is not None:
         for edge in ("start", "end"):
             if period.get(edge) is None:
-                raise _missing(f"period[{edge}]")
+                raise missing_param(f"period[{edge}]")
         if int(period["start"]) > int(period["end"]):
             raise invalid_request("period[start] must be before period[end].", param="period[start]")
     amount, price, unit_amount_decimal, quantity, quantity_decimal, price_currency = _item_pricing(op, fields)
     currency = fields.get("currency") or price_currency or (invoice["currency"] if invoice else None)
     if currency is None:
-        raise _missing("currency")
+        raise missing_param("currency")
     if price_currency is not None and currency != price_currency:
         raise refused(
             f"The price's currency ({price_currency}) does not match the currency given ({currency}).",
@@ -785,6 +773,46 @@ def pay_invoice(
     return outcome
 
 
+def send_invoice(op: Operation, invoice: dict[str, Any]) -> None:
+    """Queue ``invoice.sent`` for an open ``send_invoice`` invoice (the stand-in mails nothing)."""
+    if invoice["collection_method"] != "send_invoice":
+        raise refused("You can only manually send an invoice if its collection method is 'send_invoice'.")
+    if invoice["status"] != "open":
+        raise refused(
+            f"You can only send open invoices; this invoice is {invoice['status']}.",
+            code="invoice_not_editable",
+        )
+    op.emit("invoice.sent", invoice)
+
+
+def mark_uncollectible(op: Operation, invoice: dict[str, Any]) -> None:
+    """``open`` → ``uncollectible``; queues ``invoice.marked_uncollectible``."""
+    if invoice["status"] != "open":
+        raise refused(
+            f"You can only mark open invoices as uncollectible; this invoice is {invoice['status']}.",
+            code="invoice_not_editable",
+        )
+    invoice["status"] = "uncollectible"
+    invoice["status_transitions"]["marked_uncollectible_at"] = op.now
+    op.emit("invoice.marked_uncollectible", invoice)
+
+
+def _pay(op: Operation, invoice: dict[str, Any], fields: Mapping[str, Any]) -> None:
+    """``POST /v1/invoices/{id}/pay``: a declined payment answers 402 (its objects stay)."""
+    outcome = pay_invoice(
+        op,
+        invoice,
+        payment_method=fields.get("payment_method"),
+        paid_out_of_band=bool(fields.get("paid_out_of_band")),
+    )
+    if outcome is not None and not outcome.succeeded:
+        raise card_error(outcome)
+
+
+InvoiceAction = Callable[[Operation, dict[str, Any], Mapping[str, Any]], None]
+"""What an invoice action route does to the invoice, given the coerced parameters."""
+
+
 def void_invoice(op: Operation, invoice: dict[str, Any]) -> None:
     """``open``/``uncollectible`` → ``void``; open payment intents are canceled."""
     if invoice["status"] not in ("open", "uncollectible"):
@@ -804,6 +832,11 @@ def void_invoice(op: Operation, invoice: dict[str, Any]) -> None:
     op.emit("invoice.voided", invoice)
 
 
+def _delete_item(op: Operation, item: Mapping[str, Any]) -> None:
+    """Replace a stored invoice item by its tombstone."""
+    op.db["invoiceitems"][item["id"]] = {**deleted_object(item["id"], "invoiceitem"), "created": item["date"]}
+
+
 # -- routes ------------------------------------------------------------------------------------------
 
 
@@ -820,27 +853,15 @@ def register_billing(api: StripeApi) -> None:
             item = add_invoice_item(op, fields)
             return expand(op.db, item, request.expand, op.now)
 
-    @api.get("/v1/invoiceitems")
-    def list_items(request: StripeRequest) -> dict[str, Any]:
-        params = validate(request.params, ITEM_LIST)
-
-        def wanted(item: Mapping[str, Any]) -> bool:
-            return (
-                ("customer" not in params or item["customer"] == params["customer"])
-                and ("invoice" not in params or item["invoice"] == params["invoice"])
-                and ("pending" not in params or (item["invoice"] is None) == params["pending"])
-            )
-
-        with system.state as db:
-            return list_response(db, "invoiceitem", "/v1/invoiceitems", params, system.clock.time(), wanted)
-
-    @api.get("/v1/invoiceitems/{id}")
-    def retrieve_item(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, RETRIEVE)
-        with system.state as db:
-            return expand(
-                db, find(db, "invoiceitem", request.path_params["id"]), request.expand, system.clock.time()
-            )
+    list_route(
+        api,
+        "/v1/invoiceitems",
+        "invoiceitem",
+        ITEM_LIST,
+        match=("customer", "invoice"),
+        where=lambda item, params: "pending" not in params or (item["invoice"] is None) == params["pending"],
+    )
+    retrieve_route(api, "/v1/invoiceitems/{id}", "invoiceitem")
 
     @api.delete("/v1/invoiceitems/{id}")
     def delete_item(request: StripeRequest) -> dict[str, Any]:
@@ -853,10 +874,7 @@ def register_billing(api: StripeApi) -> None:
                     f"Invoice item {item['id']} is on a finalized invoice ({invoice['id']}) and cannot be deleted."
                 )
             snapshot = copy.deepcopy(item)
-            op.db["invoiceitems"][item["id"]] = {
-                **deleted_object(item["id"], "invoiceitem"),
-                "created": item["date"],
-            }
+            _delete_item(op, item)
             if invoice is not None:
                 lines = _lines(op, invoice["id"])
                 lines[:] = [
@@ -878,40 +896,23 @@ def register_billing(api: StripeApi) -> None:
             invoice = create_invoice(op, fields)
             return expand(op.db, invoice, request.expand, op.now)
 
-    @api.get("/v1/invoices")
-    def list_invoices(request: StripeRequest) -> dict[str, Any]:
-        params = validate(request.params, INVOICE_LIST)
+    def invoice_wanted(invoice: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+        subscription = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+        due = params.get("due_date")
+        return ("subscription" not in params or subscription == params["subscription"]) and (
+            "due_date" not in params
+            or (invoice["due_date"] is not None and created_matches(invoice["due_date"], due))
+        )
 
-        def wanted(invoice: Mapping[str, Any]) -> bool:
-            subscription = ((invoice.get("parent") or {}).get("subscription_details") or {}).get(
-                "subscription"
-            )
-            return (
-                ("customer" not in params or invoice["customer"] == params["customer"])
-                and ("status" not in params or invoice["status"] == params["status"])
-                and (
-                    "collection_method" not in params
-                    or invoice["collection_method"] == params["collection_method"]
-                )
-                and ("subscription" not in params or subscription == params["subscription"])
-                and (
-                    "due_date" not in params
-                    or (
-                        invoice["due_date"] is not None
-                        and created_matches(invoice["due_date"], params["due_date"])
-                    )
-                )
-            )
-
-        with system.state as db:
-            return list_response(db, "invoice", "/v1/invoices", params, system.clock.time(), wanted)
-
-    @api.get("/v1/invoices/{id}")
-    def retrieve(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, RETRIEVE)
-        with system.state as db:
-            invoice = find(db, "invoice", request.path_params["id"])
-            return expand(db, invoice, request.expand, system.clock.time())
+    list_route(
+        api,
+        "/v1/invoices",
+        "invoice",
+        INVOICE_LIST,
+        match=("customer", "status", "collection_method"),
+        where=invoice_wanted,
+    )
+    retrieve_route(api, "/v1/invoices/{id}", "invoice")
 
     @api.post("/v1/invoices/{id}")
     def update(request: StripeRequest) -> dict[str, Any]:
@@ -978,12 +979,9 @@ def register_billing(api: StripeApi) -> None:
                     code="invoice_not_editable",
                 )
             snapshot = invoice
-            for item_id, item in list(op.db["invoiceitems"].items()):
+            for item in list(op.db["invoiceitems"].values()):
                 if item.get("invoice") == invoice["id"]:
-                    op.db["invoiceitems"][item_id] = {
-                        **deleted_object(item_id, "invoiceitem"),
-                        "created": item["date"],
-                    }
+                    _delete_item(op, item)
             op.db["invoices"][invoice["id"]] = {
                 **deleted_object(invoice["id"], "invoice"),
                 "created": invoice["created"],
@@ -1003,65 +1001,24 @@ def register_billing(api: StripeApi) -> None:
                 envelope = expand_list(db, envelope, paths, system.clock.time())
             return envelope
 
-    @api.post("/v1/invoices/{id}/finalize")
-    def finalize(request: StripeRequest) -> dict[str, Any]:
-        fields = validate(request.params, FINALIZE)
-        with operation(system) as op:
-            invoice = find(op.db, "invoice", request.path_params["id"])
-            finalize_invoice(op, invoice, auto_advance=fields.get("auto_advance"))
-            return expand(op.db, invoice, request.expand, op.now)
+    def action(name: str, spec: Mapping[str, Spec], act: InvoiceAction) -> None:
+        """``POST /v1/invoices/{id}/<name>``: ``act(op, invoice, fields)``, then the invoice."""
 
-    @api.post("/v1/invoices/{id}/send")
-    def send(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, ACTION)
-        with operation(system) as op:
-            invoice = find(op.db, "invoice", request.path_params["id"])
-            if invoice["collection_method"] != "send_invoice":
-                raise refused(
-                    "You can only manually send an invoice if its collection method is 'send_invoice'."
-                )
-            if invoice["status"] != "open":
-                raise refused(
-                    f"You can only send open invoices; this invoice is {invoice['status']}.",
-                    code="invoice_not_editable",
-                )
-            op.emit("invoice.sent", invoice)
-            return expand(op.db, invoice, request.expand, op.now)
+        def handler(request: StripeRequest) -> dict[str, Any]:
+            fields = validate(request.params, spec)
+            with operation(system) as op:
+                invoice = find(op.db, "invoice", request.path_params["id"])
+                act(op, invoice, fields)
+                return expand(op.db, invoice, request.expand, op.now)
 
-    @api.post("/v1/invoices/{id}/pay")
-    def pay(request: StripeRequest) -> dict[str, Any]:
-        fields = validate(request.params, PAY)
-        with operation(system) as op:
-            invoice = find(op.db, "invoice", request.path_params["id"])
-            outcome = pay_invoice(
-                op,
-                invoice,
-                payment_method=fields.get("payment_method"),
-                paid_out_of_band=bool(fields.get("paid_out_of_band")),
-            )
-            if outcome is not None and not outcome.succeeded:
-                raise card_error(outcome)
-            return expand(op.db, invoice, request.expand, op.now)
+        api.route("POST", f"/v1/invoices/{{id}}/{name}", handler)
 
-    @api.post("/v1/invoices/{id}/void")
-    def void(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, ACTION)
-        with operation(system) as op:
-            invoice = find(op.db, "invoice", request.path_params["id"])
-            void_invoice(op, invoice)
-            return expand(op.db, invoice, request.expand, op.now)
-
-    @api.post("/v1/invoices/{id}/mark_uncollectible")
-    def mark_uncollectible(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, ACTION)
-        with operation(system) as op:
-            invoice = find(op.db, "invoice", request.path_params["id"])
-            if invoice["status"] != "open":
-                raise refused(
-                    f"You can only mark open invoices as uncollectible; this invoice is {invoice['status']}.",
-                    code="invoice_not_editable",
-                )
-            invoice["status"] = "uncollectible"
-            invoice["status_transitions"]["marked_uncollectible_at"] = op.now
-            op.emit("invoice.marked_uncollectible", invoice)
-            return expand(op.db, invoice, request.expand, op.now)
+    action(
+        "finalize",
+        FINALIZE,
+        lambda op, invoice, fields: finalize_invoice(op, invoice, auto_advance=fields.get("auto_advance")),
+    )
+    action("send", RETRIEVE, lambda op, invoice, _fields: send_invoice(op, invoice))
+    action("pay", PAY, _pay)
+    action("void", RETRIEVE, lambda op, invoice, _fields: void_invoice(op, invoice))
+    action("mark_uncollectible", RETRIEVE, lambda op, invoice, _fields: mark_uncollectible(op, invoice))

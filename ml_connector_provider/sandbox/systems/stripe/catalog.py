@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ml_connector_provider.sandbox.systems.stripe.errors import StripeAPIError, invalid_request
+from ml_connector_provider.sandbox.systems.stripe.errors import StripeAPIError, invalid_request, missing_param
 from ml_connector_provider.sandbox.systems.stripe.objects import decimal_string, new_id
 from ml_connector_provider.sandbox.systems.stripe.params import (
+    EXPAND,
+    PAGING,
     Arr,
     Bool,
     Currency,
@@ -24,7 +26,6 @@ from ml_connector_provider.sandbox.systems.stripe.params import (
     Int,
     Metadata,
     Obj,
-    Range,
     Spec,
     Str,
     exclusive,
@@ -35,11 +36,11 @@ from ml_connector_provider.sandbox.systems.stripe.params import (
 from ml_connector_provider.sandbox.systems.stripe.store import (
     Operation,
     expand,
-    find,
     find_param,
-    list_response,
+    list_route,
     operation,
     refused,
+    retrieve_route,
 )
 
 if TYPE_CHECKING:
@@ -53,14 +54,6 @@ __all__ = [
     "register_catalog",
 ]
 
-EXPAND = Arr(Str())
-PAGING: dict[str, Spec] = {
-    "created": Range(),
-    "ending_before": Str(),
-    "expand": EXPAND,
-    "limit": Int(),
-    "starting_after": Str(),
-}
 RECURRING = Obj(
     {
         "interval": Enum("day", "week", "month", "year"),
@@ -148,8 +141,6 @@ PRICE_LIST: dict[str, Spec] = {
     "recurring": Obj({"interval": Enum("day", "week", "month", "year"), "usage_type": Enum("licensed")}),
     "type": Enum("one_time", "recurring"),
 }
-RETRIEVE: dict[str, Spec] = {"expand": EXPAND}
-
 _MAX_INTERVAL = {"day": 365, "week": 52, "month": 12, "year": 1}
 
 
@@ -184,13 +175,7 @@ def product_object(product_id: str, created: int, fields: Mapping[str, Any]) -> 
 def _unit_amounts(fields: Mapping[str, Any], prefix: str) -> tuple[int | None, str]:
     which = exclusive(fields, "unit_amount", "unit_amount_decimal")
     if which is None:
-        raise StripeAPIError(
-            400,
-            f"Missing required param: {prefix}unit_amount.",
-            param=f"{prefix}unit_amount",
-            code="parameter_missing",
-            validation=True,
-        )
+        raise missing_param(f"{prefix}unit_amount")
     if which == "unit_amount":
         amount = int(fields["unit_amount"])
         return amount, str(amount)
@@ -204,13 +189,7 @@ def _recurring(value: Mapping[str, Any] | None, prefix: str) -> dict[str, Any] |
         return None
     interval = value.get("interval")
     if not interval:
-        raise StripeAPIError(
-            400,
-            f"Missing required param: {prefix}recurring[interval].",
-            param=f"{prefix}recurring[interval]",
-            code="parameter_missing",
-            validation=True,
-        )
+        raise missing_param(f"{prefix}recurring[interval]")
     count = int(value.get("interval_count") or 1)
     if count > _MAX_INTERVAL[interval]:
         raise invalid_request(
@@ -235,13 +214,7 @@ def price_object(
     """
     currency = fields.get("currency")
     if not currency:
-        raise StripeAPIError(
-            400,
-            f"Missing required param: {prefix}currency.",
-            param=f"{prefix}currency",
-            code="parameter_missing",
-            validation=True,
-        )
+        raise missing_param(f"{prefix}currency")
     unit_amount, unit_amount_decimal = _unit_amounts(fields, prefix)
     recurring = _recurring(fields.get("recurring"), prefix)
     return {
@@ -281,22 +254,10 @@ def inline_price(op: Operation, data: Mapping[str, Any], *, param: str, recurrin
     """
     product_id = data.get("product")
     if not product_id:
-        raise StripeAPIError(
-            400,
-            f"Missing required param: {param}[product].",
-            param=f"{param}[product]",
-            code="parameter_missing",
-            validation=True,
-        )
+        raise missing_param(f"{param}[product]")
     find_param(op.db, "product", product_id, f"{param}[product]")
     if recurring and data.get("recurring") is None:
-        raise StripeAPIError(
-            400,
-            f"Missing required param: {param}[recurring].",
-            param=f"{param}[recurring]",
-            code="parameter_missing",
-            validation=True,
-        )
+        raise missing_param(f"{param}[recurring]")
     if not recurring and data.get("recurring") is not None:
         raise invalid_request(f"Received unknown parameter: {param}[recurring]", param=f"{param}[recurring]")
     return price_object(new_id("price"), op.now, product_id, {**data, "active": False}, prefix=f"{param}[")
@@ -346,40 +307,22 @@ def register_catalog(api: StripeApi) -> None:
                 op.emit("price.created", price)
             return expand(op.db, product, request.expand, op.now)
 
-    @api.get("/v1/products")
-    def list_products(request: StripeRequest) -> dict[str, Any]:
-        params = validate(request.params, PRODUCT_LIST)
-
-        def wanted(product: Mapping[str, Any]) -> bool:
-            return (
-                ("active" not in params or product["active"] == params["active"])
-                and ("ids" not in params or product["id"] in (params["ids"] or []))
-                and ("shippable" not in params or product["shippable"] == params["shippable"])
-                and ("url" not in params or product["url"] == params["url"])
-            )
-
-        with system.state as db:
-            return list_response(db, "product", "/v1/products", params, system.clock.time(), wanted)
-
-    @api.get("/v1/products/{id}")
-    def retrieve_product(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, RETRIEVE)
-        with system.state as db:
-            product = find(db, "product", request.path_params["id"])
-            return expand(db, product, request.expand, system.clock.time())
+    list_route(
+        api,
+        "/v1/products",
+        "product",
+        PRODUCT_LIST,
+        match=("active", "shippable", "url"),
+        where=lambda product, params: "ids" not in params or product["id"] in (params["ids"] or []),
+    )
+    retrieve_route(api, "/v1/products/{id}", "product")
 
     @api.post("/v1/prices")
     def create_price(request: StripeRequest) -> dict[str, Any]:
         fields = validate(request.params, PRICE_CREATE)
         which = exclusive(fields, "product", "product_data")
         if which is None:
-            raise StripeAPIError(
-                400,
-                "Missing required param: product.",
-                param="product",
-                code="parameter_missing",
-                validation=True,
-            )
+            raise missing_param("product")
         with operation(system) as op:
             new_product: dict[str, Any] | None = None
             if which == "product":
@@ -406,28 +349,19 @@ def register_catalog(api: StripeApi) -> None:
             op.emit("price.created", price)
             return expand(op.db, price, request.expand, op.now)
 
-    @api.get("/v1/prices")
-    def list_prices(request: StripeRequest) -> dict[str, Any]:
-        params = validate(request.params, PRICE_LIST)
+    def price_wanted(price: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
         recurring = params.get("recurring") or {}
+        interval = (price.get("recurring") or {}).get("interval")
+        return ("lookup_keys" not in params or price["lookup_key"] in (params["lookup_keys"] or [])) and (
+            "interval" not in recurring or interval == recurring["interval"]
+        )
 
-        def wanted(price: Mapping[str, Any]) -> bool:
-            interval = (price.get("recurring") or {}).get("interval")
-            return (
-                ("active" not in params or price["active"] == params["active"])
-                and ("currency" not in params or price["currency"] == params["currency"])
-                and ("product" not in params or price["product"] == params["product"])
-                and ("type" not in params or price["type"] == params["type"])
-                and ("lookup_keys" not in params or price["lookup_key"] in (params["lookup_keys"] or []))
-                and ("interval" not in recurring or interval == recurring["interval"])
-            )
-
-        with system.state as db:
-            return list_response(db, "price", "/v1/prices", params, system.clock.time(), wanted)
-
-    @api.get("/v1/prices/{id}")
-    def retrieve_price(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, RETRIEVE)
-        with system.state as db:
-            price = find(db, "price", request.path_params["id"])
-            return expand(db, price, request.expand, system.clock.time())
+    list_route(
+        api,
+        "/v1/prices",
+        "price",
+        PRICE_LIST,
+        match=("active", "currency", "product", "type"),
+        where=price_wanted,
+    )
+    retrieve_route(api, "/v1/prices/{id}", "price")

@@ -21,18 +21,21 @@ from ml_connector_provider.sandbox.systems.stripe.objects import (
     new_id,
 )
 from ml_connector_provider.sandbox.systems.stripe.params import (
+    EXPAND,
+    PAGING,
+    RETRIEVE,
     Arr,
     Enum,
     Int,
     Metadata,
     Obj,
-    Range,
     Spec,
     Str,
     merge_metadata,
     validate,
 )
 from ml_connector_provider.sandbox.systems.stripe.search import FieldKind
+from ml_connector_provider.sandbox.systems.stripe.store import changed_attributes, find
 
 if TYPE_CHECKING:
     from ml_connector_provider.sandbox.systems.stripe.api import StripeApi, StripeRequest
@@ -77,8 +80,6 @@ INVOICE_SETTINGS = Obj(
         ),
     }
 )
-EXPAND = Arr(Str())
-
 _COMMON_FIELDS: dict[str, Spec] = {
     "address": ADDRESS,
     "balance": Int(),
@@ -105,17 +106,8 @@ CREATE_FIELDS: dict[str, Spec] = {
     "test_clock": Str(),
 }
 UPDATE_FIELDS: dict[str, Spec] = {**_COMMON_FIELDS, "default_source": Str()}
-LIST_FIELDS: dict[str, Spec] = {
-    "created": Range(),
-    "email": Str(max_length=512),
-    "ending_before": Str(),
-    "expand": EXPAND,
-    "limit": Int(),
-    "starting_after": Str(),
-    "test_clock": Str(),
-}
+LIST_FIELDS: dict[str, Spec] = {**PAGING, "email": Str(max_length=512), "test_clock": Str()}
 SEARCH_FIELDS: dict[str, Spec] = {"expand": EXPAND, "limit": Int(), "page": Str(), "query": Str()}
-RETRIEVE_FIELDS: dict[str, Spec] = {"expand": EXPAND}
 
 CUSTOMER_SEARCH_FIELDS: Mapping[str, FieldKind] = {
     "created": "number",
@@ -168,29 +160,9 @@ def _apply_update(customer: dict[str, Any], fields: Mapping[str, Any]) -> None:
             customer[key] = value
 
 
-def _previous_attributes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
-    """Changed top-level fields with their old values; hashes list only the changed sub-keys."""
-    previous: dict[str, Any] = {}
-    for key, old in before.items():
-        new = after.get(key)
-        if old == new:
-            continue
-        if isinstance(old, dict) and isinstance(new, dict):
-            previous[key] = {k: old.get(k) for k in set(old) | set(new) if old.get(k) != new.get(k)}
-        else:
-            previous[key] = copy.deepcopy(old)
-    return previous
-
-
 def register_customers(api: StripeApi) -> None:
     """Mount ``/v1/customers`` (create, list, search, retrieve, update, delete)."""
     system = api.system
-
-    def find(db: dict[str, Any], customer_id: str) -> dict[str, Any]:
-        customer = db["customers"].get(customer_id)
-        if customer is None or customer.get("deleted"):
-            raise resource_missing("customer", customer_id)
-        return customer
 
     @api.post("/v1/customers")
     def create(request: StripeRequest) -> dict[str, Any]:
@@ -225,7 +197,7 @@ def register_customers(api: StripeApi) -> None:
 
     @api.get("/v1/customers/{id}")
     def retrieve(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, RETRIEVE_FIELDS)
+        validate(request.params, RETRIEVE)
         customer_id = request.path_params["id"]
         with system.state as db:
             customer = db["customers"].get(customer_id)
@@ -238,12 +210,11 @@ def register_customers(api: StripeApi) -> None:
         customer_id = request.path_params["id"]
         fields = validate(request.params, UPDATE_FIELDS)
         with system.state as db:
-            customer = find(db, customer_id)
-            before = copy.deepcopy(customer)
+            customer = find(db, "customer", customer_id)
             changed = copy.deepcopy(customer)
             _apply_update(changed, fields)  # raises before anything is stored
             db["customers"][customer_id] = changed
-            previous = _previous_attributes(before, changed)
+            previous = changed_attributes(customer, changed)
             if previous:
                 system.index_for_search("customer", customer_id, changed)
             snapshot = copy.deepcopy(changed)
@@ -255,7 +226,7 @@ def register_customers(api: StripeApi) -> None:
     def delete(request: StripeRequest) -> dict[str, Any]:
         customer_id = request.path_params["id"]
         with system.state as db:
-            customer = find(db, customer_id)
+            customer = find(db, "customer", customer_id)
             db["customers"][customer_id] = deleted_object(customer_id, "customer")
             system.index_for_search("customer", customer_id, None)
         system.emit_event("customer.deleted", customer)
@@ -268,5 +239,5 @@ def register_balance(api: StripeApi) -> None:
 
     @api.get("/v1/balance")
     def balance(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, RETRIEVE_FIELDS)
+        validate(request.params, RETRIEVE)
         return copy.deepcopy(system.state["balance"])

@@ -20,6 +20,7 @@ __all__ = [
     "invalid_request",
     "mask_api_key",
     "missing_api_key",
+    "missing_param",
     "rate_limited",
     "resource_missing",
     "unknown_parameter",
@@ -91,6 +92,11 @@ class StripeAPIError(Exception):
 def invalid_request(message: str, *, param: str | None = None, code: str | None = None) -> StripeAPIError:
     """A 400 ``invalid_request_error`` raised while validating parameters (never replayed)."""
     return StripeAPIError(400, message, param=param, code=code, validation=True)
+
+
+def missing_param(name: str) -> StripeAPIError:
+    """400 ``Missing required param: <name>.`` with code ``parameter_missing`` (never replayed)."""
+    return invalid_request(f"Missing required param: {name}.", param=name, code="parameter_missing")
 
 
 def unknown_parameter(name: str) -> StripeAPIError:

@@ -30,7 +30,15 @@ from ml_connector_provider.sandbox.systems.stripe.errors import (
 )
 from ml_connector_provider.sandbox.systems.stripe.listing import created_matches, newest_first
 from ml_connector_provider.sandbox.systems.stripe.objects import list_envelope
-from ml_connector_provider.sandbox.systems.stripe.params import Arr, Bool, Int, Range, Spec, Str, validate
+from ml_connector_provider.sandbox.systems.stripe.params import (
+    PAGING,
+    RETRIEVE,
+    Arr,
+    Bool,
+    Spec,
+    Str,
+    validate,
+)
 
 if TYPE_CHECKING:
     from ml_connector_provider.sandbox.systems.stripe.api import StripeApi, StripeRequest
@@ -43,16 +51,11 @@ MAX_TYPES = 20
 DAY = 86400
 
 LIST: dict[str, Spec] = {
-    "created": Range(),
+    **PAGING,
     "delivery_success": Bool(),
-    "ending_before": Str(),
-    "expand": Arr(Str()),
-    "limit": Int(),
-    "starting_after": Str(),
     "type": Str(),
     "types": Arr(Str(), max_items=MAX_TYPES),
 }
-RETRIEVE: dict[str, Spec] = {"expand": Arr(Str())}
 
 
 def type_matcher(pattern: str) -> Callable[[str], bool]:

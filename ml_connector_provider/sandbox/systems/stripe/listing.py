@@ -72,9 +72,10 @@ def paginate(
     return list_envelope(url, page.items, page.has_more)
 
 
-def newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Newest first by ``created``; objects created in the same second keep reverse insertion order."""
-    order = sorted(range(len(items)), key=lambda index: (int(items[index]["created"]), index), reverse=True)
+def newest_first(items: list[dict[str, Any]], created: str = "created") -> list[dict[str, Any]]:
+    """Newest first by ``created`` (or the field named); objects created in the same second keep
+    reverse insertion order."""
+    order = sorted(range(len(items)), key=lambda index: (int(items[index][created]), index), reverse=True)
     return [items[index] for index in order]
 
 

@@ -18,15 +18,18 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ml_connector_provider.sandbox.systems.stripe.errors import (
-    StripeAPIError,
     invalid_request,
+    missing_param,
     unknown_parameter,
 )
 
 __all__ = [
+    "EXPAND",
     "METADATA_MAX_KEYS",
     "METADATA_MAX_KEY_LENGTH",
     "METADATA_MAX_VALUE_LENGTH",
+    "PAGING",
+    "RETRIEVE",
     "Arr",
     "Bool",
     "Currency",
@@ -339,7 +342,19 @@ def _show(value: Any) -> str:
 def require(params: Mapping[str, Any], name: str) -> Any:
     """The value of a required parameter, or a 400 ``Missing required param: <name>.``."""
     if name not in params or params[name] in (None, ""):
-        raise StripeAPIError(
-            400, f"Missing required param: {name}.", param=name, code="parameter_missing", validation=True
-        )
+        raise missing_param(name)
     return params[name]
+
+
+EXPAND = Arr(Str())
+"""``expand[]``: the paths to expand."""
+RETRIEVE: Mapping[str, Spec] = {"expand": EXPAND}
+"""The parameters of every retrieve route."""
+PAGING: Mapping[str, Spec] = {
+    "created": Range(),
+    "ending_before": Str(),
+    "expand": EXPAND,
+    "limit": Int(),
+    "starting_after": Str(),
+}
+"""The parameters every list route shares (``created`` filter, cursors, ``limit``, ``expand[]``)."""

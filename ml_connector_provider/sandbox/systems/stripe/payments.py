@@ -37,10 +37,13 @@ from ml_connector_provider.sandbox.systems.stripe.errors import (
     DOCS_ERROR_CODES_URL,
     StripeAPIError,
     invalid_request,
+    missing_param,
     resource_missing,
 )
 from ml_connector_provider.sandbox.systems.stripe.objects import format_amount, new_id, stripe_fee
 from ml_connector_provider.sandbox.systems.stripe.params import (
+    EXPAND,
+    PAGING,
     Arr,
     Bool,
     Currency,
@@ -48,7 +51,6 @@ from ml_connector_provider.sandbox.systems.stripe.params import (
     Int,
     Metadata,
     Obj,
-    Range,
     Spec,
     Str,
     exclusive,
@@ -58,14 +60,16 @@ from ml_connector_provider.sandbox.systems.stripe.params import (
 )
 from ml_connector_provider.sandbox.systems.stripe.store import (
     Operation,
-    changed_attributes,
+    apply_update,
     expand,
     find,
     find_param,
     list_response,
+    list_route,
     operation,
     refresh_balance_transaction,
     refused,
+    retrieve_route,
 )
 
 if TYPE_CHECKING:
@@ -555,15 +559,6 @@ def create_refund(op: Operation, charge: dict[str, Any], fields: Mapping[str, An
 
 # -- parameters --------------------------------------------------------------------------------------
 
-EXPAND = Arr(Str())
-PAGING: dict[str, Spec] = {
-    "created": Range(),
-    "ending_before": Str(),
-    "expand": EXPAND,
-    "limit": Int(),
-    "starting_after": Str(),
-}
-RETRIEVE: dict[str, Spec] = {"expand": EXPAND}
 PI_CREATE: dict[str, Spec] = {
     "amount": Int(minimum=1),
     "automatic_payment_methods": Obj({"allow_redirects": Enum("always", "never"), "enabled": Bool()}),
@@ -695,37 +690,15 @@ def register_payments(api: StripeApi) -> None:
                 _confirm(op, intent, None)
             return expand(op.db, intent, request.expand, op.now)
 
-    @api.get("/v1/payment_intents")
-    def list_intents(request: StripeRequest) -> dict[str, Any]:
-        params = validate(request.params, PI_LIST)
-        with system.state as db:
-            return list_response(
-                db,
-                "payment_intent",
-                "/v1/payment_intents",
-                params,
-                system.clock.time(),
-                lambda pi: "customer" not in params or pi["customer"] == params["customer"],
-            )
-
-    @api.get("/v1/payment_intents/{id}")
-    def retrieve_intent(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, RETRIEVE)
-        with system.state as db:
-            intent = find(db, "payment_intent", request.path_params["id"])
-            return expand(db, intent, request.expand, system.clock.time())
+    list_route(api, "/v1/payment_intents", "payment_intent", PI_LIST, match=("customer",))
+    retrieve_route(api, "/v1/payment_intents/{id}", "payment_intent")
 
     @api.post("/v1/payment_intents/{id}")
     def update_intent(request: StripeRequest) -> dict[str, Any]:
         fields = validate(request.params, PI_UPDATE)
         with operation(system) as op:
             intent = find(op.db, "payment_intent", request.path_params["id"])
-            for key, value in fields.items():
-                if key == "metadata":
-                    intent["metadata"] = merge_metadata(intent.get("metadata"), value)
-                elif key != "expand":
-                    intent[key] = value
-            # Stripe has no payment_intent.updated event
+            apply_update(op, intent, fields, None)  # Stripe has no payment_intent.updated event
             return expand(op.db, intent, request.expand, op.now)
 
     @api.post("/v1/payment_intents/{id}/confirm")
@@ -741,52 +714,17 @@ def register_payments(api: StripeApi) -> None:
 
     # -- charges ---------------------------------------------------------------------------------
 
-    @api.get("/v1/charges")
-    def list_charges(request: StripeRequest) -> dict[str, Any]:
-        params = validate(request.params, CHARGE_LIST)
-
-        def wanted(charge: Mapping[str, Any]) -> bool:
-            return (
-                ("customer" not in params or charge["customer"] == params["customer"])
-                and ("payment_intent" not in params or charge["payment_intent"] == params["payment_intent"])
-                and ("transfer_group" not in params or charge["transfer_group"] == params["transfer_group"])
-            )
-
-        with system.state as db:
-            return list_response(db, "charge", "/v1/charges", params, system.clock.time(), wanted)
-
-    @api.get("/v1/charges/{id}")
-    def retrieve_charge(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, RETRIEVE)
-        with system.state as db:
-            charge = find(db, "charge", request.path_params["id"])
-            return expand(db, charge, request.expand, system.clock.time())
+    list_route(
+        api, "/v1/charges", "charge", CHARGE_LIST, match=("customer", "payment_intent", "transfer_group")
+    )
+    retrieve_route(api, "/v1/charges/{id}", "charge")
 
     # -- balance transactions --------------------------------------------------------------------
 
-    @api.get("/v1/balance_transactions")
-    def list_transactions(request: StripeRequest) -> dict[str, Any]:
-        params = validate(request.params, TXN_LIST)
-
-        def wanted(txn: Mapping[str, Any]) -> bool:
-            return (
-                ("currency" not in params or txn["currency"] == params["currency"])
-                and ("source" not in params or txn["source"] == params["source"])
-                and ("type" not in params or txn["type"] == params["type"])
-            )
-
-        with system.state as db:
-            return list_response(
-                db, "balance_transaction", "/v1/balance_transactions", params, system.clock.time(), wanted
-            )
-
-    @api.get("/v1/balance_transactions/{id}")
-    def retrieve_transaction(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, RETRIEVE)
-        now = system.clock.time()
-        with system.state as db:
-            txn = find(db, "balance_transaction", request.path_params["id"])
-            return expand(db, refresh_balance_transaction(dict(txn), now), request.expand, now)
+    list_route(
+        api, "/v1/balance_transactions", "balance_transaction", TXN_LIST, match=("currency", "source", "type")
+    )
+    retrieve_route(api, "/v1/balance_transactions/{id}", "balance_transaction")
 
     # -- invoice payments ------------------------------------------------------------------------
 
@@ -795,13 +733,7 @@ def register_payments(api: StripeApi) -> None:
         params = validate(request.params, INVOICE_PAYMENT_LIST)
         payment = params.get("payment")
         if payment is not None and not payment.get("type"):
-            raise StripeAPIError(
-                400,
-                "Missing required param: payment[type].",
-                param="payment[type]",
-                code="parameter_missing",
-                validation=True,
-            )
+            raise missing_param("payment[type]")
 
         def wanted(item: Mapping[str, Any]) -> bool:
             if "invoice" in params and item["invoice"] != params["invoice"]:
@@ -821,12 +753,7 @@ def register_payments(api: StripeApi) -> None:
                 db, "invoice_payment", "/v1/invoice_payments", params, system.clock.time(), wanted
             )
 
-    @api.get("/v1/invoice_payments/{id}")
-    def retrieve_invoice_payment(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, RETRIEVE)
-        with system.state as db:
-            item = find(db, "invoice_payment", request.path_params["id"])
-            return expand(db, item, request.expand, system.clock.time())
+    retrieve_route(api, "/v1/invoice_payments/{id}", "invoice_payment")
 
     # -- refunds ---------------------------------------------------------------------------------
 
@@ -835,12 +762,10 @@ def register_payments(api: StripeApi) -> None:
         fields = validate(request.params, REFUND_CREATE)
         which = exclusive(fields, "charge", "payment_intent")
         if which is None:
-            raise StripeAPIError(
-                400,
+            raise invalid_request(
                 "One of the following params should be provided for this request: payment_intent or charge.",
                 param="charge",
                 code="parameter_missing",
-                validation=True,
             )
         with operation(system) as op:
             if which == "charge":
@@ -857,34 +782,13 @@ def register_payments(api: StripeApi) -> None:
             refund = create_refund(op, charge, fields)
             return expand(op.db, refund, request.expand, op.now)
 
-    @api.get("/v1/refunds")
-    def list_refunds(request: StripeRequest) -> dict[str, Any]:
-        params = validate(request.params, REFUND_LIST)
-
-        def wanted(refund: Mapping[str, Any]) -> bool:
-            return ("charge" not in params or refund["charge"] == params["charge"]) and (
-                "payment_intent" not in params or refund["payment_intent"] == params["payment_intent"]
-            )
-
-        with system.state as db:
-            return list_response(db, "refund", "/v1/refunds", params, system.clock.time(), wanted)
-
-    @api.get("/v1/refunds/{id}")
-    def retrieve_refund(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, RETRIEVE)
-        with system.state as db:
-            refund = find(db, "refund", request.path_params["id"])
-            return expand(db, refund, request.expand, system.clock.time())
+    list_route(api, "/v1/refunds", "refund", REFUND_LIST, match=("charge", "payment_intent"))
+    retrieve_route(api, "/v1/refunds/{id}", "refund")
 
     @api.post("/v1/refunds/{id}")
     def update_refund(request: StripeRequest) -> dict[str, Any]:
         fields = validate(request.params, REFUND_UPDATE)
         with operation(system) as op:
             refund = find(op.db, "refund", request.path_params["id"])
-            before = dict(refund)
-            if "metadata" in fields:
-                refund["metadata"] = merge_metadata(refund.get("metadata"), fields["metadata"])
-            previous = changed_attributes(before, refund)
-            if previous:
-                op.emit("refund.updated", refund, previous)
+            apply_update(op, refund, fields, "refund.updated")
             return expand(op.db, refund, request.expand, op.now)

@@ -5,10 +5,12 @@
   each with the object as it was when the event was queued (even when the write ends in an error
   such as a card decline, whose failed charge is real);
 * :func:`find` / :func:`find_param` — a stored object or Stripe's ``No such …`` answer (404 on the
-  URL's id, 400 on a parameter);
+  URL's id, 400 on a parameter); :func:`snapshot` — a copy as of the sandbox clock;
 * :func:`expand` / :func:`expand_list` — ``expand[]`` paths such as ``balance_transaction``,
   ``latest_charge.balance_transaction``, ``payments`` or ``data.customer``;
-* :func:`changed_attributes` — ``data.previous_attributes`` of an ``*.updated`` event.
+* :func:`changed_attributes` — ``data.previous_attributes`` of an ``*.updated`` event;
+  :func:`apply_update` — an update's fields applied, with its event;
+* :func:`list_response`, :func:`list_route`, :func:`retrieve_route` — the list and retrieve routes.
 """
 
 from __future__ import annotations
@@ -26,23 +28,28 @@ from ml_connector_provider.sandbox.systems.stripe.errors import (
 )
 from ml_connector_provider.sandbox.systems.stripe.listing import created_matches, newest_first, paginate
 from ml_connector_provider.sandbox.systems.stripe.objects import list_envelope
+from ml_connector_provider.sandbox.systems.stripe.params import RETRIEVE, Spec, merge_metadata, validate
 
 if TYPE_CHECKING:
+    from ml_connector_provider.sandbox.systems.stripe.api import StripeApi, StripeRequest
     from ml_connector_provider.sandbox.systems.stripe.system import StripeSandbox
 
 __all__ = [
     "COLLECTIONS",
     "Operation",
-    "by_creation",
+    "apply_update",
     "changed_attributes",
     "expand",
     "expand_list",
     "find",
     "find_param",
     "list_response",
+    "list_route",
     "operation",
     "refresh_balance_transaction",
     "refused",
+    "retrieve_route",
+    "snapshot",
 ]
 
 COLLECTIONS: Mapping[str, str] = {
@@ -60,20 +67,6 @@ COLLECTIONS: Mapping[str, str] = {
 }
 """Object type → state key (each a dict of id → object, in creation order)."""
 
-_NAMES: Mapping[str, str] = {
-    "customer": "customer",
-    "product": "product",
-    "price": "price",
-    "invoiceitem": "invoiceitem",
-    "invoice": "invoice",
-    "payment_intent": "payment_intent",
-    "charge": "charge",
-    "balance_transaction": "balance_transaction",
-    "refund": "refund",
-    "invoice_payment": "invoice_payment",
-    "subscription": "subscription",
-}
-
 _FIELD_KINDS: Mapping[str, str] = {
     "customer": "customer",
     "product": "product",
@@ -89,6 +82,9 @@ _FIELD_KINDS: Mapping[str, str] = {
     "invoice_item": "invoiceitem",
 }
 """Expandable id fields and the object type they name."""
+
+_CREATED_FIELDS: Mapping[str, str] = {"invoiceitem": "date"}
+"""Object types whose creation time is not in ``created`` (lists order and filter by it)."""
 
 _PREFIX_KINDS: Mapping[str, str] = {"ch": "charge", "re": "refund", "pi": "payment_intent", "in": "invoice"}
 """For fields that may name several types (``source`` of a balance transaction)."""
@@ -147,31 +143,21 @@ def refused(message: str, *, param: str | None = None, code: str | None = None) 
 # -- look-ups ----------------------------------------------------------------------------------------
 
 
-def find(db: Mapping[str, Any], kind: str, object_id: str) -> dict[str, Any]:
-    """The stored object (live, not deleted), or 404 ``No such <kind>: '<id>'`` on ``id``."""
+def find(db: Mapping[str, Any], kind: str, object_id: str, param: str | None = None) -> dict[str, Any]:
+    """The stored object (live, not deleted), or ``No such <kind>: '<id>'``: 404 on ``id``, or 400
+    on ``param`` when a parameter named it (see also :func:`find_param`)."""
     obj = db[COLLECTIONS[kind]].get(object_id)
     if obj is None or obj.get("deleted"):
-        raise resource_missing(_NAMES[kind], object_id)
+        if param is None:
+            raise resource_missing(kind, object_id)
+        raise resource_missing(kind, object_id, param=param, status=400)
     result: dict[str, Any] = obj
     return result
 
 
 def find_param(db: Mapping[str, Any], kind: str, object_id: str, param: str) -> dict[str, Any]:
     """The stored object named by a parameter, or 400 ``No such <kind>: '<id>'`` on ``param``."""
-    obj = db[COLLECTIONS[kind]].get(object_id)
-    if obj is None or obj.get("deleted"):
-        raise resource_missing(_NAMES[kind], object_id, param=param, status=400)
-    result: dict[str, Any] = obj
-    return result
-
-
-def by_creation(db: Mapping[str, Any], kind: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
-    """Deep copies of a collection in creation order."""
-    return [
-        copy.deepcopy(obj)
-        for obj in db[COLLECTIONS[kind]].values()
-        if include_deleted or not obj.get("deleted")
-    ]
+    return find(db, kind, object_id, param)
 
 
 def refresh_balance_transaction(txn: dict[str, Any], now: float) -> dict[str, Any]:
@@ -179,6 +165,15 @@ def refresh_balance_transaction(txn: dict[str, Any], now: float) -> dict[str, An
     if txn.get("status") == "pending" and now >= int(txn["available_on"]):
         txn["status"] = "available"
     return txn
+
+
+def snapshot(kind: str, obj: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """A deep copy of a stored object as the API shows it at ``now`` (a balance transaction's
+    ``status`` follows the clock)."""
+    result = copy.deepcopy(dict(obj))
+    if kind == "balance_transaction":
+        refresh_balance_transaction(result, now)
+    return result
 
 
 # -- expand[] ----------------------------------------------------------------------------------------
@@ -208,12 +203,7 @@ def _resolve(db: Mapping[str, Any], field_name: str, value: str, now: float) -> 
     if kind is None:
         return None
     obj = db[COLLECTIONS[kind]].get(value)
-    if obj is None:
-        return None
-    resolved = copy.deepcopy(obj)
-    if kind == "balance_transaction":
-        refresh_balance_transaction(resolved, now)
-    return resolved
+    return None if obj is None else snapshot(kind, obj, now)
 
 
 def _cannot_expand(path: str) -> Exception:
@@ -295,6 +285,28 @@ def changed_attributes(before: Mapping[str, Any], after: Mapping[str, Any]) -> d
     return previous
 
 
+def apply_update(
+    op: Operation, obj: dict[str, Any], fields: Mapping[str, Any], event: str | None
+) -> dict[str, Any]:
+    """Apply coerced update parameters to a stored object: ``metadata`` merged, ``expand`` skipped,
+    every other field set. When something changed, queue ``event`` (if any) with its
+    ``previous_attributes``. Nothing is written when a field is refused (too many metadata keys).
+
+    :return: ``previous_attributes`` (empty when nothing changed).
+    """
+    changed = copy.deepcopy(obj)
+    for key, value in fields.items():
+        if key == "metadata":
+            changed["metadata"] = merge_metadata(changed.get("metadata"), value)
+        elif key != "expand":
+            changed[key] = value
+    previous = changed_attributes(obj, changed)
+    obj.update(changed)
+    if previous and event is not None:
+        op.emit(event, obj, previous)
+    return previous
+
+
 # -- lists -------------------------------------------------------------------------------------------
 
 
@@ -308,14 +320,57 @@ def list_response(
 ) -> dict[str, Any]:
     """A list answer over one collection: live objects matching ``predicate`` and ``created``,
     newest first, paged with ``limit`` and the cursors, with ``expand[]`` applied to ``data``."""
+    created = _CREATED_FIELDS.get(kind, "created")
     live = [obj for obj in db[COLLECTIONS[kind]].values() if not obj.get("deleted")]
     items = [
-        copy.deepcopy(obj)
-        for obj in newest_first(live)
-        if predicate(obj) and created_matches(int(obj["created"]), params.get("created"))
+        snapshot(kind, obj, now)
+        for obj in newest_first(live, created)
+        if predicate(obj) and created_matches(int(obj[created]), params.get("created"))
     ]
-    if kind == "balance_transaction":
-        items = [refresh_balance_transaction(item, now) for item in items]
-    envelope = paginate(url, items, params, kind=_NAMES[kind])
+    envelope = paginate(url, items, params, kind=kind)
     expand_paths = params.get("expand") or []
     return expand_list(db, envelope, expand_paths, now) if expand_paths else envelope
+
+
+def list_route(
+    api: StripeApi,
+    path: str,
+    kind: str,
+    spec: Mapping[str, Spec],
+    *,
+    match: Sequence[str] = (),
+    where: Callable[[Mapping[str, Any], Mapping[str, Any]], bool] | None = None,
+) -> None:
+    """Serve ``GET path``: the :func:`list_response` over ``kind`` with the parameters of ``spec``.
+
+    :param match: filter parameters that keep objects whose field of the same name equals them.
+    :param where: any other filter, ``where(obj, params)``.
+    """
+    system = api.system
+
+    def list_objects(request: StripeRequest) -> dict[str, Any]:
+        params = validate(request.params, spec)
+
+        def wanted(obj: Mapping[str, Any]) -> bool:
+            return all(name not in params or obj[name] == params[name] for name in match) and (
+                where is None or where(obj, params)
+            )
+
+        with system.state as db:
+            return list_response(db, kind, path, params, system.clock.time(), wanted)
+
+    api.route("GET", path, list_objects)
+
+
+def retrieve_route(api: StripeApi, path: str, kind: str) -> None:
+    """Serve ``GET path`` (ending in ``{id}``): the live object with ``expand[]`` applied, or 404."""
+    system = api.system
+
+    def retrieve(request: StripeRequest) -> dict[str, Any]:
+        validate(request.params, RETRIEVE)
+        now = system.clock.time()
+        with system.state as db:
+            obj = find(db, kind, request.path_params["id"])
+            return expand(db, snapshot(kind, obj, now), request.expand, now)
+
+    api.route("GET", path, retrieve)

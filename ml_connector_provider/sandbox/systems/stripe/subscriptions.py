@@ -39,15 +39,16 @@ from ml_connector_provider.sandbox.systems.stripe.billing import (
     pay_invoice,
 )
 from ml_connector_provider.sandbox.systems.stripe.catalog import PRICE_DATA, inline_price
-from ml_connector_provider.sandbox.systems.stripe.errors import StripeAPIError, invalid_request
+from ml_connector_provider.sandbox.systems.stripe.errors import invalid_request, missing_param
 from ml_connector_provider.sandbox.systems.stripe.objects import list_envelope, new_id
 from ml_connector_provider.sandbox.systems.stripe.params import (
+    EXPAND,
+    PAGING,
     Arr,
     Enum,
     Int,
     Metadata,
     Obj,
-    Range,
     Spec,
     Str,
     exclusive,
@@ -57,13 +58,15 @@ from ml_connector_provider.sandbox.systems.stripe.params import (
 from ml_connector_provider.sandbox.systems.stripe.payments import card_for
 from ml_connector_provider.sandbox.systems.stripe.store import (
     Operation,
+    apply_update,
     changed_attributes,
     expand,
     find,
     find_param,
-    list_response,
+    list_route,
     operation,
     refused,
+    retrieve_route,
 )
 
 if TYPE_CHECKING:
@@ -75,7 +78,6 @@ __all__ = ["advance_subscription", "period_boundary", "register_subscriptions"]
 DAY = 86400
 MAX_ITEMS = 20
 
-EXPAND = Arr(Str())
 ITEM = Obj({"metadata": Metadata(), "price": Str(), "price_data": PRICE_DATA, "quantity": Int(minimum=1)})
 CREATE: dict[str, Spec] = {
     "collection_method": Enum("charge_automatically", "send_invoice"),
@@ -114,14 +116,10 @@ CANCEL: dict[str, Spec] = {
     "expand": EXPAND,
 }
 LIST: dict[str, Spec] = {
+    **PAGING,
     "collection_method": Enum("charge_automatically", "send_invoice"),
-    "created": Range(),
     "customer": Str(),
-    "ending_before": Str(),
-    "expand": EXPAND,
-    "limit": Int(),
     "price": Str(),
-    "starting_after": Str(),
     "status": Enum(
         "active",
         "all",
@@ -135,7 +133,6 @@ LIST: dict[str, Spec] = {
         "unpaid",
     ),
 }
-RETRIEVE: dict[str, Spec] = {"expand": EXPAND}
 
 
 def period_boundary(anchor: int, interval: str, interval_count: int, n: int) -> int:
@@ -256,19 +253,11 @@ def create_subscription(op: Operation, fields: Mapping[str, Any]) -> dict[str, A
     """Store a subscription and bill its first period (see the module docstring)."""
     customer_id = fields.get("customer")
     if not customer_id:
-        raise StripeAPIError(
-            400,
-            "Missing required param: customer.",
-            param="customer",
-            code="parameter_missing",
-            validation=True,
-        )
+        raise missing_param("customer")
     customer = find_param(op.db, "customer", customer_id, "customer")
     entries = fields.get("items") or []
     if not entries:
-        raise StripeAPIError(
-            400, "Missing required param: items.", param="items", code="parameter_missing", validation=True
-        )
+        raise missing_param("items")
     collection_method = fields.get("collection_method") or "charge_automatically"
     if collection_method == "send_invoice" and fields.get("days_until_due") is None:
         raise invalid_request(
@@ -289,13 +278,7 @@ def create_subscription(op: Operation, fields: Mapping[str, Any]) -> dict[str, A
     for index, entry in enumerate(entries):
         which = exclusive(entry, "price", "price_data")
         if which is None:
-            raise StripeAPIError(
-                400,
-                f"Missing required param: items[{index}][price].",
-                param=f"items[{index}][price]",
-                code="parameter_missing",
-                validation=True,
-            )
+            raise missing_param(f"items[{index}][price]")
         if which == "price":
             price = find_param(op.db, "price", entry["price"], f"items[{index}][price]")
             if price["type"] != "recurring":
@@ -455,37 +438,27 @@ def register_subscriptions(api: StripeApi) -> None:
             subscription = create_subscription(op, fields)
             return expand(op.db, subscription, request.expand, op.now)
 
-    @api.get("/v1/subscriptions")
-    def list_subscriptions(request: StripeRequest) -> dict[str, Any]:
-        params = validate(request.params, LIST)
+    def wanted(sub: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
         status = params.get("status")
+        ended = sub["status"] in ("canceled", "incomplete_expired")
+        if status is None:
+            status_ok = not ended
+        elif status == "ended":
+            status_ok = ended
+        else:
+            status_ok = status == "all" or sub["status"] == status
+        prices = {item["price"]["id"] for item in sub["items"]["data"]}
+        return status_ok and ("price" not in params or params["price"] in prices)
 
-        def wanted(sub: Mapping[str, Any]) -> bool:
-            if status is None and sub["status"] in ("canceled", "incomplete_expired"):
-                return False
-            if status == "ended" and sub["status"] not in ("canceled", "incomplete_expired"):
-                return False
-            if status not in (None, "all", "ended") and sub["status"] != status:
-                return False
-            prices = {item["price"]["id"] for item in sub["items"]["data"]}
-            return (
-                ("customer" not in params or sub["customer"] == params["customer"])
-                and (
-                    "collection_method" not in params
-                    or sub["collection_method"] == params["collection_method"]
-                )
-                and ("price" not in params or params["price"] in prices)
-            )
-
-        with system.state as db:
-            return list_response(db, "subscription", "/v1/subscriptions", params, system.clock.time(), wanted)
-
-    @api.get("/v1/subscriptions/{id}")
-    def retrieve(request: StripeRequest) -> dict[str, Any]:
-        validate(request.params, RETRIEVE)
-        with system.state as db:
-            subscription = find(db, "subscription", request.path_params["id"])
-            return expand(db, subscription, request.expand, system.clock.time())
+    list_route(
+        api,
+        "/v1/subscriptions",
+        "subscription",
+        LIST,
+        match=("customer", "collection_method"),
+        where=wanted,
+    )
+    retrieve_route(api, "/v1/subscriptions/{id}", "subscription")
 
     @api.post("/v1/subscriptions/{id}")
     def update(request: StripeRequest) -> dict[str, Any]:
@@ -498,15 +471,7 @@ def register_subscriptions(api: StripeApi) -> None:
                 )
             if fields.get("default_payment_method"):
                 card_for(fields["default_payment_method"], param="default_payment_method")
-            before = copy.deepcopy(subscription)
-            for key, value in fields.items():
-                if key == "metadata":
-                    subscription["metadata"] = merge_metadata(subscription.get("metadata"), value)
-                elif key != "expand":
-                    subscription[key] = value
-            previous = changed_attributes(before, subscription)
-            if previous:
-                op.emit("customer.subscription.updated", subscription, previous)
+            apply_update(op, subscription, fields, "customer.subscription.updated")
             return expand(op.db, subscription, request.expand, op.now)
 
     @api.delete("/v1/subscriptions/{id}")

@@ -26,12 +26,7 @@ from ml_connector_provider.sandbox.systems.stripe.events import register_events
 from ml_connector_provider.sandbox.systems.stripe.objects import new_id
 from ml_connector_provider.sandbox.systems.stripe.payments import card_error, register_payments
 from ml_connector_provider.sandbox.systems.stripe.settings import StripeSandboxSettings
-from ml_connector_provider.sandbox.systems.stripe.store import (
-    by_creation,
-    find,
-    operation,
-    refresh_balance_transaction,
-)
+from ml_connector_provider.sandbox.systems.stripe.store import COLLECTIONS, find, operation, snapshot
 from ml_connector_provider.sandbox.systems.stripe.subscriptions import (
     advance_subscription as advance_subscription_in,
 )
@@ -168,22 +163,13 @@ class StripeSandbox(SandboxSystem):
             api.route(method, "/v1/{rest:path}", self._unrecognized)
         return app
 
-    def reset(
-        self,
-        *,
-        state: bool = True,
-        tokens: bool = True,
-        faults: bool = True,
-        requests: bool = True,
-        clock: bool = True,
-    ) -> None:
-        """Also forget stored idempotent responses, the rate window and changed settings."""
-        super().reset(state=state, tokens=tokens, faults=faults, requests=requests, clock=clock)
-        if state:
-            self.idempotency.clear()
-            self.rate_limiter.reset()
-            self.webhooks.reset()
-            self.settings = self._initial_settings.model_copy(deep=True)
+    def reset_state(self) -> None:
+        """Also forget stored idempotent responses, the rate window, webhook deliveries and changed
+        settings."""
+        self.idempotency.clear()
+        self.rate_limiter.reset()
+        self.webhooks.reset()
+        self.settings = self._initial_settings.model_copy(deep=True)
 
     # -- helpers for resources ------------------------------------------------------------------
 
@@ -253,12 +239,23 @@ class StripeSandbox(SandboxSystem):
 
     # -- in-process helpers for tests and the demo ----------------------------------------------
 
-    def customers(self, *, include_deleted: bool = False) -> list[dict[str, Any]]:
-        """Customers in creation order (deleted ones as ``{"id", "object", "deleted"}`` if asked)."""
+    def objects(self, kind: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Copies of the stored objects of ``kind`` (``"invoice"``, ``"charge"`` ...; see
+        :data:`~.store.COLLECTIONS`) in creation order, as the API would show them now.
+
+        :param include_deleted: also deleted ones, as ``{"id", "object", "deleted", ...}``.
+        """
+        now = self.clock.time()
         with self.state as db:
             return [
-                copy.deepcopy(c) for c in db["customers"].values() if include_deleted or not c.get("deleted")
+                snapshot(kind, obj, now)
+                for obj in db[COLLECTIONS[kind]].values()
+                if include_deleted or not obj.get("deleted")
             ]
+
+    def customers(self, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Customers in creation order (deleted ones as ``{"id", "object", "deleted"}`` if asked)."""
+        return self.objects("customer", include_deleted=include_deleted)
 
     def find_customers(self, metadata_key: str, value: str) -> list[dict[str, Any]]:
         """Live customers whose ``metadata[metadata_key] == value``, in creation order."""
@@ -305,50 +302,45 @@ class StripeSandbox(SandboxSystem):
         """
         return advance_subscription_in(self, subscription_id)
 
-    def _objects(self, kind: str) -> list[dict[str, Any]]:
-        with self.state as db:
-            return by_creation(db, kind)
-
     def products(self) -> list[dict[str, Any]]:
         """Products in creation order."""
-        return self._objects("product")
+        return self.objects("product")
 
     def prices(self) -> list[dict[str, Any]]:
         """Prices in creation order (inline ``price_data`` prices included)."""
-        return self._objects("price")
+        return self.objects("price")
 
     def invoice_items(self) -> list[dict[str, Any]]:
         """Live invoice items in creation order."""
-        return self._objects("invoiceitem")
+        return self.objects("invoiceitem")
 
     def invoices(self) -> list[dict[str, Any]]:
         """Live (not deleted) invoices in creation order."""
-        return self._objects("invoice")
+        return self.objects("invoice")
 
     def invoice_payments(self) -> list[dict[str, Any]]:
         """Invoice payments in creation order."""
-        return self._objects("invoice_payment")
+        return self.objects("invoice_payment")
 
     def payment_intents(self) -> list[dict[str, Any]]:
         """Payment intents in creation order."""
-        return self._objects("payment_intent")
+        return self.objects("payment_intent")
 
     def charges(self) -> list[dict[str, Any]]:
         """Charges (succeeded and failed) in creation order."""
-        return self._objects("charge")
+        return self.objects("charge")
 
     def refunds(self) -> list[dict[str, Any]]:
         """Refunds in creation order."""
-        return self._objects("refund")
+        return self.objects("refund")
 
     def subscriptions(self) -> list[dict[str, Any]]:
         """Subscriptions (canceled ones included) in creation order."""
-        return self._objects("subscription")
+        return self.objects("subscription")
 
     def balance_transactions(self) -> list[dict[str, Any]]:
         """Balance transactions in creation order, ``status`` as of the sandbox clock."""
-        now = self.clock.time()
-        return [refresh_balance_transaction(txn, now) for txn in self._objects("balance_transaction")]
+        return self.objects("balance_transaction")
 
     def signed_delivery(
         self, event: Mapping[str, Any], *, secret: str | None = None, timestamp: int | None = None
