@@ -257,6 +257,7 @@ class SyncEngine:
                 )
                 force = request.mode == REPLAY_RANGE
                 self._process(key, stream, run, stream.read(window), summary, processed, force=force)
+                stream.finish()
                 if request.mode == INCREMENTAL:
                     summary.cursor_advanced = self.ledger.advance_cursor(key, window.end)
             self._retry_dead_letters(key, stream, run, summary, processed)

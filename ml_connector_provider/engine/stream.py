@@ -61,5 +61,11 @@ class Stream(abc.ABC):
         reason; transient failures (after the transport's retries) are raised and fail the task.
         """
 
+    def finish(self) -> None:  # noqa: B027 - optional hook
+        """Called once every batch read from the window is committed to the ledger, before the
+        cursor moves. A stream whose source is a queue (files in a directory) acknowledges what it
+        read here; a crash before this call leaves the source as it was, to be read again.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients. Called once when the run ends."""

@@ -80,6 +80,7 @@ from ml_connector_provider.fusion_gl import (
     zip_gl_interface,
 )
 from ml_connector_provider.transport import (
+    AdaptivePacer,
     AuthProvider,
     BasicAuth,
     ConnectionFailed,
@@ -498,6 +499,11 @@ class OracleFusionHook(BaseHook):
     :param rest_framework_version: overrides the connection's ``rest_framework_version``.
     :param retry: overrides the retry policy built from the connection's ``retry_*`` extras.
     :param logger_name: name of the hook's logger (Airflow's default when ``None``).
+    :param pacer: an adaptive pacer shared by every request of this hook (see
+        :class:`~ml_connector_provider.transport.pacing.AdaptivePacer`): overload answers (429, 503)
+        then slow down all later requests, not only the retries of the one that got them.
+    :param retry_attempts: overrides only the number of attempts of the retry policy (the
+        connection's backoff settings stay).
     """
 
     conn_name_attr: ClassVar[str] = "oracle_fusion_conn_id"
@@ -515,9 +521,13 @@ class OracleFusionHook(BaseHook):
         rest_framework_version: int | None = None,
         retry: RetryPolicy | None = None,
         logger_name: str | None = None,
+        pacer: AdaptivePacer | None = None,
+        retry_attempts: int | None = None,
     ) -> None:
         super().__init__(logger_name=logger_name)
         self.oracle_fusion_conn_id = oracle_fusion_conn_id
+        self.pacer = pacer
+        self._retry_attempts = retry_attempts
         self._framework_override = rest_framework_version
         self._retry_override = retry
 
@@ -543,6 +553,8 @@ class OracleFusionHook(BaseHook):
             settings = replace(settings, rest_framework_version=self._framework_override)
         if self._retry_override is not None:
             settings = replace(settings, retry=self._retry_override)
+        if self._retry_attempts is not None:
+            settings = replace(settings, retry=replace(settings.retry, attempts=self._retry_attempts))
         return settings
 
     @property
@@ -581,6 +593,7 @@ class OracleFusionHook(BaseHook):
             timeout=timeout,
             retry=settings.retry,
             secrets=settings.secrets,
+            pacer=self.pacer,
         )
 
     def get_conn(self) -> HttpTransport:
@@ -975,6 +988,46 @@ class OracleFusionHook(BaseHook):
         for q in queries:
             for page in self.iter_collection(resource, q=q, expand=expand):
                 found.extend(item for item in page if _comparable(item.get(attribute)) in keys)
+        return found
+
+    def find_matching(
+        self,
+        resource: str,
+        criteria: Mapping[str, Any],
+        *,
+        expand: str | Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The items whose attributes equal all of ``criteria`` (an exact match on every one).
+
+        One query: ``a = 'x' and b = 'y'`` with framework version 2 or later, the
+        query-by-example form ``a=x;b=y`` with version 1 (values that dialect cannot express raise
+        ``ValueError``, as in :meth:`find_by_attribute`). The answer is filtered on the client to
+        exact equality of every attribute.
+
+        :param resource: the collection, e.g. ``invoices``.
+        :param criteria: attribute → value; ``None`` values are not allowed.
+        :param expand: children to inline.
+        :raises FusionBadRequest: Fusion refused the filter (e.g. an attribute is not queryable).
+        """
+        if not criteria:
+            raise ValueError("find_matching needs at least one attribute")
+        for attribute, value in criteria.items():
+            if not re.fullmatch(r"[A-Za-z_][\w.]*", attribute or ""):
+                raise ValueError(f"not an attribute name: {attribute!r}")
+            if value is None:
+                raise ValueError(f"cannot look up {attribute} = null")
+        if self.rest_framework_version >= 2:
+            q = " and ".join(f"{attribute} = {_query_literal(value)}" for attribute, value in criteria.items())
+        else:
+            q = ";".join(f"{attribute}={_v1_value(attribute, value)}" for attribute, value in criteria.items())
+        wanted = {attribute: _comparable(value) for attribute, value in criteria.items()}
+        found: list[dict[str, Any]] = []
+        for page in self.iter_collection(resource, q=q, expand=expand):
+            found.extend(
+                item
+                for item in page
+                if all(_comparable(item.get(attribute)) == value for attribute, value in wanted.items())
+            )
         return found
 
     # -- FBDI imports and ESS jobs (erpintegrations) ----------------------------------------------

@@ -93,8 +93,9 @@ class IntegrationSpec:
 def registry() -> dict[str, IntegrationSpec]:
     """All integrations available in this version of the provider, by id (sorted)."""
     from ml_connector_provider.integrations.fusion_stripe import SPEC as FUSION_STRIPE
+    from ml_connector_provider.integrations.stampli_fusion import SPEC as STAMPLI_FUSION
 
-    specs = [FUSION_STRIPE]
+    specs = [FUSION_STRIPE, STAMPLI_FUSION]
     return {spec.id: spec for spec in sorted(specs, key=lambda s: s.id)}
 
 

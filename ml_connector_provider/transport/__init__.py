@@ -35,10 +35,12 @@ from ml_connector_provider.transport.http import (
     TransportStats,
     parse_retry_after,
 )
+from ml_connector_provider.transport.pacing import AdaptivePacer
 
 __all__ = [
     "TOKEN_RETRY_POLICY",
     "AccessToken",
+    "AdaptivePacer",
     "ApiKeyAuth",
     "AuthError",
     "AuthProvider",

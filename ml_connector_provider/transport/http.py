@@ -53,6 +53,7 @@ from ml_connector_provider.transport.errors import (
 
 if TYPE_CHECKING:
     from ml_connector_provider.transport.auth import AuthProvider
+    from ml_connector_provider.transport.pacing import AdaptivePacer
 
 __all__ = [
     "HttpTransport",
@@ -356,6 +357,9 @@ class HttpTransport:
     :param sleep: called with the seconds to wait between attempts (tests inject a recorder).
     :param clock: returns the current POSIX time (for ``Retry-After`` HTTP-dates).
     :param on_response: called with every response received, retried ones included.
+    :param pacer: an :class:`~ml_connector_provider.transport.pacing.AdaptivePacer` consulted
+        before every attempt and told every response status, so overload answers slow down all
+        later requests of this client, not only the retries of one.
     :param secrets: literal values that must never appear in an error message, in addition to
         those the auth provider reports.
     """
@@ -375,6 +379,7 @@ class HttpTransport:
         clock: Callable[[], float] = time.time,
         on_response: Callable[[requests.Response], None] | None = None,
         secrets: Iterable[str] = (),
+        pacer: AdaptivePacer | None = None,
     ) -> None:
         if base_url is not None and urlsplit(base_url).scheme not in ("http", "https"):
             raise ValueError(f"base_url must be an http(s) URL, got {redact_url(base_url)!r}")
@@ -388,6 +393,7 @@ class HttpTransport:
         self._sleep = sleep
         self._clock = clock
         self._on_response = on_response
+        self.pacer = pacer
         self._secrets = tuple(s for s in secrets if s)
         self._base_origin = _origin(self.base_url) if self.base_url else None
 
@@ -571,6 +577,8 @@ class HttpTransport:
         headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(call.headers)
         if call.with_auth and self.auth is not None:
             self.auth.apply(headers)
+        if self.pacer is not None:
+            self.pacer.before_request()
         try:
             response = self._session.request(
                 call.method,
@@ -590,6 +598,8 @@ class HttpTransport:
                 raise _Retryable(error) from None
             raise error from cause
         self.stats.add(status=response.status_code)
+        if self.pacer is not None:
+            self.pacer.observe(response.status_code)
         if self._on_response is not None:
             self._on_response(response)
         return response

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,17 @@ build_dags(os.environ["ML_CONNECTOR_CONFIG"])
 
 @contextmanager
 def airflow_dag_env(
-    root: Path, sandbox: SandboxRunner, config: str, conn_ids: dict[str, str]
+    root: Path,
+    sandbox: SandboxRunner,
+    config: str,
+    conn_ids: dict[str, str],
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Path]:
-    """Set up the environment for ``dag.test()`` runs of ``config``; yields the ledger DB path."""
+    """Set up the environment for ``dag.test()`` runs of ``config``; yields the ledger DB path.
+
+    :param extra_env: more environment variables (connections to servers that are not HTTP
+        stand-ins, such as the SFTP server).
+    """
     import pytest
     from airflow.configuration import AIRFLOW_HOME, conf
 
@@ -56,6 +65,7 @@ def airflow_dag_env(
         "ML_CONNECTOR_CONFIG": str(config_file),
         "AIRFLOW_CONN_ML_CONNECTOR_LEDGER": json.dumps({"conn_type": "sqlite", "host": str(ledger_db)}),
         **sandbox.airflow_env(conn_ids),
+        **(extra_env or {}),
     }
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
@@ -78,13 +88,28 @@ def open_ledger(path: Path) -> Iterator[Ledger]:
         ledger.dispose()
 
 
-def run_dag(dag_id: str, conf: dict[str, Any] | None = None, *, expect: str = "success") -> str:
-    """Run the DAG once with ``dag.test()``; returns the run id."""
+def run_dag(
+    dag_id: str,
+    conf: dict[str, Any] | None = None,
+    *,
+    expect: str = "success",
+    logical_date: datetime | None = None,
+) -> str:
+    """Run the DAG once with ``dag.test()``; returns the run id.
+
+    :param logical_date: run for this logical date; when a run of that date exists, Airflow clears
+        its task instances and runs them again (what clearing a task in the UI does).
+    """
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     assert bag.import_errors == {}
-    run = bag.dags[dag_id].test(run_conf=conf)
+    dag = bag.dags[dag_id]
+    run = (
+        dag.test(run_conf=conf)
+        if logical_date is None
+        else dag.test(run_conf=conf, logical_date=logical_date)
+    )
     assert run.state == expect, f"DAG run ended {run.state}"
     return str(run.run_id)
 

@@ -750,3 +750,30 @@ def test_find_by_key(
     items = hook.find_by_attribute(CUSTOMERS, "BillToSiteUseId", keys)
     assert sorted(i["BillToSiteUseId"] for i in items) == [300000047112001, 300000047112007]
     assert len(admin.request_log(method="GET", path=CUSTOMERS)) == requests_made
+
+
+@pytest.mark.parametrize("version", ["4", "2", "1"])
+def test_find_matching_ands_every_attribute(
+    make_connection: ConnectionFactory, admin: SandboxClient, version: str
+) -> None:
+    """One query whatever the dialect; an item must match every attribute exactly."""
+    hook = OracleFusionHook(make_connection(f"fusion_m{version}", rest_framework_version=version))
+    admin.clear_request_log()
+    combination = {
+        "Segment1": "101",
+        "Segment2": "110",
+        "Segment3": "61100",
+        "Segment4": "000",
+        "Segment5": "000",
+    }
+    [item] = hook.find_matching("accountCombinationsLOV", combination)
+    assert [item[f"Segment{n}"] for n in range(1, 6)] == ["101", "110", "61100", "000", "000"]
+    assert hook.find_matching("accountCombinationsLOV", {**combination, "Segment2": "999"}) == []
+    several = hook.find_matching("accountCombinationsLOV", {"Segment1": "101", "Segment2": "110"})
+    assert len(several) > 1
+    assert all(i["Segment2"] == "110" for i in several)
+    assert len(admin.request_log(method="GET", path="accountCombinationsLOV")) == 3
+    with pytest.raises(ValueError, match="at least one attribute"):
+        hook.find_matching("accountCombinationsLOV", {})
+    with pytest.raises(ValueError, match="null"):
+        hook.find_matching("accountCombinationsLOV", {"Segment1": None})

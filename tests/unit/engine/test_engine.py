@@ -300,3 +300,39 @@ def replay_window(request: RunRequest) -> Window:
     assert request.replay_from is not None
     assert request.replay_to is not None
     return Window(request.replay_from, request.replay_to)
+
+
+class AcknowledgingStream(MemoryStream):
+    """Records, at each ``finish()``, which source records the ledger had already committed."""
+
+    def __init__(self, *args: object, ledger: Ledger, key: StreamKey, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.ledger = ledger
+        self.key = key
+        self.finished: list[set[str]] = []
+
+    def finish(self) -> None:
+        ids = sorted(self.source.rows)
+        self.finished.append(set(self.ledger.get_links(self.key, ids)))
+
+
+def test_finish_runs_once_after_every_batch_is_committed(
+    ledger: Ledger, key: StreamKey, clock: Clock
+) -> None:
+    source, target = MemorySource(page_size=2), MemoryTarget()
+    for n in range(5):
+        source.change(f"r{n}", {"value": n}, T0 - timedelta(minutes=30 - n))
+    stream = AcknowledgingStream(source, target, ledger=ledger, key=key)
+    make(ledger, clock, batch_size=2).run(key, stream, RunRef("run-1"))
+    # One call, after the last (partial) batch: every record was already linked when it came.
+    assert stream.finished == [{f"r{n}" for n in range(5)}]
+
+
+def test_finish_is_not_reached_when_a_batch_fails(ledger: Ledger, key: StreamKey, clock: Clock) -> None:
+    source, target = MemorySource(page_size=2), MemoryTarget()
+    for n in range(3):
+        source.change(f"r{n}", {"value": n}, T0 - timedelta(minutes=30 - n))
+    stream = AcknowledgingStream(source, target, Crasher(at=2), ledger=ledger, key=key)
+    with pytest.raises(Crash):
+        make(ledger, clock, batch_size=2).run(key, stream, RunRef("run-1"))
+    assert stream.finished == []
