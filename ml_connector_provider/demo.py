@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,8 +46,9 @@ class DagResult:
     log_file: Path
 
 
-def _connection_env(items: list[Any], runner: Any) -> dict[str, str]:
-    """``AIRFLOW_CONN_*`` variables pointing every tenant connection at the matching stand-in."""
+def _connection_env(items: list[Any], runner: Any, sftp: Any = None) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` variables pointing every tenant connection at the matching stand-in
+    (the tenant's SFTP stand-in for ``sftp`` connections)."""
     from ml_connector_provider.sandbox.runner import airflow_conn_env_var
 
     by_type: dict[str, str] = {}
@@ -58,6 +59,9 @@ def _connection_env(items: list[Any], runner: Any) -> dict[str, str]:
     for item in items:
         for role, conn_id in item.connections.items():
             conn_type = item.spec.connection_roles[role]
+            if conn_type == "sftp" and sftp is not None:
+                env[airflow_conn_env_var(conn_id)] = json.dumps(sftp.connection())
+                continue
             system = by_type.get(conn_type)
             if system is None:
                 missing.append(f"{item.dag_id}: role {role!r} needs a {conn_type!r} stand-in")
@@ -68,6 +72,20 @@ def _connection_env(items: list[Any], runner: Any) -> dict[str, str]:
     if missing:
         raise RuntimeError("the sandbox has no stand-in for: " + "; ".join(missing))
     return env
+
+
+@contextlib.contextmanager
+def _sftp_stand_in(root: Path, tenant: str) -> Iterator[Any]:
+    """The tenant's SFTP stand-in, its outbound directory holding the first Stampli exports."""
+    from datetime import UTC, datetime
+
+    from ml_connector_provider.sandbox.sftp import SftpSandbox
+    from ml_connector_provider.sandbox.stampli import first_exports, put_files
+
+    root.mkdir(parents=True, exist_ok=True)
+    put_files(root / "outbound", first_exports(datetime.now(UTC).date(), tenant))
+    with SftpSandbox(root) as server:
+        yield server
 
 
 def _airflow(args: list[str], env: Mapping[str, str], log_file: Path) -> bool:
@@ -91,7 +109,7 @@ def run_demo(
     from ml_connector_provider.config import effective_tenant_integrations, load_config
     from ml_connector_provider.ledger import Ledger
     from ml_connector_provider.sandbox.runner import SandboxRunner
-    from ml_connector_provider.sandbox.scenarios import SCENARIOS
+    from ml_connector_provider.sandbox.scenarios import SCENARIOS, ScenarioContext
     from ml_connector_provider.sandbox.systems import available_systems
 
     config_file = Path(config_path) if config_path else example_config_path()
@@ -118,6 +136,7 @@ def run_demo(
         # Each tenant gets its own stand-ins, as each has its own Fusion pod and Stripe account.
         connection_env: dict[str, str] = {}
         runners: dict[str, SandboxRunner] = {}
+        sftp_roots: dict[str, Path] = {}
         for tenant in sorted({item.tenant_id for item in items}):
             runner = stack.enter_context(SandboxRunner(systems))
             runners[tenant] = runner
@@ -125,9 +144,16 @@ def run_demo(
                 # Stripe's clock runs a little behind, so what a scenario does just before a run is
                 # already older than the sync's lag and inside that run's window.
                 runner.system("stripe").clock.set_offset(-SCENARIO_CLOCK_LAG)
-            connection_env.update(_connection_env([i for i in items if i.tenant_id == tenant], runner))
+            tenant_items = [i for i in items if i.tenant_id == tenant]
+            sftp = None
+            if any("sftp" in i.spec.connection_roles.values() for i in tenant_items):
+                sftp = stack.enter_context(_sftp_stand_in(home / "sftp" / tenant, tenant))
+                sftp_roots[tenant] = sftp.root
+            connection_env.update(_connection_env(tenant_items, runner, sftp))
             for name, url in runner.urls().items():
                 note(f"  {tenant:<10} {name:<10} {url}")
+            if sftp is not None:
+                note(f"  {tenant:<10} {'sftp':<10} sftp://127.0.0.1:{sftp.port} (serving {sftp.root})")
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(home),
@@ -158,7 +184,8 @@ def run_demo(
             if scenario is None:
                 continue
             note(f"Meanwhile, at {item.tenant_id}:")
-            for line in scenario(runners[item.tenant_id]):
+            context = ScenarioContext(runners[item.tenant_id], sftp_roots.get(item.tenant_id))
+            for line in scenario(context):
                 activity.append({"tenant": item.tenant_id, "integration": item.spec.id, "what": line})
                 note(f"  - {line}")
             run(item, ", 2nd run")

@@ -324,6 +324,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["ml_connector_provider.hooks.oracle_fusion"],
             },
             {"integration-name": "Stripe", "python-modules": ["ml_connector_provider.hooks.stripe"]},
+            {"integration-name": "Stampli (SFTP)", "python-modules": ["ml_connector_provider.hooks.stampli"]},
         ],
         "operators": [
             {
@@ -336,9 +337,17 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "sensors": [
             {"integration-name": "Stripe", "python-modules": ["ml_connector_provider.sensors.stripe"]},
+            {
+                "integration-name": "Stampli (SFTP)",
+                "python-modules": ["ml_connector_provider.sensors.stampli"],
+            },
         ],
         "triggers": [
             {"integration-name": "Stripe", "python-modules": ["ml_connector_provider.triggers.stripe"]},
+            {
+                "integration-name": "Stampli (SFTP)",
+                "python-modules": ["ml_connector_provider.triggers.stampli"],
+            },
         ],
         "connection-types": [_ORACLE_FUSION, _NETSUITE, _STRIPE, _SALESFORCE, _CLEO],
         "config": {

@@ -308,6 +308,7 @@ class StampliInvoicesToFusion(Stream):
         """Look up the batch's suppliers and account combinations in Fusion (cached for the run)."""
         from ml_connector_provider.mappings.stampli_fusion import (
             ApLookups,
+            MappingError,
             account_status_from_fusion,
             lookup_keys,
             supplier_from_fusion,
@@ -320,7 +321,14 @@ class StampliInvoicesToFusion(Stream):
                 SUPPLIERS_RESOURCE, "SupplierNumber", missing, expand="sites"
             )
             for item in found:
-                supplier = supplier_from_fusion(item)
+                try:
+                    supplier = supplier_from_fusion(item)
+                except MappingError as malformed:
+                    # Counted as not found: its invoices are dead-lettered with the reason below.
+                    log.warning(
+                        "%s: Fusion supplier %s is unusable: %s", self.key, item.get("SupplierId"), malformed
+                    )
+                    continue
                 self._suppliers[supplier.number] = supplier
             for number in missing:
                 self._suppliers.setdefault(number, None)
@@ -436,7 +444,8 @@ class StampliInvoicesToFusion(Stream):
                 if str(i.get("InvoiceNumber", "")).casefold() == folded
             ]
         live = [i for i in items if not _truthy(i.get("CanceledFlag"))]
-        return (live or items or [None])[0]
+        candidates = live or items
+        return candidates[0] if candidates else None
 
     @staticmethod
     def _linked(item: WriteItem, existing: Mapping[str, Any], what: str) -> WriteResult:
@@ -503,6 +512,12 @@ class FusionReferenceDataToStampli(Stream):
         records = [self._record(name, rows, now) for name, rows in self._datasets()]
         yield records
 
+    def fetch(self, ids: Sequence[str]) -> Iterable[SourceRecord]:
+        """The named files (``vendors.csv``…), rebuilt from Fusion as it is now."""
+        wanted = set(ids)
+        now = self.clock()
+        return [self._record(name, rows, now) for name, rows in self._datasets() if name in wanted]
+
     def _datasets(self) -> Iterator[tuple[str, list[Sequence[str]]]]:
         reference = self.reference
         if reference.vendors_file:
@@ -515,7 +530,7 @@ class FusionReferenceDataToStampli(Stream):
                 yield reference.cost_centers_file, [COST_CENTER_COLUMNS, *self._cost_center_rows(accounts)]
 
     def _vendor_rows(self) -> list[Sequence[str]]:
-        from ml_connector_provider.mappings.stampli_fusion import supplier_from_fusion
+        from ml_connector_provider.mappings.stampli_fusion import MappingError, supplier_from_fusion
 
         reverse = {number: vendor for vendor, number in self.settings.vendor_map.items()}
         rows: list[Sequence[str]] = []
@@ -525,18 +540,26 @@ class FusionReferenceDataToStampli(Stream):
             for item in page:
                 if not item.get("SupplierNumber"):
                     continue
-                supplier = supplier_from_fusion(item)
+                try:
+                    supplier = supplier_from_fusion(item)
+                except MappingError as malformed:
+                    log.warning(
+                        "Fusion supplier %s left out of the vendors file: %s",
+                        item.get("SupplierId"),
+                        malformed,
+                    )
+                    continue
                 vendor_id = reverse.get(supplier.number, supplier.number)
                 status = "Active" if supplier.active else "Inactive"
-                pay_sites = [s for s in supplier.sites if s.pay] or [None]
-                for site in pay_sites:
-                    rows.append((vendor_id, supplier.name, site.name if site else "", status))
+                site_names = [s.name for s in supplier.sites if s.pay] or [""]
+                for site_name in site_names:
+                    rows.append((vendor_id, supplier.name, site_name, status))
         return rows
 
-    def _account_rows(self) -> list[Sequence[str]]:
+    def _account_rows(self) -> list[tuple[str, str]]:
         count = self.settings.segment_count
         delimiter = self.settings.segment_delimiter
-        rows: list[Sequence[str]] = []
+        rows: list[tuple[str, str]] = []
         for page in self.fusion.iter_collection(ACCOUNTS_RESOURCE, q=_enabled_filter(self.fusion)):
             for item in page:
                 if str(item.get("EnabledFlag", "Y")).upper() not in ("Y", "TRUE"):

@@ -11,12 +11,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ml_connector_provider.sandbox.runner import SandboxRunner
 
-Scenario = Callable[["SandboxRunner"], list[str]]
+
+@dataclass(frozen=True)
+class ScenarioContext:
+    """The stand-ins of one tenant a scenario acts on.
+
+    :param runner: the HTTP stand-ins (Fusion, Stripe…).
+    :param sftp_root: the directory the tenant's SFTP stand-in serves as ``/``, when it has one.
+    """
+
+    runner: SandboxRunner
+    sftp_root: Path | None = None
+
+
+Scenario = Callable[[ScenarioContext], list[str]]
 
 # The invoice the fusion_stripe scenario pays with a reference that matches no Fusion invoice.
 UNKNOWN_FUSION_INVOICE = "AR-99999"
@@ -28,11 +44,12 @@ def _money(amount: int, currency: str) -> str:
     return f"{format_amount(from_minor_units(amount, currency))} {currency.upper()}"
 
 
-def fusion_stripe_activity(runner: SandboxRunner) -> list[str]:
+def fusion_stripe_activity(ctx: ScenarioContext) -> list[str]:
     """Customers pay most open Stripe invoices (one partly refunded), a payment arrives with a wrong
     Fusion reference, and a monthly subscription starts and renews once."""
     import stripe
 
+    runner = ctx.runner
     # The SDK logs every request at INFO; the demo prints what happened instead.
     logging.getLogger("stripe").setLevel(logging.WARNING)
     sandbox: Any = runner.system("stripe")
@@ -100,5 +117,24 @@ def fusion_stripe_activity(runner: SandboxRunner) -> list[str]:
     return done
 
 
-SCENARIOS: dict[str, Scenario] = {"fusion_stripe": fusion_stripe_activity}
+def stampli_fusion_activity(ctx: ScenarioContext) -> list[str]:
+    """The AP team sets up the supplier the first run could not find, Stampli exports a new file,
+    and someone uploads the morning's first export a second time."""
+    from ml_connector_provider.sandbox.stampli import NEW_VENDOR_ID, later_exports, new_supplier, put_files
+
+    if ctx.sftp_root is None:
+        raise ValueError("the stampli_fusion scenario needs the tenant's SFTP stand-in")
+    fusion: Any = ctx.runner.system("fusion")
+    fusion.upsert_supplier(new_supplier())
+    done = [f"supplier {NEW_VENDOR_ID} set up in Fusion (its invoice was dead-lettered by the first run)"]
+    files = later_exports(datetime.now(UTC).date())
+    put_files(ctx.sftp_root / "outbound", files)
+    done.extend(f"{name} uploaded to /outbound" for name in files)
+    return done
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "fusion_stripe": fusion_stripe_activity,
+    "stampli_fusion": stampli_fusion_activity,
+}
 """Scenario per integration id; integrations without one run once in the demo."""

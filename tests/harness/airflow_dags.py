@@ -108,7 +108,7 @@ def run_dag(
     run = (
         dag.test(run_conf=conf)
         if logical_date is None
-        else dag.test(run_conf=conf, logical_date=logical_date)
+        else dag.test(run_conf=conf, logical_date=logical_date, run_after=logical_date)
     )
     assert run.state == expect, f"DAG run ended {run.state}"
     return str(run.run_id)

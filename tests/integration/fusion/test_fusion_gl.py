@@ -142,7 +142,7 @@ def journals_of(batch: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_account_combinations(hook: OracleFusionHook, fusion: FusionSandbox) -> None:
     rows = [row for page in hook.iter_collection("accountCombinationsLOV") for row in page]
-    assert len(rows) == 15
+    assert len(rows) == 27
     by_account = {"-".join(row[f"Segment{n}"] for n in range(1, 6)): row for row in rows}
     assert by_account[CASH_CLEARING_ACCOUNT]["EnabledFlag"] == "Y"
     assert (by_account[DISABLED_ACCOUNT]["EnabledFlag"], by_account[DISABLED_ACCOUNT]["AccountType"]) == (

@@ -833,8 +833,10 @@ def test_admin_routes(base_url: str, api: Api) -> None:
     assert [(r["name"], r["operations"], r["count"]) for r in listed] == [
         (CUSTOMERS, ["get"], 12),
         ("receivablesInvoices", ["create", "delete", "get", "update"], 10),
-        ("accountCombinationsLOV", ["get"], 15),
+        ("accountCombinationsLOV", ["get"], 27),
         ("journalBatches", ["delete", "get"], 0),
+        ("suppliers", ["get"], 9),
+        ("invoices", ["create", "delete", "get", "update"], 3),
         ("workNotes", ["create", "delete", "get", "update"], 0),
     ]
     created = requests.post(

@@ -8,6 +8,8 @@
   their seed.
 * :mod:`.gl` — the chart of accounts (``accountCombinationsLOV``), ``journalBatches``, and
   ``erpintegrations`` (FBDI journal import, ESS status and logs); the ledger setup constants.
+* :mod:`.payables` — suppliers (``suppliers`` with ``sites``) and AP invoices (``invoices`` with
+  ``invoiceLines`` and ``invoiceDistributions``), their seeds and :class:`~.payables.PayablesSettings`.
 * :mod:`.system` — :class:`FusionSandbox`, the sandbox system registered as ``fusion``.
 """
 
@@ -37,6 +39,15 @@ from ml_connector_provider.sandbox.systems.fusion.gl import (
     LEDGER_NAME,
     GlSettings,
 )
+from ml_connector_provider.sandbox.systems.fusion.payables import (
+    AP_INVOICE_RESOURCE_NAME,
+    AP_INVOICES_RESOURCE,
+    SEEDED_AP_INVOICES,
+    SEEDED_SUPPLIERS,
+    SUPPLIER_RESOURCE_NAME,
+    SUPPLIERS_RESOURCE,
+    PayablesSettings,
+)
 from ml_connector_provider.sandbox.systems.fusion.receivables import (
     INVOICE_RESOURCE_NAME,
     INVOICES_RESOURCE,
@@ -55,6 +66,8 @@ from ml_connector_provider.sandbox.systems.fusion.system import (
 __all__ = [
     "ACCOUNT_COMBINATIONS_RESOURCE",
     "ACCOUNT_COMBINATION_RESOURCE_NAME",
+    "AP_INVOICES_RESOURCE",
+    "AP_INVOICE_RESOURCE_NAME",
     "BASIC_PASSWORD",
     "BASIC_USER",
     "CLIENT_ID",
@@ -71,7 +84,11 @@ __all__ = [
     "LEDGER_NAME",
     "READ_ONLY",
     "SCOPE",
+    "SEEDED_AP_INVOICES",
     "SEEDED_INVOICES",
+    "SEEDED_SUPPLIERS",
+    "SUPPLIERS_RESOURCE",
+    "SUPPLIER_RESOURCE_NAME",
     "TOKEN_PATH",
     "ActionContext",
     "AdfAction",
@@ -82,6 +99,7 @@ __all__ = [
     "AdfService",
     "FusionSandbox",
     "GlSettings",
+    "PayablesSettings",
     "WriteContext",
     "attr",
 ]

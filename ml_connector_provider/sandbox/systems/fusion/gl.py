@@ -15,7 +15,11 @@ Resources
   liability, ``O`` equity, ``R`` revenue, ``E`` expense), ``StartDateActive``, ``EndDateActive``,
   ``Segment1``…``Segment5``. Names beyond the key are **UNCONFIRMED**. The seeded chart
   (:data:`ACCOUNT_COMBINATIONS`) has five segments joined by ``-``:
-  company-costcentre-account-subaccount-product.
+  company-costcentre-account-subaccount-product; cost centres ``000`` (balance sheet), ``110``
+  Administration, ``120`` Engineering and ``130`` Sales. :data:`AP_EXPENSE_ACCOUNTS` are the
+  expense combinations payables invoice lines may use (:mod:`.payables` checks distribution
+  combinations against this resource); :data:`DISABLED_EXPENSE_ACCOUNT` and
+  :data:`ENDED_EXPENSE_ACCOUNT` are the disabled and the ended expense combination.
 * ``journalBatches`` — read (collection, item, children) and ``DELETE``; key ``JeBatchId``;
   ``BatchName`` (= ``REFERENCE1``), ``BatchDescription`` (``REFERENCE2``), ``Status``
   (``Unposted``), ``AccountingPeriod``, ``JournalSource``, ``RequestId`` (the ESS request that
@@ -158,14 +162,20 @@ __all__ = [
     "ACCOUNT_COMBINATIONS",
     "ACCOUNT_COMBINATIONS_RESOURCE",
     "ACCOUNT_COMBINATION_RESOURCE_NAME",
+    "AP_EXPENSE_ACCOUNTS",
     "AR_SUSPENSE_ACCOUNT",
     "CASH_CLEARING_ACCOUNT",
     "CHART_OF_ACCOUNTS_ID",
+    "CURRENCIES",
     "DATA_ACCESS_SET_ID",
     "DEFERRED_REVENUE_ACCOUNT",
     "DISABLED_ACCOUNT",
+    "DISABLED_EXPENSE_ACCOUNT",
     "DOCUMENT_ACCOUNTS",
+    "ENDED_EXPENSE_ACCOUNT",
     "ERP_INTEGRATIONS",
+    "FREIGHT_EXPENSE_ACCOUNT",
+    "FREIGHT_SALES_ACCOUNT",
     "GL_INTERFACE_FIELDS",
     "JOURNAL_BATCHES_RESOURCE",
     "JOURNAL_BATCH_RESOURCE_NAME",
@@ -174,16 +184,25 @@ __all__ = [
     "JOURNAL_SOURCES",
     "LEDGER_ID",
     "LEDGER_NAME",
+    "OFFICE_SUPPLIES_ENGINEERING_ACCOUNT",
     "OFFICE_SUPPLIES_EXPENSE_ACCOUNT",
+    "OFFICE_SUPPLIES_SALES_ACCOUNT",
+    "PROFESSIONAL_FEES_ENGINEERING_ACCOUNT",
     "PROFESSIONAL_FEES_EXPENSE_ACCOUNT",
     "SALES_TAX_PAYABLE_ACCOUNT",
     "SEGMENTS",
+    "SEGMENT_DELIMITER",
     "SERVICES_REVENUE_ACCOUNT",
+    "SOFTWARE_ADMINISTRATION_ACCOUNT",
     "SOFTWARE_EXPENSE_ACCOUNT",
+    "SOFTWARE_SALES_ACCOUNT",
     "STRIPE_FEES_ACCOUNT",
     "SUBSCRIPTION_REVENUE_ACCOUNT",
+    "TRAVEL_ADMINISTRATION_ACCOUNT",
+    "TRAVEL_ENGINEERING_ACCOUNT",
     "TRAVEL_EXPENSE_ACCOUNT",
     "UNDEPOSITED_FUNDS_ACCOUNT",
+    "UTILITIES_EXPENSE_ACCOUNT",
     "CsvError",
     "GlSettings",
     "JournalImportService",
@@ -252,6 +271,32 @@ TRAVEL_EXPENSE_ACCOUNT = "101-130-64200-000-000"
 """Travel, cost centre 130 Sales (expense)."""
 STRIPE_FEES_ACCOUNT = "101-000-65110-000-000"
 """Card processing (Stripe) fees (expense)."""
+OFFICE_SUPPLIES_ENGINEERING_ACCOUNT = "101-120-61100-000-000"
+"""Office supplies, cost centre 120 Engineering (expense)."""
+OFFICE_SUPPLIES_SALES_ACCOUNT = "101-130-61100-000-000"
+"""Office supplies, cost centre 130 Sales (expense)."""
+SOFTWARE_ADMINISTRATION_ACCOUNT = "101-110-62300-000-000"
+"""Software subscriptions, cost centre 110 Administration (expense)."""
+SOFTWARE_SALES_ACCOUNT = "101-130-62300-000-000"
+"""Software subscriptions, cost centre 130 Sales (expense)."""
+PROFESSIONAL_FEES_ENGINEERING_ACCOUNT = "101-120-63500-000-000"
+"""Legal and professional fees, cost centre 120 Engineering (expense)."""
+TRAVEL_ADMINISTRATION_ACCOUNT = "101-110-64200-000-000"
+"""Travel, cost centre 110 Administration (expense)."""
+TRAVEL_ENGINEERING_ACCOUNT = "101-120-64200-000-000"
+"""Travel, cost centre 120 Engineering (expense)."""
+FREIGHT_EXPENSE_ACCOUNT = "101-110-66100-000-000"
+"""Freight and delivery, cost centre 110 Administration (expense)."""
+FREIGHT_SALES_ACCOUNT = "101-130-66100-000-000"
+"""Freight and delivery, cost centre 130 Sales (expense)."""
+UTILITIES_EXPENSE_ACCOUNT = "101-110-67200-000-000"
+"""Utilities, cost centre 110 Administration (expense)."""
+DISABLED_EXPENSE_ACCOUNT = "101-120-61900-000-000"
+"""Equipment rental, cost centre 120 Engineering: exists but disabled (``EnabledFlag`` ``N``) and
+has no end date, so AP lines on it are refused and journals on it fail ``EF03``."""
+ENDED_EXPENSE_ACCOUNT = "101-130-64900-000-000"
+"""Trade shows, cost centre 130 Sales: enabled, but its ``EndDateActive`` is 30 days before the
+sandbox clock's start, so it is valid only for earlier dates (journals after it fail ``EF01``)."""
 
 #: The seeded combinations: (combination, ``AccountType``, enabled, ``_CODE_COMBINATION_ID``).
 ACCOUNT_COMBINATIONS: tuple[tuple[str, str, bool, int], ...] = (
@@ -270,12 +315,48 @@ ACCOUNT_COMBINATIONS: tuple[tuple[str, str, bool, int], ...] = (
     (PROFESSIONAL_FEES_EXPENSE_ACCOUNT, "E", True, 13013),
     (TRAVEL_EXPENSE_ACCOUNT, "E", True, 13014),
     (STRIPE_FEES_ACCOUNT, "E", True, 13015),
+    (OFFICE_SUPPLIES_ENGINEERING_ACCOUNT, "E", True, 13016),
+    (OFFICE_SUPPLIES_SALES_ACCOUNT, "E", True, 13017),
+    (SOFTWARE_ADMINISTRATION_ACCOUNT, "E", True, 13018),
+    (SOFTWARE_SALES_ACCOUNT, "E", True, 13019),
+    (PROFESSIONAL_FEES_ENGINEERING_ACCOUNT, "E", True, 13020),
+    (TRAVEL_ADMINISTRATION_ACCOUNT, "E", True, 13021),
+    (TRAVEL_ENGINEERING_ACCOUNT, "E", True, 13022),
+    (FREIGHT_EXPENSE_ACCOUNT, "E", True, 13023),
+    (FREIGHT_SALES_ACCOUNT, "E", True, 13024),
+    (UTILITIES_EXPENSE_ACCOUNT, "E", True, 13025),
+    (DISABLED_EXPENSE_ACCOUNT, "E", False, 13026),
+    (ENDED_EXPENSE_ACCOUNT, "E", True, 13027),
+)
+#: Combinations whose ``EndDateActive`` lies in the past: combination → days before the sandbox
+#: time the seed is built at (all others have no end date).
+_ENDED_DAYS_AGO: Mapping[str, int] = {DISABLED_ACCOUNT: 90, ENDED_EXPENSE_ACCOUNT: 30}
+#: The expense combinations an AP invoice line may use (enabled, no end date), for demos and tests.
+AP_EXPENSE_ACCOUNTS: tuple[str, ...] = (
+    OFFICE_SUPPLIES_EXPENSE_ACCOUNT,
+    OFFICE_SUPPLIES_ENGINEERING_ACCOUNT,
+    OFFICE_SUPPLIES_SALES_ACCOUNT,
+    SOFTWARE_ADMINISTRATION_ACCOUNT,
+    SOFTWARE_EXPENSE_ACCOUNT,
+    SOFTWARE_SALES_ACCOUNT,
+    PROFESSIONAL_FEES_EXPENSE_ACCOUNT,
+    PROFESSIONAL_FEES_ENGINEERING_ACCOUNT,
+    TRAVEL_ADMINISTRATION_ACCOUNT,
+    TRAVEL_ENGINEERING_ACCOUNT,
+    TRAVEL_EXPENSE_ACCOUNT,
+    FREIGHT_EXPENSE_ACCOUNT,
+    FREIGHT_SALES_ACCOUNT,
+    UTILITIES_EXPENSE_ACCOUNT,
 )
 
 
 def seed_account_combinations(now: datetime) -> list[dict[str, Any]]:
-    """The chart of accounts of :data:`ACCOUNT_COMBINATIONS`, active since 2020; the disabled one
-    also ended 90 days before ``now``."""
+    """The chart of accounts of :data:`ACCOUNT_COMBINATIONS`, active since 2020.
+
+    :data:`DISABLED_ACCOUNT` also ended 90 days before ``now`` and :data:`ENDED_EXPENSE_ACCOUNT`
+    (enabled) 30 days before it; every other combination, :data:`DISABLED_EXPENSE_ACCOUNT`
+    included, has no end date.
+    """
     rows = []
     for combination, account_type, enabled, ccid in ACCOUNT_COMBINATIONS:
         segments = combination.split(SEGMENT_DELIMITER)
@@ -285,7 +366,11 @@ def seed_account_combinations(now: datetime) -> list[dict[str, Any]]:
             "EnabledFlag": "Y" if enabled else "N",
             "AccountType": account_type,
             "StartDateActive": "2020-01-01",
-            "EndDateActive": None if enabled else (now.date() - timedelta(days=90)).isoformat(),
+            "EndDateActive": (
+                (now.date() - timedelta(days=_ENDED_DAYS_AGO[combination])).isoformat()
+                if combination in _ENDED_DAYS_AGO
+                else None
+            ),
             "CreatedBy": "FIN_IMPL",
             "CreationDate": "2020-01-01T00:00:00.000+00:00",
             "LastUpdatedBy": "FIN_IMPL",

@@ -14,7 +14,9 @@ Wire behaviour follows ``contracts/oracle_fusion_netsuite.md`` part A and the ch
   - the ADF REST resources declared in :attr:`FusionSandbox.resources` (see :mod:`.adf`): AR
     customers ``receivablesCustomerAccountSiteActivities`` (:mod:`.customers`), AR invoices
     ``receivablesInvoices`` (:mod:`.receivables`), the chart of accounts
-    ``accountCombinationsLOV`` and the imported journals ``journalBatches`` (:mod:`.gl`);
+    ``accountCombinationsLOV`` and the imported journals ``journalBatches`` (:mod:`.gl`),
+    ``suppliers`` with their ``sites`` and AP ``invoices`` with ``invoiceLines`` and
+    ``invoiceDistributions`` (:mod:`.payables`);
   - ``erpintegrations`` — FBDI ``importBulkData`` of ``GlInterface.zip`` with
     ``JournalImportLauncher``, and the ESS finders ``ESSJobStatusRF`` and
     ``ESSJobExecutionDetailsRF`` (:class:`.gl.JournalImportService`).
@@ -24,12 +26,15 @@ Wire behaviour follows ``contracts/oracle_fusion_netsuite.md`` part A and the ch
   ``DELETE /__sandbox__/fusion/resources/<name>/<key>``, ``POST /__sandbox__/fusion/customers``
   (create/change AR customers, see :meth:`FusionSandbox.upsert_customer`),
   ``POST /__sandbox__/fusion/invoices`` (create/change AR invoices, see
-  :meth:`FusionSandbox.upsert_invoice`), ``GET /__sandbox__/fusion/gl-interface`` (the rows
+  :meth:`FusionSandbox.upsert_invoice`), ``POST /__sandbox__/fusion/suppliers`` (create/change
+  suppliers with their sites, see :meth:`FusionSandbox.upsert_supplier`; the generic
+  ``resources/suppliers`` route does the same), ``GET /__sandbox__/fusion/gl-interface`` (the rows
   Journal Import left in ``GL_INTERFACE``), ``GET /__sandbox__/fusion/ess-jobs`` (the ESS
   requests with their logs), ``GET|POST /__sandbox__/fusion/gl-settings`` (ledger, sources,
   categories, currencies, open periods, polls to a terminal status, rejection scope, see
-  :class:`.gl.GlSettings`) and ``GET|POST /__sandbox__/fusion/settings`` (page-size cap, default
-  page size, tie order).
+  :class:`.gl.GlSettings`), ``GET|POST /__sandbox__/fusion/payables/settings`` (payables
+  business units, duplicate-number scope, see :class:`.payables.PayablesSettings`) and
+  ``GET|POST /__sandbox__/fusion/settings`` (page-size cap, default page size, tie order).
 
 Faults (429 with or without ``Retry-After``, 503, dropped connections, slow pages, expired tokens)
 come from the framework: ``system.faults.add(FaultRule.rate_limit(path="receivablesCustomer"))``
@@ -46,7 +51,7 @@ from typing import Any, ClassVar, Literal
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ml_connector_provider.sandbox.auth import AuthFailure, OAuthError, Principal, TokenRequest
 from ml_connector_provider.sandbox.base import ADMIN_PREFIX, SandboxClock, SandboxSystem
@@ -65,6 +70,18 @@ from ml_connector_provider.sandbox.systems.fusion.gl import (
     JOURNAL_BATCHES_RESOURCE,
     GlSettings,
     JournalImportService,
+)
+from ml_connector_provider.sandbox.systems.fusion.payables import (
+    AP_INVOICE_RESOURCE_NAME,
+    AP_INVOICES_RESOURCE,
+    PAYABLES_SETTINGS_KEY,
+    SUPPLIER_RESOURCE_NAME,
+    SUPPLIERS_RESOURCE,
+    DuplicateScope,
+    PayablesSettings,
+    prepare_admin_invoice,
+    prepare_supplier,
+    read_settings,
 )
 from ml_connector_provider.sandbox.systems.fusion.receivables import (
     INVOICE_LINES_NAME,
@@ -121,17 +138,34 @@ class _GlSettingsBody(BaseModel):
     rejected_status: Literal["ERROR", "WARNING", "SUCCEEDED"] | None = None
 
 
+class _PayablesSettingsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    business_units: list[str] | None = Field(default=None, min_length=1)
+    duplicate_scope: DuplicateScope | None = None
+
+    @field_validator("business_units")
+    @classmethod
+    def _named(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not all(name.strip() for name in value):
+            raise ValueError("business unit names must not be blank")
+        return value
+
+
 class FusionSandbox(SandboxSystem):
     """Local stand-in of Oracle Fusion Cloud ERP's REST API.
 
     Resources are declarations served by a generic ADF engine (:class:`.adf.AdfService`): AR
     customers (``receivablesCustomerAccountSiteActivities``, read-only), AR invoices
     (``receivablesInvoices`` with ``receivablesInvoiceLines``), the chart of accounts
-    (``accountCombinationsLOV``, read-only) and journal batches (``journalBatches`` with
-    ``journalHeaders`` and ``journalLines``, read and delete). ``erpintegrations`` (FBDI journal
-    import and ESS status) is served by :class:`.gl.JournalImportService`, whose ledger setup is
-    :attr:`gl_settings`. A later resource is added by appending its :class:`.adf.AdfResource` to
-    :attr:`resources` (or passing it in ``extra_resources``).
+    (``accountCombinationsLOV``, read-only), journal batches (``journalBatches`` with
+    ``journalHeaders`` and ``journalLines``, read and delete), suppliers (``suppliers`` with
+    ``sites``, read-only) and AP invoices (``invoices`` with ``invoiceLines`` and their
+    ``invoiceDistributions``), whose behaviour where the contract is UNCONFIRMED is
+    :attr:`payables_settings`. ``erpintegrations`` (FBDI journal import and ESS status) is served
+    by :class:`.gl.JournalImportService`, whose ledger setup is :attr:`gl_settings`. A later
+    resource is added by appending its :class:`.adf.AdfResource` to :attr:`resources` (or passing
+    it in ``extra_resources``).
 
     :param clock: share a clock with other systems (default: a new one).
     :param token_ttl: token lifetime in seconds (default 3600).
@@ -157,6 +191,8 @@ class FusionSandbox(SandboxSystem):
         INVOICES_RESOURCE,
         ACCOUNT_COMBINATIONS_RESOURCE,
         JOURNAL_BATCHES_RESOURCE,
+        SUPPLIERS_RESOURCE,
+        AP_INVOICES_RESOURCE,
     )
     """The resources served; later changes append their declarations here."""
 
@@ -195,7 +231,7 @@ class FusionSandbox(SandboxSystem):
 
     def reset(self, *, state: bool = True, **others: bool) -> None:
         """Back to a fresh start (see :meth:`SandboxSystem.reset`, which takes the same flags);
-        paging and GL settings too, with the state."""
+        paging, GL and payables settings too, with the state."""
         super().reset(state=state, **others)
         if state:
             self.gl_settings = GlSettings()
@@ -207,9 +243,14 @@ class FusionSandbox(SandboxSystem):
 
     def seed(self) -> Mapping[str, Any]:
         """Every declared resource's seed items (``customers.seed_customers``,
-        ``receivables.seed_invoices``, ``gl.seed_account_combinations``; no journal batches), no ESS
-        requests and an empty ``GL_INTERFACE``."""
-        return {**self.service.seed(), **JournalImportService.initial_state()}
+        ``receivables.seed_invoices``, ``gl.seed_account_combinations``,
+        ``payables.seed_suppliers``, ``payables.seed_ap_invoices``; no journal batches), no ESS
+        requests, an empty ``GL_INTERFACE`` and the default payables settings."""
+        return {
+            **self.service.seed(),
+            **JournalImportService.initial_state(),
+            PAYABLES_SETTINGS_KEY: PayablesSettings().to_dict(),
+        }
 
     def items(self, resource: str) -> list[dict[str, Any]]:
         """A copy of the stored items of a top-level resource (children included)."""
@@ -275,6 +316,93 @@ class FusionSandbox(SandboxSystem):
         """A copy of the chart of accounts (``accountCombinationsLOV``)."""
         return self.items(ACCOUNT_COMBINATION_RESOURCE_NAME)
 
+    def suppliers(self) -> list[dict[str, Any]]:
+        """A copy of the suppliers, each with its ``sites`` list."""
+        return self.items(SUPPLIER_RESOURCE_NAME)
+
+    def ap_invoices(self) -> list[dict[str, Any]]:
+        """A copy of the AP invoices (``invoices``), each with its ``invoiceLines`` and their
+        ``invoiceDistributions``."""
+        return self.items(AP_INVOICE_RESOURCE_NAME)
+
+    def upsert_supplier(self, values: Mapping[str, Any] | None = None, **attributes: Any) -> dict[str, Any]:
+        """Create or change a supplier and its sites; ``LastUpdateDate`` moves to the sandbox time
+        unless given (and so does that of every site given).
+
+        The supplier is matched by ``SupplierId``, else by ``SupplierNumber``. A new one needs
+        ``Supplier`` (its name) and gets the next ``SupplierId``, ``SupplierPartyId`` and
+        ``SupplierNumber``, ``Status`` ``ACTIVE`` and ``BusinessRelationship``
+        ``Spend Authorized`` unless given. Sites under ``sites`` are merged into the supplier's:
+        matched by ``SupplierSiteId``, else by ``SupplierSite`` (+ ``ProcurementBU`` when given),
+        and changed, or added with new ids, ``ProcurementBU`` ``US1 Business Unit`` and both
+        purpose flags set unless given (see :func:`.payables.prepare_supplier`). Sites not given
+        are kept. ``upsert_supplier(SupplierNumber="1001", Status="INACTIVE")`` deactivates a
+        supplier; ``upsert_supplier(SupplierNumber="1001", sites=[{"SupplierSite": "MAIN-PAY",
+        "InactiveDate": "2026-01-01"}])`` one of its sites.
+
+        :param values: attributes to set (merged with ``attributes``).
+        :returns: a copy of the stored supplier.
+        :raises ValueError: a new supplier without a name, an unknown attribute, or a value that
+            does not fit its type.
+        """
+        return self._upsert_supplier({**(values or {}), **attributes}, "SANDBOX_ADMIN")
+
+    def _upsert_supplier(self, given: Mapping[str, Any], user: str) -> dict[str, Any]:
+        with self.state as db:
+            rows = db.setdefault(SUPPLIER_RESOURCE_NAME, [])
+            try:
+                existing = self.service.find_alternate(rows, SUPPLIERS_RESOURCE, given)
+                prepared = prepare_supplier(given, existing, rows, self.clock.now(), user=user)
+                return self.service.admin_upsert(db, SUPPLIER_RESOURCE_NAME, prepared, user=user)
+            except AdfError as exc:
+                raise ValueError(exc.message) from None
+
+    def _upsert_ap_invoice(self, given: Mapping[str, Any], user: str) -> dict[str, Any]:
+        with self.state as db:
+            rows = db.setdefault(AP_INVOICE_RESOURCE_NAME, [])
+            try:
+                existing = self.service.find_alternate(rows, AP_INVOICES_RESOURCE, given)
+                prepared = prepare_admin_invoice(given, existing, db, self.clock.now(), user=user)
+                return self.service.admin_upsert(db, AP_INVOICE_RESOURCE_NAME, prepared, user=user)
+            except AdfError as exc:
+                raise ValueError(exc.message) from None
+
+    @property
+    def payables_settings(self) -> PayablesSettings:
+        """The payables behaviour where the contract is UNCONFIRMED (business units, duplicate
+        scope); kept in the state, so a state reset restores the defaults."""
+        with self.state as db:
+            return read_settings(db)
+
+    @payables_settings.setter
+    def payables_settings(self, settings: PayablesSettings) -> None:
+        with self.state as db:
+            db[PAYABLES_SETTINGS_KEY] = settings.to_dict()
+
+    def configure_payables(self, **changes: Any) -> dict[str, Any]:
+        """Change the payables settings (:class:`.payables.PayablesSettings`), e.g.
+        ``configure_payables(duplicate_scope="supplier_site")`` or
+        ``configure_payables(business_units=["US1 Business Unit"])``; ``None`` leaves a setting
+        as it is. Lasts until the next state reset.
+
+        :returns: the settings now in force.
+        :raises ValueError: an unknown setting or an invalid value.
+        """
+        try:
+            body = _PayablesSettingsBody(**changes)
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from None
+        with self.state as db:
+            current = read_settings(db)
+            updates: dict[str, Any] = {}
+            if body.business_units is not None:
+                updates["business_units"] = tuple(body.business_units)
+            if body.duplicate_scope is not None:
+                updates["duplicate_scope"] = body.duplicate_scope
+            settings = replace(current, **updates)
+            db[PAYABLES_SETTINGS_KEY] = settings.to_dict()
+            return settings.to_dict()
+
     def journal_batches(self) -> list[dict[str, Any]]:
         """A copy of the journal batches, each with its ``journalHeaders`` and their ``journalLines``."""
         return self.items(JOURNAL_BATCH_RESOURCE_NAME)
@@ -319,10 +447,17 @@ class FusionSandbox(SandboxSystem):
 
         The item is matched by key or alternate key. ``LastUpdateDate`` is stamped with the
         sandbox time unless ``values`` sets it (tests use that to place records precisely).
+        Suppliers go through :meth:`upsert_supplier` (their sites get ids); AP invoices get
+        their line and distribution numbers and, when new, the REST defaults
+        (:func:`.payables.prepare_admin_invoice`), without the REST API's checks.
 
         :raises KeyError: the resource is not declared.
         :raises ValueError: an attribute is unknown or a value does not fit its type.
         """
+        if resource == SUPPLIER_RESOURCE_NAME:
+            return self._upsert_supplier(values, user)
+        if resource == AP_INVOICE_RESOURCE_NAME:
+            return self._upsert_ap_invoice(values, user)
         with self.state as db:
             try:
                 return self.service.admin_upsert(db, resource, values, user=user)
@@ -524,6 +659,18 @@ class FusionSandbox(SandboxSystem):
         @router.post("/invoices")
         def upsert_invoices(body: Any = Body(...)) -> Any:
             return upsert_all(body, self.upsert_invoice)
+
+        @router.post("/suppliers")
+        def upsert_suppliers(body: Any = Body(...)) -> Any:
+            return upsert_all(body, self.upsert_supplier)
+
+        @router.get("/payables/settings")
+        def read_payables_settings() -> dict[str, Any]:
+            return self.payables_settings.to_dict()
+
+        @router.post("/payables/settings")
+        def change_payables_settings(settings: _PayablesSettingsBody) -> dict[str, Any]:
+            return self.configure_payables(**settings.model_dump(exclude_unset=True))
 
         @router.get("/gl-interface")
         def gl_interface() -> list[dict[str, Any]]:

@@ -1,0 +1,616 @@
+"""Hook for the Stampli SFTP server, built on the official SFTP provider's :class:`SFTPHook`.
+
+Stampli has no public API: approved invoices are exported as CSV files to an *outbound*
+directory of an SFTP server, and master data is imported from an *inbound* directory. The
+transport, directory names, file naming and export timing are agreed per customer; no public
+source describes them (UNCONFIRMED, an assumption of this project).
+
+Two parts live here:
+
+* a pure, I/O-free core shared by the hook, :class:`~ml_connector_provider.sensors.stampli.StampliFileSensor`,
+  :class:`~ml_connector_provider.triggers.stampli.StampliFileTrigger` and the invoices stream:
+  :class:`RemoteFile`, :func:`ready_files` (which export files are complete) and
+  :func:`not_ready_reasons` (why the others are not, for logs), plus :func:`collision_free_name`;
+* :class:`StampliHook`, which lists, downloads, moves and atomically writes files over one
+  managed paramiko connection.
+
+When a file is complete. Stampli gives no signal that an export is fully written, so a file
+counts as complete either when a marker file ``<name><marker_suffix>`` exists next to it (when the
+tenant's exports write one), or when it has not been modified for ``min_age`` seconds and, when an
+earlier listing is at hand, its size and modification time have not changed since. Names that
+start with a dot are never export files: uploads in flight often use such temporary names.
+
+Connections use the official ``sftp`` connection type (host, port, login, password or key, and
+the ``host_key`` extra). The server's host key is always verified unless the connection itself
+sets ``no_host_key_check``: pin the key in the ``host_key`` extra (see ``docs/connections.md``).
+
+Modification times are POSIX seconds as the server sends them; nothing here depends on the
+worker's time zone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import posixpath
+import re
+import secrets
+import stat as stat_module
+import tempfile
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+from typing import IO, TYPE_CHECKING, Any
+
+import paramiko
+from airflow.providers.sftp.hooks.sftp import SFTPHook
+
+if TYPE_CHECKING:
+    from paramiko.sftp_attr import SFTPAttributes
+    from paramiko.sftp_client import SFTPClient
+
+__all__ = [
+    "DEFAULT_SPOOL_LIMIT",
+    "HOST_KEY_HINT",
+    "DownloadedFile",
+    "HostKeyVerificationError",
+    "RemoteFile",
+    "SftpConnectionError",
+    "StampliHook",
+    "StampliSftpError",
+    "collision_free_name",
+    "describe_sftp_error",
+    "is_export_candidate",
+    "listing_signatures",
+    "not_ready_reasons",
+    "ready_files",
+]
+
+DEFAULT_SPOOL_LIMIT = 8 * 2**20
+"""Bytes of a download kept in memory before it spills to a temporary file."""
+_CHUNK = 256 * 1024
+
+HOST_KEY_HINT = (
+    "pin the server's public host key in the connection's host_key extra, e.g. "
+    '"ssh-ed25519 AAAA…" (the key part of `ssh-keyscan -p <port> <host>` output, checked with '
+    "the server's administrator), or add the server to the worker's known_hosts file"
+)
+"""How to fix an SFTP server that is not trusted (used in error messages)."""
+
+_PEM_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?-----END [A-Z0-9 ]+-----", re.DOTALL)
+
+
+# -- the pure core ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One regular file in a directory listing of the SFTP server.
+
+    :param name: the file name only.
+    :param path: the full remote path (POSIX).
+    :param size: size in bytes.
+    :param mtime: modification time, POSIX seconds (UTC) as the server reports it.
+    """
+
+    name: str
+    path: str
+    size: int
+    mtime: float
+
+    @property
+    def signature(self) -> tuple[int, float]:
+        """``(size, mtime)``: what a later listing compares to tell whether the file changed."""
+        return (self.size, self.mtime)
+
+
+def is_export_candidate(name: str, *, pattern: str, marker_suffix: str | None = None) -> bool:
+    """Whether a file name can be an export file at all.
+
+    Never ``.``/``..``, never a name starting with ``.`` (in-flight uploads), never a marker file
+    (a name ending with ``marker_suffix``); otherwise the name must match the fnmatch ``pattern``
+    (case-sensitively, the same on every platform).
+    """
+    if not name or name.startswith("."):
+        return False
+    if marker_suffix and name.endswith(marker_suffix):
+        return False
+    return fnmatchcase(name, pattern)
+
+
+def _assess(
+    listing: Sequence[RemoteFile],
+    *,
+    pattern: str,
+    now: float,
+    min_age: float,
+    marker_suffix: str | None,
+    previous: Mapping[str, tuple[int, float]] | None,
+) -> list[tuple[RemoteFile, str | None]]:
+    """Every export candidate with ``None`` (complete) or the reason it is not complete."""
+    if min_age < 0:
+        raise ValueError(f"min_age must be zero or more seconds, not {min_age!r}")
+    if marker_suffix is not None and not marker_suffix:
+        raise ValueError("marker_suffix must be None or a non-empty suffix such as '.done'")
+    names = {f.name for f in listing}
+    assessed: list[tuple[RemoteFile, str | None]] = []
+    for file in listing:
+        if not is_export_candidate(file.name, pattern=pattern, marker_suffix=marker_suffix):
+            continue
+        reason: str | None = None
+        if marker_suffix:
+            if file.name + marker_suffix not in names:
+                reason = f"waiting for its marker file {file.name + marker_suffix!r}"
+        else:
+            age = now - file.mtime
+            if age < 0:
+                reason = f"modified {-age:.0f}s in the future (clock skew between the server and the worker?)"
+            elif age < min_age:
+                reason = f"modified {age:.0f}s ago; files are read once unchanged for {min_age:g}s"
+            elif previous is not None:
+                seen = previous.get(file.name)
+                if seen is None:
+                    reason = "not in the previous listing; checking once more that it is not still growing"
+                elif tuple(seen) != file.signature:
+                    reason = (
+                        f"changed since the previous listing (size {seen[0]} → {file.size} bytes, "
+                        f"mtime {seen[1]:.0f} → {file.mtime:.0f})"
+                    )
+        assessed.append((file, reason))
+    return assessed
+
+
+def ready_files(
+    listing: Sequence[RemoteFile],
+    *,
+    pattern: str,
+    now: float,
+    min_age: float,
+    marker_suffix: str | None = None,
+    previous: Mapping[str, tuple[int, float]] | None = None,
+) -> list[RemoteFile]:
+    """The complete export files of a directory listing, oldest first.
+
+    A file is an export file when :func:`is_export_candidate` says so. It is complete when:
+
+    * with ``marker_suffix``: a file named ``<name><marker_suffix>`` is in the listing (its age
+      and any earlier listing then do not matter);
+    * without it: ``now - mtime >= min_age`` and, when ``previous`` is given, the file was in
+      that earlier listing with the same size and modification time.
+
+    :param listing: the regular files of one directory.
+    :param pattern: fnmatch pattern of export files, e.g. ``*.csv``.
+    :param now: the current time, POSIX seconds.
+    :param min_age: seconds since the last modification before a file counts as complete.
+    :param marker_suffix: suffix of marker files (e.g. ``.done``), or ``None``.
+    :param previous: name → ``(size, mtime)`` from an earlier listing of the same directory.
+    :return: the complete files sorted by ``(mtime, name)``.
+    :raises ValueError: for a negative ``min_age`` or an empty ``marker_suffix``.
+    """
+    complete = [
+        file
+        for file, reason in _assess(
+            listing,
+            pattern=pattern,
+            now=now,
+            min_age=min_age,
+            marker_suffix=marker_suffix,
+            previous=previous,
+        )
+        if reason is None
+    ]
+    return sorted(complete, key=lambda f: (f.mtime, f.name))
+
+
+def not_ready_reasons(
+    listing: Sequence[RemoteFile],
+    *,
+    pattern: str,
+    now: float,
+    min_age: float,
+    marker_suffix: str | None = None,
+    previous: Mapping[str, tuple[int, float]] | None = None,
+) -> dict[str, str]:
+    """Why the export files that :func:`ready_files` leaves out are not complete yet (for logs).
+
+    Takes the same arguments as :func:`ready_files`.
+
+    :return: file name → reason, in name order; files that are not export files are not listed.
+    """
+    reasons = {
+        file.name: reason
+        for file, reason in _assess(
+            listing,
+            pattern=pattern,
+            now=now,
+            min_age=min_age,
+            marker_suffix=marker_suffix,
+            previous=previous,
+        )
+        if reason is not None
+    }
+    return dict(sorted(reasons.items()))
+
+
+def listing_signatures(listing: Iterable[RemoteFile]) -> dict[str, tuple[int, float]]:
+    """name → ``(size, mtime)`` of a listing, the ``previous`` argument of a later look."""
+    return {file.name: file.signature for file in listing}
+
+
+def collision_free_name(name: str, taken: Callable[[str], bool], *, now: datetime) -> str:
+    """``name``, or when it is taken, ``<stem>_<UTC timestamp><ext>`` (then ``…_2``, ``…_3`` …).
+
+    ``invoices.csv`` becomes ``invoices_20260601T120000Z.csv``, then
+    ``invoices_20260601T120000Z_2.csv``.
+
+    :param name: the wanted file name.
+    :param taken: tells whether a name is already used in the target directory.
+    :param now: the time of the move (naive values are taken as UTC).
+    """
+    if not taken(name):
+        return name
+    stem, ext = posixpath.splitext(name)
+    moment = now if now.tzinfo else now.replace(tzinfo=UTC)
+    stamped = f"{stem}_{moment.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    candidate = f"{stamped}{ext}"
+    counter = 2
+    while taken(candidate):
+        candidate = f"{stamped}_{counter}{ext}"
+        counter += 1
+    return candidate
+
+
+def describe_sftp_error(error: BaseException, secrets_: Iterable[str | None] = ()) -> str:
+    """``"<ErrorClass>: <message>"`` with the given secrets and any PEM block replaced by ``***``.
+
+    :param error: the failure.
+    :param secrets_: values that must never be shown (password, private key, passphrase).
+    """
+    message = str(error).strip()
+    message = _PEM_BLOCK.sub("***", message)
+    for secret in secrets_:
+        if secret and len(secret) >= 3:
+            message = message.replace(secret, "***")
+    name = type(error).__name__
+    return f"{name}: {message}" if message else name
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+class StampliSftpError(Exception):
+    """The SFTP server could not be used (no secrets in the message)."""
+
+
+class SftpConnectionError(StampliSftpError):
+    """Connecting or logging in to the SFTP server failed."""
+
+
+class HostKeyVerificationError(SftpConnectionError):
+    """The SFTP server's host key is unknown, or differs from the pinned one."""
+
+
+# -- the hook --------------------------------------------------------------------------------------
+
+
+@dataclass
+class DownloadedFile:
+    """The content of one downloaded file, spooled in memory (or on disk when it is big).
+
+    Close it (or use it as a context manager) to free the temporary file.
+
+    :param path: the remote path it was read from.
+    :param data: a binary file object positioned at 0.
+    :param size: bytes read.
+    :param sha256: hex SHA-256 of the bytes read.
+    :param mtime: the remote modification time (POSIX seconds) when the download started.
+    :param changed_during_download: the file's size or modification time changed while it was
+        read, or fewer/more bytes came than its size said: it was probably still being written.
+    """
+
+    path: str
+    data: IO[bytes] = field(repr=False)
+    size: int
+    sha256: str
+    mtime: float
+    changed_during_download: bool = False
+
+    @property
+    def name(self) -> str:
+        """The file name."""
+        return posixpath.basename(self.path)
+
+    def close(self) -> None:
+        """Free the spooled content."""
+        self.data.close()
+
+    def __enter__(self) -> DownloadedFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class StampliHook(SFTPHook):
+    """SFTP access to a Stampli export server, built on the official provider's :class:`SFTPHook`.
+
+    Connection: the official ``sftp`` type. ``host``, ``port`` (default 22), ``login``, and either
+    ``password`` or a key (extras ``key_file``, or ``private_key`` with ``private_key_passphrase``).
+    The server's host key is verified against the ``host_key`` extra (``"ssh-ed25519 AAAA…"``) or
+    the worker's ``~/.ssh/known_hosts``; only a ``no_host_key_check`` extra set to ``true`` turns
+    the check off. An unknown or different key raises :class:`HostKeyVerificationError`.
+
+    Each method opens one connection for all of its calls; inside an outer
+    ``with hook.get_managed_conn():`` every method reuses that connection, so a whole run can use
+    a single SSH session. Nothing is ever deleted on the server.
+
+    :param sftp_conn_id: the ``sftp`` Airflow connection.
+    :param kwargs: passed to :class:`SFTPHook` / ``SSHHook`` (``conn_retry_attempts``,
+        ``conn_timeout``, ``banner_timeout`` …). ``no_host_key_check`` is refused: host-key
+        checking follows the connection only.
+    """
+
+    default_conn_name = "sftp_default"
+    conn_type = "sftp"
+    hook_name = "Stampli (SFTP)"
+
+    def __init__(self, sftp_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        if "no_host_key_check" in kwargs:
+            raise TypeError(
+                "StampliHook takes host-key checking from the connection only: pin the key in its "
+                "host_key extra (or, for a throw-away server, set its no_host_key_check extra)"
+            )
+        if "ssh_conn_id" in kwargs:
+            raise TypeError("StampliHook names its connection with sftp_conn_id, not ssh_conn_id")
+        super().__init__(ssh_conn_id=sftp_conn_id, **kwargs)
+        self.sftp_conn_id = sftp_conn_id
+
+    # -- connection ----------------------------------------------------------------------------
+
+    @property
+    def _secrets(self) -> tuple[str | None, ...]:
+        return (self.password,)
+
+    def _server(self) -> str:
+        return f"{self.remote_host}:{self.port}"
+
+    def _connect_error(self, error: Exception) -> SftpConnectionError:
+        where = f"SFTP server {self._server()} (connection {self.sftp_conn_id!r})"
+        if isinstance(error, paramiko.BadHostKeyException):
+            got = error.key
+            return HostKeyVerificationError(
+                f"The host key of {where} does not match the expected one (the connection's host_key "
+                f"extra, or the worker's known_hosts): the server presented {got.get_name()} "
+                f"{got.fingerprint}. This can mean the connection is intercepted. "
+                "If the server's key really changed, confirm the new key with its administrator and "
+                "update the connection's host_key extra."
+            )
+        if isinstance(error, paramiko.SSHException) and "not found in known_hosts" in str(error):
+            return HostKeyVerificationError(
+                f"{where} is not trusted: its host key is neither pinned in the connection's host_key "
+                f"extra nor in the worker's known_hosts. To trust it, {HOST_KEY_HINT}."
+            )
+        if isinstance(error, paramiko.AuthenticationException):
+            return SftpConnectionError(
+                f"Logging in to {where} as {self.username!r} failed "
+                f"({describe_sftp_error(error, self._secrets)}); check the login and the password, "
+                "key_file or private_key of the connection."
+            )
+        return SftpConnectionError(f"Cannot connect to {where}: {describe_sftp_error(error, self._secrets)}")
+
+    @contextmanager
+    def get_managed_conn(self) -> Generator[SFTPClient, None, None]:
+        """One SFTP session shared by nested uses; closed when the outermost use ends.
+
+        :raises HostKeyVerificationError: the server's host key is unknown or wrong.
+        :raises SftpConnectionError: the server cannot be reached or refuses the login.
+        """
+        with ExitStack() as stack:
+            try:
+                sftp = stack.enter_context(super().get_managed_conn())
+            except (paramiko.SSHException, OSError, EOFError) as error:
+                raise self._connect_error(error) from None
+            yield sftp
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _as_remote_file(directory: str, attrs: SFTPAttributes) -> RemoteFile:
+        return RemoteFile(
+            name=attrs.filename,
+            path=posixpath.join(directory, attrs.filename),
+            size=int(attrs.st_size or 0),
+            mtime=float(attrs.st_mtime or 0),
+        )
+
+    def list_files(self, directory: str) -> list[RemoteFile]:
+        """The regular files of a remote directory (not sub-directories, links or others), by name.
+
+        :param directory: absolute remote path (or relative to the login directory).
+        :raises FileNotFoundError: the directory does not exist.
+        """
+        with self.get_managed_conn() as sftp:
+            try:
+                entries = sftp.listdir_attr(directory)
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f"directory {directory!r} does not exist on SFTP server {self._server()}"
+                ) from None
+        files = [
+            self._as_remote_file(directory, attrs)
+            for attrs in entries
+            if attrs.filename not in (".", "..")
+            and attrs.st_mode is not None
+            and stat_module.S_ISREG(attrs.st_mode)
+        ]
+        return sorted(files, key=lambda f: f.name)
+
+    def stat(self, path: str) -> RemoteFile | None:
+        """The file at ``path``, or ``None`` when nothing is there.
+
+        :raises IsADirectoryError: ``path`` is a directory (or another non-regular file).
+        """
+        with self.get_managed_conn() as sftp:
+            try:
+                attrs = sftp.stat(path)
+            except FileNotFoundError:
+                return None
+        if attrs.st_mode is not None and not stat_module.S_ISREG(attrs.st_mode):
+            raise IsADirectoryError(f"{path!r} on SFTP server {self._server()} is not a regular file")
+        attrs.filename = posixpath.basename(path)
+        return self._as_remote_file(posixpath.dirname(path), attrs)
+
+    def download(self, path: str, *, spool_limit: int = DEFAULT_SPOOL_LIMIT) -> DownloadedFile:
+        """Read a remote file into a spooled temporary file, with its size and SHA-256.
+
+        Files up to ``spool_limit`` bytes stay in memory, bigger ones go to a temporary file on
+        disk. :attr:`DownloadedFile.changed_during_download` tells whether the file changed while
+        it was read.
+
+        :param path: the remote file.
+        :param spool_limit: bytes kept in memory before spilling to disk.
+        :raises FileNotFoundError: there is no such file.
+        """
+        with self.get_managed_conn() as sftp:
+            try:
+                before = sftp.stat(path)
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f"file {path!r} does not exist on SFTP server {self._server()}"
+                ) from None
+            if before.st_mode is not None and not stat_module.S_ISREG(before.st_mode):
+                raise IsADirectoryError(f"{path!r} on SFTP server {self._server()} is not a regular file")
+            spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=spool_limit)  # noqa: SIM115
+            try:
+                digest = hashlib.sha256()
+                size = 0
+                with sftp.open(path, "rb") as remote:
+                    remote.prefetch(before.st_size)
+                    while chunk := remote.read(_CHUNK):
+                        digest.update(chunk)
+                        spool.write(chunk)
+                        size += len(chunk)
+                after = sftp.stat(path)
+            except BaseException:
+                spool.close()
+                raise
+        spool.seek(0)
+        changed = (
+            size != before.st_size or after.st_size != before.st_size or after.st_mtime != before.st_mtime
+        )
+        return DownloadedFile(
+            path=path,
+            data=spool,
+            size=size,
+            sha256=digest.hexdigest(),
+            mtime=float(before.st_mtime or 0),
+            changed_during_download=changed,
+        )
+
+    # -- writing -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _exists(sftp: SFTPClient, path: str) -> bool:
+        try:
+            sftp.lstat(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _ensure_directory(self, sftp: SFTPClient, path: str) -> None:
+        path = posixpath.normpath(path)
+        if path in ("", ".", "/", "//"):
+            return
+        try:
+            attrs = sftp.stat(path)
+        except FileNotFoundError:
+            pass
+        else:
+            if attrs.st_mode is not None and not stat_module.S_ISDIR(attrs.st_mode):
+                raise NotADirectoryError(
+                    f"{path!r} exists on SFTP server {self._server()} and is not a directory"
+                )
+            return
+        parent = posixpath.dirname(path)
+        if parent and parent != path:
+            self._ensure_directory(sftp, parent)
+        try:
+            sftp.mkdir(path)
+        except OSError:
+            # Created meanwhile by someone else? Then all is well.
+            try:
+                attrs = sftp.stat(path)
+            except OSError:
+                attrs = None
+            if attrs is None or attrs.st_mode is None or not stat_module.S_ISDIR(attrs.st_mode):
+                raise
+
+    def ensure_directory(self, path: str) -> None:
+        """Create a remote directory and its missing parents (nothing happens if it exists).
+
+        :raises NotADirectoryError: the path, or one of its parents, is a file.
+        """
+        with self.get_managed_conn() as sftp:
+            self._ensure_directory(sftp, path)
+
+    def move(self, path: str, directory: str, *, name: str | None = None) -> str:
+        """Move a remote file into ``directory`` (created if missing) without overwriting anything.
+
+        The move is a ``posix_rename`` (atomic on the server). When the target name is taken, a
+        UTC timestamp goes before the extension (see :func:`collision_free_name`). The name is
+        checked just before the rename; the directories this is meant for (archive, error) are
+        written by this provider only, one run at a time.
+
+        :param path: the file to move.
+        :param directory: the target directory.
+        :param name: the target file name (default: the current one).
+        :return: the new remote path.
+        :raises FileNotFoundError: there is no file at ``path``.
+        """
+        target_name = name or posixpath.basename(path)
+        if not target_name or "/" in target_name:
+            raise ValueError(f"{target_name!r} is not a file name")
+        with self.get_managed_conn() as sftp:
+            if not self._exists(sftp, path):
+                raise FileNotFoundError(f"file {path!r} does not exist on SFTP server {self._server()}")
+            self._ensure_directory(sftp, directory)
+            final_name = collision_free_name(
+                target_name,
+                lambda candidate: self._exists(sftp, posixpath.join(directory, candidate)),
+                now=datetime.now(UTC),
+            )
+            target = posixpath.join(directory, final_name)
+            sftp.posix_rename(path, target)
+        self.log.info("Moved %s to %s on %s", path, target, self._server())
+        return target
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a remote file atomically: readers see the old file or the whole new one.
+
+        The bytes go to ``<dir>/.<name>.part-<random>`` first (a dot-name, which export readers
+        skip), and a ``posix_rename`` then puts that file in place of ``path``. Missing
+        directories are created. When the upload fails, the partial file is removed.
+
+        :param path: the remote file to create or replace.
+        :param data: its content.
+        """
+        directory, name = posixpath.split(path)
+        if not name:
+            raise ValueError(f"{path!r} names no file")
+        with self.get_managed_conn() as sftp:
+            if directory:
+                self._ensure_directory(sftp, directory)
+            partial = posixpath.join(directory, f".{name}.part-{secrets.token_hex(6)}")
+            try:
+                sftp.putfo(io.BytesIO(data), partial, file_size=len(data), confirm=True)
+                sftp.posix_rename(partial, path)
+            except BaseException:
+                with suppress(OSError, paramiko.SSHException, EOFError):
+                    sftp.remove(partial)
+                raise
+
+    def write_text(self, path: str, text: str) -> None:
+        """Write a remote text file (UTF-8) atomically, as :meth:`write_bytes` does."""
+        self.write_bytes(path, text.encode("utf-8"))
