@@ -9,6 +9,7 @@ No credentials and no network beyond the loopback interface are needed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -72,6 +73,18 @@ def _connection_env(items: list[Any], runner: Any, sftp: Any = None) -> dict[str
     if missing:
         raise RuntimeError("the sandbox has no stand-in for: " + "; ".join(missing))
     return env
+
+
+def _retry_now(ledger_path: Path, tenant: str, integration: str) -> int:
+    """Make one integration's open dead letters due now (``ml-connector dead-letters retry``)."""
+    from ml_connector_provider.ledger import Ledger
+
+    ledger = Ledger(f"sqlite:///{ledger_path}")
+    try:
+        ledger.migrate()
+        return ledger.retry_dead_letters_now(tenant=tenant, integration=integration)
+    finally:
+        ledger.dispose()
 
 
 @contextlib.contextmanager
@@ -184,7 +197,11 @@ def run_demo(
             if scenario is None:
                 continue
             note(f"Meanwhile, at {item.tenant_id}:")
-            context = ScenarioContext(runners[item.tenant_id], sftp_roots.get(item.tenant_id))
+            context = ScenarioContext(
+                runners[item.tenant_id],
+                sftp_roots.get(item.tenant_id),
+                retry_dead_letters=functools.partial(_retry_now, ledger_path, item.tenant_id, item.spec.id),
+            )
             for line in scenario(context):
                 activity.append({"tenant": item.tenant_id, "integration": item.spec.id, "what": line})
                 note(f"  - {line}")
@@ -207,6 +224,16 @@ def run_demo(
         }
         for a in reversed(ledger.query_audit(limit=10_000))
     ]
+    dead = [
+        {
+            "tenant": d.key.tenant,
+            "stream": f"{d.key.integration}/{d.key.stream}",
+            "source": d.source_id,
+            "attempts": d.attempts,
+            "reason": d.reason,
+        }
+        for d in ledger.list_dead_letters(limit=10_000)
+    ]
     failed = [r for r in results if not r.ok]
     if as_json:
         json.dump(
@@ -220,6 +247,7 @@ def run_demo(
                 "activity": activity,
                 "streams": rows,
                 "records": moved,
+                "dead_letters": dead,
             },
             out,
             indent=2,
@@ -247,6 +275,9 @@ def run_demo(
         table(rows, SUMMARY_COLUMNS, out)
         out.write("\nRecords (audit trail)\n")
         table(moved, ["tenant", "stream", "action", "source", "label", "target", "reason"], out)
+        if dead:
+            out.write("\nOpen dead letters (retried on later runs; see `ml-connector dead-letters list`)\n")
+            table(dead, ["tenant", "stream", "source", "attempts", "reason"], out)
         if not items:
             out.write("\nThe config enables no integration.\n")
         out.write(

@@ -1017,9 +1017,13 @@ class OracleFusionHook(BaseHook):
             if value is None:
                 raise ValueError(f"cannot look up {attribute} = null")
         if self.rest_framework_version >= 2:
-            q = " and ".join(f"{attribute} = {_query_literal(value)}" for attribute, value in criteria.items())
+            q = " and ".join(
+                f"{attribute} = {_query_literal(value)}" for attribute, value in criteria.items()
+            )
         else:
-            q = ";".join(f"{attribute}={_v1_value(attribute, value)}" for attribute, value in criteria.items())
+            q = ";".join(
+                f"{attribute}={_v1_value(attribute, value)}" for attribute, value in criteria.items()
+            )
         wanted = {attribute: _comparable(value) for attribute, value in criteria.items()}
         found: list[dict[str, Any]] = []
         for page in self.iter_collection(resource, q=q, expand=expand):

@@ -26,10 +26,13 @@ class ScenarioContext:
 
     :param runner: the HTTP stand-ins (Fusion, Stripe…).
     :param sftp_root: the directory the tenant's SFTP stand-in serves as ``/``, when it has one.
+    :param retry_dead_letters: makes the integration's open dead letters due now (what an operator
+        does with ``ml-connector dead-letters retry``) and returns how many.
     """
 
     runner: SandboxRunner
     sftp_root: Path | None = None
+    retry_dead_letters: Callable[[], int] | None = None
 
 
 Scenario = Callable[[ScenarioContext], list[str]]
@@ -127,6 +130,11 @@ def stampli_fusion_activity(ctx: ScenarioContext) -> list[str]:
     fusion: Any = ctx.runner.system("fusion")
     fusion.upsert_supplier(new_supplier())
     done = [f"supplier {NEW_VENDOR_ID} set up in Fusion (its invoice was dead-lettered by the first run)"]
+    if ctx.retry_dead_letters is not None:
+        count = ctx.retry_dead_letters()
+        done.append(
+            f"operator ran `ml-connector dead-letters retry` for stampli_fusion: {count} dead letter(s) due now"
+        )
     files = later_exports(datetime.now(UTC).date())
     put_files(ctx.sftp_root / "outbound", files)
     done.extend(f"{name} uploaded to /outbound" for name in files)

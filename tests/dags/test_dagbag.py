@@ -53,6 +53,24 @@ EXPECTED = {
         3,
         "UTC",
     ),
+    "mlc__acme__stampli_fusion": (
+        "acme",
+        "Stampli → Oracle Fusion AP · ACME Corp",
+        False,
+        "*/15 * * * *",
+        "finance-ops",
+        3,
+        "America/New_York",
+    ),
+    "mlc__globex__stampli_fusion": (
+        "globex",
+        "Stampli → Oracle Fusion AP · Globex Corporation",
+        False,
+        "*/15 * * * *",
+        "data-platform",
+        3,
+        "UTC",
+    ),
     "mlc__initech__fusion_stripe": (
         "initech",
         "Oracle Fusion ⇄ Stripe · Initech",
@@ -66,6 +84,8 @@ EXPECTED = {
 
 
 ALL_STREAMS = ["customers", "invoices", "payments", "subscriptions"]
+#: Every stream of each integration, in run order.
+STREAMS_OF = {"fusion_stripe": ALL_STREAMS, "stampli_fusion": ["invoices", "reference_data"]}
 
 #: Tasks of each DAG, in run order: acme and globex give settings.gl, so payments and
 #: subscriptions run; initech gives none and turns invoices off.
@@ -73,6 +93,9 @@ TASKS = {
     "mlc__acme__fusion_stripe": ALL_STREAMS,
     "mlc__globex__fusion_stripe": ALL_STREAMS,
     "mlc__initech__fusion_stripe": ["customers"],
+    # acme exports reference data to Stampli; globex gives no settings.reference_data.
+    "mlc__acme__stampli_fusion": ["invoices", "reference_data"],
+    "mlc__globex__stampli_fusion": ["invoices"],
 }
 
 #: Task display names (the streams' titles).
@@ -82,8 +105,28 @@ TITLES = {
     "payments": "Stripe payments → Fusion GL journals",
     "subscriptions": "Stripe subscription invoices → Fusion GL journals",
 }
+#: Task display names per integration.
+TITLES_OF = {
+    "fusion_stripe": TITLES,
+    "stampli_fusion": {
+        "invoices": "Stampli approved invoices → Fusion AP invoices",
+        "reference_data": "Fusion vendors, GL accounts, cost centres → Stampli",
+    },
+}
 
 PARAM_NAMES = {"replay_from", "replay_to", "record_ids", "stream", "invoice_numbers"}
+#: DAG params per integration (fusion_stripe adds invoice_numbers to the generic ones).
+PARAMS_OF = {"fusion_stripe": PARAM_NAMES, "stampli_fusion": PARAM_NAMES - {"invoice_numbers"}}
+#: Connection ids per role, as the example names them for a tenant.
+CONNECTIONS_OF = {
+    "fusion_stripe": lambda tenant: {"fusion": f"{tenant}_fusion", "stripe": f"{tenant}_stripe"},
+    "stampli_fusion": lambda tenant: {"fusion": f"{tenant}_fusion", "stampli": f"{tenant}_stampli_sftp"},
+}
+
+
+def _integration(dag_id: str) -> str:
+    return dag_id.split("__")[2]
+
 
 INVOICE_NUMBERS_DESCRIPTION = (
     "Fusion invoice (transaction) numbers to send to Stripe in this run; used when the tenant's "
@@ -192,7 +235,8 @@ class TestDagBag:
         dag = dagbag.dags[dag_id]
 
         assert dag.dag_display_name == display
-        assert dag.tags == {"ml-connector", f"tenant:{tenant}", "integration:fusion_stripe"}
+        integration = _integration(dag_id)
+        assert dag.tags == {"ml-connector", f"tenant:{tenant}", f"integration:{integration}"}
         assert dag.is_paused_upon_creation is paused
         assert dag.max_active_runs == 1
         assert dag.catchup is False
@@ -210,8 +254,8 @@ class TestDagBag:
         assert dag.doc_md is not None
         assert "## Replay" in dag.doc_md
         for stream in TASKS[dag_id]:
-            assert f"- **{stream}** — {TITLES[stream]}" in dag.doc_md
-        disabled = [s for s in ALL_STREAMS if s not in TASKS[dag_id]]
+            assert f"- **{stream}** — {TITLES_OF[integration][stream]}" in dag.doc_md
+        disabled = [s for s in STREAMS_OF[integration] if s not in TASKS[dag_id]]
         if disabled:
             assert "Disabled streams: " + ", ".join(f"`{s}`" for s in disabled) + "." in dag.doc_md
         else:
@@ -230,14 +274,15 @@ class TestDagBag:
 
         tenant, _, _, _, owner, retries, _ = EXPECTED[dag_id]
         dag = dagbag.dags[dag_id]
+        integration = _integration(dag_id)
 
         assert dag.task_ids == TASKS[dag_id]
         for stream in TASKS[dag_id]:
             task = dag.get_task(stream)
             assert isinstance(task, SyncStreamOperator)
-            assert task.task_display_name == TITLES[stream]
-            assert (task.tenant_id, task.integration_id, task.stream) == (tenant, "fusion_stripe", stream)
-            assert task.connections == {"fusion": f"{tenant}_fusion", "stripe": f"{tenant}_stripe"}
+            assert task.task_display_name == TITLES_OF[integration][stream]
+            assert (task.tenant_id, task.integration_id, task.stream) == (tenant, integration, stream)
+            assert task.connections == CONNECTIONS_OF[integration](tenant)
             assert task.ledger_conn_id == "ml_connector_ledger"
             assert set(task.sync_options) == {
                 "overlap",
@@ -293,7 +338,7 @@ class TestDagBag:
     def test_replay_params(self, dagbag: DagBag, dag_id: str) -> None:
         params = dagbag.dags[dag_id].params
 
-        assert set(params.keys()) == PARAM_NAMES
+        assert set(params.keys()) == PARAMS_OF[_integration(dag_id)]
         assert all(params[name] is None for name in params)
         schemas = {name: params.get_param(name).schema for name in params}
         assert schemas["replay_from"]["type"] == ["null", "string"]
@@ -304,7 +349,7 @@ class TestDagBag:
         assert schemas["stream"]["enum"] == [None, *TASKS[dag_id]]
         assert all(params.get_param(name).description for name in params)
 
-    @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+    @pytest.mark.parametrize("dag_id", sorted(d for d in EXPECTED if _integration(d) == "fusion_stripe"))
     def test_invoice_numbers_param(self, dagbag: DagBag, dag_id: str) -> None:
         # An integration param: every DAG of fusion_stripe has it, whatever its streams.
         param = dagbag.dags[dag_id].params.get_param("invoice_numbers")
@@ -384,8 +429,9 @@ class TestDagBag:
 
         assert restored.dag_id == dag_id
         assert restored.task_ids == TASKS[dag_id]
-        assert set(restored.params.keys()) == PARAM_NAMES
-        assert restored.params.get_param("invoice_numbers").schema["items"] == {"type": "string"}
+        assert set(restored.params.keys()) == PARAMS_OF[_integration(dag_id)]
+        if "invoice_numbers" in restored.params:
+            assert restored.params.get_param("invoice_numbers").schema["items"] == {"type": "string"}
         tasks = TASKS[dag_id]
         # Each task's upstream is the one before it (none for the first).
         assert {t: restored.get_task(t).upstream_task_ids for t in restored.task_ids} == {
@@ -398,7 +444,7 @@ class TestParsing:
         bag = _dagbag(DAG_FILE)
 
         assert bag.import_errors == {}
-        assert len(_ours(bag)) == 3
+        assert len(_ours(bag)) == len(EXPECTED)
         assert no_io == []
 
     def test_parsing_context_builds_only_the_requested_dag(
@@ -481,7 +527,7 @@ class TestParsing:
             from airflow.dag_processing.dagbag import DagBag
             bag = DagBag(dag_folder={str(DAG_FILE)!r})
             assert not bag.import_errors, bag.import_errors
-            assert len(bag.dags) == 3, sorted(bag.dags)
+            assert len(bag.dags) == 5, sorted(bag.dags)
             watched = ("stripe", "simple_salesforce", "paramiko", "asyncssh", "jwt")
             print(json.dumps(sorted(
                 m for m in sys.modules
@@ -546,7 +592,7 @@ class TestFactory:
         dags = build_dags(EXAMPLE_CONFIG)
 
         assert {_sync_task(d, t).ledger_conn_id for d in dags.values() for t in d.task_ids} == {"ledger_pg"}
-        assert sum(len(d.task_ids) for d in dags.values()) == 9
+        assert sum(len(d.task_ids) for d in dags.values()) == sum(len(tasks) for tasks in TASKS.values())
 
     def test_config_path_resolution(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         from ml_connector_provider.dag_factory import resolve_config_path

@@ -36,9 +36,8 @@ from ml_connector_provider.sandbox.stampli import (
     render,
 )
 from ml_connector_provider.sandbox.systems.fusion.gl import DISABLED_EXPENSE_ACCOUNT
-from tests.harness.airflow_dags import airflow_dag_env, open_ledger
+from tests.harness.airflow_dags import airflow_dag_env, open_ledger, stream_summary
 from tests.harness.airflow_dags import run_dag as harness_run_dag
-from tests.harness.airflow_dags import stream_summary
 from tests.harness.sshd import SshdServer, sshd_server
 
 __all__ = ["sshd_server"]
@@ -292,8 +291,10 @@ def test_first_run_posts_valid_invoices_dead_letters_bad_ones_and_archives(
     assert set(dead) == {"2040/SFS-1187", "1002/HV-2026-031", "1004/TT-9902", "1001/CR-30001"}
     assert dead["2040/SFS-1187"].startswith("vendor not set up in Fusion")
     assert "STAMPLI_acme_B.csv row 7, column 'Invoice Date'" in dead["1002/HV-2026-031"]
-    assert "STAMPLI_acme_B.csv" in dead["1004/TT-9902"] and "3180.70" in dead["1004/TT-9902"]
-    assert DISABLED_EXPENSE_ACCOUNT in dead["1001/CR-30001"] and "disabled" in dead["1001/CR-30001"]
+    assert "STAMPLI_acme_B.csv" in dead["1004/TT-9902"]
+    assert "3180.70" in dead["1004/TT-9902"]
+    assert DISABLED_EXPENSE_ACCOUNT in dead["1001/CR-30001"]
+    assert "disabled" in dead["1001/CR-30001"]
     assert "column 'GL Account'" in dead["1001/CR-30001"]
 
     # Files: read ones archived, the unreadable one in error/ with its reason, the partial one untouched.
@@ -305,7 +306,8 @@ def test_first_run_posts_valid_invoices_dead_letters_bad_ones_and_archives(
     ]
     assert names(root / "error") == ["STAMPLI_acme_C.csv", "STAMPLI_acme_C.csv.reason.txt"]
     reason = (root / "error" / "STAMPLI_acme_C.csv.reason.txt").read_text()
-    assert "STAMPLI_acme_C.csv row 1" in reason and "'Currency'" in reason
+    assert "STAMPLI_acme_C.csv row 1" in reason
+    assert "'Currency'" in reason
     assert "HV-2026-031" in (root / "archive" / "STAMPLI_acme_B.csv.problems.txt").read_text()
     outcomes = {row.path.rsplit("/", 1)[-1]: row.outcome for row in _files(ledger)}
     assert outcomes == {

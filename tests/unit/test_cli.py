@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,7 +34,9 @@ def test_validate_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert report["valid"] is True
     assert [d["dag_id"] for d in report["dags"]] == [
         "mlc__acme__fusion_stripe",
+        "mlc__acme__stampli_fusion",
         "mlc__globex__fusion_stripe",
+        "mlc__globex__stampli_fusion",
         "mlc__initech__fusion_stripe",
     ]
 
@@ -126,41 +129,60 @@ def test_demo_runs_every_integration_and_reports_what_moved(tmp_path: Path) -> N
     report = json.loads(proc.stdout)
     assert [(d["dag_id"], d["ok"]) for d in report["dags"]] == [
         ("mlc__acme__fusion_stripe", True),
+        ("mlc__acme__stampli_fusion", True),
         ("mlc__globex__fusion_stripe", True),
+        ("mlc__globex__stampli_fusion", True),
         ("mlc__acme__fusion_stripe, 2nd run", True),
+        ("mlc__acme__stampli_fusion, 2nd run", True),
         ("mlc__globex__fusion_stripe, 2nd run", True),
+        ("mlc__globex__stampli_fusion, 2nd run", True),
     ]
     created: dict[tuple[str, str], int] = {}
-    dead: dict[tuple[str, str], int] = {}
     for row in report["streams"]:
-        key = (row["tenant"], row["stream"])
+        key = (row["tenant"], f"{row['integration']}/{row['stream']}")
         created[key] = created.get(key, 0) + row["created"]
-        dead[key] = dead.get(key, 0) + row["dead_lettered"]
     # acme: 8 customers (4 skipped), 7 invoices; 6 paid + 1 refund posted, subscriptions 2 cycles.
     # globex syncs every business unit: 9 customers, 9 invoices, 8 paid + 1 refund.
+    # Stampli: 4 invoices from the first exports, then the new export's one and, once its supplier
+    # exists, the invoice of the vendor that was not set up; acme also exports its reference data.
     assert created == {
-        ("acme", "customers"): 8,
-        ("acme", "invoices"): 7,
-        ("acme", "payments"): 7,
-        ("acme", "subscriptions"): 2,
-        ("globex", "customers"): 9,
-        ("globex", "invoices"): 9,
-        ("globex", "payments"): 9,
-        ("globex", "subscriptions"): 2,
+        ("acme", "fusion_stripe/customers"): 8,
+        ("acme", "fusion_stripe/invoices"): 7,
+        ("acme", "fusion_stripe/payments"): 7,
+        ("acme", "fusion_stripe/subscriptions"): 2,
+        ("acme", "stampli_fusion/invoices"): 6,
+        ("acme", "stampli_fusion/reference_data"): 3,
+        ("globex", "fusion_stripe/customers"): 9,
+        ("globex", "fusion_stripe/invoices"): 9,
+        ("globex", "fusion_stripe/payments"): 9,
+        ("globex", "fusion_stripe/subscriptions"): 2,
+        ("globex", "stampli_fusion/invoices"): 6,
     }
-    # The payment naming a Fusion invoice that does not exist, once per tenant.
-    assert {k: v for k, v in dead.items() if v} == {("acme", "payments"): 1, ("globex", "payments"): 1}
+    # What stays dead-lettered: the payment naming a Fusion invoice that does not exist, and the
+    # Stampli invoice with an impossible date, once per tenant.
+    open_by_stream = Counter((r["tenant"], r["stream"]) for r in report["dead_letters"])
+    assert open_by_stream == {
+        (tenant, stream): 1
+        for tenant in ("acme", "globex")
+        for stream in ("fusion_stripe/payments", "stampli_fusion/invoices")
+    }
+    stampli_dead = [r for r in report["dead_letters"] if r["stream"] == "stampli_fusion/invoices"]
+    assert {r["source"] for r in stampli_dead} == {"1002/HV-2026-031"}
+    assert all("column 'Invoice Date'" in r["reason"] for r in stampli_dead)
     prefixes = {
-        "customers": "stripe:cus_",
-        "invoices": "stripe:in_",
-        "payments": "fusion:",
-        "subscriptions": "fusion:",
+        "fusion_stripe/customers": "stripe:cus_",
+        "fusion_stripe/invoices": "stripe:in_",
+        "fusion_stripe/payments": "fusion:",
+        "fusion_stripe/subscriptions": "fusion:",
+        "stampli_fusion/invoices": "fusion:",
+        "stampli_fusion/reference_data": "stampli:/inbound/",
     }
     created_records = [record for record in report["records"] if record["action"] == "created"]
-    assert {record["stream"].split("/")[1] for record in created_records} == set(prefixes)
+    assert {record["stream"] for record in created_records} == set(prefixes)
     for record in created_records:
-        assert record["target"].startswith(prefixes[record["stream"].split("/")[1]]), record
+        assert record["target"].startswith(prefixes[record["stream"]]), record
     assert any("AR-99999" in a["what"] for a in report["activity"])
+    assert any("set up in Fusion" in a["what"] for a in report["activity"])
 
 
 def test_table_output_is_aligned() -> None:

@@ -71,24 +71,42 @@ class TestExample:
 
         assert [(i.tenant_id, i.integration_id) for i in items] == [
             ("acme", "fusion_stripe"),
+            ("acme", "stampli_fusion"),
             ("globex", "fusion_stripe"),
+            ("globex", "stampli_fusion"),
             ("initech", "fusion_stripe"),
         ]
         assert [i.dag_id for i in items] == [
             "mlc__acme__fusion_stripe",
+            "mlc__acme__stampli_fusion",
             "mlc__globex__fusion_stripe",
+            "mlc__globex__stampli_fusion",
             "mlc__initech__fusion_stripe",
         ]
-        assert [i.enabled for i in items] == [True, True, False]
-        assert [i.schedule for i in items] == ["*/10 * * * *", "*/15 * * * *", None]
+        assert [i.enabled for i in items] == [True, True, True, True, False]
+        assert [i.schedule for i in items] == [
+            "*/10 * * * *",
+            "*/15 * * * *",
+            "*/15 * * * *",
+            "*/15 * * * *",
+            None,
+        ]
         assert [i.connections for i in items] == [
             {"fusion": "acme_fusion", "stripe": "acme_stripe"},
+            {"fusion": "acme_fusion", "stampli": "acme_stampli_sftp"},
             {"fusion": "globex_fusion", "stripe": "globex_stripe"},
+            {"fusion": "globex_fusion", "stampli": "globex_stampli_sftp"},
             {"fusion": "initech_fusion", "stripe": "initech_stripe"},
         ]
         # acme and globex give settings.gl, so payments and subscriptions run by default; initech
-        # gives none and turns invoices off.
-        assert [i.streams for i in items] == [ALL_STREAMS, ALL_STREAMS, ("customers",)]
+        # gives none and turns invoices off. Only acme gives settings.reference_data.
+        assert [i.streams for i in items] == [
+            ALL_STREAMS,
+            ("invoices", "reference_data"),
+            ALL_STREAMS,
+            ("invoices",),
+            ("customers",),
+        ]
 
     def test_example_acme(self, example_config: Path) -> None:
         acme = effective_tenant_integrations(load_config(example_config))[0]
@@ -131,7 +149,7 @@ class TestExample:
         }
 
     def test_example_globex_gl_defaults_filled(self, example_config: Path) -> None:
-        globex = effective_tenant_integrations(load_config(example_config))[1]
+        globex = effective_tenant_integrations(load_config(example_config))[2]
 
         assert globex.tenant_id == "globex"
         assert globex.settings == {
