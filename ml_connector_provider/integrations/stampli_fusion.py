@@ -82,6 +82,13 @@ class FileTemplate(BaseModel):
         default=200_000, ge=1, description="A file with more data rows is refused (protects the worker)."
     )
 
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, value: str) -> str:
+        if value in ('"', "\r", "\n") or value.isalnum():
+            raise ValueError(f"{value!r} cannot separate CSV fields (use ',', ';', '|' or a tab)")
+        return value
+
 
 class StampliSftpSettings(BaseModel):
     """Where the export files are on the Stampli SFTP server and when a file counts as complete."""

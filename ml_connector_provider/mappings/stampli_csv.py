@@ -186,7 +186,8 @@ class ExportInvoice:
 class InvoiceGroup:
     """The rows of one invoice (same vendor id and invoice number) and what was found in them.
 
-    :param source_id: ``"<vendor id>/<invoice number>"``; for a row lacking either,
+    :param source_id: ``"<vendor id>/<invoice number>"`` (``/`` and ``%`` in the vendor id escaped
+        as ``%2F`` and ``%25``); for a row lacking either,
         ``"<file>#row<n>"``.
     :param label: a human reference for the audit trail, e.g. ``"INV-1001 (Vendor ID V100)"``.
     :param rows: the CSV record numbers of the group's rows, in file order.
@@ -645,7 +646,8 @@ def _check_group(
     first = rows[0]
     invoice_number, vendor_id = first.text("invoice_number"), first.text("vendor_id")
     if invoice_number is not None and vendor_id is not None:
-        source_id = f"{vendor_id}/{invoice_number}"
+        # A "/" inside the vendor id is escaped, so "A/B" + "C" and "A" + "B/C" stay two invoices.
+        source_id = f"{vendor_id.replace('%', '%25').replace('/', '%2F')}/{invoice_number}"
         label = f"{invoice_number} ({template.columns.vendor_id} {vendor_id})"
     else:
         source_id = f"{file_name}#row{first.number}"

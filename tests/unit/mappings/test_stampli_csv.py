@@ -869,7 +869,10 @@ def test_written_invoices_read_back_identical_whatever_the_quoting_and_row_order
     groups = parse(csv_bytes(records, quoting=quoting, terminator=terminator, bom=bom))
 
     order = sorted(expected_rows, key=lambda i: expected_rows[i][0])
-    assert [g.source_id for g in groups] == [f"{keys[i][0]}/{keys[i][1]}" for i in order]
+    escaped = [keys[i][0].replace("%", "%25").replace("/", "%2F") for i in order]
+    assert [g.source_id for g in groups] == [
+        f"{vendor}/{keys[i][1]}" for vendor, i in zip(escaped, order, strict=True)
+    ]
     for group, index in zip(groups, order, strict=True):
         assert group.problems == ()
         expected = generated[index]
@@ -905,3 +908,25 @@ def test_amounts_never_lose_precision(minor: int, currency: str, separator: str 
     assert group.invoice.amount == amount
     assert str(group.invoice.amount) == f"{amount:f}"
     assert group.invoice.lines[0].amount == amount
+
+
+def test_a_slash_in_the_vendor_id_cannot_merge_two_invoices() -> None:
+    from ml_connector_provider.integrations.stampli_fusion import FileTemplate
+
+    header = (
+        "Invoice Number,Vendor ID,Invoice Date,Currency,Invoice Amount,Line Number,Line Amount,GL Account\n"
+    )
+    rows = "C,A/B,2026-11-02,USD,1.00,1,1.00,101-110-61100-000-000\nB/C,A,2026-11-02,USD,2.00,1,2.00,101-110-61100-000-000\n"
+    groups = parse_export((header + rows).encode(), file_name="x.csv", template=FileTemplate())
+    assert [g.source_id for g in groups] == ["A%2FB/C", "A/B/C"]
+    assert all(g.invoice is not None for g in groups)
+
+
+@pytest.mark.parametrize("delimiter", ['"', "\n", "a", "1"])
+def test_a_delimiter_that_cannot_separate_fields_is_refused(delimiter: str) -> None:
+    from pydantic import ValidationError
+
+    from ml_connector_provider.integrations.stampli_fusion import FileTemplate
+
+    with pytest.raises(ValidationError, match="cannot separate CSV fields"):
+        FileTemplate(delimiter=delimiter)
