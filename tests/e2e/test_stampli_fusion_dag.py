@@ -23,13 +23,12 @@ from ml_connector_provider.ledger import Ledger
 from ml_connector_provider.sandbox.faults import FaultRule
 from ml_connector_provider.sandbox.runner import SandboxRunner, airflow_conn_env_var
 from ml_connector_provider.sandbox.stampli import (
-    FREIGHT,
-    LEGAL,
+    FIRST_BATCH,
+    LATER_BATCH,
     NEW_VENDOR_ID,
     OFFICE,
-    SOFTWARE,
+    SECOND_BATCH,
     TRAVEL,
-    UTILITIES,
     Invoice,
     Line,
     new_supplier,
@@ -72,72 +71,10 @@ tenants:
 TODAY = datetime.now(UTC).date()
 OLD = time.time() - 600  # an mtime old enough for a complete file
 
-MULTI_LINE = Invoice(
-    "STP-1",
-    "77120",
-    "1001",
-    "Crestline Office Supply Co.",
-    6,
-    "1462.35",
-    "Q4 office restock",
-    (
-        Line('Copy paper, "premium" white, 20 cases', "612.40", OFFICE, "110"),
-        Line("Standing desks, engineering floor", "849.95", OFFICE, "120"),
-    ),
-    po_number="PO-55102",
-)
-NEWLINE_TEXT = Invoice(
-    "STP-2",
-    "NC-4471",
-    "1003",
-    "Nimbus Cloud Software Inc.",
-    5,
-    "2400.00",
-    "Annual licences",
-    (Line("Collaboration suite, 40 seats\nrenewal Dec–Nov", "2400.00", SOFTWARE, "110"),),
-)
-SECOND_SITE = Invoice(
-    "STP-3",
-    "KF-559001",
-    "1005",
-    "Keystone Freight Lines Inc.",
-    3,
-    "975.00",
-    "Outbound freight",
-    (Line("LTL freight, Dallas to Phoenix", "975.00", FREIGHT, "130"),),
-    site="DALLAS-PAY",
-)
-KEYED_BY_HAND = Invoice(  # the stand-in's seeded invoice CR-20931, entered in Fusion by hand
-    "STP-4",
-    "CR-20931",
-    "1001",
-    "Crestline Office Supply Co.",
-    20,
-    "1284.50",
-    "Office supplies restock",
-    (Line("Printer paper and toner", "846.50", OFFICE, "110"), Line("Chairs", "438.00", OFFICE, "120")),
-)
-UNKNOWN_VENDOR = Invoice(
-    "STP-5",
-    "SFS-1187",
-    NEW_VENDOR_ID,
-    "Summit Facilities Services",
-    2,
-    "1850.00",
-    "Facilities maintenance",
-    (Line("HVAC service", "1200.00", UTILITIES, "110"), Line("Window cleaning", "650.00", UTILITIES, "110")),
-)
-BAD_DATE = Invoice(
-    "STP-6",
-    "HV-2026-031",
-    "1002",
-    "Harborview Legal LLP",
-    2,
-    "4200.00",
-    "Trademark filing",
-    (Line("Trademark filing", "4200.00", LEGAL, "110"),),
-    invoice_date="2026-13-02",
-)
+# The demo's export batches (see ml_connector_provider.sandbox.stampli) tell most of the story.
+MULTI_LINE, NEWLINE_TEXT, _ = FIRST_BATCH  # quoted comma and quotes; a line break in a description
+SECOND_SITE, KEYED_BY_HAND, UNKNOWN_VENDOR, BAD_DATE = SECOND_BATCH
+(LATE_FILE,) = LATER_BATCH
 BAD_SUM = Invoice(
     "STP-7",
     "TT-9902",
@@ -157,16 +94,6 @@ DISABLED_ACCOUNT = Invoice(
     "99.00",
     "Equipment rental",
     (Line("Projector rental", "99.00", DISABLED_EXPENSE_ACCOUNT),),
-)
-LATE_FILE = Invoice(
-    "STP-9",
-    "77188",
-    "1001",
-    "Crestline Office Supply Co.",
-    1,
-    "318.20",
-    "Breakroom supplies",
-    (Line("Coffee, tea and cups", "318.20", OFFICE, "130"),),
 )
 
 
