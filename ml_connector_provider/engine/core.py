@@ -238,7 +238,7 @@ class SyncEngine:
             if request.mode == REPLAY_IDS:
                 now = self.clock()
                 self._claim(key, run, request, Window(now, now))
-                records = self._fetch(stream, request.record_ids, summary)
+                records = self._fetch(key, stream, request.record_ids, summary)
                 self._process(
                     key, stream, run, _pages(records, self.options.batch_size), summary, processed, force=True
                 )
@@ -293,13 +293,22 @@ class SyncEngine:
 
     # -- records ------------------------------------------------------------------------------
 
-    def _fetch(self, stream: Stream, ids: Sequence[str], summary: Summary) -> list[SourceRecord]:
+    def _fetch(
+        self, key: StreamKey, stream: Stream, ids: Sequence[str], summary: Summary
+    ) -> list[SourceRecord]:
+        """The records to replay by id: fresh from the source, or, from a source that cannot be
+        read by id (a queue of files, events already consumed), the copies kept with their dead
+        letters."""
         try:
             records = list(stream.fetch(ids))
         except NotImplementedError:
-            raise EngineError(
-                f"stream {type(stream).__name__} cannot re-read records by id; replay a date range instead"
-            ) from None
+            stored = self.ledger.dead_letters_for(key, ids)
+            if not stored:
+                raise EngineError(
+                    f"stream {type(stream).__name__} cannot re-read records by id and none of "
+                    f"{', '.join(list(ids)[:10])} is a dead letter of {key}; replay a date range instead"
+                ) from None
+            records = [record_from_json(stored[i].record) for i in ids if i in stored]
         found = {r.id for r in records}
         summary.missing_ids.extend(i for i in ids if i not in found)
         return records

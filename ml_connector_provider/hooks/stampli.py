@@ -10,7 +10,8 @@ Two parts live here:
 * a pure, I/O-free core shared by the hook, :class:`~ml_connector_provider.sensors.stampli.StampliFileSensor`,
   :class:`~ml_connector_provider.triggers.stampli.StampliFileTrigger` and the invoices stream:
   :class:`RemoteFile`, :func:`ready_files` (which export files are complete) and
-  :func:`not_ready_reasons` (why the others are not, for logs), plus :func:`collision_free_name`;
+  :func:`not_ready_reasons` (why the others are not, for logs), :class:`ExportWatch` (successive
+  looks at one directory, for the sensor and the trigger), plus :func:`collision_free_name`;
 * :class:`StampliHook`, which lists, downloads, moves and atomically writes files over one
   managed paramiko connection.
 
@@ -42,7 +43,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import paramiko
 from airflow.providers.sftp.hooks.sftp import SFTPHook
@@ -55,11 +56,13 @@ __all__ = [
     "DEFAULT_SPOOL_LIMIT",
     "HOST_KEY_HINT",
     "DownloadedFile",
+    "ExportWatch",
     "HostKeyVerificationError",
     "RemoteFile",
     "SftpConnectionError",
     "StampliHook",
     "StampliSftpError",
+    "check_watch_arguments",
     "collision_free_name",
     "describe_sftp_error",
     "is_export_candidate",
@@ -128,14 +131,15 @@ def _assess(
     min_age: float,
     marker_suffix: str | None,
     previous: Mapping[str, tuple[int, float]] | None,
-) -> list[tuple[RemoteFile, str | None]]:
-    """Every export candidate with ``None`` (complete) or the reason it is not complete."""
+) -> tuple[list[RemoteFile], dict[str, str]]:
+    """The complete export files (oldest first) and, by name, why the other ones are not."""
     if min_age < 0:
         raise ValueError(f"min_age must be zero or more seconds, not {min_age!r}")
     if marker_suffix is not None and not marker_suffix:
         raise ValueError("marker_suffix must be None or a non-empty suffix such as '.done'")
     names = {f.name for f in listing}
-    assessed: list[tuple[RemoteFile, str | None]] = []
+    complete: list[RemoteFile] = []
+    reasons: dict[str, str] = {}
     for file in listing:
         if not is_export_candidate(file.name, pattern=pattern, marker_suffix=marker_suffix):
             continue
@@ -158,8 +162,11 @@ def _assess(
                         f"changed since the previous listing (size {seen[0]} → {file.size} bytes, "
                         f"mtime {seen[1]:.0f} → {file.mtime:.0f})"
                     )
-        assessed.append((file, reason))
-    return assessed
+        if reason is None:
+            complete.append(file)
+        else:
+            reasons[file.name] = reason
+    return sorted(complete, key=lambda f: (f.mtime, f.name)), dict(sorted(reasons.items()))
 
 
 def ready_files(
@@ -189,19 +196,10 @@ def ready_files(
     :return: the complete files sorted by ``(mtime, name)``.
     :raises ValueError: for a negative ``min_age`` or an empty ``marker_suffix``.
     """
-    complete = [
-        file
-        for file, reason in _assess(
-            listing,
-            pattern=pattern,
-            now=now,
-            min_age=min_age,
-            marker_suffix=marker_suffix,
-            previous=previous,
-        )
-        if reason is None
-    ]
-    return sorted(complete, key=lambda f: (f.mtime, f.name))
+    complete, _ = _assess(
+        listing, pattern=pattern, now=now, min_age=min_age, marker_suffix=marker_suffix, previous=previous
+    )
+    return complete
 
 
 def not_ready_reasons(
@@ -219,24 +217,96 @@ def not_ready_reasons(
 
     :return: file name → reason, in name order; files that are not export files are not listed.
     """
-    reasons = {
-        file.name: reason
-        for file, reason in _assess(
-            listing,
-            pattern=pattern,
-            now=now,
-            min_age=min_age,
-            marker_suffix=marker_suffix,
-            previous=previous,
-        )
-        if reason is not None
-    }
-    return dict(sorted(reasons.items()))
+    _, reasons = _assess(
+        listing, pattern=pattern, now=now, min_age=min_age, marker_suffix=marker_suffix, previous=previous
+    )
+    return reasons
 
 
 def listing_signatures(listing: Iterable[RemoteFile]) -> dict[str, tuple[int, float]]:
     """name → ``(size, mtime)`` of a listing, the ``previous`` argument of a later look."""
     return {file.name: file.signature for file in listing}
+
+
+def check_watch_arguments(
+    *, path: object, file_pattern: object, marker_suffix: object, min_file_age: object
+) -> None:
+    """Refuse what cannot describe a watched export directory (the sensor's and the trigger's checks).
+
+    :raises ValueError: an empty ``path`` or ``file_pattern``, a ``marker_suffix`` that is empty
+        or holds a ``/``, a ``min_file_age`` that is not zero or more seconds.
+    """
+    if not isinstance(path, str) or not path.strip():
+        raise ValueError("path must name the remote directory to watch")
+    if not isinstance(file_pattern, str) or not file_pattern:
+        raise ValueError("file_pattern must not be empty (use '*' for every file)")
+    if marker_suffix is not None and (
+        not isinstance(marker_suffix, str) or not marker_suffix or "/" in marker_suffix
+    ):
+        raise ValueError(f"marker_suffix must be a file-name suffix such as '.done', not {marker_suffix!r}")
+    if isinstance(min_file_age, bool) or not isinstance(min_file_age, int | float) or min_file_age < 0:
+        raise ValueError(f"min_file_age must be zero or more seconds, not {min_file_age!r}")
+
+
+class _InfoLog(Protocol):
+    def info(self, msg: Any, /, *args: Any) -> object: ...
+
+
+_LOGGED_REASONS = 20
+"""How many not-ready files a look logs, at most."""
+
+
+@dataclass
+class ExportWatch:
+    """Successive looks at one export directory, as the sensor and the trigger poll it.
+
+    Each :meth:`look` applies :func:`ready_files` to a new listing with the previous look's
+    listing as ``previous``, logs why files are not complete yet, and remembers the listing for
+    the next look.
+
+    :param directory: the watched directory (for logs).
+    :param pattern: fnmatch pattern of export files.
+    :param min_age: seconds since the last modification before a file counts as complete.
+    :param marker_suffix: suffix of marker files, or ``None``.
+    :param previous: name → ``(size, mtime)`` of the last listing; set it to ``None`` when the
+        directory went missing, so the next listing is a first look again.
+    """
+
+    directory: str
+    pattern: str
+    min_age: float
+    marker_suffix: str | None = None
+    previous: dict[str, tuple[int, float]] | None = None
+
+    def look(self, listing: Sequence[RemoteFile], *, now: float, log: _InfoLog) -> list[str]:
+        """The names of the complete export files of ``listing``, oldest first (logged).
+
+        :param listing: the directory's regular files now.
+        :param now: the current time, POSIX seconds.
+        :param log: where to say what is complete and why the other files are not.
+        """
+        complete, reasons = _assess(
+            listing,
+            pattern=self.pattern,
+            now=now,
+            min_age=self.min_age,
+            marker_suffix=self.marker_suffix,
+            previous=self.previous,
+        )
+        self.previous = listing_signatures(listing)
+        for name, reason in list(reasons.items())[:_LOGGED_REASONS]:
+            log.info("Not ready: %s: %s", name, reason)
+        names = [file.name for file in complete]
+        if names:
+            log.info("%d complete export file(s) in %r: %s", len(names), self.directory, names)
+        else:
+            log.info(
+                "No complete file matching %r in %r yet (%d waiting).",
+                self.pattern,
+                self.directory,
+                len(reasons),
+            )
+        return names
 
 
 def collision_free_name(name: str, taken: Callable[[str], bool], *, now: datetime) -> str:
@@ -376,6 +446,9 @@ class StampliHook(SFTPHook):
     def _server(self) -> str:
         return f"{self.remote_host}:{self.port}"
 
+    def _missing(self, what: str, path: str) -> FileNotFoundError:
+        return FileNotFoundError(f"{what} {path!r} does not exist on SFTP server {self._server()}")
+
     def _connect_error(self, error: Exception) -> SftpConnectionError:
         where = f"SFTP server {self._server()} (connection {self.sftp_conn_id!r})"
         if isinstance(error, paramiko.BadHostKeyException):
@@ -417,13 +490,26 @@ class StampliHook(SFTPHook):
     # -- reading -------------------------------------------------------------------------------
 
     @staticmethod
-    def _as_remote_file(directory: str, attrs: SFTPAttributes) -> RemoteFile:
+    def _as_remote_file(path: str, attrs: SFTPAttributes) -> RemoteFile:
         return RemoteFile(
-            name=attrs.filename,
-            path=posixpath.join(directory, attrs.filename),
+            name=posixpath.basename(path),
+            path=path,
             size=int(attrs.st_size or 0),
             mtime=float(attrs.st_mtime or 0),
         )
+
+    def _stat_file(self, sftp: SFTPClient, path: str) -> SFTPAttributes | None:
+        """The attributes of the regular file at ``path``, or ``None`` when nothing is there.
+
+        :raises IsADirectoryError: ``path`` is a directory (or another non-regular file).
+        """
+        try:
+            attrs = sftp.stat(path)
+        except FileNotFoundError:
+            return None
+        if attrs.st_mode is not None and not stat_module.S_ISREG(attrs.st_mode):
+            raise IsADirectoryError(f"{path!r} on SFTP server {self._server()} is not a regular file")
+        return attrs
 
     def list_files(self, directory: str) -> list[RemoteFile]:
         """The regular files of a remote directory (not sub-directories, links or others), by name.
@@ -435,11 +521,9 @@ class StampliHook(SFTPHook):
             try:
                 entries = sftp.listdir_attr(directory)
             except FileNotFoundError:
-                raise FileNotFoundError(
-                    f"directory {directory!r} does not exist on SFTP server {self._server()}"
-                ) from None
+                raise self._missing("directory", directory) from None
         files = [
-            self._as_remote_file(directory, attrs)
+            self._as_remote_file(posixpath.join(directory, attrs.filename), attrs)
             for attrs in entries
             if attrs.filename not in (".", "..")
             and attrs.st_mode is not None
@@ -453,35 +537,26 @@ class StampliHook(SFTPHook):
         :raises IsADirectoryError: ``path`` is a directory (or another non-regular file).
         """
         with self.get_managed_conn() as sftp:
-            try:
-                attrs = sftp.stat(path)
-            except FileNotFoundError:
-                return None
-        if attrs.st_mode is not None and not stat_module.S_ISREG(attrs.st_mode):
-            raise IsADirectoryError(f"{path!r} on SFTP server {self._server()} is not a regular file")
-        attrs.filename = posixpath.basename(path)
-        return self._as_remote_file(posixpath.dirname(path), attrs)
+            attrs = self._stat_file(sftp, path)
+        return None if attrs is None else self._as_remote_file(path, attrs)
 
     def download(self, path: str, *, spool_limit: int = DEFAULT_SPOOL_LIMIT) -> DownloadedFile:
         """Read a remote file into a spooled temporary file, with its size and SHA-256.
 
         Files up to ``spool_limit`` bytes stay in memory, bigger ones go to a temporary file on
-        disk. :attr:`DownloadedFile.changed_during_download` tells whether the file changed while
-        it was read.
+        disk. :attr:`DownloadedFile.changed_during_download` tells whether the file changed (or
+        went away) while it was read; when it is false, :attr:`DownloadedFile.size` and
+        :attr:`DownloadedFile.mtime` are also the file's size and modification time after the read.
 
         :param path: the remote file.
         :param spool_limit: bytes kept in memory before spilling to disk.
         :raises FileNotFoundError: there is no such file.
+        :raises IsADirectoryError: ``path`` is a directory (or another non-regular file).
         """
         with self.get_managed_conn() as sftp:
-            try:
-                before = sftp.stat(path)
-            except FileNotFoundError:
-                raise FileNotFoundError(
-                    f"file {path!r} does not exist on SFTP server {self._server()}"
-                ) from None
-            if before.st_mode is not None and not stat_module.S_ISREG(before.st_mode):
-                raise IsADirectoryError(f"{path!r} on SFTP server {self._server()} is not a regular file")
+            before = self._stat_file(sftp, path)
+            if before is None:
+                raise self._missing("file", path)
             spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=spool_limit)  # noqa: SIM115
             try:
                 digest = hashlib.sha256()
@@ -492,13 +567,16 @@ class StampliHook(SFTPHook):
                         digest.update(chunk)
                         spool.write(chunk)
                         size += len(chunk)
-                after = sftp.stat(path)
+                after = self._stat_file(sftp, path)
             except BaseException:
                 spool.close()
                 raise
         spool.seek(0)
         changed = (
-            size != before.st_size or after.st_size != before.st_size or after.st_mtime != before.st_mtime
+            after is None
+            or size != before.st_size
+            or after.st_size != before.st_size
+            or after.st_mtime != before.st_mtime
         )
         return DownloadedFile(
             path=path,
@@ -574,7 +652,7 @@ class StampliHook(SFTPHook):
             raise ValueError(f"{target_name!r} is not a file name")
         with self.get_managed_conn() as sftp:
             if not self._exists(sftp, path):
-                raise FileNotFoundError(f"file {path!r} does not exist on SFTP server {self._server()}")
+                raise self._missing("file", path)
             self._ensure_directory(sftp, directory)
             final_name = collision_free_name(
                 target_name,

@@ -15,6 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ml_connector_provider.integrations import IntegrationSpec, StreamSpec
 
 
+def _remote_directory(value: str) -> str:
+    value = value.strip()
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} must be an absolute path on the SFTP server")
+    return posixpath.normpath(value)
+
+
 class StampliColumns(BaseModel):
     """The header text of each column of a Stampli export (matched case-insensitively, blanks trimmed).
 
@@ -118,13 +125,7 @@ class StampliSftpSettings(BaseModel):
         ),
     )
 
-    @field_validator("outbound_dir", "archive_dir", "error_dir")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        value = value.strip()
-        if not value.startswith("/"):
-            raise ValueError(f"{value!r} must be an absolute path on the SFTP server")
-        return posixpath.normpath(value)
+    _absolute = field_validator("outbound_dir", "archive_dir", "error_dir")(_remote_directory)
 
     @field_validator("marker_suffix")
     @classmethod
@@ -161,13 +162,7 @@ class ReferenceDataSettings(BaseModel):
         default="cost_centers.csv", description="Cost-centre segment values in use; null: not exported."
     )
 
-    @field_validator("inbound_dir")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        value = value.strip()
-        if not value.startswith("/"):
-            raise ValueError(f"{value!r} must be an absolute path on the SFTP server")
-        return posixpath.normpath(value)
+    _absolute = field_validator("inbound_dir")(_remote_directory)
 
     @field_validator("vendors_file", "gl_accounts_file", "cost_centers_file")
     @classmethod

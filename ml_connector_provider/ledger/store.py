@@ -695,6 +695,17 @@ class Ledger:
         with self._read() as conn:
             return [_dead_letter(row) for row in conn.execute(stmt)]
 
+    def dead_letters_for(self, key: StreamKey, source_ids: Sequence[str]) -> dict[str, DeadLetterRow]:
+        """The dead letters (open or resolved) of these source records of a stream, by source id."""
+        found: dict[str, DeadLetterRow] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(source_ids))):
+                stmt = sa.select(dead_letters).where(
+                    *_of_stream(dead_letters, key), dead_letters.c.source_id.in_(chunk)
+                )
+                found.update((row.source_id, row) for row in map(_dead_letter, conn.execute(stmt)))
+        return found
+
     def list_dead_letters(
         self,
         *,

@@ -20,13 +20,13 @@ import csv
 import functools
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
 
-from ml_connector_provider.integrations.stampli_fusion import FileTemplate
+from ml_connector_provider.integrations.stampli_fusion import FileTemplate, StampliColumns
 from ml_connector_provider.mappings.money import currency_exponent
 
 __all__ = [
@@ -51,49 +51,14 @@ _PLAIN_AMOUNT = re.compile(r"-?\d+(?:\.\d+)?")
 _LINE_NUMBER = re.compile(r"\d+")
 _ANY_GROUPED = re.compile(r"-?\d{1,3}(?:[,' ]\d{3})+(?:\.\d+)?")
 
-# Field names of StampliColumns, in the template's order (the order problems are reported in).
-_FIELDS = (
-    "invoice_number",
-    "vendor_id",
-    "vendor_name",
-    "vendor_site",
-    "invoice_date",
-    "due_date",
-    "currency",
-    "invoice_amount",
-    "po_number",
-    "description",
-    "payment_terms",
-    "stampli_invoice_id",
-    "line_number",
-    "line_description",
-    "line_amount",
-    "gl_account",
-    "cost_center",
-)
-_REQUIRED = (
-    "invoice_number",
-    "vendor_id",
-    "invoice_date",
-    "currency",
-    "invoice_amount",
-    "line_number",
-    "line_amount",
-    "gl_account",
-)
+# Field names of StampliColumns, in the template's order (the order problems are reported in);
+# the columns typed ``str`` there are the required ones.
+_FIELDS = tuple(StampliColumns.model_fields)
+_REQUIRED = tuple(name for name, info in StampliColumns.model_fields.items() if info.annotation is str)
+# Fields of one invoice line, read from every row.
+_LINE_FIELDS = ("line_number", "line_description", "line_amount", "gl_account", "cost_center")
 # Invoice-level fields repeated on every row of an invoice (the grouping key aside).
-_HEADER_FIELDS = (
-    "vendor_name",
-    "vendor_site",
-    "invoice_date",
-    "due_date",
-    "currency",
-    "invoice_amount",
-    "po_number",
-    "description",
-    "payment_terms",
-    "stampli_invoice_id",
-)
+_HEADER_FIELDS = tuple(name for name in _FIELDS if name not in ("invoice_number", "vendor_id", *_LINE_FIELDS))
 _FIELD_ORDER = {name: index for index, name in enumerate(_FIELDS)}
 
 
@@ -208,13 +173,15 @@ class InvoiceGroup:
 @dataclass(frozen=True)
 class _Row:
     number: int
+    # The cells of the template's columns that the file has, as read.
     cells: dict[str, str]
-    extra_cells: int
-    # The cells stripped, blank ones as None (absent columns are missing).
-    values: dict[str, str | None]
+    # How many cells the row has in all.
+    width: int
 
     def text(self, field: str) -> str | None:
-        return self.values.get(field)
+        """The cell stripped; ``None`` when blank or when the file lacks the column."""
+        cell = self.cells.get(field)
+        return (cell.strip() or None) if cell is not None else None
 
 
 def _shown(text: str | None) -> str:
@@ -231,7 +198,8 @@ def _or_list(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " or " + items[-1]
 
 
-def _and_list(items: Sequence[str]) -> str:
+def and_list(items: Sequence[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
@@ -305,8 +273,7 @@ def _records(text: str, file_name: str, delimiter: str) -> Iterator[tuple[int, l
         yield number, cells
 
 
-def _match_header(cells: list[str], template: FileTemplate, file_name: str) -> dict[str, int]:
-    configured = template.columns.model_dump()
+def _match_header(cells: list[str], configured: dict[str, str | None], file_name: str) -> dict[str, int]:
     wanted = {_fold(header): field for field, header in configured.items() if header is not None}
     positions: dict[str, int] = {}
     for index, cell in enumerate(cells):
@@ -334,7 +301,7 @@ def _match_header(cells: list[str], template: FileTemplate, file_name: str) -> d
                 1,
                 None,
                 f"the header row lacks the required column{'s' if len(missing) > 1 else ''} "
-                f"{_and_list([f'{m!r}' for m in missing])} (found: {shown or 'no column names'}); "
+                f"{and_list([f'{m!r}' for m in missing])} (found: {shown or 'no column names'}); "
                 "the template's column names are set in the tenant settings (template.columns)",
             )
         )
@@ -427,19 +394,31 @@ class _GroupCheck:
     """Validates the rows of one group and builds its invoice when nothing is wrong."""
 
     def __init__(
-        self, file_name: str, template: FileTemplate, headers: dict[str, Any], rows: list[_Row]
+        self, file_name: str, template: FileTemplate, headers: dict[str, Any], width: int, rows: list[_Row]
     ) -> None:
         self.file = file_name
         self.template = template
         self.headers = headers
+        self.width = width
         self.rows = rows
-        self.problems: list[Problem] = []
+        # Each problem with its place in the report: by row (whole-invoice ones last), then column.
+        self.found: list[tuple[tuple[bool, int, int], Problem]] = []
         self.line_amounts: list[Decimal | None] = []
 
     def problem(self, row: int | None, field: str | None, message: str) -> None:
-        self.problems.append(Problem(self.file, row, self.headers[field] if field else None, message))
+        order = (row is None, row or 0, -1 if field is None else _FIELD_ORDER[field])
+        self.found.append((order, Problem(self.file, row, self.headers[field] if field else None, message)))
 
-    def value(self, row: _Row, field: str, parse: Any) -> tuple[bool, Any]:
+    def problems(self) -> tuple[Problem, ...]:
+        """The problems found, in report order."""
+        return tuple(problem for _, problem in sorted(self.found, key=lambda found: found[0]))
+
+    def amount(self, text: str, currency: str | None) -> Decimal:
+        """An amount at the currency's precision (as written while the currency is unknown)."""
+        amount = _parse_amount(text, self.template.thousands_separator)
+        return amount if currency is None else _at_precision(amount, text, currency)
+
+    def value(self, row: _Row, field: str, parse: Callable[[str], Any]) -> tuple[bool, Any]:
         """Read one cell: (ok, value); blank required cells and unreadable values are problems."""
         text = row.text(field)
         if text is None:
@@ -456,12 +435,11 @@ class _GroupCheck:
     def run(self) -> ExportInvoice | None:
         first = self.rows[0]
         for row in self.rows:
-            if row.extra_cells:
-                width = len(row.cells) + row.extra_cells
+            if row.width > self.width:
                 self.problem(
                     row.number,
                     None,
-                    f"the row has {width} cells but the header row has {width - row.extra_cells}; "
+                    f"the row has {row.width} cells but the header row has {self.width}; "
                     "a value containing the delimiter must be quoted",
                 )
         # The grouping key: identical on every row by construction; blank only in a one-row group.
@@ -502,7 +480,7 @@ class _GroupCheck:
         if complete and amount is not None and currency is not None:
             total = sum(line_amounts, Decimal(0))
             if total != amount:
-                rows = ("rows " if len(self.rows) > 1 else "row ") + _and_list(
+                rows = ("rows " if len(self.rows) > 1 else "row ") + and_list(
                     [str(row.number) for row in self.rows]
                 )
                 self.problem(
@@ -512,7 +490,7 @@ class _GroupCheck:
                     f"('{self.headers['line_amount']}', {rows}) add up to {total:f}",
                 )
         if (
-            self.problems
+            self.found
             or invoice_number is None
             or vendor_id is None
             or invoice_date is None
@@ -559,9 +537,7 @@ class _GroupCheck:
         currency = values["currency"] if valid["currency"] else None
 
         def as_amount(text: str) -> Decimal:
-            amount = _parse_amount(text, self.template.thousands_separator)
-            if currency is not None:
-                amount = _at_precision(amount, text, currency)
+            amount = self.amount(text, currency)
             if amount <= 0:
                 raise _Invalid(
                     f"{_shown(text)} is not above zero: credit memos and zero-amount invoices are not "
@@ -576,7 +552,7 @@ class _GroupCheck:
             if text is None:
                 return None
             if field == "invoice_amount":
-                return _parse_amount(text, self.template.thousands_separator)
+                return self.amount(text, None)
             if field == "currency":
                 return text.upper()
             return parsers[field](text)
@@ -606,9 +582,7 @@ class _GroupCheck:
         ok_number, line_number = self.value(row, "line_number", _parse_line_number)
 
         def as_line_amount(text: str) -> Decimal:
-            amount = _parse_amount(text, self.template.thousands_separator)
-            if currency is not None:
-                amount = _at_precision(amount, text, currency)
+            amount = self.amount(text, currency)
             if amount == 0:
                 raise _Invalid(f"{_shown(text)} is zero (a line must have an amount)")
             return amount
@@ -630,19 +604,10 @@ class _GroupCheck:
 
 
 def _check_group(
-    file_name: str, template: FileTemplate, headers: dict[str, Any], rows: list[_Row]
+    file_name: str, template: FileTemplate, headers: dict[str, Any], width: int, rows: list[_Row]
 ) -> InvoiceGroup:
-    check = _GroupCheck(file_name, template, headers, rows)
-    order = {header: _FIELD_ORDER[field] for field, header in headers.items() if header is not None}
+    check = _GroupCheck(file_name, template, headers, width, rows)
     invoice = check.run()
-    problems = sorted(
-        check.problems,
-        key=lambda p: (
-            p.row is None,
-            p.row or 0,
-            -1 if p.column is None else order.get(p.column, len(_FIELDS)),
-        ),
-    )
     first = rows[0]
     invoice_number, vendor_id = first.text("invoice_number"), first.text("vendor_id")
     if invoice_number is not None and vendor_id is not None:
@@ -657,7 +622,7 @@ def _check_group(
         label=label,
         rows=tuple(row.number for row in rows),
         invoice=invoice,
-        problems=tuple(problems),
+        problems=check.problems(),
         raw=tuple(dict(row.cells) for row in rows),
     )
 
@@ -680,11 +645,7 @@ def parse_export(data: IO[bytes] | bytes, *, file_name: str, template: FileTempl
     text = _decode(_read_bytes(data), file_name, template.delimiter)
     records = _records(text, file_name, template.delimiter)
     first = next(records, None)
-    if first is None:
-        raise FileRejected(
-            Problem(file_name, None, None, "the file is empty: no header row and no invoice rows")
-        )
-    _, header_cells = first
+    header_cells = first[1] if first is not None else []
     if not any(cell.strip() for cell in header_cells):
         if not any(cell.strip() for _, cells in records for cell in cells):
             raise FileRejected(
@@ -693,7 +654,8 @@ def parse_export(data: IO[bytes] | bytes, *, file_name: str, template: FileTempl
         raise FileRejected(
             Problem(file_name, 1, None, "the header row is blank (the first row must name the columns)")
         )
-    positions = _match_header(header_cells, template, file_name)
+    headers = template.columns.model_dump()
+    positions = _match_header(header_cells, headers, file_name)
     width = len(header_cells)
 
     groups: dict[tuple[str, str] | int, list[_Row]] = {}
@@ -712,17 +674,14 @@ def parse_export(data: IO[bytes] | bytes, *, file_name: str, template: FileTempl
                     "ask for smaller exports or raise the limit",
                 )
             )
-        row_cells = {field: cells[index] if index < len(cells) else "" for field, index in positions.items()}
         row = _Row(
             number=number,
-            cells=row_cells,
-            extra_cells=max(0, len(cells) - width),
-            values={field: cell.strip() or None for field, cell in row_cells.items()},
+            cells={field: cells[index] if index < len(cells) else "" for field, index in positions.items()},
+            width=len(cells),
         )
         vendor_id, invoice_number = row.text("vendor_id"), row.text("invoice_number")
         key: tuple[str, str] | int = (vendor_id, invoice_number) if vendor_id and invoice_number else number
         groups.setdefault(key, []).append(row)
     if not groups:
         raise FileRejected(Problem(file_name, None, None, "the file has a header row but no invoice rows"))
-    headers = template.columns.model_dump()
-    return [_check_group(file_name, template, headers, rows) for rows in groups.values()]
+    return [_check_group(file_name, template, headers, width, rows) for rows in groups.values()]

@@ -19,13 +19,13 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ml_connector_provider.engine.types import DeadLetter, MapResult, SourceRecord, Write, canonical_json
 from ml_connector_provider.integrations.stampli_fusion import StampliFusionSettings
-from ml_connector_provider.mappings.money import format_amount
-from ml_connector_provider.mappings.stampli_csv import ExportInvoice, ExportLine, InvoiceGroup
+from ml_connector_provider.mappings.money import as_decimal, format_amount
+from ml_connector_provider.mappings.stampli_csv import ExportInvoice, ExportLine, InvoiceGroup, and_list
 
 __all__ = [
     "AccountStatus",
@@ -132,16 +132,6 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _decimal(value: Any, what: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise MappingError(f"{what} {value!r} is not a decimal number") from None
-    if not number.is_finite():
-        raise MappingError(f"{what} {value!r} is not a finite number")
-    return number
-
-
 def invoice_from_json(value: Mapping[str, Any]) -> ExportInvoice:
     """Rebuild an invoice from :func:`invoice_to_json`'s output (its exact inverse).
 
@@ -153,7 +143,7 @@ def invoice_from_json(value: Mapping[str, Any]) -> ExportInvoice:
                 row=int(line["row"]),
                 line_number=int(line["line_number"]),
                 description=_opt_str(line.get("description")),
-                amount=_decimal(line["amount"], "line amount"),
+                amount=as_decimal(line["amount"], what="line amount"),
                 gl_account=str(line["gl_account"]),
                 cost_center=_opt_str(line.get("cost_center")),
                 po_number=_opt_str(line.get("po_number")),
@@ -171,7 +161,7 @@ def invoice_from_json(value: Mapping[str, Any]) -> ExportInvoice:
             invoice_date=date.fromisoformat(str(value["invoice_date"])),
             due_date=date.fromisoformat(str(due)) if due is not None else None,
             currency=str(value["currency"]),
-            amount=_decimal(value["amount"], "invoice amount"),
+            amount=as_decimal(value["amount"], what="invoice amount"),
             po_number=_opt_str(value.get("po_number")),
             description=_opt_str(value.get("description")),
             payment_terms=_opt_str(value.get("payment_terms")),
@@ -180,9 +170,7 @@ def invoice_from_json(value: Mapping[str, Any]) -> ExportInvoice:
         )
     except KeyError as error:
         raise MappingError(f"the stored invoice has no {error.args[0]!r}") from None
-    except (TypeError, ValueError) as error:
-        if isinstance(error, MappingError):
-            raise
+    except (TypeError, ValueError) as error:  # MoneyError is a ValueError
         raise MappingError(f"the stored invoice cannot be read: {error}") from None
 
 
@@ -451,14 +439,8 @@ def lookup_keys(
 # -- the invoice ----------------------------------------------------------------------------------
 
 
-def _and_list(items: Sequence[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def _where(file: str, rows: Sequence[int], column: str | None) -> str:
-    where = f"{file} {'rows' if len(rows) > 1 else 'row'} {_and_list([str(r) for r in rows])}"
+    where = f"{file} {'rows' if len(rows) > 1 else 'row'} {and_list([str(r) for r in rows])}"
     return where + (f", column '{column}'" if column else "")
 
 
@@ -531,7 +513,7 @@ def _choose_site(
         wanted = settings.supplier_sites[supplier.number]
         origin = f"supplier_sites['{supplier.number}']"
     supplier_text = f"supplier {supplier.number} ({supplier.name})"
-    all_names = _and_list([f"'{site.name}'" for site in supplier.sites]) or "none"
+    all_names = and_list([f"'{site.name}'" for site in supplier.sites]) or "none"
 
     if wanted is not None:
         named = [site for site in supplier.sites if site.name.casefold() == wanted.strip().casefold()]
@@ -553,13 +535,13 @@ def _choose_site(
         return eligible[0]
     if not eligible:
         listed = (
-            _and_list([f"'{site.name}' ({_site_issue(site, day, bu)})" for site in supplier.sites]) or "none"
+            and_list([f"'{site.name}' ({_site_issue(site, day, bu)})" for site in supplier.sites]) or "none"
         )
         return (
             f"{supplier_text} has no pay site usable in business unit '{bu}' on {day.isoformat()} "
             f"({where}); its sites: {listed}; {how_to}"
         )
-    names = _and_list([f"'{site.name}'" for site in eligible])
+    names = and_list([f"'{site.name}'" for site in eligible])
     return f"{supplier_text} has several pay sites in business unit '{bu}': {names} ({where}); {how_to} to choose one"
 
 

@@ -132,32 +132,25 @@ class StampliInvoicesToFusion(Stream):
         The window is not used: the outbound directory is a queue, and a file leaves it only
         once its invoices are committed (:meth:`finish`).
         """
-        from ml_connector_provider.hooks.stampli import ready_files
+        from ml_connector_provider.hooks.stampli import not_ready_reasons, ready_files
 
         sftp_settings = self.settings.sftp
-        sftp = self._sftp()
-        listing = sftp.list_files(sftp_settings.outbound_dir)
-        ready = ready_files(
-            listing,
-            pattern=sftp_settings.file_pattern,
-            now=self.clock(),
-            min_age=sftp_settings.min_file_age,
-            marker_suffix=sftp_settings.marker_suffix,
-        )
-        waiting = [
-            f.name
-            for f in listing
-            if f.name not in {r.name for r in ready}
-            and _matches(f.name, sftp_settings.file_pattern)
-            and not (sftp_settings.marker_suffix and f.name.endswith(sftp_settings.marker_suffix))
-        ]
+        listing = self._sftp().list_files(sftp_settings.outbound_dir)
+        rule: dict[str, Any] = {
+            "pattern": sftp_settings.file_pattern,
+            "now": self.clock(),
+            "min_age": sftp_settings.min_file_age,
+            "marker_suffix": sftp_settings.marker_suffix,
+        }
+        ready = ready_files(listing, **rule)
+        waiting = not_ready_reasons(listing, **rule)
         if waiting:
             log.info(
                 "%s: %d file(s) in %s not complete yet, left for a later run: %s",
                 self.key,
                 len(waiting),
                 sftp_settings.outbound_dir,
-                ", ".join(sorted(waiting)[:20]),
+                "; ".join(f"{name} ({why})" for name, why in list(waiting.items())[:20]),
             )
         log.info("%s: %d complete export file(s) in %s", self.key, len(ready), sftp_settings.outbound_dir)
         for remote in ready:
@@ -173,11 +166,9 @@ class StampliInvoicesToFusion(Stream):
         sftp = self._sftp()
         downloaded = sftp.download(remote.path)
         try:
-            after = sftp.stat(remote.path)
-            if (
-                after is None
-                or (after.size, after.mtime) != (remote.size, remote.mtime)
-                or downloaded.size != remote.size
+            if downloaded.changed_during_download or (downloaded.size, downloaded.mtime) != (
+                remote.size,
+                remote.mtime,
             ):
                 log.warning(
                     "%s: %s changed while it was read (still being written?); left for a later run",
@@ -257,27 +248,6 @@ class StampliInvoicesToFusion(Stream):
         log.info("%s: %s: %s", self.key, remote.path, detail)
         return records
 
-    def fetch(self, ids: Sequence[str]) -> Iterable[SourceRecord]:
-        """Invoices by id, from the ledger's dead letters (the export files are archived once read).
-
-        Used for replays by id and dead-letter retries: the stored invoice is mapped again against
-        Fusion as it is now (a supplier created since, an account enabled since).
-        """
-        from ml_connector_provider.engine.types import record_from_json
-
-        wanted = set(ids)
-        found: dict[str, SourceRecord] = {}
-        for row in self.ledger.list_dead_letters(
-            tenant=self.key.tenant,
-            integration=self.key.integration,
-            stream=self.key.stream,
-            status=None,
-            limit=100_000,
-        ):
-            if row.source_id in wanted and row.source_id not in found:
-                found[row.source_id] = record_from_json(row.record)
-        return [found[i] for i in ids if i in found]
-
     def finish(self) -> None:
         """Move every file read in this run out of the outbound directory (never deleting anything)."""
         sftp = self._sftp() if self._actions else None
@@ -307,6 +277,7 @@ class StampliInvoicesToFusion(Stream):
     def prepare(self, records: Sequence[SourceRecord], links: Mapping[str, Link]) -> ApLookups:
         """Look up the batch's suppliers and account combinations in Fusion (cached for the run)."""
         from ml_connector_provider.mappings.stampli_fusion import (
+            AccountStatus,
             ApLookups,
             MappingError,
             account_status_from_fusion,
@@ -344,7 +315,7 @@ class StampliInvoicesToFusion(Stream):
                 for item in items
             ]
             match = next((s for s in statuses if s.combination == combination), None)
-            self._accounts[combination] = match or _unknown_account(combination)
+            self._accounts[combination] = match or AccountStatus(combination=combination, exists=False)
         return ApLookups(
             suppliers={n: self._suppliers.get(n) for n in numbers},
             accounts={c: self._accounts[c] for c in combinations},
@@ -358,9 +329,14 @@ class StampliInvoicesToFusion(Stream):
     # -- writing ---------------------------------------------------------------------------------
 
     def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
-        return [self._write_one(item) for item in items]
+        # One look-up for the whole batch (by invoice number), matched on the dedup key here.
+        numbers = [str(item.payload["InvoiceNumber"]) for item in items if item.target_id is None]
+        in_fusion = _by_dedup_key(self.fusion.find_by_attribute(INVOICES_RESOURCE, "InvoiceNumber", numbers))
+        return [self._write_one(item, in_fusion) for item in items]
 
-    def _write_one(self, item: WriteItem) -> WriteResult:
+    def _write_one(
+        self, item: WriteItem, in_fusion: dict[tuple[str, str, str], dict[str, Any]]
+    ) -> WriteResult:
         from ml_connector_provider.hooks.oracle_fusion import FusionApiError, FusionBadRequest
         from ml_connector_provider.transport import ConnectionFailed, RetryExhausted
 
@@ -378,14 +354,14 @@ class StampliInvoicesToFusion(Stream):
                     "export are not applied to a posted invoice"
                 ),
             )
-        existing = self._find_existing(payload)
+        existing = in_fusion.get(_dedup_key(payload))
         if existing is not None:
             return self._linked(item, existing, what)
         try:
             created = self.fusion.create_item(INVOICES_RESOURCE, payload)
         except FusionBadRequest as refused:
             if any(hint in refused.detail.casefold() for hint in _DUPLICATE_HINTS):
-                existing = self._find_existing(payload, any_case=True)
+                existing = self._find_any_case(payload)
                 if existing is not None:
                     return self._linked(item, existing, what)
             return WriteResult(
@@ -419,6 +395,7 @@ class StampliInvoicesToFusion(Stream):
         invoice_id = created.get("InvoiceId")
         if invoice_id is None:
             raise RuntimeError(f"Fusion created {what} but its answer has no InvoiceId")
+        in_fusion[_dedup_key(payload)] = created
         return WriteResult(
             item.record.id,
             Action.CREATED,
@@ -426,26 +403,18 @@ class StampliInvoicesToFusion(Stream):
             details={"InvoiceId": invoice_id, "InvoiceNumber": number, "SupplierNumber": supplier},
         )
 
-    def _find_existing(self, payload: Mapping[str, Any], *, any_case: bool = False) -> dict[str, Any] | None:
-        """The Fusion invoice with this payload's dedup key (business unit, supplier, number)."""
-        number = str(payload["InvoiceNumber"])
-        criteria: dict[str, Any] = {
-            "SupplierNumber": payload["SupplierNumber"],
-            "BusinessUnit": payload["BusinessUnit"],
-        }
-        if not any_case:
-            criteria["InvoiceNumber"] = number
-            items = self.fusion.find_matching(INVOICES_RESOURCE, criteria)
-        else:
-            folded = number.casefold()
-            items = [
-                i
-                for i in self.fusion.find_matching(INVOICES_RESOURCE, criteria)
-                if str(i.get("InvoiceNumber", "")).casefold() == folded
-            ]
-        live = [i for i in items if not _truthy(i.get("CanceledFlag"))]
-        candidates = live or items
-        return candidates[0] if candidates else None
+    def _find_any_case(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The supplier's invoice whose number differs from the payload's only in case (what
+        Fusion's duplicate check compares), preferring one that is not cancelled."""
+        folded = str(payload["InvoiceNumber"]).casefold()
+        criteria = {"SupplierNumber": payload["SupplierNumber"], "BusinessUnit": payload["BusinessUnit"]}
+        matches = [
+            i
+            for i in self.fusion.find_matching(INVOICES_RESOURCE, criteria)
+            if str(i.get("InvoiceNumber", "")).casefold() == folded
+        ]
+        live = [i for i in matches if not _truthy(i.get("CanceledFlag"))]
+        return (live or matches)[0] if matches else None
 
     @staticmethod
     def _linked(item: WriteItem, existing: Mapping[str, Any], what: str) -> WriteResult:
@@ -560,13 +529,9 @@ class FusionReferenceDataToStampli(Stream):
         count = self.settings.segment_count
         delimiter = self.settings.segment_delimiter
         rows: list[tuple[str, str]] = []
-        for page in self.fusion.iter_collection(ACCOUNTS_RESOURCE, q=_enabled_filter(self.fusion)):
-            for item in page:
-                if str(item.get("EnabledFlag", "Y")).upper() not in ("Y", "TRUE"):
-                    continue
-                segments = [str(item.get(f"Segment{n}") or "") for n in range(1, count + 1)]
-                if not all(segments):
-                    continue
+        for item in self.fusion.find_matching(ACCOUNTS_RESOURCE, {"EnabledFlag": "Y"}):
+            segments = [str(item.get(f"Segment{n}") or "") for n in range(1, count + 1)]
+            if all(segments):
                 rows.append((delimiter.join(segments), str(item.get("AccountType") or "")))
         rows.sort()
         return rows
@@ -618,24 +583,29 @@ class FusionReferenceDataToStampli(Stream):
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _matches(name: str, pattern: str) -> bool:
-    import fnmatch
+def _dedup_key(invoice: Mapping[str, Any]) -> tuple[str, str, str]:
+    """What Fusion keeps unique for an AP invoice: business unit, supplier, invoice number."""
+    return (
+        str(invoice.get("BusinessUnit")),
+        str(invoice.get("SupplierNumber")),
+        str(invoice.get("InvoiceNumber")),
+    )
 
-    return not name.startswith(".") and fnmatch.fnmatchcase(name, pattern)
+
+def _by_dedup_key(items: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Fusion invoices by dedup key; where several share one, the one not cancelled wins."""
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for item in items:
+        key = _dedup_key(item)
+        if key not in found or (
+            _truthy(found[key].get("CanceledFlag")) and not _truthy(item.get("CanceledFlag"))
+        ):
+            found[key] = dict(item)
+    return found
 
 
 def _truthy(value: Any) -> bool:
     return value is True or str(value).strip().upper() in ("Y", "TRUE", "YES")
-
-
-def _unknown_account(combination: str) -> AccountStatus:
-    from ml_connector_provider.mappings.stampli_fusion import AccountStatus
-
-    return AccountStatus(combination=combination, exists=False)
-
-
-def _enabled_filter(fusion: OracleFusionHook) -> str:
-    return "EnabledFlag = 'Y'" if fusion.rest_framework_version >= 2 else "EnabledFlag=Y"
 
 
 def build_stream(ctx: StreamContext) -> Stream:

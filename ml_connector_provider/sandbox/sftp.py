@@ -62,31 +62,22 @@ class _PasswordServer(asyncssh.SSHServer):
 
 
 class SftpSandbox:
-    """An SFTP server on 127.0.0.1 serving ``root``, run on a background event-loop thread.
+    """An SFTP server on a free port of 127.0.0.1 serving ``root``, run on a background event-loop thread.
+
+    Clients log in as :data:`DEMO_USER` with :data:`DEMO_PASSWORD`.
 
     :param root: the directory served as ``/``; default: a new temporary directory, deleted by
         :meth:`stop`.
-    :param port: the TCP port; 0 picks a free one (read :attr:`port` after :meth:`start`).
-    :param username: the login.
-    :param password: its password.
     """
 
     host = "127.0.0.1"
+    username = DEMO_USER
+    password = DEMO_PASSWORD
 
-    def __init__(
-        self,
-        root: Path | str | None = None,
-        *,
-        port: int = 0,
-        username: str = DEMO_USER,
-        password: str = DEMO_PASSWORD,
-    ) -> None:
+    def __init__(self, root: Path | str | None = None) -> None:
         self._given_root = Path(root) if root is not None else None
         self._root: Path | None = None
-        self._requested_port = port
         self.port = 0
-        self.username = username
-        self.password = password
         self.host_key_line = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -104,27 +95,20 @@ class SftpSandbox:
         """Whether the server accepts connections."""
         return self._acceptor is not None
 
-    def connection(self, **extra: Any) -> dict[str, Any]:
+    def connection(self) -> dict[str, Any]:
         """The Airflow connection (JSON form, for ``AIRFLOW_CONN_<ID>``) of this server.
 
-        Password login; the host key is pinned in the ``host_key`` extra. Keywords add or
-        replace extras (``None`` removes one).
+        Password login; the host key is pinned in the ``host_key`` extra.
         """
         if not self.running:
             raise RuntimeError("the SFTP sandbox is not started")
-        extras: dict[str, Any] = {"host_key": self.host_key_line, "conn_timeout": 10}
-        for name, value in extra.items():
-            if value is None:
-                extras.pop(name, None)
-            else:
-                extras[name] = value
         return {
             "conn_type": "sftp",
             "host": self.host,
             "port": self.port,
             "login": self.username,
             "password": self.password,
-            "extra": extras,
+            "extra": {"host_key": self.host_key_line, "conn_timeout": 10},
         }
 
     def start(self) -> SftpSandbox:
@@ -151,7 +135,7 @@ class SftpSandbox:
             return await asyncssh.create_server(
                 lambda: _PasswordServer(username, password),
                 self.host,
-                self._requested_port,
+                0,
                 server_host_keys=[host_key],
                 sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=root.encode()),
                 allow_scp=False,

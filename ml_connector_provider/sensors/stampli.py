@@ -4,7 +4,7 @@
 export file, and returns (and pushes to XCom) the names of the complete files. It lists the
 directory through :class:`~ml_connector_provider.hooks.stampli.StampliHook` at each poke, or
 defers to :class:`~ml_connector_provider.triggers.stampli.StampliFileTrigger` and frees its worker
-slot. Both use :func:`~ml_connector_provider.hooks.stampli.ready_files` to decide.
+slot. Both decide with :class:`~ml_connector_provider.hooks.stampli.ExportWatch`.
 """
 
 from __future__ import annotations
@@ -18,20 +18,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException
 
-from ml_connector_provider.hooks.stampli import (
-    StampliHook,
-    listing_signatures,
-    not_ready_reasons,
-    ready_files,
-)
+from ml_connector_provider.hooks.stampli import ExportWatch, StampliHook, check_watch_arguments
 from ml_connector_provider.triggers.stampli import StampliFileTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["StampliFileSensor"]
-
-_LOGGED_REASONS = 20
 
 
 def _is_template(value: Any) -> bool:
@@ -90,16 +83,9 @@ class StampliFileSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(path, str) or not path.strip():
-            raise ValueError("path must name the remote directory to watch")
-        if not isinstance(file_pattern, str) or not file_pattern:
-            raise ValueError("file_pattern must not be empty (use '*' for every file)")
-        if marker_suffix is not None and (not marker_suffix or "/" in marker_suffix):
-            raise ValueError(
-                f"marker_suffix must be a file-name suffix such as '.done', not {marker_suffix!r}"
-            )
-        if isinstance(min_file_age, bool) or not isinstance(min_file_age, int | float) or min_file_age < 0:
-            raise ValueError(f"min_file_age must be zero or more seconds, not {min_file_age!r}")
+        check_watch_arguments(
+            path=path, file_pattern=file_pattern, marker_suffix=marker_suffix, min_file_age=min_file_age
+        )
         self.sftp_conn_id = sftp_conn_id
         self.path = path
         self.file_pattern = file_pattern
@@ -108,7 +94,7 @@ class StampliFileSensor(BaseSensorOperator):
         if deferrable is None:
             deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable = deferrable
-        self._previous: dict[str, tuple[int, float]] | None = None
+        self._watch: ExportWatch | None = None  # made at the first poke, from the rendered fields
 
     @cached_property
     def hook(self) -> StampliHook:
@@ -124,32 +110,16 @@ class StampliFileSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         """List the directory once; done when at least one export file is complete."""
         self._check_rendered()
+        if self._watch is None:
+            self._watch = ExportWatch(self.path, self.file_pattern, self.min_file_age, self.marker_suffix)
         try:
             listing = self.hook.list_files(self.path)
         except FileNotFoundError as error:
             self.log.info("%s; waiting for it.", error)
-            self._previous = None
+            self._watch.previous = None
             return PokeReturnValue(is_done=False)
-        options: dict[str, Any] = {
-            "pattern": self.file_pattern,
-            "now": time.time(),
-            "min_age": self.min_file_age,
-            "marker_suffix": self.marker_suffix,
-            "previous": self._previous,
-        }
-        ready = ready_files(listing, **options)
-        reasons = not_ready_reasons(listing, **options)
-        self._previous = listing_signatures(listing)
-        for name, reason in list(reasons.items())[:_LOGGED_REASONS]:
-            self.log.info("Not ready: %s: %s", name, reason)
-        if ready:
-            names = [file.name for file in ready]
-            self.log.info("%d complete export file(s) in %r: %s", len(names), self.path, names)
-            return PokeReturnValue(is_done=True, xcom_value=names)
-        self.log.info(
-            "No complete file matching %r in %r yet (%d waiting).", self.file_pattern, self.path, len(reasons)
-        )
-        return PokeReturnValue(is_done=False)
+        names = self._watch.look(listing, now=time.time(), log=self.log)
+        return PokeReturnValue(is_done=True, xcom_value=names) if names else PokeReturnValue(is_done=False)
 
     def execute(self, context: Context) -> Any:
         """Poke as usual, or (deferrable) check once and defer to :class:`StampliFileTrigger`."""

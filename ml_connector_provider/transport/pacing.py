@@ -40,7 +40,6 @@ class AdaptivePacer:
     clock: Callable[[], float] = time.monotonic
     delay: float = field(default=0.0, init=False)
     overloads: int = field(default=0, init=False)
-    waited: float = field(default=0.0, init=False)
     _last_at: float | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -57,7 +56,6 @@ class AdaptivePacer:
             wait = 0.0 if self._last_at is None else max(0.0, self._last_at + self.delay - now)
             self._last_at = now + wait
         if wait > 0:
-            self.waited += wait
             self.sleep(wait)
 
     def observe(self, status: int) -> None:

@@ -3,7 +3,7 @@
 :class:`StampliFileTrigger` runs in the triggerer. It lists the outbound directory with the
 official provider's :class:`~airflow.providers.sftp.hooks.sftp.SFTPHookAsync` (asyncssh) every
 ``poke_interval`` seconds and applies the same completeness rule as the synchronous sensor
-(:func:`~ml_connector_provider.hooks.stampli.ready_files`): a marker file next to the export, or an
+(:class:`~ml_connector_provider.hooks.stampli.ExportWatch`): a marker file next to the export, or an
 export untouched for ``min_file_age`` seconds whose size and modification time did not change
 since the trigger's previous listing.
 
@@ -28,18 +28,16 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ml_connector_provider.hooks.stampli import (
     HOST_KEY_HINT,
+    ExportWatch,
     RemoteFile,
+    check_watch_arguments,
     describe_sftp_error,
-    listing_signatures,
-    not_ready_reasons,
-    ready_files,
 )
 
 __all__ = ["DEFAULT_POKE_INTERVAL", "StampliFileTrigger", "remote_files"]
 
 DEFAULT_POKE_INTERVAL = 60.0
 """Seconds between two listings while no export file is complete."""
-_LOGGED_REASONS = 20
 
 
 def remote_files(directory: str, entries: Iterable[asyncssh.SFTPName]) -> list[RemoteFile]:
@@ -102,16 +100,9 @@ class StampliFileTrigger(BaseTrigger):
         poke_interval: float = DEFAULT_POKE_INTERVAL,
     ) -> None:
         super().__init__()
-        if not path:
-            raise ValueError("path must name the remote directory to watch")
-        if not file_pattern:
-            raise ValueError("file_pattern must not be empty (use '*' for every file)")
-        if marker_suffix is not None and (not marker_suffix or "/" in marker_suffix):
-            raise ValueError(
-                f"marker_suffix must be a file-name suffix such as '.done', not {marker_suffix!r}"
-            )
-        if isinstance(min_file_age, bool) or not isinstance(min_file_age, int | float) or min_file_age < 0:
-            raise ValueError(f"min_file_age must be zero or more seconds, not {min_file_age!r}")
+        check_watch_arguments(
+            path=path, file_pattern=file_pattern, marker_suffix=marker_suffix, min_file_age=min_file_age
+        )
         if (
             isinstance(poke_interval, bool)
             or not isinstance(poke_interval, int | float)
@@ -159,7 +150,7 @@ class StampliFileTrigger(BaseTrigger):
         )
         where = f"SFTP server {conn.host}:{conn.port or 22} (connection {self.sftp_conn_id!r})"
         hook = SFTPHookAsync(sftp_conn_id=self.sftp_conn_id)
-        previous: dict[str, tuple[int, float]] | None = None
+        watch = ExportWatch(self.path, self.file_pattern, self.min_file_age, self.marker_suffix)
         while True:
             try:
                 entries = await hook.read_directory(self.path)
@@ -179,33 +170,9 @@ class StampliFileTrigger(BaseTrigger):
                     where,
                     self.poke_interval,
                 )
-                previous = None
-                await asyncio.sleep(self.poke_interval)
-                continue
-            listing = remote_files(self.path, entries)
-            options: dict[str, Any] = {
-                "pattern": self.file_pattern,
-                "now": time.time(),
-                "min_age": self.min_file_age,
-                "marker_suffix": self.marker_suffix,
-                "previous": previous,
-            }
-            ready = ready_files(listing, **options)
-            if ready:
-                names = [file.name for file in ready]
-                self.log.info("%d complete export file(s) in %r: %s", len(names), self.path, names)
+                watch.previous = None
+            elif names := watch.look(remote_files(self.path, entries), now=time.time(), log=self.log):
                 return {"status": "success", "files": names}
-            reasons = not_ready_reasons(listing, **options)
-            for name, reason in list(reasons.items())[:_LOGGED_REASONS]:
-                self.log.info("Not ready: %s: %s", name, reason)
-            self.log.info(
-                "No complete file matching %r in %r (%d waiting); looking again in %.1fs.",
-                self.file_pattern,
-                self.path,
-                len(reasons),
-                self.poke_interval,
-            )
-            previous = listing_signatures(listing)
             await asyncio.sleep(self.poke_interval)
 
     @staticmethod

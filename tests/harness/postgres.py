@@ -12,7 +12,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import psycopg2
 from psycopg2 import sql
+
+from tests.harness.ports import free_port
 
 SUPERUSER = "mlc"
 _START_ATTEMPTS = 3
@@ -43,12 +44,6 @@ def find_postgres_bindir() -> Path | None:
         if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
             return bindir
     return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _unprivileged_user() -> str:
@@ -122,7 +117,7 @@ class PostgresServer:
             "--no-sync",
         )
         for attempt in range(_START_ATTEMPTS):
-            self.port = _free_port()
+            self.port = free_port()
             options = (
                 f"-p {self.port} -k {self._tmp / 'sock'} -c listen_addresses=127.0.0.1 -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"

@@ -23,7 +23,6 @@ Use the session-scoped fixture :func:`sshd_server` (import it into a ``conftest.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
 import pwd
 import shutil
@@ -40,6 +39,8 @@ from typing import Any
 import asyncssh
 import pytest
 
+from tests.harness.ports import free_port
+
 SKIP_ENV = "MLC_SKIP_SSHD"
 """Set to ``1`` to skip the tests that need OpenSSH when ``sshd`` is not installed."""
 SSHD_CANDIDATES = (Path("/usr/sbin/sshd"),)
@@ -55,12 +56,6 @@ def find_sshd() -> Path | None:
             return candidate
     found = shutil.which("sshd")
     return Path(found).resolve() if found else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _children(pid: int) -> list[int]:
@@ -109,7 +104,7 @@ def _daemon_account() -> _Account:
             ) from None
     else:
         entry = pwd.getpwuid(os.geteuid())
-    return _Account(entry.pw_name or getpass.getuser(), entry.pw_uid, entry.pw_gid)
+    return _Account(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
 
 def _write_key(key: asyncssh.SSHKey, path: Path) -> str:
@@ -166,11 +161,6 @@ class SshdServer:
         """The client's private key (authorized on the server)."""
         return self.base / "client_ed25519"
 
-    @property
-    def pid(self) -> int | None:
-        """PID of the listening daemon while it runs."""
-        return self._process.pid if self._process is not None else None
-
     def remote_path(self, relative: str = "") -> str:
         """The absolute remote path of ``relative`` (a path below :attr:`data_dir`)."""
         return str(self.data_dir / relative) if relative else str(self.data_dir)
@@ -180,28 +170,18 @@ class SshdServer:
         path = Path(remote)
         return path if path.is_absolute() else self.data_dir / path
 
-    def connection(self, **extra_overrides: Any) -> dict[str, Any]:
+    def connection(self) -> dict[str, Any]:
         """An Airflow connection (JSON form, for ``AIRFLOW_CONN_<ID>``) to this server.
 
-        Key authentication with :attr:`key_file`, the host key pinned in ``host_key``. Keywords
-        set extras; a ``None`` value removes that extra (``host_key=None``: nothing pinned).
+        Key authentication with :attr:`key_file`, the host key pinned in ``host_key``; change it
+        with :func:`tests.harness.connections.export_connection`.
         """
-        extra: dict[str, Any] = {
-            "key_file": str(self.key_file),
-            "host_key": self.host_key_line,
-            "conn_timeout": 10,
-        }
-        for name, value in extra_overrides.items():
-            if value is None:
-                extra.pop(name, None)
-            else:
-                extra[name] = value
         return {
             "conn_type": "sftp",
             "host": self.host,
             "port": self.port,
             "login": self.login,
-            "extra": extra,
+            "extra": {"key_file": str(self.key_file), "host_key": self.host_key_line, "conn_timeout": 10},
         }
 
     # -- files -----------------------------------------------------------------------------------
@@ -351,7 +331,7 @@ class SshdServer:
         """Create keys, config and data directory, start sshd and wait for its banner."""
         self._prepare()
         for attempt in range(_START_ATTEMPTS):
-            self.port = _free_port()
+            self.port = free_port()
             config = self._write_config()
             self._log_file = (self.base / "sshd.log").open("ab")
             self._process = subprocess.Popen(

@@ -32,6 +32,7 @@ from ml_connector_provider.sandbox.systems.fusion import (
     WriteContext,
     attr,
 )
+from tests.harness.connections import export_connection
 from tests.harness.sandbox import one_system_fixtures
 
 CUSTOMERS = CUSTOMER_RESOURCE_NAME
@@ -178,24 +179,13 @@ def make_connection(
         fast_retry: bool = True,
         **extra: Any,
     ) -> str:
-        name = airflow_conn_env_var(conn_id)
         if basic:
             connection = fusion.basic_connection(runner.url("fusion"))
         else:
-            connection = json.loads(runner.airflow_env({"fusion": conn_id})[name])
+            connection = json.loads(runner.airflow_env({"fusion": conn_id})[airflow_conn_env_var(conn_id)])
         if fast_retry:
             connection["extra"].update(FAST_RETRY)
-        if login is not None:
-            connection["login"] = login
-        if password is not None:
-            connection["password"] = password
-        for key, value in extra.items():
-            if value is None:
-                connection["extra"].pop(key, None)
-            else:
-                connection["extra"][key] = value
-        monkeypatch.setenv(name, json.dumps(connection))
-        return conn_id
+        return export_connection(monkeypatch, conn_id, connection, login=login, password=password, **extra)
 
     return make
 

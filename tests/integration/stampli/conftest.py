@@ -7,7 +7,6 @@ make a host-key test pass nor fail.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ from typing import Any
 import pytest
 
 from ml_connector_provider.hooks.stampli import StampliHook
-from ml_connector_provider.sandbox.runner import airflow_conn_env_var
 from ml_connector_provider.sandbox.sftp import SftpSandbox
+from tests.harness.connections import export_connection
 from tests.harness.sshd import SshdServer, sshd_server
 
 __all__ = ["ConnectionFactory", "sshd_server"]
@@ -44,18 +43,13 @@ def sshd(sshd_server: SshdServer) -> SshdServer:
 def make_connection(sshd: SshdServer, monkeypatch: pytest.MonkeyPatch) -> ConnectionFactory:
     """Export ``AIRFLOW_CONN_<ID>`` for a connection to the sshd server.
 
-    ``make_connection("x", host_key=None)``: keywords set extras (``None`` removes one); the
-    keywords ``login`` and ``password`` set those fields instead.
+    ``make_connection("x", host_key=None)``: keywords are those of
+    :func:`~tests.harness.connections.export_connection` (``login``, ``password``, or extras, a
+    ``None`` value removing one).
     """
 
-    def make(conn_id: str, *, login: str | None = None, password: str | None = None, **extra: Any) -> str:
-        connection = sshd.connection(**extra)
-        if login is not None:
-            connection["login"] = login
-        if password is not None:
-            connection["password"] = password
-        monkeypatch.setenv(airflow_conn_env_var(conn_id), json.dumps(connection))
-        return conn_id
+    def make(conn_id: str, **overrides: Any) -> str:
+        return export_connection(monkeypatch, conn_id, sshd.connection(), **overrides)
 
     return make
 

@@ -17,9 +17,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from ml_connector_provider.hooks.stampli import (
+    ExportWatch,
     HostKeyVerificationError,
     RemoteFile,
     SftpConnectionError,
@@ -31,8 +33,8 @@ from ml_connector_provider.hooks.stampli import (
     not_ready_reasons,
     ready_files,
 )
-from ml_connector_provider.sandbox.runner import airflow_conn_env_var
 from ml_connector_provider.sandbox.sftp import DEMO_PASSWORD, DEMO_USER, SftpSandbox
+from tests.harness.connections import export_connection
 from tests.harness.sshd import SshdServer
 from tests.integration.stampli.conftest import ConnectionFactory
 
@@ -163,6 +165,29 @@ class TestReadyFiles:
             ready_files([], pattern="*", now=NOW, min_age=0, marker_suffix="")
 
 
+class _Lines:
+    """A logger stand-in that keeps the formatted messages."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, msg: str, /, *args: object) -> None:
+        self.lines.append(msg % args)
+
+
+def test_export_watch_remembers_the_previous_listing() -> None:
+    watch = ExportWatch("/outbound", "*.csv", min_age=60)
+    log = _Lines()
+
+    assert watch.look([rf("a.csv", size=5)], now=NOW, log=log) == ["a.csv"]  # first look: age only
+    assert watch.look([rf("a.csv", size=9), rf("b.csv")], now=NOW, log=log) == []
+    assert watch.previous == {"a.csv": (9, NOW - 3600), "b.csv": (10, NOW - 3600)}
+    assert watch.look([rf("a.csv", size=9), rf("b.csv")], now=NOW, log=log) == ["a.csv", "b.csv"]
+    assert log.lines[1].startswith("Not ready: a.csv: changed since the previous listing (size 5 → 9")
+    assert log.lines[3] == "No complete file matching '*.csv' in '/outbound' yet (2 waiting)."
+    assert log.lines[-1] == "2 complete export file(s) in '/outbound': ['a.csv', 'b.csv']"
+
+
 class TestCollisionFreeName:
     MOMENT = datetime(2026, 6, 1, 12, 0, 5, tzinfo=UTC)
 
@@ -272,9 +297,37 @@ def test_download_spools_big_files_to_disk(sshd: SshdServer, hook: StampliHook, 
         assert small.data._rolled is False  # type: ignore[attr-defined]
 
 
-def test_download_missing_file(sshd: SshdServer, hook: StampliHook, outbound: str) -> None:
+@pytest.mark.parametrize("meanwhile", ["appended", "removed"])
+def test_download_notices_a_file_changed_while_it_is_read(
+    meanwhile: str, sshd: SshdServer, hook: StampliHook, outbound: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = sshd.put_file("outbound/a.csv", b"x" * 1000, mtime=1_700_000_000)
+    local = sshd.local_path(path)
+    read = paramiko.SFTPFile.read
+    chunks: list[bytes] = []
+
+    def read_while_the_exporter_writes(remote: paramiko.SFTPFile, size: int | None = None) -> bytes:
+        chunks.append(read(remote, size))
+        if len(chunks) == 1:  # once, after the first chunk
+            if meanwhile == "appended":
+                with local.open("ab") as exporter:
+                    exporter.write(b"more")
+                os.utime(local, (1_700_000_100, 1_700_000_100))
+            else:
+                local.unlink()
+        return chunks[-1]
+
+    monkeypatch.setattr(paramiko.SFTPFile, "read", read_while_the_exporter_writes)
+    with hook.download(path) as downloaded:
+        assert downloaded.changed_during_download is True
+        assert downloaded.mtime == 1_700_000_000.0
+
+
+def test_download_missing_file_or_a_directory(sshd: SshdServer, hook: StampliHook, outbound: str) -> None:
     with pytest.raises(FileNotFoundError, match=r"'.*/outbound/nope\.csv' does not exist"):
         hook.download(f"{outbound}/nope.csv")
+    with pytest.raises(IsADirectoryError, match="not a regular file"):
+        hook.download(outbound)
 
 
 def test_stat(sshd: SshdServer, hook: StampliHook, outbound: str) -> None:
@@ -516,8 +569,9 @@ def sandbox_hook(sftp_sandbox: SftpSandbox, monkeypatch: pytest.MonkeyPatch) -> 
             shutil.rmtree(child)
         else:
             child.unlink()
-    monkeypatch.setenv(airflow_conn_env_var("stampli_sandbox"), json.dumps(sftp_sandbox.connection()))
-    return StampliHook("stampli_sandbox", conn_retry_attempts=1)
+    return StampliHook(
+        export_connection(monkeypatch, "stampli_sandbox", sftp_sandbox.connection()), conn_retry_attempts=1
+    )
 
 
 def test_sandbox_connection(sftp_sandbox: SftpSandbox) -> None:
@@ -568,12 +622,12 @@ def test_sandbox_confines_clients_to_its_root(sftp_sandbox: SftpSandbox, sandbox
 
 
 def test_sandbox_refuses_a_wrong_password(sftp_sandbox: SftpSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    connection = sftp_sandbox.connection()
-    connection["password"] = "wrong-password-123"
-    monkeypatch.setenv(airflow_conn_env_var("stampli_sandbox_bad"), json.dumps(connection))
+    conn_id = export_connection(
+        monkeypatch, "stampli_sandbox_bad", sftp_sandbox.connection(), password="wrong-password-123"
+    )
 
     with pytest.raises(SftpConnectionError) as raised:
-        StampliHook("stampli_sandbox_bad", conn_retry_attempts=1).list_files("/")
+        StampliHook(conn_id, conn_retry_attempts=1).list_files("/")
 
     assert "wrong-password-123" not in str(raised.value)
     assert DEMO_PASSWORD not in str(raised.value)

@@ -19,11 +19,11 @@ import pytest
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException, TaskDeferred
 
-from ml_connector_provider.hooks.stampli import HostKeyVerificationError
-from ml_connector_provider.sandbox.runner import airflow_conn_env_var
+from ml_connector_provider.hooks.stampli import HostKeyVerificationError, StampliHook
 from ml_connector_provider.sandbox.sftp import SftpSandbox
 from ml_connector_provider.sensors.stampli import StampliFileSensor
 from ml_connector_provider.triggers.stampli import StampliFileTrigger
+from tests.harness.connections import export_connection
 from tests.harness.sshd import SshdServer
 from tests.integration.stampli.conftest import ConnectionFactory
 
@@ -179,7 +179,7 @@ def test_file_age_does_not_depend_on_the_worker_time_zone(
 
 def test_wrong_host_key_fails_the_poke(make_connection: ConnectionFactory, outbound: str) -> None:
     task = sensor(sftp_conn_id=make_connection("stampli_wrong", host_key=WRONG_HOST_KEY), path=outbound)
-    task.hook = task.hook.__class__(task.sftp_conn_id, conn_retry_attempts=1)
+    task.hook = StampliHook(task.sftp_conn_id, conn_retry_attempts=1)
 
     with pytest.raises(HostKeyVerificationError, match="does not match the expected one"):
         poke(task)
@@ -414,9 +414,8 @@ def test_trigger_serialize_round_trip() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
+        # The checks it shares with the sensor are listed with the sensor's test.
         pytest.param({"path": ""}, "path", id="no-path"),
-        pytest.param({"file_pattern": ""}, "file_pattern", id="no-pattern"),
-        pytest.param({"marker_suffix": ""}, "marker_suffix", id="empty-marker"),
         pytest.param({"min_file_age": -5}, "min_file_age", id="negative-age"),
         pytest.param({"poke_interval": 0}, "poke_interval", id="zero-interval"),
     ],
@@ -438,12 +437,10 @@ def test_sensor_and_trigger_against_the_sandbox_server(
     (outbound / "ap_1.csv").write_bytes(b"a,b\n")
     os.utime(outbound / "ap_1.csv", (age(600), age(600)))
     (outbound / "ap_2.csv").write_bytes(b"a,b\n")
-    monkeypatch.setenv(airflow_conn_env_var("stampli_sandbox"), json.dumps(sftp_sandbox.connection()))
+    conn_id = export_connection(monkeypatch, "stampli_sandbox", sftp_sandbox.connection())
 
-    event = run_trigger(
-        StampliFileTrigger(sftp_conn_id="stampli_sandbox", path="/outbound", poke_interval=0.05)
-    )
-    result = poke(sensor(sftp_conn_id="stampli_sandbox", path="/outbound"))
+    event = run_trigger(StampliFileTrigger(sftp_conn_id=conn_id, path="/outbound", poke_interval=0.05))
+    result = poke(sensor(sftp_conn_id=conn_id, path="/outbound"))
 
     assert event == {"status": "success", "files": ["ap_1.csv"]}
     assert result.xcom_value == ["ap_1.csv"]

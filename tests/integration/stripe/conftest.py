@@ -14,6 +14,7 @@ from ml_connector_provider.hooks.stripe import StripeHook
 from ml_connector_provider.sandbox import SandboxRunner
 from ml_connector_provider.sandbox.runner import airflow_conn_env_var
 from ml_connector_provider.sandbox.systems.stripe import StripeSandbox
+from tests.harness.connections import export_connection
 from tests.harness.sandbox import one_system_fixtures
 
 ConnectionFactory = Callable[..., str]
@@ -40,18 +41,8 @@ def make_connection(
     """
 
     def make(conn_id: str, *, password: str | None = None, **extra: Any) -> str:
-        env = runner.airflow_env({"stripe": conn_id})
-        name = airflow_conn_env_var(conn_id)
-        connection = json.loads(env[name])
-        if password is not None:
-            connection["password"] = password
-        for key, value in extra.items():
-            if value is None:
-                connection["extra"].pop(key, None)
-            else:
-                connection["extra"][key] = value
-        monkeypatch.setenv(name, json.dumps(connection))
-        return conn_id
+        connection = json.loads(runner.airflow_env({"stripe": conn_id})[airflow_conn_env_var(conn_id)])
+        return export_connection(monkeypatch, conn_id, connection, password=password, **extra)
 
     return make
 

@@ -197,6 +197,34 @@ def test_dead_letters_retry_from_stored_copy_when_source_cannot_refetch(
     assert list(target.objects.values()) == [{"source_id": "r1", "value": 7, "ref": "B"}]
 
 
+def test_replay_by_id_of_a_source_that_cannot_refetch_uses_the_dead_letter_copies(
+    ledger: Ledger, key: StreamKey, clock: Clock
+) -> None:
+    source, target = MemorySource(), MemoryTarget()
+    source.change("r1", {"value": 7, "ref": "B"}, T0 - timedelta(hours=1))
+    refs: set[str] = set()
+    engine = make(ledger, clock)
+    engine.run(key, MemoryStream(source, target, known_refs=refs, refetch=False), RunRef("s1"))
+    source.rows.clear()  # the file it came from is archived
+    refs.add("B")
+    # Not due yet; replayed on demand, by id, from the copy kept with the dead letter.
+    summary = engine.run(
+        key,
+        MemoryStream(source, target, known_refs=refs, refetch=False),
+        RunRef("s2"),
+        RunRequest(mode="replay_ids", record_ids=("r1", "zz")),
+    )
+    assert (summary.created, summary.missing_ids) == (1, ["zz"])
+    assert list(target.objects.values()) == [{"source_id": "r1", "value": 7, "ref": "B"}]
+    with pytest.raises(EngineError, match="none of zz is a dead letter"):
+        engine.run(
+            key,
+            MemoryStream(source, target, refetch=False),
+            RunRef("s3"),
+            RunRequest(mode="replay_ids", record_ids=("zz",)),
+        )
+
+
 def test_crash_after_target_write_marks_the_retry_uncertain(
     ledger: Ledger, key: StreamKey, clock: Clock
 ) -> None:

@@ -3,14 +3,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from ml_connector_provider.integrations.stampli_fusion import FileTemplate, StampliColumns
 from ml_connector_provider.mappings.stampli_csv import (
@@ -21,29 +20,19 @@ from ml_connector_provider.mappings.stampli_csv import (
     Problem,
     parse_export,
 )
+from tests.unit.mappings.stampli_helpers import (
+    ACCOUNT,
+    CODES,
+    CURRENCIES,
+    EXPONENTS,
+    FILE,
+    HEADER,
+    csv_bytes,
+    export_invoice,
+    invoices,
+)
 
-FILE = "STAMPLI_acme_20261121.csv"
 TEMPLATE = FileTemplate()
-HEADER = [
-    "Invoice Number",
-    "Vendor ID",
-    "Vendor",
-    "Vendor Site",
-    "Invoice Date",
-    "Due Date",
-    "Currency",
-    "Invoice Amount",
-    "PO Number",
-    "Description",
-    "Payment Terms",
-    "Stampli Invoice ID",
-    "Line Number",
-    "Line Description",
-    "Line Amount",
-    "GL Account",
-    "Cost Center",
-]
-ACCOUNT = "101-110-61100-000-000"
 
 
 def row(**values: str) -> dict[str, str]:
@@ -75,26 +64,6 @@ def line2(**values: str) -> dict[str, str]:
     return row(**{"Line Number": "2", "Line Description": "Toner", "Line Amount": "40.00", **values})
 
 
-def csv_bytes(
-    rows: Sequence[dict[str, str] | Sequence[str]],
-    *,
-    header: Sequence[str] = HEADER,
-    delimiter: str = ",",
-    terminator: str = "\r\n",
-    bom: bool = False,
-    quoting: Any = csv.QUOTE_MINIMAL,
-) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=terminator, quoting=quoting)
-    writer.writerow(header)
-    for values in rows:
-        if isinstance(values, dict):
-            writer.writerow([values.get(name, "") for name in header])
-        else:
-            writer.writerow(values)
-    return (b"\xef\xbb\xbf" if bom else b"") + buffer.getvalue().encode()
-
-
 def parse(data: bytes, template: FileTemplate = TEMPLATE) -> list[InvoiceGroup]:
     return parse_export(data, file_name=FILE, template=template)
 
@@ -115,26 +84,8 @@ def rejected(data: bytes, template: FileTemplate = TEMPLATE) -> FileRejected:
     return caught.value
 
 
-EXPECTED_INVOICE = ExportInvoice(
-    file=FILE,
-    rows=(2, 3),
-    invoice_number="INV-1001",
-    vendor_id="V100",
-    vendor_name="Acme Supplies",
-    vendor_site=None,
-    invoice_date=date(2026, 11, 2),
-    due_date=date(2026, 12, 2),
-    currency="USD",
-    amount=Decimal("100.00"),
-    po_number=None,
-    description="Office supplies",
-    payment_terms=None,
-    stampli_invoice_id=None,
-    lines=(
-        ExportLine(2, 1, "Paper", Decimal("60.00"), ACCOUNT, None, None),
-        ExportLine(3, 2, "Toner", Decimal("40.00"), ACCOUNT, None, None),
-    ),
-)
+# What row() and line2() hold.
+EXPECTED_INVOICE = export_invoice()
 
 
 # -- a valid file ---------------------------------------------------------------------------------
@@ -403,6 +354,14 @@ def test_a_row_with_more_cells_than_the_header_is_a_problem_of_its_invoice() -> 
     assert group.source_id == "V100/INV-1001"
     assert [p.describe() for p in group.problems] == [
         f"{FILE} row 3: the row has 18 cells but the header row has 17; a value containing the delimiter "
+        "must be quoted"
+    ]
+    # Columns the template does not know count in the header's width.
+    data = csv_bytes(
+        [[*row().values(), "jane"], [*line2().values(), "joe", ""]], header=[*HEADER, "Approver"]
+    )
+    assert [p.describe() for p in only(data).problems] == [
+        f"{FILE} row 3: the row has 19 cells but the header row has 18; a value containing the delimiter "
         "must be quoted"
     ]
 
@@ -737,78 +696,6 @@ def test_line_fields_come_from_their_own_row() -> None:
 
 # -- properties -----------------------------------------------------------------------------------
 
-_TEXT = (
-    st.text(
-        alphabet=st.characters(exclude_categories=("Cs", "Cc"), exclude_characters="\ufeff")
-        | st.sampled_from([",", '"', "\n", ";", " "]),
-        min_size=1,
-        max_size=12,
-    )
-    .map(str.strip)
-    .filter(bool)
-)
-_CODE = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./", min_size=1, max_size=10)
-_CURRENCIES = st.sampled_from(["USD", "EUR", "JPY", "KWD", "BHD", "GBP", "KRW"])
-
-
-@st.composite
-def invoices(draw: st.DrawFn, vendor: str, number: str) -> ExportInvoice:
-    currency = draw(_CURRENCIES)
-    exponent = {"JPY": 0, "KRW": 0, "KWD": 3, "BHD": 3}.get(currency, 2)
-    count = draw(st.integers(min_value=1, max_value=4))
-    minors = draw(
-        st.lists(
-            st.integers(min_value=-(10**9), max_value=10**12).filter(bool), min_size=count, max_size=count
-        )
-    )
-    if sum(minors) <= 0:
-        minors[0] += 1 - sum(minors)
-        if minors[0] == 0:
-            minors[0] = 1
-            minors.append(1)
-    numbers = draw(
-        st.lists(
-            st.integers(min_value=1, max_value=999), min_size=len(minors), max_size=len(minors), unique=True
-        )
-    )
-    invoice_day = draw(st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)))
-    due = draw(st.none() | st.dates(min_value=invoice_day, max_value=date(2100, 12, 31)))
-    lines = tuple(
-        sorted(
-            (
-                ExportLine(
-                    row=0,
-                    line_number=n,
-                    description=draw(st.none() | _TEXT),
-                    amount=Decimal(m).scaleb(-exponent),
-                    gl_account=draw(_CODE),
-                    cost_center=draw(st.none() | _CODE),
-                    po_number=None,
-                )
-                for n, m in zip(numbers, minors, strict=True)
-            ),
-            key=lambda line: line.line_number,
-        )
-    )
-    po = draw(st.none() | _CODE)
-    return ExportInvoice(
-        file=FILE,
-        rows=(),
-        invoice_number=number,
-        vendor_id=vendor,
-        vendor_name=draw(st.none() | _TEXT),
-        vendor_site=draw(st.none() | _TEXT),
-        invoice_date=invoice_day,
-        due_date=due,
-        currency=currency,
-        amount=Decimal(sum(minors)).scaleb(-exponent),
-        po_number=po,
-        description=draw(st.none() | _TEXT),
-        payment_terms=draw(st.none() | _TEXT),
-        stampli_invoice_id=draw(st.none() | _CODE),
-        lines=tuple(dataclasses.replace(line, po_number=po) for line in lines),
-    )
-
 
 def _cells(invoice: ExportInvoice, line: ExportLine, formats: list[str], use_format: int) -> dict[str, str]:
     def text(value: str | None) -> str:
@@ -838,7 +725,7 @@ def _cells(invoice: ExportInvoice, line: ExportLine, formats: list[str], use_for
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(
-    keys=st.lists(st.tuples(_CODE, _CODE), min_size=1, max_size=4, unique=True),
+    keys=st.lists(st.tuples(CODES, CODES), min_size=1, max_size=4, unique=True),
     data=st.data(),
     quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, csv.QUOTE_NONNUMERIC]),
     terminator=st.sampled_from(["\r\n", "\n"]),
@@ -892,12 +779,11 @@ def test_written_invoices_read_back_identical_whatever_the_quoting_and_row_order
 
 @given(
     minor=st.integers(min_value=1, max_value=10**17 - 1),
-    currency=_CURRENCIES,
+    currency=CURRENCIES,
     separator=st.sampled_from([None, ",", "'", " "]),
 )
 def test_amounts_never_lose_precision(minor: int, currency: str, separator: str | None) -> None:
-    exponent = {"JPY": 0, "KRW": 0, "KWD": 3, "BHD": 3}.get(currency, 2)
-    amount = Decimal(minor).scaleb(-exponent)
+    amount = Decimal(minor).scaleb(-EXPONENTS[currency])
     assume(len(str(int(amount))) <= 15)
     text = f"{amount:,f}" if separator else f"{amount:f}"
     if separator:
@@ -911,22 +797,20 @@ def test_amounts_never_lose_precision(minor: int, currency: str, separator: str 
 
 
 def test_a_slash_in_the_vendor_id_cannot_merge_two_invoices() -> None:
-    from ml_connector_provider.integrations.stampli_fusion import FileTemplate
-
-    header = (
-        "Invoice Number,Vendor ID,Invoice Date,Currency,Invoice Amount,Line Number,Line Amount,GL Account\n"
+    one_line = {"Invoice Amount": "60.00"}
+    groups = parse(
+        csv_bytes(
+            [
+                row(**one_line, **{"Vendor ID": "A/B", "Invoice Number": "C"}),
+                row(**one_line, **{"Vendor ID": "A", "Invoice Number": "B/C"}),
+            ]
+        )
     )
-    rows = "C,A/B,2026-11-02,USD,1.00,1,1.00,101-110-61100-000-000\nB/C,A,2026-11-02,USD,2.00,1,2.00,101-110-61100-000-000\n"
-    groups = parse_export((header + rows).encode(), file_name="x.csv", template=FileTemplate())
     assert [g.source_id for g in groups] == ["A%2FB/C", "A/B/C"]
     assert all(g.invoice is not None for g in groups)
 
 
 @pytest.mark.parametrize("delimiter", ['"', "\n", "a", "1"])
 def test_a_delimiter_that_cannot_separate_fields_is_refused(delimiter: str) -> None:
-    from pydantic import ValidationError
-
-    from ml_connector_provider.integrations.stampli_fusion import FileTemplate
-
     with pytest.raises(ValidationError, match="cannot separate CSV fields"):
         FileTemplate(delimiter=delimiter)

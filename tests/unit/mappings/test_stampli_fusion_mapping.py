@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
-import io
 import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -39,10 +37,9 @@ from ml_connector_provider.mappings.stampli_fusion import (
     supplier_from_fusion,
     supplier_number_for,
 )
-from tests.unit.mappings.test_stampli_csv import invoices
+from tests.unit.mappings.stampli_helpers import FILE, csv_bytes, export_invoice, invoices
 
 BU = "US1 Business Unit"
-FILE = "STAMPLI_acme_20261121.csv"
 SETTINGS = StampliFusionSettings(business_unit=BU)
 CHANGED = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 A1 = "101-110-61100-000-000"
@@ -59,27 +56,17 @@ SUPPLIER = Supplier(
 
 def invoice(**changes: Any) -> ExportInvoice:
     """Invoice INV-1001 of Stampli vendor 1013: two lines, rows out of line order."""
-    base = ExportInvoice(
-        file=FILE,
-        rows=(2, 5),
-        invoice_number="INV-1001",
-        vendor_id="1013",
-        vendor_name="Advanced Network Devices",
-        vendor_site=None,
-        invoice_date=date(2026, 11, 2),
-        due_date=date(2026, 12, 2),
-        currency="USD",
-        amount=Decimal("2212.75"),
-        po_number=None,
-        description="Office supplies",
-        payment_terms=None,
-        stampli_invoice_id=None,
-        lines=(
+    base: dict[str, Any] = {
+        "rows": (2, 5),
+        "vendor_id": "1013",
+        "vendor_name": "Advanced Network Devices",
+        "amount": Decimal("2212.75"),
+        "lines": (
             ExportLine(5, 1, "Paper", Decimal("2000.00"), A1, None, None),
             ExportLine(2, 2, None, Decimal("212.75"), A2, None, None),
         ),
-    )
-    return dataclasses.replace(base, **changes)
+    }
+    return export_invoice(**{**base, **changes})
 
 
 def record_of(value: ExportInvoice) -> SourceRecord:
@@ -343,12 +330,8 @@ def test_account_status_problem_on() -> None:
 
 
 def _csv(rows: list[list[str]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
     header = ["Invoice Number", "Vendor ID", "Invoice Date", "Currency", "Invoice Amount", "Line Number"]
-    writer.writerow([*header, "Line Amount", "GL Account", "Description"])
-    writer.writerows(rows)
-    return buffer.getvalue().encode()
+    return csv_bytes(rows, header=[*header, "Line Amount", "GL Account", "Description"])
 
 
 ROWS = [
@@ -483,8 +466,8 @@ def test_invoice_to_json_is_plain_json() -> None:
     ("change", "message"),
     [
         ({"amount": None}, "the stored invoice has no 'amount'"),
-        ({"amount": "12,5"}, "invoice amount '12,5' is not a decimal number"),
-        ({"amount": "NaN"}, "invoice amount 'NaN' is not a finite number"),
+        ({"amount": "12,5"}, "the stored invoice cannot be read: invoice amount '12,5' is not a number"),
+        ({"amount": "NaN"}, "the stored invoice cannot be read: invoice amount 'NaN' is not a finite number"),
         ({"invoice_date": "02/11/2026"}, "the stored invoice cannot be read: Invalid isoformat string"),
     ],
 )

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from ml_connector_provider.sandbox import SandboxClient, SandboxClock, SandboxRunner, SandboxSystem
 from ml_connector_provider.sandbox import systems as registry
 from ml_connector_provider.sandbox.runner import SandboxStartError, airflow_conn_env_var
+from tests.harness.ports import free_port
 from tests.unit.sandbox.example_system import CLIENT_ID, CLIENT_SECRET, TOKEN_PATH, ExampleSystem
 
 EXAMPLE_PATH = f"{ExampleSystem.__module__}:{ExampleSystem.__qualname__}"
@@ -26,12 +27,6 @@ EXAMPLE_PATH = f"{ExampleSystem.__module__}:{ExampleSystem.__qualname__}"
 class OtherExample(ExampleSystem):
     name = "other"
     default_conn_id = "other_default"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _refused(url: str) -> bool:
@@ -103,10 +98,10 @@ def test_a_system_can_be_served_again_after_a_stop(threads_before: set[threading
 
 
 def test_requested_port_and_port_base(threads_before: set[threading.Thread]) -> None:
-    port = _free_port()
+    port = free_port()
     with SandboxRunner([ExampleSystem()], ports={"example": port}) as runner:
         assert runner.url("example") == f"http://127.0.0.1:{port}"
-    base = _free_port()
+    base = free_port()
     with SandboxRunner([ExampleSystem()], port_base=base) as runner:
         assert runner.port("example") == base
 

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import logging
 import secrets
-import socket
 import threading
 import time
 from collections import deque
@@ -30,6 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
+
+from tests.harness.ports import free_port
 
 TOKEN_PATH = "/oauth2/token"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -292,12 +293,6 @@ class ScriptedServer:
         return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def _running_server() -> Iterator[ScriptedServer]:
     state = ScriptedServer()
@@ -367,7 +362,7 @@ def clock() -> Clock:
 @pytest.fixture
 def refused_url() -> str:
     """A URL on a local port that nothing listens on."""
-    return f"http://127.0.0.1:{_free_port()}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @dataclass(frozen=True)

@@ -240,6 +240,16 @@ def attr(name: str, type: AttrType = "string", **options: Any) -> AdfAttribute:
     return AdfAttribute(name, type, **options)
 
 
+def _coerce(attribute: AdfAttribute, value: Any, name: str | None = None) -> Any:
+    """``value`` in ``attribute``'s stored form; 400 naming ``name`` (default: the attribute) when
+    it does not fit the type."""
+    name = name or attribute.name
+    try:
+        return coerce_input(attribute.type, name, value)
+    except InvalidValue as exc:
+        raise AdfError(400, str(exc), "INVALID_VALUE", name) from None
+
+
 @dataclass(frozen=True)
 class AdfFinder:
     """A named query (``finder=<name>;Var=value,Var2=value``).
@@ -337,8 +347,14 @@ class AdfResource:
     :param actions: custom actions.
     :param alternate_keys: attribute tuples that identify an item too (``Upsert-Mode`` and the
         admin upsert look items up by them).
+    :param input_aliases: ``(alias, attribute)`` pairs: a write body (REST or admin) may name
+        ``attribute`` ``alias``; the value is stored under ``attribute`` (both given with
+        different values answer 400). An alias is never stored, rendered, described or queried.
     :param on_create: validation / server-side defaults on create.
     :param on_update: validation on update.
+    :param on_admin_upsert: completes, in place, what :meth:`AdfService.admin_upsert` stores:
+        ``context.item`` holds the given values, ``context.previous`` is the stored item (``None``
+        for a new one); raise :class:`AdfError` to refuse.
     :param seed: returns the initial items given the sandbox time when the state is (re)built.
     :param who_columns: add ``CreatedBy``, ``CreationDate``, ``LastUpdatedBy``, ``LastUpdateDate``.
     :param id_start: first generated value of an integer key (Fusion ids are 15-digit numbers).
@@ -353,8 +369,10 @@ class AdfResource:
     finders: tuple[AdfFinder, ...] = ()
     actions: tuple[AdfAction, ...] = ()
     alternate_keys: tuple[tuple[str, ...], ...] = ()
+    input_aliases: tuple[tuple[str, str], ...] = ()
     on_create: WriteHook | None = None
     on_update: WriteHook | None = None
+    on_admin_upsert: WriteHook | None = None
     seed: Callable[[datetime], Iterable[Mapping[str, Any]]] | None = None
     who_columns: bool = True
     id_start: int = 300000100000001
@@ -375,6 +393,11 @@ class AdfResource:
         unknown_ops = set(self.operations) - set(CRUD)
         if unknown_ops:
             raise ValueError(f"resource {self.name}: unknown operations {sorted(unknown_ops)}")
+        for alias, target in self.input_aliases:
+            if alias in names or target not in names:
+                raise ValueError(
+                    f"resource {self.name}: input alias {alias} must name a declared attribute, not be one"
+                )
 
     @cached_property
     def all_attributes(self) -> tuple[AdfAttribute, ...]:
@@ -394,6 +417,37 @@ class AdfResource:
     def attribute_map(self) -> dict[str, AdfAttribute]:
         """Attribute name → declaration."""
         return {a.name: a for a in self.all_attributes}
+
+    @cached_property
+    def alias_map(self) -> dict[str, str]:
+        """Input alias → the attribute it stands for."""
+        return dict(self.input_aliases)
+
+    def canonical(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``payload`` with each input alias replaced by its attribute.
+
+        :raises AdfError: 400 when an alias's value does not fit the attribute's type, or the
+            alias and the attribute are both given with different values.
+        """
+        if not any(alias in payload for alias, _ in self.input_aliases):
+            return payload
+        values = dict(payload)
+        for alias, name in self.input_aliases:
+            if values.get(alias) is None:
+                values.pop(alias, None)
+                continue
+            attribute = self.attribute_map[name]
+            value = _coerce(attribute, values.pop(alias), alias)
+            given = _coerce(attribute, values.get(name))
+            if given is not None and given != value:
+                raise AdfError(
+                    400,
+                    f"{name} {given} and {alias} {value} disagree; send one of them.",
+                    "INVALID_VALUE",
+                    alias,
+                )
+            values[name] = value
+        return values
 
     @cached_property
     def child_map(self) -> dict[str, AdfResource]:
@@ -691,18 +745,27 @@ class AdfService:
 
         The item is found by key or alternate key; every given attribute is set (who columns too,
         so tests can place ``LastUpdateDate`` precisely); ``LastUpdateDate`` is otherwise stamped
-        with the sandbox time. No ``on_create``/``on_update`` hook runs.
+        with the sandbox time. Input aliases are mapped, and the resource's ``on_admin_upsert``
+        hook, if declared, completes the values; no ``on_create``/``on_update`` hook runs.
 
         :returns: a copy of the stored item.
-        :raises AdfError: a value does not fit its attribute, or an attribute is unknown.
+        :raises AdfError: a value does not fit its attribute, an attribute is unknown, or the
+            ``on_admin_upsert`` hook refuses the values.
         """
         resource = self.resource(resource_name)
         items: list[dict[str, Any]] = db.setdefault(resource.name, [])
         now = self.now()
+        values = resource.canonical(values)
         unknown = sorted(set(values) - set(resource.attribute_map) - set(resource.child_map))
         if unknown:
             raise AdfError(400, f"Attributes not defined for resource {resource.name}: {', '.join(unknown)}.")
         existing = self.find_alternate(items, resource, values)
+        if resource.on_admin_upsert is not None:
+            completed = copy.deepcopy(dict(values))
+            resource.on_admin_upsert(
+                WriteContext(self, resource, completed, values, existing, None, db, now, user)
+            )
+            values = completed
         merged: dict[str, Any] = dict(existing or {})
         merged.update(values)
         if existing is None:
@@ -934,13 +997,15 @@ class AdfService:
                 )
             value = payload.get(attribute.name, attribute.default) if given else attribute.default
             if attribute.mandatory and value is None:
+                aliases = " or ".join(a for a, name in resource.input_aliases if name == attribute.name)
                 raise AdfError(
                     400,
-                    f"Attribute {attribute.name} in resource {resource.name} is required.",
+                    f"Attribute {attribute.name} in resource {resource.name} is required"
+                    + (f" ({aliases} is accepted too)." if aliases else "."),
                     "MANDATORY_ATTRIBUTE",
                     attribute.name,
                 )
-            item[attribute.name] = self._coerce(resource, attribute, value)
+            item[attribute.name] = _coerce(attribute, value)
         if item.get(resource.key) is None:
             if resource.key_attribute.type != "integer":
                 raise AdfError(400, f"Attribute {resource.key} in resource {resource.name} is required.")
@@ -972,6 +1037,7 @@ class AdfService:
         if not isinstance(payload, dict):
             raise AdfError(400, f"The items of {resource.name} must be JSON objects.", path=resource.name)
         self._require(resource, "create")
+        payload = resource.canonical(payload)
         item = self._new_item(resource, rows, payload, db, user, now)
         if resource.on_create is not None:
             resource.on_create(WriteContext(self, resource, item, payload, None, parent, db, now, user))
@@ -988,6 +1054,8 @@ class AdfService:
         user: str,
     ) -> dict[str, Any]:
         self._require(resource, "update")
+        sent = {resource.alias_map[name]: name for name in payload if name in resource.alias_map}
+        payload = resource.canonical(payload)
         self._check_names(resource, payload)
         now = self.now()
         previous = copy.deepcopy(item)
@@ -996,14 +1064,14 @@ class AdfService:
             if name == "links" or name in resource.child_map:
                 continue
             attribute = resource.attribute_map[name]
-            coerced = self._coerce(resource, attribute, value)
+            coerced = _coerce(attribute, value)
             if not attribute.updatable or attribute.generated:
                 if coerced != item.get(name):
                     raise AdfError(
                         400,
-                        f"Attribute {name} in resource {resource.name} cannot be updated.",
+                        f"Attribute {sent.get(name, name)} in resource {resource.name} cannot be updated.",
                         "READ_ONLY_ATTRIBUTE",
-                        name,
+                        sent.get(name, name),
                     )
                 continue
             changes[name] = coerced
@@ -1042,13 +1110,6 @@ class AdfService:
                 "INVALID_ATTRIBUTE",
                 unknown[0],
             )
-
-    @staticmethod
-    def _coerce(resource: AdfResource, attribute: AdfAttribute, value: Any) -> Any:
-        try:
-            return coerce_input(attribute.type, attribute.name, value)
-        except InvalidValue as exc:
-            raise AdfError(400, str(exc), "INVALID_VALUE", attribute.name) from None
 
     def _stamp(
         self, resource: AdfResource, item: dict[str, Any], user: str, now: datetime, *, created: bool

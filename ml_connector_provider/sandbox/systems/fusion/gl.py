@@ -203,9 +203,12 @@ __all__ = [
     "TRAVEL_EXPENSE_ACCOUNT",
     "UNDEPOSITED_FUNDS_ACCOUNT",
     "UTILITIES_EXPENSE_ACCOUNT",
+    "CombinationProblem",
     "CsvError",
     "GlSettings",
     "JournalImportService",
+    "combination_problem",
+    "combinations_by_segments",
     "parse_csv",
     "period_name",
 ]
@@ -399,6 +402,42 @@ ACCOUNT_COMBINATIONS_RESOURCE = AdfResource(
     seed=seed_account_combinations,
     id_start=13001,
 )
+
+CombinationProblem = Literal["unknown", "disabled", "inactive"]
+"""Why an account combination cannot be used (see :func:`combination_problem`)."""
+
+
+def combinations_by_segments(db: Mapping[str, Any]) -> dict[tuple[str, ...], Mapping[str, Any]]:
+    """The stored chart of accounts (``accountCombinationsLOV`` in the stand-in state ``db``) by
+    segment values: ``("101", "110", "61100", "000", "000")`` → its row."""
+    return {
+        tuple(str(row.get(f"Segment{n}") or "") for n in range(1, len(SEGMENTS) + 1)): row
+        for row in db.get(ACCOUNT_COMBINATION_RESOURCE_NAME, [])
+    }
+
+
+def combination_problem(combination: Mapping[str, Any] | None, on_date: date) -> CombinationProblem | None:
+    """Why an account combination cannot be used on ``on_date``, or ``None`` when it can.
+
+    The one rule Journal Import (``EF04``/``EF03``/``EF01``) and payables distributions share:
+    ``unknown`` — not in the chart (``combination`` is ``None``); ``disabled`` — ``EnabledFlag``
+    is not ``Y``; ``inactive`` — ``on_date`` lies before ``StartDateActive`` or after
+    ``EndDateActive``.
+
+    :param combination: a row of :func:`combinations_by_segments`, or ``None``.
+    :param on_date: the accounting or invoice date.
+    """
+    if combination is None:
+        return "unknown"
+    if combination.get("EnabledFlag") != "Y":
+        return "disabled"
+    start, end = combination.get("StartDateActive"), combination.get("EndDateActive")
+    if (start and on_date < date.fromisoformat(str(start))) or (
+        end and on_date > date.fromisoformat(str(end))
+    ):
+        return "inactive"
+    return None
+
 
 _JOURNAL_LINES = AdfResource(
     name="journalLines",
@@ -1154,10 +1193,7 @@ class _ImportRun:
                 f"and GROUP_ID {group or '(empty)'}."
             )
             return
-        combinations = {
-            tuple(str(item.get(f"Segment{n}") or "") for n in range(1, len(SEGMENTS) + 1)): item
-            for item in db.get(ACCOUNT_COMBINATION_RESOURCE_NAME, [])
-        }
+        combinations = combinations_by_segments(db)
         known_values = [{key[index] for key in combinations} for index in range(len(SEGMENTS))]
         open_periods = settings.open_period_names(self.now.date())
         for row in selected:
@@ -1288,19 +1324,16 @@ class _ImportRun:
                 f"The chart of accounts has {len(SEGMENTS)} segments; SEGMENT{len(SEGMENTS) + 1} and later must be empty (found {surplus[0]}).",
             )
         key = tuple(segments[: len(SEGMENTS)])
-        combination = combinations.get(key)
         concatenated = SEGMENT_DELIMITER.join(key)
-        if combination is None:
+        problem = combination_problem(combinations.get(key), accounting)
+        if problem == "unknown":
             return (
                 "EF04",
                 f"COMBINATION DOES NOT EXIST ({concatenated}): these segment values are not a valid account and dynamic insertion is not allowed.",
             )
-        if combination.get("EnabledFlag") != "Y":
+        if problem == "disabled":
             return "EF03", f"Disabled account {concatenated}."
-        start, end = combination.get("StartDateActive"), combination.get("EndDateActive")
-        if (start and accounting < date.fromisoformat(str(start))) or (
-            end and accounting > date.fromisoformat(str(end))
-        ):
+        if problem == "inactive":
             return "EF01", f"The account {concatenated} is not active on {accounting.isoformat()}."
         return None
 

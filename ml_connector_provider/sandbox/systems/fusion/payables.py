@@ -49,7 +49,8 @@ attribute and the value) when:
   is ``supplier_site``;
 * a line or distribution ``DistributionCombination`` is not an account combination of
   ``accountCombinationsLOV`` (segments joined by ``-``), is disabled, or is not active on the
-  invoice date (the stand-in refuses the invoice, its documented choice for contract A5.8);
+  invoice date (:func:`.gl.combination_problem`, the rule Journal Import applies too; the
+  stand-in refuses the invoice, its documented choice for contract A5.8);
 * a line's explicit distributions do not add up to its ``LineAmount``.
 
 Server-side defaults: ``InvoiceType`` ``Standard``, ``InvoiceSource`` ``Manual invoice entry``,
@@ -58,9 +59,11 @@ Server-side defaults: ``InvoiceType`` ``Standard``, ``InvoiceSource`` ``Manual i
 ``Supplier``/``SupplierNumber`` the supplier's, ``ValidationStatus`` ``Not validated``,
 ``ApprovalStatus`` ``Required``, ``PaidStatus`` ``Unpaid``, ``AmountPaid`` 0, ``CanceledFlag``
 false. A line's ``LineNumber`` is the next number, ``LineType`` ``Item`` and ``AccountingDate`` the
-invoice's; a line with a ``DistributionCombination`` and no distributions gets one ``Item``
-distribution for its full amount. ``InvoiceAmount`` need not equal the sum of the lines (Fusion
-holds such an invoice at validation; the stand-in does not validate).
+invoice's (a distribution's, its line's); a line with a ``DistributionCombination`` and no
+distributions gets one ``Item`` distribution for its full amount. ``InvoiceAmount`` need not equal
+the sum of the lines (Fusion holds such an invoice at validation; the stand-in does not validate).
+Admin writes (``FusionSandbox.upsert("invoices", …)`` and the generic admin route) skip the rules
+above but fill the same defaults.
 
 **UNCONFIRMED** (contract A5.4): the attributes beyond Oracle's example (``TermsDate``,
 ``ValidationStatus``, ``ApprovalStatus``, ``PaidStatus``, ``AmountPaid``, ``CanceledFlag``) and
@@ -74,10 +77,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import cached_property
 from typing import Any, Literal
 
 from ml_connector_provider.sandbox.systems.fusion.adf import (
@@ -90,7 +92,6 @@ from ml_connector_provider.sandbox.systems.fusion.adf import (
     attr,
 )
 from ml_connector_provider.sandbox.systems.fusion.gl import (
-    ACCOUNT_COMBINATION_RESOURCE_NAME,
     CURRENCIES,
     FREIGHT_EXPENSE_ACCOUNT,
     FREIGHT_SALES_ACCOUNT,
@@ -99,14 +100,11 @@ from ml_connector_provider.sandbox.systems.fusion.gl import (
     PROFESSIONAL_FEES_EXPENSE_ACCOUNT,
     SEGMENT_DELIMITER,
     SEGMENTS,
+    combination_problem,
+    combinations_by_segments,
 )
 from ml_connector_provider.sandbox.systems.fusion.receivables import currency_places
-from ml_connector_provider.sandbox.systems.fusion.values import (
-    InvalidValue,
-    coerce_input,
-    format_timestamp,
-    json_number,
-)
+from ml_connector_provider.sandbox.systems.fusion.values import format_timestamp, json_number
 
 __all__ = [
     "AP_INVOICES_RESOURCE",
@@ -115,7 +113,6 @@ __all__ = [
     "AP_INVOICE_LINES_NAME",
     "AP_INVOICE_LINES_RESOURCE",
     "AP_INVOICE_RESOURCE_NAME",
-    "DUPLICATE_SCOPES",
     "PAYABLES_BUSINESS_UNITS",
     "PAYABLES_SETTINGS_KEY",
     "SEEDED_AP_INVOICES",
@@ -126,9 +123,6 @@ __all__ = [
     "SUPPLIER_SITES_RESOURCE",
     "DuplicateScope",
     "PayablesSettings",
-    "prepare_admin_invoice",
-    "prepare_supplier",
-    "read_settings",
     "seed_ap_invoices",
     "seed_suppliers",
 ]
@@ -141,18 +135,16 @@ AP_INVOICE_DISTRIBUTIONS_NAME = "invoiceDistributions"
 
 #: The business units the stand-in's Payables accepts by default.
 PAYABLES_BUSINESS_UNITS: tuple[str, ...] = ("US1 Business Unit", "US2 Business Unit", "DE1 Business Unit")
-DuplicateScope = Literal["supplier", "supplier_site"]
 #: ``supplier``: an invoice number is unique per business unit and supplier (the default);
 #: ``supplier_site``: per business unit, supplier and supplier site.
-DUPLICATE_SCOPES: tuple[DuplicateScope, ...] = ("supplier", "supplier_site")
-#: Where the payables settings live in the stand-in's state (so a state reset restores them).
+DuplicateScope = Literal["supplier", "supplier_site"]
+#: Where the :class:`PayablesSettings` live in the stand-in's state (so a state reset restores them).
 PAYABLES_SETTINGS_KEY = "_payablesSettings"
 
 _ACTIVE = "ACTIVE"
 _SPEND_AUTHORIZED = "Spend Authorized"
 _PROSPECTIVE = "Prospective"
 _DEFAULT_TERMS = "Immediate"
-_ADMIN_USER = "SANDBOX_ADMIN"
 
 _SUPPLIER_ID_START = 300000048110001
 _SUPPLIER_PARTY_ID_START = 300000048100001
@@ -166,10 +158,9 @@ _INVOICE_ID_START = 300000048200001
 
 @dataclass(frozen=True)
 class PayablesSettings:
-    """What the stand-in's Payables does where the contract is UNCONFIRMED.
-
-    Change it with ``FusionSandbox.configure_payables(...)`` or
-    ``POST /__sandbox__/fusion/payables/settings``; a state reset restores the defaults.
+    """What the stand-in's Payables does where the contract is UNCONFIRMED; tests change it through
+    ``FusionSandbox.configure_payables(...)`` or ``POST /__sandbox__/fusion/payables/settings``
+    (which validate it). It lives in the stand-in's state, so a state reset restores the defaults.
 
     :param business_units: the business units invoices may be entered in.
     :param duplicate_scope: ``supplier`` — an invoice number must be unique per business unit and
@@ -179,34 +170,9 @@ class PayablesSettings:
     business_units: tuple[str, ...] = PAYABLES_BUSINESS_UNITS
     duplicate_scope: DuplicateScope = "supplier"
 
-    def __post_init__(self) -> None:
-        if not self.business_units or not all(
-            isinstance(bu, str) and bu.strip() for bu in self.business_units
-        ):
-            raise ValueError("business_units must be a non-empty list of business unit names")
-        if self.duplicate_scope not in DUPLICATE_SCOPES:
-            raise ValueError(
-                f"duplicate_scope must be one of {', '.join(DUPLICATE_SCOPES)}, not {self.duplicate_scope!r}"
-            )
-
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON (what the admin API answers)."""
         return {"business_units": list(self.business_units), "duplicate_scope": self.duplicate_scope}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PayablesSettings:
-        """The settings stored by :meth:`to_dict` (missing keys take their defaults)."""
-        defaults = cls()
-        return cls(
-            business_units=tuple(data.get("business_units") or defaults.business_units),
-            duplicate_scope=data.get("duplicate_scope") or defaults.duplicate_scope,
-        )
-
-
-def read_settings(db: Mapping[str, Any]) -> PayablesSettings:
-    """The payables settings stored in the stand-in's state (the defaults when none are)."""
-    stored = db.get(PAYABLES_SETTINGS_KEY)
-    return PayablesSettings.from_dict(stored) if isinstance(stored, Mapping) else PayablesSettings()
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
@@ -385,38 +351,8 @@ def seed_suppliers(now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-SUPPLIERS_RESOURCE = AdfResource(
-    name=SUPPLIER_RESOURCE_NAME,
-    key="SupplierId",
-    title="Suppliers",
-    attributes=(
-        attr("SupplierId", "integer", generated=True),
-        attr("SupplierPartyId", "integer", description="UNCONFIRMED name."),
-        attr("Supplier", description="The supplier's name."),
-        attr("SupplierNumber"),
-        attr("AlternateName", description="UNCONFIRMED name."),
-        attr("SupplierType", description="UNCONFIRMED name."),
-        attr("Status", description="UNCONFIRMED name and values: ACTIVE or INACTIVE."),
-        attr("BusinessRelationship", description="UNCONFIRMED name: Spend Authorized or Prospective."),
-        attr("TaxpayerId", description="UNCONFIRMED name."),
-    ),
-    children=(SUPPLIER_SITES_RESOURCE,),
-    operations=READ_ONLY,
-    alternate_keys=(("SupplierNumber",),),
-    seed=seed_suppliers,
-    id_start=_SUPPLIER_ID_START,
-)
-
-
-def prepare_supplier(
-    given: Mapping[str, Any],
-    existing: Mapping[str, Any] | None,
-    suppliers: Sequence[Mapping[str, Any]],
-    now: datetime,
-    *,
-    user: str = _ADMIN_USER,
-) -> dict[str, Any]:
-    """The values an admin create or change of a supplier stores (for ``AdfService.admin_upsert``).
+def _complete_supplier(context: WriteContext) -> None:
+    """``on_admin_upsert`` of ``suppliers``: what an admin create or change of a supplier stores.
 
     A new supplier needs ``Supplier`` (its name) and gets, unless given, the next
     ``SupplierPartyId`` and ``SupplierNumber``, ``SupplierType`` ``Supplier``, ``Status``
@@ -425,17 +361,13 @@ def prepare_supplier(
     ``SupplierSite`` (and ``ProcurementBU`` when given), is changed; any other is added with the
     next ``SupplierSiteId`` and ``SupplierAddressId`` (unique across suppliers) and, unless given,
     ``ProcurementBU`` ``US1 Business Unit``, both purpose flags true and no inactive date. Sites
-    not mentioned are kept. Changed and new sites get ``LastUpdateDate`` = ``now``.
+    not mentioned are kept. Changed and new sites are stamped with the sandbox time and user.
 
-    :param given: the attributes to set (``sites`` a list of objects).
-    :param existing: the stored supplier being changed, or ``None`` for a new one.
-    :param suppliers: every stored supplier (for the next numbers and ids).
-    :param now: the sandbox time.
-    :param user: stamped in the who columns of changed sites.
     :raises AdfError: 400 for a new supplier without a name, sites that are not a list of
         objects, or a site attribute that does not exist.
     """
-    values = dict(given)
+    values, existing = context.item, context.previous
+    suppliers: list[Mapping[str, Any]] = context.db.get(SUPPLIER_RESOURCE_NAME, [])
     if existing is None:
         if not values.get("Supplier"):
             raise AdfError(
@@ -455,7 +387,7 @@ def prepare_supplier(
     given_sites = values.get(SUPPLIER_SITES_NAME)
     if given_sites is None:
         values.pop(SUPPLIER_SITES_NAME, None)
-        return values
+        return
     if not isinstance(given_sites, list) or not all(isinstance(site, dict) for site in given_sites):
         raise AdfError(
             400, f"{SUPPLIER_SITES_NAME} must be a list of objects.", "INVALID_VALUE", SUPPLIER_SITES_NAME
@@ -463,7 +395,7 @@ def prepare_supplier(
     known = SUPPLIER_SITES_RESOURCE.attribute_map
     sites: list[dict[str, Any]] = copy.deepcopy(list((existing or {}).get(SUPPLIER_SITES_NAME) or []))
     every_site = [site for row in suppliers for site in row.get(SUPPLIER_SITES_NAME) or ()]
-    stamp = format_timestamp(now)
+    stamp = format_timestamp(context.now)
     for site_values in given_sites:
         unknown = sorted(set(site_values) - set(known))
         if unknown:
@@ -486,7 +418,7 @@ def prepare_supplier(
                 "ProcurementBU": PAYABLES_BUSINESS_UNITS[0],
                 "SitePurposePayFlag": True,
                 "SitePurposePurchasingFlag": True,
-                "CreatedBy": user,
+                "CreatedBy": context.user,
                 "CreationDate": stamp,
             }
             sites.append(match)
@@ -494,9 +426,8 @@ def prepare_supplier(
         if "LastUpdateDate" not in site_values:
             match["LastUpdateDate"] = stamp
         if "LastUpdatedBy" not in site_values:
-            match["LastUpdatedBy"] = user
+            match["LastUpdatedBy"] = context.user
     values[SUPPLIER_SITES_NAME] = sites
-    return values
 
 
 def _match_site(sites: Sequence[dict[str, Any]], values: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -515,6 +446,30 @@ def _match_site(sites: Sequence[dict[str, Any]], values: Mapping[str, Any]) -> d
         ),
         None,
     )
+
+
+SUPPLIERS_RESOURCE = AdfResource(
+    name=SUPPLIER_RESOURCE_NAME,
+    key="SupplierId",
+    title="Suppliers",
+    attributes=(
+        attr("SupplierId", "integer", generated=True),
+        attr("SupplierPartyId", "integer", description="UNCONFIRMED name."),
+        attr("Supplier", description="The supplier's name."),
+        attr("SupplierNumber"),
+        attr("AlternateName", description="UNCONFIRMED name."),
+        attr("SupplierType", description="UNCONFIRMED name."),
+        attr("Status", description="UNCONFIRMED name and values: ACTIVE or INACTIVE."),
+        attr("BusinessRelationship", description="UNCONFIRMED name: Spend Authorized or Prospective."),
+        attr("TaxpayerId", description="UNCONFIRMED name."),
+    ),
+    children=(SUPPLIER_SITES_RESOURCE,),
+    operations=READ_ONLY,
+    alternate_keys=(("SupplierNumber",),),
+    on_admin_upsert=_complete_supplier,
+    seed=seed_suppliers,
+    id_start=_SUPPLIER_ID_START,
+)
 
 
 # -- AP invoices: declarations ----------------------------------------------------------------------------
@@ -576,22 +531,6 @@ AP_INVOICE_LINES_RESOURCE = AdfResource(
 )
 
 
-@dataclass(frozen=True)
-class _InvoicesResource(AdfResource):
-    """``invoices``: an :class:`AdfResource` that also accepts input-only alias attributes.
-
-    An alias (``InvoiceCurrencyCode``) may be sent in a ``POST`` body — the create hook moves its
-    value to the real attribute — but is never stored, emitted, described or queryable.
-    """
-
-    input_aliases: tuple[AdfAttribute, ...] = field(default=())
-
-    @cached_property
-    def attribute_map(self) -> dict[str, AdfAttribute]:
-        """Attribute name → declaration, input-only aliases included."""
-        return {a.name: a for a in (*self.all_attributes, *self.input_aliases)}
-
-
 def _fixed(name: str, type_: Any = "string", **options: Any) -> AdfAttribute:
     return attr(name, type_, updatable=False, **options)
 
@@ -603,53 +542,48 @@ def _server(name: str, type_: Any = "string", **options: Any) -> AdfAttribute:
 # -- AP invoices: the create rules ------------------------------------------------------------------------
 
 
-def _required(item: Mapping[str, Any], name: str, also: str = "") -> Any:
-    value = item.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise AdfError(
-            400,
-            f"Attribute {name} in resource {AP_INVOICE_RESOURCE_NAME} is required{also}.",
-            "MANDATORY_ATTRIBUTE",
-            name,
-        )
-    return value
+def _suppliers_named(db: Mapping[str, Any], number: Any, name: Any) -> list[Mapping[str, Any]]:
+    """The suppliers an invoice names: by ``SupplierNumber`` when given, else by exact ``Supplier``."""
+    suppliers: list[Mapping[str, Any]] = db.get(SUPPLIER_RESOURCE_NAME, [])
+    if number is not None:
+        return [row for row in suppliers if row.get("SupplierNumber") == str(number)]
+    return [row for row in suppliers if name is not None and row.get("Supplier") == name]
+
+
+def _sites_coded(supplier: Mapping[str, Any], code: Any) -> list[Mapping[str, Any]]:
+    """The sites of ``supplier`` whose ``SupplierSite`` is ``code``."""
+    return [site for site in supplier.get(SUPPLIER_SITES_NAME) or () if site.get("SupplierSite") == code]
 
 
 def _resolve_supplier(item: Mapping[str, Any], db: Mapping[str, Any]) -> Mapping[str, Any]:
-    suppliers: list[Mapping[str, Any]] = db.get(SUPPLIER_RESOURCE_NAME, [])
     number, name = item.get("SupplierNumber"), item.get("Supplier")
-    if number is not None:
-        supplier = next((row for row in suppliers if row.get("SupplierNumber") == number), None)
-        if supplier is None:
-            raise AdfError(
-                400, f"The supplier number {number} is not valid.", "INVALID_SUPPLIER", "SupplierNumber"
-            )
-        if name is not None and supplier.get("Supplier") != name:
-            raise AdfError(
-                400,
-                f"The supplier {name} does not match supplier number {number} ({supplier.get('Supplier')}).",
-                "SUPPLIER_MISMATCH",
-                "Supplier",
-            )
-    else:
-        named = [row for row in suppliers if row.get("Supplier") == name]
-        if not named:
-            raise AdfError(400, f"The supplier {name} is not valid.", "INVALID_SUPPLIER", "Supplier")
-        if len(named) > 1:
-            raise AdfError(
-                400,
-                f"More than one supplier is named {name}; identify the supplier by SupplierNumber.",
-                "INVALID_SUPPLIER",
-                "Supplier",
-            )
-        supplier = named[0]
+    path = "SupplierNumber" if number is not None else "Supplier"
+    named = _suppliers_named(db, number, name)
+    if not named:
+        given = f"supplier number {number}" if number is not None else f"supplier {name}"
+        raise AdfError(400, f"The {given} is not valid.", "INVALID_SUPPLIER", path)
+    if len(named) > 1:
+        raise AdfError(
+            400,
+            f"More than one supplier is named {name}; identify the supplier by SupplierNumber.",
+            "INVALID_SUPPLIER",
+            path,
+        )
+    supplier = named[0]
+    if number is not None and name is not None and supplier.get("Supplier") != name:
+        raise AdfError(
+            400,
+            f"The supplier {name} does not match supplier number {number} ({supplier.get('Supplier')}).",
+            "SUPPLIER_MISMATCH",
+            "Supplier",
+        )
     label = f"{supplier.get('Supplier')} (supplier number {supplier.get('SupplierNumber')})"
     if supplier.get("Status") != _ACTIVE:
         raise AdfError(
             400,
             f"The supplier {label} is inactive (Status {supplier.get('Status')}); invoices cannot be entered for it.",
             "INACTIVE_SUPPLIER",
-            "SupplierNumber" if number is not None else "Supplier",
+            path,
         )
     if supplier.get("BusinessRelationship") == _PROSPECTIVE:
         raise AdfError(
@@ -657,7 +591,7 @@ def _resolve_supplier(item: Mapping[str, Any], db: Mapping[str, Any]) -> Mapping
             f"The supplier {label} is a prospective supplier and is not spend authorized; invoices cannot be "
             "entered for it.",
             "INACTIVE_SUPPLIER",
-            "SupplierNumber" if number is not None else "Supplier",
+            path,
         )
     return supplier
 
@@ -671,9 +605,8 @@ def _resolve_site(
     label = f"{supplier.get('Supplier')} (supplier number {supplier.get('SupplierNumber')})"
     candidates = [
         site
-        for site in supplier.get(SUPPLIER_SITES_NAME) or ()
-        if site.get("SupplierSite") == code
-        and (procurement_bu is None or site.get("ProcurementBU") == procurement_bu)
+        for site in _sites_coded(supplier, code)
+        if procurement_bu is None or site.get("ProcurementBU") == procurement_bu
     ]
     if not candidates:
         where = f" in procurement business unit {procurement_bu}" if procurement_bu is not None else ""
@@ -710,22 +643,7 @@ def _resolve_site(
     return site
 
 
-def _check_currency(item: dict[str, Any], payload: Mapping[str, Any]) -> str:
-    try:
-        alias_text = coerce_input("string", "InvoiceCurrencyCode", payload.get("InvoiceCurrencyCode"))
-    except InvalidValue as exc:
-        raise AdfError(400, str(exc), "INVALID_VALUE", "InvoiceCurrencyCode") from None
-    if item.get("InvoiceCurrency") is None:
-        item["InvoiceCurrency"] = alias_text
-    elif alias_text is not None and alias_text != item["InvoiceCurrency"]:
-        raise AdfError(
-            400,
-            f"InvoiceCurrency {item['InvoiceCurrency']} and InvoiceCurrencyCode {alias_text} disagree; send one "
-            "of them.",
-            "INVALID_VALUE",
-            "InvoiceCurrencyCode",
-        )
-    currency = str(_required(item, "InvoiceCurrency", " (InvoiceCurrencyCode is accepted too)"))
+def _check_currencies(item: Mapping[str, Any]) -> None:
     for name in ("InvoiceCurrency", "PaymentCurrency"):
         value = item.get(name)
         if value is not None and value not in CURRENCIES:
@@ -735,7 +653,6 @@ def _check_currency(item: dict[str, Any], payload: Mapping[str, Any]) -> str:
                 "INVALID_CURRENCY",
                 name,
             )
-    return currency
 
 
 def _find_duplicate(
@@ -771,80 +688,50 @@ def _duplicate_error(item: Mapping[str, Any], scope: DuplicateScope) -> AdfError
     )
 
 
-def _combinations(db: Mapping[str, Any]) -> dict[tuple[str, ...], Mapping[str, Any]]:
-    return {
-        tuple(str(row.get(f"Segment{n}") or "") for n in range(1, len(SEGMENTS) + 1)): row
-        for row in db.get(ACCOUNT_COMBINATION_RESOURCE_NAME, [])
-    }
-
-
 def _check_combination(
     combinations: Mapping[tuple[str, ...], Mapping[str, Any]],
     text: Any,
     on_date: date,
     where: str,
 ) -> None:
+    """Refuse a ``DistributionCombination`` Journal Import would reject (:func:`.gl.combination_problem`)."""
     combination = combinations.get(tuple(str(text).split(SEGMENT_DELIMITER)))
-    if combination is None:
-        raise AdfError(
-            400,
-            f"The distribution combination {text} on {where} is not an account combination of the chart of "
-            f"accounts ({len(SEGMENTS)} segments joined by '{SEGMENT_DELIMITER}').",
-            "INVALID_DISTRIBUTION_COMBINATION",
-            "DistributionCombination",
+    problem = combination_problem(combination, on_date)
+    if problem is None:
+        return
+    if problem == "unknown":
+        reason = (
+            f"is not an account combination of the chart of accounts ({len(SEGMENTS)} segments joined by "
+            f"'{SEGMENT_DELIMITER}')"
         )
-    if combination.get("EnabledFlag") != "Y":
-        raise AdfError(
-            400,
-            f"The distribution combination {text} on {where} is disabled.",
-            "INVALID_DISTRIBUTION_COMBINATION",
-            "DistributionCombination",
+    elif problem == "disabled":
+        reason = "is disabled"
+    else:
+        assert combination is not None
+        start, end = combination.get("StartDateActive"), combination.get("EndDateActive")
+        reason = (
+            f"is not active on {on_date.isoformat()} "
+            f"(active from {start or 'the beginning'} to {end or 'no end date'})"
         )
-    start, end = combination.get("StartDateActive"), combination.get("EndDateActive")
-    if (start and on_date < _day(start)) or (end and on_date > _day(end)):
-        active = f"from {start or 'the beginning'} to {end or 'no end date'}"
-        raise AdfError(
-            400,
-            f"The distribution combination {text} on {where} is not active on {on_date.isoformat()} "
-            f"(active {active}).",
-            "INVALID_DISTRIBUTION_COMBINATION",
-            "DistributionCombination",
-        )
-
-
-def _generated_distribution(line: Mapping[str, Any], now: datetime, user: str) -> dict[str, Any]:
-    stamp = format_timestamp(now)
-    row: dict[str, Any] = {a.name: None for a in AP_INVOICE_DISTRIBUTIONS_RESOURCE.all_attributes}
-    row.update(
-        {
-            "DistributionLineNumber": 1,
-            "DistributionLineType": "Item",
-            "DistributionAmount": line["LineAmount"],
-            "DistributionCombination": line["DistributionCombination"],
-            "AccountingDate": line["AccountingDate"],
-            "CreatedBy": user,
-            "CreationDate": stamp,
-            "LastUpdatedBy": user,
-            "LastUpdateDate": stamp,
-        }
+    raise AdfError(
+        400,
+        f"The distribution combination {text} on {where} {reason}.",
+        "INVALID_DISTRIBUTION_COMBINATION",
+        "DistributionCombination",
     )
-    return row
 
 
-def _prepare_lines(
-    item: dict[str, Any], db: Mapping[str, Any], invoice_date: date, now: datetime, user: str
-) -> None:
+def _check_lines(item: Mapping[str, Any], db: Mapping[str, Any], invoice_date: date) -> None:
+    """The create rules of the lines and distributions: amounts fit the currency, combinations
+    are usable on the invoice date, and explicit distributions add up to their line."""
     currency = item["InvoiceCurrency"]
-    combinations = _combinations(db)
+    combinations = combinations_by_segments(db)
     for line in item.get(AP_INVOICE_LINES_NAME) or ():
-        number = line["LineNumber"]
-        where = f"invoice line {number}"
+        where = f"invoice line {line['LineNumber']}"
         _check_places(line.get("LineAmount"), currency, f"LineAmount of {where}", "LineAmount")
-        if line.get("AccountingDate") is None:
-            line["AccountingDate"] = item["AccountingDate"]
         if line.get("DistributionCombination") is not None:
             _check_combination(combinations, line["DistributionCombination"], invoice_date, where)
-        distributions: list[dict[str, Any]] = line.setdefault(AP_INVOICE_DISTRIBUTIONS_NAME, [])
+        distributions = line.get(AP_INVOICE_DISTRIBUTIONS_NAME) or []
         for distribution in distributions:
             inner = f"distribution {distribution['DistributionLineNumber']} of {where}"
             _check_places(
@@ -854,8 +741,6 @@ def _prepare_lines(
                 "DistributionAmount",
             )
             _check_combination(combinations, distribution["DistributionCombination"], invoice_date, inner)
-            if distribution.get("AccountingDate") is None:
-                distribution["AccountingDate"] = line["AccountingDate"]
         if distributions:
             total = sum((_decimal(d["DistributionAmount"]) for d in distributions), Decimal(0))
             if total != _decimal(line["LineAmount"]):
@@ -866,14 +751,12 @@ def _prepare_lines(
                     "DISTRIBUTION_TOTAL_MISMATCH",
                     AP_INVOICE_DISTRIBUTIONS_NAME,
                 )
-        elif line.get("DistributionCombination") is not None:
-            distributions.append(_generated_distribution(line, now, user))
 
 
 def _on_create_invoice(context: WriteContext) -> None:
     item, db = context.item, context.db
-    settings = read_settings(db)
-    currency = _check_currency(item, context.payload)
+    settings: PayablesSettings = db[PAYABLES_SETTINGS_KEY]
+    _check_currencies(item)
     if item.get("Supplier") is None and item.get("SupplierNumber") is None:
         raise AdfError(
             400,
@@ -896,11 +779,27 @@ def _on_create_invoice(context: WriteContext) -> None:
     item["Supplier"] = supplier.get("Supplier")
     item["SupplierNumber"] = supplier.get("SupplierNumber")
     item["ProcurementBU"] = site.get("ProcurementBU")
-    _check_places(item["InvoiceAmount"], currency, "InvoiceAmount", "InvoiceAmount")
+    _check_places(item["InvoiceAmount"], item["InvoiceCurrency"], "InvoiceAmount", "InvoiceAmount")
     if _find_duplicate(item, db.get(AP_INVOICE_RESOURCE_NAME, []), settings.duplicate_scope) is not None:
         raise _duplicate_error(item, settings.duplicate_scope)
+    _check_lines(item, db, invoice_date)
     _fill_defaults(item, site)
-    _prepare_lines(item, db, invoice_date, context.now, context.user)
+    _fill_lines(item, item[AP_INVOICE_LINES_NAME], context.now, context.user)
+
+
+def _on_update_invoice(context: WriteContext) -> None:
+    for child in context.resource.children:
+        if child.name in context.payload:
+            raise AdfError(
+                400,
+                f"The child {child.name} cannot be changed when an invoice is updated; the stand-in "
+                "updates the invoice Description only.",
+                "READ_ONLY_ATTRIBUTE",
+                child.name,
+            )
+
+
+# -- AP invoices: defaults (REST, admin and seed) -------------------------------------------------------
 
 
 def _fill_defaults(item: dict[str, Any], site: Mapping[str, Any] | None) -> None:
@@ -923,19 +822,98 @@ def _fill_defaults(item: dict[str, Any], site: Mapping[str, Any] | None) -> None
             item[name] = value
 
 
-def _on_update_invoice(context: WriteContext) -> None:
-    for child in context.resource.children:
-        if child.name in context.payload:
-            raise AdfError(
-                400,
-                f"The child {child.name} cannot be changed when an invoice is updated; the stand-in "
-                "updates the invoice Description only.",
-                "READ_ONLY_ATTRIBUTE",
-                child.name,
-            )
+def _fill_lines(header: Mapping[str, Any], lines: Iterable[dict[str, Any]], now: datetime, user: str) -> None:
+    """What lines and distributions take from above, in place: a line's ``AccountingDate`` is the
+    invoice's, a distribution's its line's; a line with a ``DistributionCombination`` and no
+    distributions gets one ``Item`` distribution for its full amount (who columns ``now``/``user``)."""
+    for line in lines:
+        if line.get("AccountingDate") is None:
+            line["AccountingDate"] = header.get("AccountingDate") or header.get("InvoiceDate")
+        distributions: list[dict[str, Any]] = line.get(AP_INVOICE_DISTRIBUTIONS_NAME) or []
+        for distribution in distributions:
+            if distribution.get("AccountingDate") is None:
+                distribution["AccountingDate"] = line["AccountingDate"]
+        if (
+            not distributions
+            and line.get("DistributionCombination") is not None
+            and line.get("LineAmount") is not None
+        ):
+            distributions.append(_generated_distribution(line, now, user))
+        line[AP_INVOICE_DISTRIBUTIONS_NAME] = distributions
 
 
-# -- AP invoices: seed and admin writes -------------------------------------------------------------------
+def _generated_distribution(line: Mapping[str, Any], now: datetime, user: str) -> dict[str, Any]:
+    stamp = format_timestamp(now)
+    row: dict[str, Any] = {a.name: None for a in AP_INVOICE_DISTRIBUTIONS_RESOURCE.all_attributes}
+    row.update(
+        {
+            "DistributionLineNumber": 1,
+            "DistributionLineType": "Item",
+            "DistributionAmount": line["LineAmount"],
+            "DistributionCombination": line["DistributionCombination"],
+            "AccountingDate": line["AccountingDate"],
+            "CreatedBy": user,
+            "CreationDate": stamp,
+            "LastUpdatedBy": user,
+            "LastUpdateDate": stamp,
+        }
+    )
+    return row
+
+
+def _lenient_site(values: dict[str, Any], db: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Fill a new invoice's ``Supplier``, ``SupplierNumber`` and ``ProcurementBU`` from its
+    supplier and site when they exist (nothing is refused); the site, preferably the one in the
+    invoice's business unit."""
+    named = _suppliers_named(db, values.get("SupplierNumber"), values.get("Supplier"))
+    if not named:
+        return None
+    supplier = named[0]
+    values.setdefault("Supplier", supplier.get("Supplier"))
+    values.setdefault("SupplierNumber", supplier.get("SupplierNumber"))
+    sites = _sites_coded(supplier, values.get("SupplierSite"))
+    site = next((s for s in sites if s.get("ProcurementBU") == values.get("BusinessUnit")), None)
+    site = site or next(iter(sites), None)
+    if site is not None and values.get("ProcurementBU") is None:
+        values["ProcurementBU"] = site.get("ProcurementBU")
+    return site
+
+
+def _complete_admin_invoice(context: WriteContext) -> None:
+    """``on_admin_upsert`` of ``invoices``: what an admin create or change stores (no business
+    rule is checked).
+
+    A new invoice gets the REST defaults where the values leave them out (the supplier's and
+    site's data when they exist; unknown ones are accepted here). Given ``invoiceLines`` replace
+    the invoice's: lines and distributions without a number get the next one, and
+    :func:`_fill_lines` completes them.
+
+    :raises AdfError: 400 when ``invoiceLines`` or ``invoiceDistributions`` are not lists of objects.
+    """
+    values = context.item
+    if context.previous is None:
+        _fill_defaults(values, _lenient_site(values, context.db))
+    lines = values.get(AP_INVOICE_LINES_NAME)
+    if lines is None:
+        return
+    _number_rows(lines, AP_INVOICE_LINES_NAME, "LineNumber")
+    for line in lines:
+        distributions = line.get(AP_INVOICE_DISTRIBUTIONS_NAME)
+        if distributions:
+            _number_rows(distributions, AP_INVOICE_DISTRIBUTIONS_NAME, "DistributionLineNumber")
+    _fill_lines({**(context.previous or {}), **values}, lines, context.now, context.user)
+
+
+def _number_rows(rows: Any, name: str, key: str) -> None:
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise AdfError(400, f"{name} must be a list of objects.", "INVALID_VALUE", name)
+    for row in rows:
+        if row.get(key) is None:
+            row[key] = _max_int((other.get(key) for other in rows), 0) + 1
+
+
+# -- AP invoices: seed ------------------------------------------------------------------------------------
+
 
 #: The seeded AP invoices, entered by hand in US1 Business Unit: invoice number → (``InvoiceId``,
 #: supplier number, what the invoice is there for). Details in :func:`seed_ap_invoices`.
@@ -985,160 +963,68 @@ def seed_ap_invoices(now: datetime) -> list[dict[str, Any]]:
 
     :param now: the sandbox time the seed is built at.
     """
-    suppliers = {row["SupplierNumber"]: row for row in seed_suppliers(now)}
+    suppliers = {SUPPLIER_RESOURCE_NAME: seed_suppliers(now)}
     rows: list[dict[str, Any]] = []
     for number, (invoice_id, supplier_number, _story) in SEEDED_AP_INVOICES.items():
         site_code, age, updated, description, header, lines = _AP_SEED_DETAILS[number]
-        supplier = suppliers[supplier_number]
-        site = next(s for s in supplier[SUPPLIER_SITES_NAME] if s["SupplierSite"] == site_code)
-        invoice_date = (now.date() - timedelta(days=age)).isoformat()
-        created = format_timestamp(now - timedelta(days=age - 1, hours=5))
-        changed = format_timestamp(now - timedelta(days=updated, hours=2, minutes=age))
-        who = {"CreatedBy": "AP_SPECIALIST", "CreationDate": created, "LastUpdatedBy": "AP_SPECIALIST"}
-        line_rows = []
-        total = Decimal(0)
-        for line_number, (text, amount, combination, splits) in enumerate(lines, start=1):
-            total += _decimal(amount)
-            parts = splits or ((amount, combination),)
-            line_rows.append(
-                {
-                    "LineNumber": line_number,
-                    "LineType": "Item",
-                    "LineAmount": amount,
-                    "Description": text,
-                    "DistributionCombination": combination,
-                    "AccountingDate": invoice_date,
-                    **who,
-                    "LastUpdateDate": created,
-                    AP_INVOICE_DISTRIBUTIONS_NAME: [
-                        {
-                            "DistributionLineNumber": n,
-                            "DistributionLineType": "Item",
-                            "DistributionAmount": part_amount,
-                            "DistributionCombination": part_combination,
-                            "AccountingDate": invoice_date,
-                            **who,
-                            "LastUpdateDate": created,
-                        }
-                        for n, (part_amount, part_combination) in enumerate(parts, start=1)
-                    ],
-                }
-            )
+        created = now - timedelta(days=age - 1, hours=5)
+        who = {
+            "CreatedBy": "AP_SPECIALIST",
+            "CreationDate": format_timestamp(created),
+            "LastUpdatedBy": "AP_SPECIALIST",
+            "LastUpdateDate": format_timestamp(created),
+        }
         item: dict[str, Any] = {
             "InvoiceId": invoice_id,
             "InvoiceNumber": number,
             "InvoiceCurrency": "USD",
-            "InvoiceAmount": json_number(total),
-            "InvoiceDate": invoice_date,
-            "BusinessUnit": site["ProcurementBU"],
-            "Supplier": supplier["Supplier"],
+            "InvoiceAmount": json_number(sum((_decimal(line[1]) for line in lines), Decimal(0))),
+            "InvoiceDate": (now.date() - timedelta(days=age)).isoformat(),
+            "BusinessUnit": PAYABLES_BUSINESS_UNITS[0],
             "SupplierNumber": supplier_number,
-            "ProcurementBU": site["ProcurementBU"],
             "SupplierSite": site_code,
             "Description": description,
             **header,
             **who,
-            "LastUpdateDate": changed,
-            AP_INVOICE_LINES_NAME: line_rows,
+            "LastUpdateDate": format_timestamp(now - timedelta(days=updated, hours=2, minutes=age)),
+            AP_INVOICE_LINES_NAME: [
+                {
+                    "LineNumber": line_number,
+                    "LineAmount": amount,
+                    "Description": text,
+                    "DistributionCombination": combination,
+                    **who,
+                    AP_INVOICE_DISTRIBUTIONS_NAME: [
+                        {
+                            "DistributionLineNumber": n,
+                            "DistributionAmount": part_amount,
+                            "DistributionCombination": part_combination,
+                            **who,
+                        }
+                        for n, (part_amount, part_combination) in enumerate(splits, start=1)
+                    ],
+                }
+                for line_number, (text, amount, combination, splits) in enumerate(lines, start=1)
+            ],
         }
-        _fill_defaults(item, site)
+        _fill_defaults(item, _lenient_site(item, suppliers))
+        _fill_lines(item, item[AP_INVOICE_LINES_NAME], created, "AP_SPECIALIST")
         rows.append(item)
     return rows
 
 
-def prepare_admin_invoice(
-    given: Mapping[str, Any],
-    existing: Mapping[str, Any] | None,
-    db: Mapping[str, Any],
-    now: datetime,
-    *,
-    user: str = _ADMIN_USER,
-) -> dict[str, Any]:
-    """The values an admin create or change of an AP invoice stores (no business rule is checked).
-
-    ``InvoiceCurrencyCode`` becomes ``InvoiceCurrency``. A new invoice gets the REST defaults
-    where ``given`` leaves them out: ``Supplier``/``SupplierNumber``, ``ProcurementBU`` and
-    ``PaymentTerms`` from the supplier and site when they exist (unknown ones are accepted here),
-    ``Standard``, ``Manual invoice entry``, the dates, ``Not validated``, and so on. Lines and
-    distributions without a number get the next one, and a line with a
-    ``DistributionCombination`` but no distributions gets one for its full amount.
-
-    :param given: the attributes to set (``invoiceLines`` replace the invoice's lines).
-    :param existing: the stored invoice being changed, or ``None`` for a new one.
-    :param db: the stand-in state (suppliers).
-    :param now: the sandbox time (who columns of generated distributions).
-    :param user: stamped in the who columns of generated distributions.
-    :raises AdfError: 400 when ``invoiceLines`` or ``invoiceDistributions`` are not lists of objects.
-    """
-    values = copy.deepcopy(dict(given))
-    alias = values.pop("InvoiceCurrencyCode", None)
-    if alias is not None and values.get("InvoiceCurrency") is None:
-        values["InvoiceCurrency"] = alias
-    if existing is None:
-        site = _lenient_site(values, db)
-        _fill_defaults(values, site)
-    header = {**(existing or {}), **values}
-    lines = values.get(AP_INVOICE_LINES_NAME)
-    if lines is None:
-        return values
-    _number_rows(lines, AP_INVOICE_LINES_NAME, "LineNumber")
-    for line in lines:
-        line.setdefault("LineType", "Item")
-        if line.get("AccountingDate") is None:
-            line["AccountingDate"] = header.get("AccountingDate") or header.get("InvoiceDate")
-        distributions = line.get(AP_INVOICE_DISTRIBUTIONS_NAME)
-        if distributions:
-            _number_rows(distributions, AP_INVOICE_DISTRIBUTIONS_NAME, "DistributionLineNumber")
-        elif line.get("DistributionCombination") is not None and line.get("LineAmount") is not None:
-            line[AP_INVOICE_DISTRIBUTIONS_NAME] = [_generated_distribution(line, now, user)]
-    return values
-
-
-def _lenient_site(values: dict[str, Any], db: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """Fill a new admin invoice's supplier attributes from the supplier, if it exists; its site."""
-    suppliers: list[Mapping[str, Any]] = db.get(SUPPLIER_RESOURCE_NAME, [])
-    number, name = values.get("SupplierNumber"), values.get("Supplier")
-    supplier = next(
-        (
-            row
-            for row in suppliers
-            if (number is not None and row.get("SupplierNumber") == str(number))
-            or (number is None and name is not None and row.get("Supplier") == name)
-        ),
-        None,
-    )
-    if supplier is None:
-        return None
-    values.setdefault("Supplier", supplier.get("Supplier"))
-    values.setdefault("SupplierNumber", supplier.get("SupplierNumber"))
-    sites = [
-        s
-        for s in supplier.get(SUPPLIER_SITES_NAME) or ()
-        if s.get("SupplierSite") == values.get("SupplierSite")
-    ]
-    site = next((s for s in sites if s.get("ProcurementBU") == values.get("BusinessUnit")), None)
-    site = site or next(iter(sites), None)
-    if site is not None and values.get("ProcurementBU") is None:
-        values["ProcurementBU"] = site.get("ProcurementBU")
-    return site
-
-
-def _number_rows(rows: Any, name: str, key: str) -> None:
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise AdfError(400, f"{name} must be a list of objects.", "INVALID_VALUE", name)
-    for row in rows:
-        if row.get(key) is None:
-            row[key] = _max_int((other.get(key) for other in rows), 0) + 1
-
-
-AP_INVOICES_RESOURCE: AdfResource = _InvoicesResource(
+AP_INVOICES_RESOURCE = AdfResource(
     name=AP_INVOICE_RESOURCE_NAME,
     key="InvoiceId",
     title="Invoices",
     attributes=(
         attr("InvoiceId", "integer", generated=True),
         _fixed("InvoiceNumber", mandatory=True),
-        _fixed("InvoiceCurrency", description="Also accepted on create as InvoiceCurrencyCode."),
+        _fixed(
+            "InvoiceCurrency",
+            mandatory=True,
+            description="Also accepted as InvoiceCurrencyCode (UNCONFIRMED on Fusion).",
+        ),
         _fixed("PaymentCurrency"),
         _fixed("InvoiceAmount", "number", mandatory=True),
         _fixed("InvoiceDate", "date", mandatory=True),
@@ -1162,16 +1048,10 @@ AP_INVOICES_RESOURCE: AdfResource = _InvoicesResource(
     ),
     children=(AP_INVOICE_LINES_RESOURCE,),
     operations=CRUD,
+    input_aliases=(("InvoiceCurrencyCode", "InvoiceCurrency"),),
     on_create=_on_create_invoice,
     on_update=_on_update_invoice,
+    on_admin_upsert=_complete_admin_invoice,
     seed=seed_ap_invoices,
     id_start=_INVOICE_ID_START,
-    input_aliases=(
-        attr(
-            "InvoiceCurrencyCode",
-            updatable=False,
-            queryable=False,
-            description="Input-only alias of InvoiceCurrency (UNCONFIRMED on Fusion).",
-        ),
-    ),
 )

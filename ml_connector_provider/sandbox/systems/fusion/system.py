@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import copy
 import hmac
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
@@ -79,9 +79,6 @@ from ml_connector_provider.sandbox.systems.fusion.payables import (
     SUPPLIERS_RESOURCE,
     DuplicateScope,
     PayablesSettings,
-    prepare_admin_invoice,
-    prepare_supplier,
-    read_settings,
 )
 from ml_connector_provider.sandbox.systems.fusion.receivables import (
     INVOICE_LINES_NAME,
@@ -150,6 +147,28 @@ class _PayablesSettingsBody(BaseModel):
         if value is not None and not all(name.strip() for name in value):
             raise ValueError("business unit names must not be blank")
         return value
+
+
+def _settings_changes(
+    body_type: type[BaseModel], changes: Mapping[str, Any], *, nullable: Collection[str] = ()
+) -> dict[str, Any]:
+    """The settings ``changes`` sets, validated by ``body_type`` (the admin route's body), for
+    :func:`dataclasses.replace`: lists become tuples; ``None`` leaves a setting as it is unless
+    the setting is ``nullable``.
+
+    :raises ValueError: an unknown setting or an invalid value.
+    """
+    try:
+        body = body_type(**changes)
+    except ValidationError as exc:
+        raise ValueError(str(exc)) from None
+    updates: dict[str, Any] = {}
+    for name in body.model_fields_set:
+        value = getattr(body, name)
+        if value is None and name not in nullable:
+            continue
+        updates[name] = tuple(value) if isinstance(value, list) else value
+    return updates
 
 
 class FusionSandbox(SandboxSystem):
@@ -249,7 +268,7 @@ class FusionSandbox(SandboxSystem):
         return {
             **self.service.seed(),
             **JournalImportService.initial_state(),
-            PAYABLES_SETTINGS_KEY: PayablesSettings().to_dict(),
+            PAYABLES_SETTINGS_KEY: PayablesSettings(),
         }
 
     def items(self, resource: str) -> list[dict[str, Any]]:
@@ -335,49 +354,30 @@ class FusionSandbox(SandboxSystem):
         ``Spend Authorized`` unless given. Sites under ``sites`` are merged into the supplier's:
         matched by ``SupplierSiteId``, else by ``SupplierSite`` (+ ``ProcurementBU`` when given),
         and changed, or added with new ids, ``ProcurementBU`` ``US1 Business Unit`` and both
-        purpose flags set unless given (see :func:`.payables.prepare_supplier`). Sites not given
-        are kept. ``upsert_supplier(SupplierNumber="1001", Status="INACTIVE")`` deactivates a
-        supplier; ``upsert_supplier(SupplierNumber="1001", sites=[{"SupplierSite": "MAIN-PAY",
-        "InactiveDate": "2026-01-01"}])`` one of its sites.
+        purpose flags set unless given. Sites not given are kept.
+        ``upsert_supplier(SupplierNumber="1001", Status="INACTIVE")`` deactivates a supplier;
+        ``upsert_supplier(SupplierNumber="1001", sites=[{"SupplierSite": "MAIN-PAY",
+        "InactiveDate": "2026-01-01"}])`` one of its sites. :meth:`upsert` of ``suppliers``
+        (and the admin routes) does the same.
 
         :param values: attributes to set (merged with ``attributes``).
         :returns: a copy of the stored supplier.
         :raises ValueError: a new supplier without a name, an unknown attribute, or a value that
             does not fit its type.
         """
-        return self._upsert_supplier({**(values or {}), **attributes}, "SANDBOX_ADMIN")
-
-    def _upsert_supplier(self, given: Mapping[str, Any], user: str) -> dict[str, Any]:
-        with self.state as db:
-            rows = db.setdefault(SUPPLIER_RESOURCE_NAME, [])
-            try:
-                existing = self.service.find_alternate(rows, SUPPLIERS_RESOURCE, given)
-                prepared = prepare_supplier(given, existing, rows, self.clock.now(), user=user)
-                return self.service.admin_upsert(db, SUPPLIER_RESOURCE_NAME, prepared, user=user)
-            except AdfError as exc:
-                raise ValueError(exc.message) from None
-
-    def _upsert_ap_invoice(self, given: Mapping[str, Any], user: str) -> dict[str, Any]:
-        with self.state as db:
-            rows = db.setdefault(AP_INVOICE_RESOURCE_NAME, [])
-            try:
-                existing = self.service.find_alternate(rows, AP_INVOICES_RESOURCE, given)
-                prepared = prepare_admin_invoice(given, existing, db, self.clock.now(), user=user)
-                return self.service.admin_upsert(db, AP_INVOICE_RESOURCE_NAME, prepared, user=user)
-            except AdfError as exc:
-                raise ValueError(exc.message) from None
+        return self.upsert(SUPPLIER_RESOURCE_NAME, {**(values or {}), **attributes})
 
     @property
     def payables_settings(self) -> PayablesSettings:
         """The payables behaviour where the contract is UNCONFIRMED (business units, duplicate
-        scope); kept in the state, so a state reset restores the defaults."""
-        with self.state as db:
-            return read_settings(db)
+        scope); kept in the state, where the ``invoices`` rules read it, so a state reset
+        restores the defaults."""
+        settings: PayablesSettings = self.state[PAYABLES_SETTINGS_KEY]
+        return settings
 
     @payables_settings.setter
     def payables_settings(self, settings: PayablesSettings) -> None:
-        with self.state as db:
-            db[PAYABLES_SETTINGS_KEY] = settings.to_dict()
+        self.state[PAYABLES_SETTINGS_KEY] = settings
 
     def configure_payables(self, **changes: Any) -> dict[str, Any]:
         """Change the payables settings (:class:`.payables.PayablesSettings`), e.g.
@@ -388,20 +388,10 @@ class FusionSandbox(SandboxSystem):
         :returns: the settings now in force.
         :raises ValueError: an unknown setting or an invalid value.
         """
-        try:
-            body = _PayablesSettingsBody(**changes)
-        except ValidationError as exc:
-            raise ValueError(str(exc)) from None
+        updates = _settings_changes(_PayablesSettingsBody, changes)
         with self.state as db:
-            current = read_settings(db)
-            updates: dict[str, Any] = {}
-            if body.business_units is not None:
-                updates["business_units"] = tuple(body.business_units)
-            if body.duplicate_scope is not None:
-                updates["duplicate_scope"] = body.duplicate_scope
-            settings = replace(current, **updates)
-            db[PAYABLES_SETTINGS_KEY] = settings.to_dict()
-            return settings.to_dict()
+            db[PAYABLES_SETTINGS_KEY] = settings = replace(db[PAYABLES_SETTINGS_KEY], **updates)
+        return settings.to_dict()
 
     def journal_batches(self) -> list[dict[str, Any]]:
         """A copy of the journal batches, each with its ``journalHeaders`` and their ``journalLines``."""
@@ -425,18 +415,7 @@ class FusionSandbox(SandboxSystem):
         :returns: the settings now in force.
         :raises ValueError: an unknown setting or an invalid value.
         """
-        try:
-            body = _GlSettingsBody(**changes)
-        except ValidationError as exc:
-            raise ValueError(str(exc)) from None
-        updates: dict[str, Any] = {}
-        for name in body.model_fields_set:
-            value = getattr(body, name)
-            if isinstance(value, list):
-                value = tuple(value)
-            if value is None and name != "open_periods":
-                continue
-            updates[name] = value
+        updates = _settings_changes(_GlSettingsBody, changes, nullable={"open_periods"})
         self.gl_settings = replace(self.gl_settings, **updates)
         return self.gl_settings.to_dict(self.clock.now().date())
 
@@ -447,17 +426,14 @@ class FusionSandbox(SandboxSystem):
 
         The item is matched by key or alternate key. ``LastUpdateDate`` is stamped with the
         sandbox time unless ``values`` sets it (tests use that to place records precisely).
-        Suppliers go through :meth:`upsert_supplier` (their sites get ids); AP invoices get
-        their line and distribution numbers and, when new, the REST defaults
-        (:func:`.payables.prepare_admin_invoice`), without the REST API's checks.
+        A resource's ``on_admin_upsert`` hook completes the values first: suppliers are merged
+        as :meth:`upsert_supplier` describes; AP invoices get their line and distribution
+        numbers and, when new, the REST defaults, without the REST API's checks.
 
         :raises KeyError: the resource is not declared.
-        :raises ValueError: an attribute is unknown or a value does not fit its type.
+        :raises ValueError: an attribute is unknown, a value does not fit its type, or the
+            resource's hook refuses the values.
         """
-        if resource == SUPPLIER_RESOURCE_NAME:
-            return self._upsert_supplier(values, user)
-        if resource == AP_INVOICE_RESOURCE_NAME:
-            return self._upsert_ap_invoice(values, user)
         with self.state as db:
             try:
                 return self.service.admin_upsert(db, resource, values, user=user)
