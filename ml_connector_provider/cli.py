@@ -87,7 +87,7 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
-    from ml_connector_provider.sandbox.runner import main as sandbox_main
+    from ml_connector_sandbox.runner import main as sandbox_main
 
     argv: list[str] = []
     if args.systems:

@@ -50,7 +50,7 @@ class DagResult:
 def _connection_env(items: list[Any], runner: Any, sftp: Any = None) -> dict[str, str]:
     """``AIRFLOW_CONN_*`` variables pointing every tenant connection at the matching stand-in
     (the tenant's SFTP stand-in for ``sftp`` connections)."""
-    from ml_connector_provider.sandbox.runner import airflow_conn_env_var
+    from ml_connector_sandbox.runner import airflow_conn_env_var
 
     by_type: dict[str, str] = {}
     for name, conn in runner.connections().items():
@@ -92,8 +92,8 @@ def _sftp_stand_in(root: Path, tenant: str) -> Iterator[Any]:
     """The tenant's SFTP stand-in, its outbound directory holding the first Stampli exports."""
     from datetime import UTC, datetime
 
-    from ml_connector_provider.sandbox.sftp import SftpSandbox
-    from ml_connector_provider.sandbox.stampli import first_exports, put_files
+    from ml_connector_sandbox.sftp import SftpSandbox
+    from ml_connector_sandbox.stampli import first_exports, put_files
 
     root.mkdir(parents=True, exist_ok=True)
     put_files(root / "outbound", first_exports(datetime.now(UTC).date(), tenant))
@@ -118,12 +118,13 @@ def run_demo(
     out: TextIO = sys.stdout,
 ) -> int:
     """Run the demo and print its report; returns the process exit code."""
+    from ml_connector_sandbox.runner import SandboxRunner
+    from ml_connector_sandbox.scenarios import SCENARIOS, ScenarioContext
+    from ml_connector_sandbox.systems import available_systems
+
     from ml_connector_provider.cli import SUMMARY_COLUMNS, summary_row, table
     from ml_connector_provider.config import effective_tenant_integrations, load_config
     from ml_connector_provider.ledger import Ledger
-    from ml_connector_provider.sandbox.runner import SandboxRunner
-    from ml_connector_provider.sandbox.scenarios import SCENARIOS, ScenarioContext
-    from ml_connector_provider.sandbox.systems import available_systems
 
     config_file = Path(config_path) if config_path else example_config_path()
     config = load_config(config_file)

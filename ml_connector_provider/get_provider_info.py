@@ -331,7 +331,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "ML Connector",
                 "python-modules": [
                     "ml_connector_provider.operators.sync",
-                    "ml_connector_provider.operators.fusion_stripe",
+                    "ml_connector_provider.integrations.fusion_stripe.streams",
                 ],
             },
         ],

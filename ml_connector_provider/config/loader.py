@@ -35,7 +35,8 @@ from ml_connector_provider.config.schema import (
     TenantsConfig,
     is_valid_tenant_id,
 )
-from ml_connector_provider.integrations import IntegrationSpec, StreamSpec, registry
+from ml_connector_provider.engine.spec import IntegrationSpec, StreamSpec
+from ml_connector_provider.integrations import registry
 
 #: Every DAG id built from the configuration starts with this prefix.
 DAG_ID_PREFIX = "mlc"

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml_connector_provider.engine.types import Link, MapResult, SourceRecord, Window, WriteItem, WriteResult
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from ml_connector_provider.engine.context import StreamContext
 
 
 class Stream(abc.ABC):
@@ -16,14 +21,24 @@ class Stream(abc.ABC):
     retried, and records everything in the ledger. Implementations are small: the hooks do the
     I/O and the mapping is a pure function.
 
-    Subclasses set :attr:`source_system` and :attr:`target_system` and implement :meth:`read`,
-    :meth:`map` and :meth:`write`. Streams that can re-read single records by id also implement
+    Subclasses set :attr:`source_system` and :attr:`target_system` and implement
+    :meth:`from_context`, :meth:`read`, :meth:`map` and :meth:`write`. Streams that can re-read single records by id also implement
     :meth:`fetch`; then replays by id and dead-letter retries work from fresh source data instead
     of the copy stored with the dead letter.
     """
 
     source_system: str = ""
     target_system: str = ""
+
+    @classmethod
+    def from_context(cls, ctx: StreamContext) -> Self:
+        """Build the stream for one tenant and run: its hooks from ``ctx.connections`` by role,
+        its settings from ``ctx.settings``. The integration's spec names the class; the operator
+        calls this when the task runs.
+
+        :raises NotImplementedError: a stream only built by hand (in tests) need not implement it.
+        """
+        raise NotImplementedError(f"{cls.__qualname__} cannot be built from a StreamContext")
 
     @abc.abstractmethod
     def read(self, window: Window) -> Iterable[Sequence[SourceRecord]]:

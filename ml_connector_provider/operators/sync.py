@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,39 +10,8 @@ from airflow.sdk import BaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from pydantic import BaseModel
 
-    from ml_connector_provider.engine.stream import Stream
-    from ml_connector_provider.integrations import IntegrationSpec
-    from ml_connector_provider.ledger import Ledger
-
-
-@dataclass(frozen=True)
-class StreamContext:
-    """Everything an integration needs to build one of its streams for a run.
-
-    :param tenant_id: the tenant.
-    :param integration: the integration's declaration.
-    :param stream: the stream's name.
-    :param connections: Airflow connection id per role.
-    :param settings: the tenant's settings, validated by the integration's model.
-    :param ledger: the ledger, for look-ups across streams (links written by other streams).
-    :param params: the DAG run's params (integration-specific ones such as ``invoice_numbers``).
-    """
-
-    tenant_id: str
-    integration: IntegrationSpec
-    stream: str
-    connections: Mapping[str, str]
-    settings: BaseModel
-    ledger: Ledger
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-
-def load_stream_factory(path: str) -> Callable[[StreamContext], Stream]:
-    module_name, _, attr = path.rpartition(".")
-    factory: Callable[[StreamContext], Stream] = getattr(importlib.import_module(module_name), attr)
-    return factory
+    from ml_connector_provider.engine.spec import IntegrationSpec
 
 
 class SyncStreamOperator(BaseOperator):
@@ -97,6 +64,7 @@ class SyncStreamOperator(BaseOperator):
         return get_integration(self.integration_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from ml_connector_provider.engine.context import StreamContext, build_stream
         from ml_connector_provider.engine.core import RunRequest, SyncEngine, SyncOptions
         from ml_connector_provider.engine.types import RunRef, StreamKey
         from ml_connector_provider.ledger import Ledger
@@ -111,8 +79,7 @@ class SyncStreamOperator(BaseOperator):
         ledger = Ledger.from_airflow(self.ledger_conn_id)
         ledger.migrate()
         settings = self.integration.settings_model.model_validate(self.settings)
-        factory = load_stream_factory(self.integration.streams_factory)
-        stream = factory(
+        stream = build_stream(
             StreamContext(
                 tenant_id=self.tenant_id,
                 integration=self.integration,

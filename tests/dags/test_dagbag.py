@@ -532,7 +532,7 @@ class TestParsing:
             print(json.dumps(sorted(
                 m for m in sys.modules
                 if m.split(".")[0] in watched
-                or m.startswith(("ml_connector_provider.hooks.", "ml_connector_provider.sandbox",
+                or m.startswith(("ml_connector_provider.hooks.", "ml_connector_sandbox",
                                  "ml_connector_provider.ledger", "ml_connector_provider.engine."))
             )))
             """
@@ -555,14 +555,14 @@ class TestFactory:
     @pytest.fixture
     def four_streams(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         from ml_connector_provider.config import clear_config_cache
-        from ml_connector_provider.integrations import StreamSpec
+        from ml_connector_provider.engine.spec import StreamSpec
 
         use_stand_in_streams(
             monkeypatch,
-            StreamSpec("a", "Stream A", "fusion", "stripe", description="First."),
-            StreamSpec("b", "Stream B", "fusion", "stripe", default_enabled=False),
-            StreamSpec("c", "Stream C", "stripe", "fusion"),
-            StreamSpec("d", "Stream D", "stripe", "fusion"),
+            StreamSpec("a", "Stream A", "fusion", "stripe", "not.built.Stream", description="First."),
+            StreamSpec("b", "Stream B", "fusion", "stripe", "not.built.Stream", default_enabled=False),
+            StreamSpec("c", "Stream C", "stripe", "fusion", "not.built.Stream"),
+            StreamSpec("d", "Stream D", "stripe", "fusion", "not.built.Stream"),
         )
         clear_config_cache()
         yield

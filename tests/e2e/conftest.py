@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from ml_connector_sandbox.runner import SandboxRunner
 
 from ml_connector_provider.ledger import Ledger
-from ml_connector_provider.sandbox.runner import SandboxRunner
 from tests.harness.airflow_dags import airflow_dag_env, open_ledger
 
 CONN_IDS = {"fusion": "acme_fusion", "stripe": "acme_stripe"}

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from ml_connector_sandbox.faults import FaultRule
+from ml_connector_sandbox.runner import SandboxRunner
 
 from ml_connector_provider.ledger import Ledger
-from ml_connector_provider.sandbox.faults import FaultRule
-from ml_connector_provider.sandbox.runner import SandboxRunner
 from tests.harness.airflow_dags import run_dag as harness_run_dag
 from tests.harness.airflow_dags import stream_summary
 

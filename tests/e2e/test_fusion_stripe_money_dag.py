@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 import stripe
+from ml_connector_sandbox.faults import FaultRule
+from ml_connector_sandbox.runner import SandboxRunner
 
 from ml_connector_provider.engine.types import StreamKey
+from ml_connector_provider.formats.money import to_minor_units
 from ml_connector_provider.ledger import Ledger
-from ml_connector_provider.mappings.money import to_minor_units
-from ml_connector_provider.sandbox.faults import FaultRule
-from ml_connector_provider.sandbox.runner import SandboxRunner
 from tests.harness.airflow_dags import run_dag, stream_summary
 
 pytestmark = pytest.mark.airflow_db

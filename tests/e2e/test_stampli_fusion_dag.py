@@ -17,12 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from ml_connector_provider.engine.types import StreamKey
-from ml_connector_provider.ledger import Ledger
-from ml_connector_provider.sandbox.faults import FaultRule
-from ml_connector_provider.sandbox.runner import SandboxRunner, airflow_conn_env_var
-from ml_connector_provider.sandbox.stampli import (
+from ml_connector_sandbox.faults import FaultRule
+from ml_connector_sandbox.runner import SandboxRunner, airflow_conn_env_var
+from ml_connector_sandbox.stampli import (
     FIRST_BATCH,
     LATER_BATCH,
     NEW_VENDOR_ID,
@@ -34,7 +31,10 @@ from ml_connector_provider.sandbox.stampli import (
     new_supplier,
     render,
 )
-from ml_connector_provider.sandbox.systems.fusion.gl import DISABLED_EXPENSE_ACCOUNT
+from ml_connector_sandbox.systems.fusion.gl import DISABLED_EXPENSE_ACCOUNT
+
+from ml_connector_provider.engine.types import StreamKey
+from ml_connector_provider.ledger import Ledger
 from tests.harness.airflow_dags import airflow_dag_env, open_ledger, stream_summary
 from tests.harness.airflow_dags import run_dag as harness_run_dag
 from tests.harness.sshd import SshdServer, sshd_server
@@ -71,7 +71,7 @@ tenants:
 TODAY = datetime.now(UTC).date()
 OLD = time.time() - 600  # an mtime old enough for a complete file
 
-# The demo's export batches (see ml_connector_provider.sandbox.stampli) tell most of the story.
+# The demo's export batches (see ml_connector_sandbox.stampli) tell most of the story.
 MULTI_LINE, NEWLINE_TEXT, _ = FIRST_BATCH  # quoted comma and quotes; a line break in a description
 SECOND_SITE, KEYED_BY_HAND, UNKNOWN_VENDOR, BAD_DATE = SECOND_BATCH
 (LATE_FILE,) = LATER_BATCH

@@ -17,8 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ml_connector_sandbox.runner import SandboxRunner
+
 from ml_connector_provider.ledger import Ledger
-from ml_connector_provider.sandbox.runner import SandboxRunner
 
 DAG_FILE = """\
 import os

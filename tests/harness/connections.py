@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-
-from ml_connector_provider.sandbox.runner import airflow_conn_env_var
+from ml_connector_sandbox.runner import airflow_conn_env_var
 
 
 def export_connection(

@@ -6,9 +6,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
-from ml_connector_provider.sandbox import SandboxClient, SandboxRunner
-from ml_connector_provider.sandbox.base import SandboxSystem
+from ml_connector_sandbox import SandboxClient, SandboxRunner
+from ml_connector_sandbox.base import SandboxSystem
 
 
 def one_system_fixtures(

@@ -13,11 +13,9 @@ from typing import Any
 
 import pytest
 import requests
-
-from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
-from ml_connector_provider.sandbox import SandboxRunner
-from ml_connector_provider.sandbox.runner import airflow_conn_env_var
-from ml_connector_provider.sandbox.systems.fusion import (
+from ml_connector_sandbox import SandboxRunner
+from ml_connector_sandbox.runner import airflow_conn_env_var
+from ml_connector_sandbox.systems.fusion import (
     CLIENT_ID,
     CLIENT_SECRET,
     CRUD,
@@ -32,6 +30,8 @@ from ml_connector_provider.sandbox.systems.fusion import (
     WriteContext,
     attr,
 )
+
+from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
 from tests.harness.connections import export_connection
 from tests.harness.sandbox import one_system_fixtures
 

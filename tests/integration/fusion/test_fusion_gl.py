@@ -15,15 +15,20 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-
-from ml_connector_provider.fusion_gl import (
-    JOURNAL_IMPORT_JOB,
-    Journal,
-    JournalLine,
-    UnbalancedJournal,
-    build_gl_interface_csv,
-    zip_gl_interface,
+from ml_connector_sandbox import FaultRule, SandboxClient
+from ml_connector_sandbox.systems.fusion import FusionSandbox
+from ml_connector_sandbox.systems.fusion.gl import (
+    AR_SUSPENSE_ACCOUNT,
+    CASH_CLEARING_ACCOUNT,
+    DATA_ACCESS_SET_ID,
+    DISABLED_ACCOUNT,
+    LEDGER_ID,
+    LEDGER_NAME,
+    STRIPE_FEES_ACCOUNT,
+    SUBSCRIPTION_REVENUE_ACCOUNT,
+    period_name,
 )
+
 from ml_connector_provider.hooks.oracle_fusion import (
     ESS_TERMINAL_STATUSES,
     FusionBadRequest,
@@ -34,18 +39,13 @@ from ml_connector_provider.hooks.oracle_fusion import (
     expanded_items,
     parse_journal_import_log,
 )
-from ml_connector_provider.sandbox import FaultRule, SandboxClient
-from ml_connector_provider.sandbox.systems.fusion import FusionSandbox
-from ml_connector_provider.sandbox.systems.fusion.gl import (
-    AR_SUSPENSE_ACCOUNT,
-    CASH_CLEARING_ACCOUNT,
-    DATA_ACCESS_SET_ID,
-    DISABLED_ACCOUNT,
-    LEDGER_ID,
-    LEDGER_NAME,
-    STRIPE_FEES_ACCOUNT,
-    SUBSCRIPTION_REVENUE_ACCOUNT,
-    period_name,
+from ml_connector_provider.hooks.oracle_fusion.fbdi import (
+    JOURNAL_IMPORT_JOB,
+    Journal,
+    JournalLine,
+    UnbalancedJournal,
+    build_gl_interface_csv,
+    zip_gl_interface,
 )
 from ml_connector_provider.transport import ConnectionFailed
 from tests.integration.fusion.conftest import REST, Api, ConnectionFactory

@@ -12,6 +12,8 @@ from urllib.parse import parse_qs
 
 import pytest
 from airflow.sdk.log import redact
+from ml_connector_sandbox import FaultRule, SandboxClient
+from ml_connector_sandbox.systems.fusion import BASIC_PASSWORD, BASIC_USER, CLIENT_ID, FusionSandbox
 
 from ml_connector_provider.get_provider_info import get_provider_info
 from ml_connector_provider.hooks.oracle_fusion import (
@@ -23,8 +25,6 @@ from ml_connector_provider.hooks.oracle_fusion import (
     format_timestamp,
     parse_timestamp,
 )
-from ml_connector_provider.sandbox import FaultRule, SandboxClient
-from ml_connector_provider.sandbox.systems.fusion import BASIC_PASSWORD, BASIC_USER, CLIENT_ID, FusionSandbox
 from ml_connector_provider.transport import AuthError, RetryExhausted
 from tests.integration.fusion.conftest import CUSTOMERS, CUSTOMERS_PATH, NOTES, ConnectionFactory
 

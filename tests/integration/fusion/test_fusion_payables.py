@@ -10,21 +10,14 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-
-from ml_connector_provider.hooks.oracle_fusion import (
-    FusionBadRequest,
-    OracleFusionHook,
-    expanded_items,
-    parse_timestamp,
-)
-from ml_connector_provider.sandbox import FaultRule, SandboxClient
-from ml_connector_provider.sandbox.systems.fusion import (
+from ml_connector_sandbox import FaultRule, SandboxClient
+from ml_connector_sandbox.systems.fusion import (
     SEEDED_AP_INVOICES,
     SEEDED_SUPPLIERS,
     FusionSandbox,
     PayablesSettings,
 )
-from ml_connector_provider.sandbox.systems.fusion.gl import (
+from ml_connector_sandbox.systems.fusion.gl import (
     AP_EXPENSE_ACCOUNTS,
     DISABLED_ACCOUNT,
     DISABLED_EXPENSE_ACCOUNT,
@@ -34,6 +27,13 @@ from ml_connector_provider.sandbox.systems.fusion.gl import (
     OFFICE_SUPPLIES_EXPENSE_ACCOUNT,
     SOFTWARE_EXPENSE_ACCOUNT,
     TRAVEL_EXPENSE_ACCOUNT,
+)
+
+from ml_connector_provider.hooks.oracle_fusion import (
+    FusionBadRequest,
+    OracleFusionHook,
+    expanded_items,
+    parse_timestamp,
 )
 from tests.integration.fusion.conftest import REST, Api, ConnectionFactory
 

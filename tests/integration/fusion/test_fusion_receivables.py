@@ -10,6 +10,8 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
+from ml_connector_sandbox import SandboxClient
+from ml_connector_sandbox.systems.fusion import SEEDED_INVOICES, FusionSandbox
 
 from ml_connector_provider.hooks.oracle_fusion import (
     FusionBadRequest,
@@ -17,8 +19,6 @@ from ml_connector_provider.hooks.oracle_fusion import (
     expanded_items,
     parse_timestamp,
 )
-from ml_connector_provider.sandbox import SandboxClient
-from ml_connector_provider.sandbox.systems.fusion import SEEDED_INVOICES, FusionSandbox
 from tests.integration.fusion.conftest import REST, Api, ConnectionFactory
 
 INVOICES = "receivablesInvoices"

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 import requests
-
-from ml_connector_provider.sandbox import FaultRule, SandboxClient
-from ml_connector_provider.sandbox.systems.fusion import (
+from ml_connector_sandbox import FaultRule, SandboxClient
+from ml_connector_sandbox.systems.fusion import (
     BASIC_PASSWORD,
     BASIC_USER,
     CLIENT_ID,
@@ -19,6 +18,7 @@ from ml_connector_provider.sandbox.systems.fusion import (
     TOKEN_PATH,
     FusionSandbox,
 )
+
 from tests.integration.fusion.conftest import CUSTOMERS, CUSTOMERS_PATH, NOTES_PATH, REST, Api, fetch_token
 
 KEY = "BillToSiteUseId"

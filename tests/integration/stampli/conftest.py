@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ml_connector_sandbox.sftp import SftpSandbox
 
 from ml_connector_provider.hooks.stampli import StampliHook
-from ml_connector_provider.sandbox.sftp import SftpSandbox
 from tests.harness.connections import export_connection
 from tests.harness.sshd import SshdServer, sshd_server
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
+from ml_connector_sandbox.sftp import DEMO_PASSWORD, DEMO_USER, SftpSandbox
 
 from ml_connector_provider.hooks.stampli import (
     ExportWatch,
@@ -33,7 +34,6 @@ from ml_connector_provider.hooks.stampli import (
     not_ready_reasons,
     ready_files,
 )
-from ml_connector_provider.sandbox.sftp import DEMO_PASSWORD, DEMO_USER, SftpSandbox
 from tests.harness.connections import export_connection
 from tests.harness.sshd import SshdServer
 from tests.integration.stampli.conftest import ConnectionFactory

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException, TaskDeferred
+from ml_connector_sandbox.sftp import SftpSandbox
 
 from ml_connector_provider.hooks.stampli import HostKeyVerificationError, StampliHook
-from ml_connector_provider.sandbox.sftp import SftpSandbox
 from ml_connector_provider.sensors.stampli import StampliFileSensor
 from ml_connector_provider.triggers.stampli import StampliFileTrigger
 from tests.harness.connections import export_connection

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import requests
 import stripe
+from ml_connector_sandbox import SandboxRunner
+from ml_connector_sandbox.runner import airflow_conn_env_var
+from ml_connector_sandbox.systems.stripe import StripeSandbox
 
 from ml_connector_provider.hooks.stripe import StripeHook
-from ml_connector_provider.sandbox import SandboxRunner
-from ml_connector_provider.sandbox.runner import airflow_conn_env_var
-from ml_connector_provider.sandbox.systems.stripe import StripeSandbox
 from tests.harness.connections import export_connection
 from tests.harness.sandbox import one_system_fixtures
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import requests
 import stripe
+from ml_connector_sandbox import SandboxClient
+from ml_connector_sandbox.systems.stripe import StripeAPIError, StripeSandbox
+from ml_connector_sandbox.systems.stripe.objects import stripe_fee
 
 from ml_connector_provider.hooks.stripe import StripeHook, StripeRecordError
-from ml_connector_provider.sandbox import SandboxClient
-from ml_connector_provider.sandbox.systems.stripe import StripeAPIError, StripeSandbox
-from ml_connector_provider.sandbox.systems.stripe.objects import stripe_fee
 from tests.integration.stripe.conftest import post_form
 
 DAY = 86400
@@ -1106,7 +1106,7 @@ def test_admin_sandbox_client_still_sees_requests(
 def test_billing_periods_follow_calendar_months() -> None:
     from datetime import UTC, datetime
 
-    from ml_connector_provider.sandbox.systems.stripe.subscriptions import period_boundary
+    from ml_connector_sandbox.systems.stripe.subscriptions import period_boundary
 
     anchor = int(datetime(2026, 1, 31, 12, 0, tzinfo=UTC).timestamp())
     starts = [datetime.fromtimestamp(period_boundary(anchor, "month", 1, n), UTC) for n in range(4)]

@@ -30,11 +30,11 @@ from airflow.sdk.exceptions import (
     AirflowNotFoundException,
     TaskDeferred,
 )
+from ml_connector_sandbox import FaultRule, SandboxClient
+from ml_connector_sandbox.systems.stripe import StripeSandbox
 
 from ml_connector_provider.engine.types import StreamKey
 from ml_connector_provider.ledger import Ledger
-from ml_connector_provider.sandbox import FaultRule, SandboxClient
-from ml_connector_provider.sandbox.systems.stripe import StripeSandbox
 from ml_connector_provider.sensors.stripe import EVENT_RETENTION, StripeEventSensor, since_to_epoch
 from ml_connector_provider.triggers.stripe import StripeEventTrigger
 from tests.integration.stripe.conftest import ConnectionFactory, post_form

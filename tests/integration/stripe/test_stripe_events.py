@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 import requests
 import stripe
+from ml_connector_sandbox import SandboxClient
+from ml_connector_sandbox.systems.stripe import StripeSandbox
 
 from ml_connector_provider.hooks.stripe import EVENT_RETENTION, StripeHook
-from ml_connector_provider.sandbox import SandboxClient
-from ml_connector_provider.sandbox.systems.stripe import StripeSandbox
 from tests.integration.stripe.conftest import ConnectionFactory
 
 DAY = 86400

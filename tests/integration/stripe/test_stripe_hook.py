@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import stripe
 from airflow.sdk.log import redact
+from ml_connector_sandbox import FaultRule, SandboxClient
+from ml_connector_sandbox.systems.stripe import StripeSandbox
 
 from ml_connector_provider.hooks.stripe import StripeHook, StripeRecordError
-from ml_connector_provider.sandbox import FaultRule, SandboxClient
-from ml_connector_provider.sandbox.systems.stripe import StripeSandbox
 from tests.integration.stripe.conftest import ConnectionFactory
 
 CUSTOMERS = "^/v1/customers$"

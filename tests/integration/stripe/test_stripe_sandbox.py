@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 import requests
 import stripe
-
-from ml_connector_provider.sandbox import FaultRule, SandboxClient
-from ml_connector_provider.sandbox.systems.stripe import StripeSandbox
-from ml_connector_provider.sandbox.systems.stripe.customers import CUSTOMER_SEARCH_FIELDS
-from ml_connector_provider.sandbox.systems.stripe.forms import FormError, encode_form, parse_form
-from ml_connector_provider.sandbox.systems.stripe.search import (
+from ml_connector_sandbox import FaultRule, SandboxClient
+from ml_connector_sandbox.systems.stripe import StripeSandbox
+from ml_connector_sandbox.systems.stripe.customers import CUSTOMER_SEARCH_FIELDS
+from ml_connector_sandbox.systems.stripe.forms import FormError, encode_form, parse_form
+from ml_connector_sandbox.systems.stripe.search import (
     Clause,
     SearchQueryError,
     parse_search_query,
 )
+
 from tests.integration.stripe.conftest import post_form
 
 

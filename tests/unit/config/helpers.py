@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pytest
 
-    from ml_connector_provider.integrations import StreamSpec
+    from ml_connector_provider.engine.spec import StreamSpec
 
 #: The smallest valid ``settings.gl`` block of fusion_stripe (the fields without a default).
 GL: dict[str, Any] = {
@@ -21,9 +21,10 @@ GL: dict[str, Any] = {
 
 
 def use_stand_in_streams(monkeypatch: pytest.MonkeyPatch, *streams: StreamSpec) -> None:
-    """Make ``fusion_stripe`` declare ``streams`` instead of its own (roles, settings and factory kept)."""
+    """Make ``fusion_stripe`` declare ``streams`` instead of its own (roles and settings kept)."""
     from ml_connector_provider.config import loader
-    from ml_connector_provider.integrations import IntegrationSpec, get_integration
+    from ml_connector_provider.engine.spec import IntegrationSpec
+    from ml_connector_provider.integrations import get_integration
 
     real = get_integration("fusion_stripe")
     spec = IntegrationSpec(
@@ -32,6 +33,5 @@ def use_stand_in_streams(monkeypatch: pytest.MonkeyPatch, *streams: StreamSpec) 
         streams=streams,
         connection_roles=real.connection_roles,
         settings_model=real.settings_model,
-        streams_factory=real.streams_factory,
     )
     monkeypatch.setattr(loader, "registry", lambda: {spec.id: spec})

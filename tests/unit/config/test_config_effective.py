@@ -19,7 +19,8 @@ from ml_connector_provider.config import (
     parse_config,
 )
 from ml_connector_provider.config.schema import validate_schedule
-from ml_connector_provider.integrations import StreamSpec, get_integration
+from ml_connector_provider.engine.spec import StreamSpec
+from ml_connector_provider.integrations import get_integration
 from tests.unit.config.helpers import GL, use_stand_in_streams
 
 CONNECTIONS = {"fusion": "f_conn", "stripe": "s_conn"}
@@ -308,10 +309,10 @@ class TestEnabled:
     def test_streams_in_spec_order(self, monkeypatch: pytest.MonkeyPatch) -> None:
         use_stand_in_streams(
             monkeypatch,
-            StreamSpec("a", "A", "fusion", "stripe"),
-            StreamSpec("b", "B", "fusion", "stripe", default_enabled=False),
-            StreamSpec("c", "C", "stripe", "fusion"),
-            StreamSpec("d", "D", "stripe", "fusion"),
+            StreamSpec("a", "A", "fusion", "stripe", "not.built.Stream"),
+            StreamSpec("b", "B", "fusion", "stripe", "not.built.Stream", default_enabled=False),
+            StreamSpec("c", "C", "stripe", "fusion", "not.built.Stream"),
+            StreamSpec("d", "D", "stripe", "fusion", "not.built.Stream"),
         )
 
         item = _one({"streams": {"d": True, "b": {"enabled": True}, "c": False}})
@@ -351,9 +352,24 @@ class TestRequiredSettings:
     def test_every_required_setting_must_be_given(self, monkeypatch: pytest.MonkeyPatch) -> None:
         use_stand_in_streams(
             monkeypatch,
-            StreamSpec("a", "A", "fusion", "stripe"),
-            StreamSpec("two", "Two", "stripe", "fusion", requires_settings=("gl", "business_units")),
-            StreamSpec("off", "Off", "stripe", "fusion", default_enabled=False, requires_settings=("gl",)),
+            StreamSpec("a", "A", "fusion", "stripe", "not.built.Stream"),
+            StreamSpec(
+                "two",
+                "Two",
+                "stripe",
+                "fusion",
+                "not.built.Stream",
+                requires_settings=("gl", "business_units"),
+            ),
+            StreamSpec(
+                "off",
+                "Off",
+                "stripe",
+                "fusion",
+                "not.built.Stream",
+                default_enabled=False,
+                requires_settings=("gl",),
+            ),
         )
 
         assert _one({"settings": {"gl": GL}}).streams == ("a",)

@@ -1,0 +1,96 @@
+"""Oracle Fusion ⇄ Stripe: the integration's declaration and tenant settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_ACCOUNT = r"^[A-Za-z0-9]+([-.][A-Za-z0-9]+)*$"
+
+
+class GeneralLedgerSettings(BaseModel):
+    """Where and how Stripe money is posted in the Fusion general ledger (FBDI journal import).
+
+    Accounts are full account combinations, segments joined by :attr:`segment_delimiter`
+    (``101-000-11250-000-000``); each must exist and be enabled in Fusion, or Journal Import rejects
+    the journal and the payment is dead-lettered with Fusion's reason.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    ledger_id: str = Field(pattern=r"^\d+$", description="Fusion ledger id (ParameterList LedgerId).")
+    ledger_name: str = Field(min_length=1, description="Fusion ledger name (GL_INTERFACE LEDGER_NAME).")
+    data_access_set_id: str = Field(
+        pattern=r"^\d+$", description="Data access set id (ParameterList DataAccessSetId)."
+    )
+    journal_source: str = Field(
+        default="Spreadsheet",
+        min_length=1,
+        max_length=25,
+        description="Journal source name; must exist in Fusion (USER_JE_SOURCE_NAME).",
+    )
+    journal_category: str = Field(
+        default="Receipts",
+        min_length=1,
+        max_length=25,
+        description="Journal category name; must exist in Fusion (USER_JE_CATEGORY_NAME).",
+    )
+    cash_clearing_account: str = Field(
+        pattern=_ACCOUNT, description="Debited with the net amount of each payment (undeposited funds)."
+    )
+    ar_suspense_account: str = Field(
+        pattern=_ACCOUNT, description="Credited with the gross amount of each invoice payment."
+    )
+    fee_account: str = Field(pattern=_ACCOUNT, description="Debited with Stripe's processing fees.")
+    subscription_revenue_account: str | None = Field(
+        default=None,
+        pattern=_ACCOUNT,
+        description="Credited with paid subscription invoices; empty means the AR suspense account.",
+    )
+    segment_delimiter: Literal["-", "."] = "-"
+    import_timeout: int = Field(
+        default=1800, ge=60, le=6 * 3600, description="Seconds to wait for one journal import (ESS job)."
+    )
+    poll_interval: float = Field(
+        default=10.0, gt=0, le=600, description="Seconds between the first ESS status polls."
+    )
+
+    @model_validator(mode="after")
+    def _distinct_accounts(self) -> GeneralLedgerSettings:
+        if self.cash_clearing_account == self.ar_suspense_account:
+            raise ValueError("cash_clearing_account and ar_suspense_account must differ")
+        return self
+
+
+class FusionStripeSettings(BaseModel):
+    """Tenant settings of the ``fusion_stripe`` integration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    business_units: list[str] = Field(
+        default_factory=list,
+        description="Fusion business units whose customers and invoices are synced; empty means all.",
+    )
+    customer_metadata_prefix: str = Field(
+        default="fusion_",
+        description="Prefix of the Stripe metadata keys that carry Fusion ids.",
+        pattern=r"^[a-z0-9_]{0,20}$",
+    )
+    invoice_mode: Literal["automatic", "on_demand"] = Field(
+        default="automatic",
+        description=(
+            "automatic: every new complete Fusion invoice goes to Stripe; on_demand: only the "
+            "invoice numbers given in a DAG run's invoice_numbers param."
+        ),
+    )
+    email_invoices: bool = Field(
+        default=True, description="Ask Stripe to e-mail each finalized invoice to the customer."
+    )
+    default_days_until_due: int = Field(
+        default=30, ge=0, le=365, description="Days until due for a Fusion invoice without a due date."
+    )
+    gl: GeneralLedgerSettings | None = Field(
+        default=None,
+        description="General-ledger posting of Stripe payments; required by the payments and subscriptions streams.",
+    )

@@ -1,0 +1,411 @@
+"""Streams of the ``fusion_stripe`` integration (Oracle Fusion ⇄ Stripe).
+
+Each stream joins a hook for reading, a pure mapping and a hook for writing; the sync engine does
+the rest (windows, idempotency, ledger, dead letters). Each is built with ``from_context`` when a
+:class:`~ml_connector_provider.operators.sync.SyncStreamOperator` task runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ml_connector_provider.engine.stream import Stream
+from ml_connector_provider.engine.types import (
+    Action,
+    Link,
+    MapResult,
+    SourceRecord,
+    StreamKey,
+    Window,
+    WriteItem,
+    WriteResult,
+)
+from ml_connector_provider.integrations.fusion_stripe.mapping import (
+    InvoiceCustomer,
+    customer_metadata_keys,
+    invoice_metadata_keys,
+    map_customer,
+    map_invoice,
+)
+from ml_connector_provider.integrations.fusion_stripe.settings import FusionStripeSettings
+
+if TYPE_CHECKING:
+    from ml_connector_provider.engine.context import StreamContext
+    from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
+    from ml_connector_provider.hooks.stripe import StripeHook
+    from ml_connector_provider.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+CUSTOMER_RESOURCE = "receivablesCustomerAccountSiteActivities"
+CUSTOMER_KEY = "BillToSiteUseId"
+
+
+def fusion_record(
+    row: dict[str, Any], hook: OracleFusionHook, *, resource: str, key: str, label: Sequence[Any]
+) -> SourceRecord:
+    """A Fusion row as a source record: keyed by ``key``, versioned by its ``LastUpdateDate``.
+
+    :param label: parts of the human-readable reference; empty ones are left out.
+    """
+    changed = row.get("LastUpdateDate")
+    if changed is None:
+        raise ValueError(f"Fusion {resource} row {row.get(key)} has no LastUpdateDate")
+    text = " ".join(str(part) for part in label if part)
+    return SourceRecord(
+        id=str(row[key]),
+        version=str(changed),
+        changed_at=hook.parse_timestamp(changed),
+        data=row,
+        label=text or None,
+    )
+
+
+def numeric_keys(ids: Sequence[str]) -> list[int | str]:
+    """Source ids as Fusion key values: the numeric keys (``BillToSiteUseId``,
+    ``CustomerTransactionId``) compared as numbers, not as quoted text."""
+    return [int(i) if i.isdigit() else i for i in ids]
+
+
+def customer_record(row: dict[str, Any], hook: OracleFusionHook) -> SourceRecord:
+    """A Fusion customer bill-to site row as a source record."""
+    label = (row.get("AccountNumber"), row.get("BillToSiteNumber"), row.get("CustomerName"))
+    return fusion_record(row, hook, resource=CUSTOMER_RESOURCE, key=CUSTOMER_KEY, label=label)
+
+
+class FusionCustomersToStripe(Stream):
+    """Fusion AR customer bill-to sites → Stripe customers.
+
+    Reads ``receivablesCustomerAccountSiteActivities`` changed in the window (``LastUpdateDate``),
+    maps each site with :func:`~ml_connector_provider.integrations.fusion_stripe.mapping.map_customer` and
+    creates or updates the Stripe customer. Before creating, it looks the site up in Stripe by the
+    ``<prefix>bill_to_site_use_id`` metadata key, so a customer created earlier (by a run whose
+    ledger commit was lost, or before the ledger existed) is linked instead of duplicated.
+
+    :param fusion: hook of the tenant's Fusion connection.
+    :param stripe: hook of the tenant's Stripe connection.
+    :param settings: the tenant's ``fusion_stripe`` settings.
+    """
+
+    source_system = "fusion"
+    target_system = "stripe"
+
+    @classmethod
+    def from_context(cls, ctx: StreamContext) -> FusionCustomersToStripe:
+        from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
+        from ml_connector_provider.hooks.stripe import StripeHook
+
+        settings = ctx.settings_as(FusionStripeSettings)
+        return cls(
+            OracleFusionHook(ctx.connections["fusion"]), StripeHook(ctx.connections["stripe"]), settings
+        )
+
+    def __init__(self, fusion: OracleFusionHook, stripe: StripeHook, settings: FusionStripeSettings) -> None:
+        self.fusion = fusion
+        self.stripe = stripe
+        self.settings = settings
+        self._site_key = customer_metadata_keys(settings.customer_metadata_prefix)["site_use_id"]
+
+    def read(self, window: Window) -> Iterable[Sequence[SourceRecord]]:
+        for page in self.fusion.iter_changed(
+            CUSTOMER_RESOURCE, key_attr=CUSTOMER_KEY, since=window.start, until=window.end
+        ):
+            yield [customer_record(row, self.fusion) for row in page]
+
+    def fetch(self, ids: Sequence[str]) -> Iterable[SourceRecord]:
+        for row in self.fusion.find_by_attribute(CUSTOMER_RESOURCE, CUSTOMER_KEY, numeric_keys(ids)):
+            yield customer_record(row, self.fusion)
+
+    def map(self, record: SourceRecord, lookups: Any) -> MapResult:
+        return map_customer(
+            record.data,
+            metadata_prefix=self.settings.customer_metadata_prefix,
+            business_units=self.settings.business_units,
+        )
+
+    def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
+        return write_each_to_stripe(items, self._write_one)
+
+    def _write_one(self, item: WriteItem) -> WriteResult:
+        from ml_connector_provider.hooks.stripe import StripeRecordError
+
+        if item.target_id is not None:
+            try:
+                self.stripe.update_customer(
+                    item.target_id, item.payload, idempotency_key=_update_key(item, item.target_id)
+                )
+                return WriteResult(item.record.id, Action.UPDATED, item.target_id)
+            except StripeRecordError as err:
+                if err.code != "resource_missing":
+                    raise
+                log.warning(
+                    "Stripe customer %s linked to Fusion site %s no longer exists; linking or creating anew",
+                    item.target_id,
+                    item.record.id,
+                )
+        existing = self.stripe.find_customer_by_metadata(self._site_key, item.record.id)
+        if existing is not None:
+            target_id = str(existing["id"])
+            self.stripe.update_customer(target_id, item.payload, idempotency_key=_update_key(item, target_id))
+            return WriteResult(item.record.id, Action.UPDATED, target_id)
+        created = self.stripe.create_customer(item.payload, idempotency_key=item.idempotency_key)
+        return WriteResult(item.record.id, Action.CREATED, str(created["id"]))
+
+    def close(self) -> None:
+        self.fusion.close()
+
+
+def write_each_to_stripe(
+    items: Sequence[WriteItem], write_one: Callable[[WriteItem], WriteResult]
+) -> list[WriteResult]:
+    """Write items one by one; a record Stripe refuses for a data reason is dead-lettered with
+    Stripe's message, anything else (after the SDK's retries) fails the task."""
+    from ml_connector_provider.hooks.stripe import StripeRecordError
+
+    results: list[WriteResult] = []
+    for item in items:
+        try:
+            results.append(write_one(item))
+        except StripeRecordError as err:
+            results.append(
+                WriteResult(item.record.id, Action.DEAD_LETTERED, reason=f"Stripe refused it: {err}")
+            )
+    return results
+
+
+def _update_key(item: WriteItem, target_id: str) -> str:
+    # Stripe rejects a key reused for a different request, so an update never reuses the key of
+    # the create that may have happened for the same content.
+    return f"{item.idempotency_key}-upd-{target_id}"
+
+
+INVOICE_RESOURCE = "receivablesInvoices"
+INVOICE_KEY = "CustomerTransactionId"
+INVOICE_LINES = "receivablesInvoiceLines"
+
+
+def invoice_record(row: dict[str, Any], hook: OracleFusionHook) -> SourceRecord:
+    """A Fusion receivables invoice row as a source record, with all its lines as a list.
+
+    The lines come from the row when it was read with ``expand`` and holds them all (REST
+    framework version 3 and later inline one page only); otherwise they are read.
+    """
+    from ml_connector_provider.hooks.oracle_fusion import expanded_items
+
+    lines, complete = expanded_items(row, INVOICE_LINES)
+    if not complete:
+        lines = hook.child_items(INVOICE_RESOURCE, row[INVOICE_KEY], INVOICE_LINES)
+    row = {**row, INVOICE_LINES: lines}
+    label = ("invoice", row.get("TransactionNumber"), row.get("BillToCustomerName"))
+    return fusion_record(row, hook, resource=INVOICE_RESOURCE, key=INVOICE_KEY, label=label)
+
+
+def requested_invoice_numbers(params: Any) -> list[str]:
+    """The ``invoice_numbers`` DAG-run param as a clean list (a list or a comma-separated string)."""
+    value = (params or {}).get("invoice_numbers") or []
+    if isinstance(value, str):
+        value = value.split(",")
+    return list(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))
+
+
+class FusionInvoicesToStripe(Stream):
+    """Fusion AR invoices → finalized Stripe invoices for collection.
+
+    Reads ``receivablesInvoices`` (lines expanded) changed in the window, or, in ``on_demand``
+    mode, the invoice numbers given in the run's ``invoice_numbers`` param. Each complete invoice
+    whose bill-to site the customers stream has synced becomes a ``send_invoice`` Stripe invoice:
+    created as a draft, one invoice item per Fusion line (exact minor units), checked against the
+    Fusion total, finalized, and e-mailed when the tenant asks for it.
+
+    Every step is idempotent and resumable: before creating, the customer's Stripe invoices are
+    searched for the Fusion transaction id in their metadata; a draft left by an interrupted run
+    gets only its missing lines (matched by the Fusion line id in the item metadata) and is then
+    finalized. A finalized Stripe invoice is never changed: later edits in Fusion are reported as
+    skipped with the reason.
+
+    :param fusion: hook of the tenant's Fusion connection.
+    :param stripe: hook of the tenant's Stripe connection.
+    :param settings: the tenant's ``fusion_stripe`` settings.
+    :param ledger: the ledger (links of the customers stream).
+    :param key: this stream's key.
+    :param params: the DAG run's params (``invoice_numbers``).
+    """
+
+    source_system = "fusion"
+    target_system = "stripe"
+
+    @classmethod
+    def from_context(cls, ctx: StreamContext) -> FusionInvoicesToStripe:
+        from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
+        from ml_connector_provider.hooks.stripe import StripeHook
+
+        return cls(
+            OracleFusionHook(ctx.connections["fusion"]),
+            StripeHook(ctx.connections["stripe"]),
+            ctx.settings_as(FusionStripeSettings),
+            ctx.ledger,
+            ctx.key,
+            ctx.params,
+        )
+
+    def __init__(
+        self,
+        fusion: OracleFusionHook,
+        stripe: StripeHook,
+        settings: FusionStripeSettings,
+        ledger: Ledger,
+        key: StreamKey,
+        params: Any = None,
+    ) -> None:
+        self.fusion = fusion
+        self.stripe = stripe
+        self.settings = settings
+        self.ledger = ledger
+        self.key = key
+        self.params = dict(params or {})
+        self._keys = invoice_metadata_keys(settings.customer_metadata_prefix)
+
+    def read(self, window: Window) -> Iterable[Sequence[SourceRecord]]:
+        if self.settings.invoice_mode == "on_demand":
+            numbers = requested_invoice_numbers(self.params)
+            if not numbers:
+                log.info(
+                    "%s: invoice_mode is on_demand and the run names no invoice_numbers; nothing to send",
+                    self.key,
+                )
+                return
+            rows = self.fusion.find_by_attribute(
+                INVOICE_RESOURCE, "TransactionNumber", numbers, expand=INVOICE_LINES
+            )
+            found = {str(r.get("TransactionNumber")) for r in rows}
+            unknown = [n for n in numbers if n not in found]
+            if unknown:
+                log.warning("%s: Fusion has no invoice numbered %s", self.key, ", ".join(unknown))
+            records = sorted(
+                (invoice_record(r, self.fusion) for r in rows), key=lambda r: (r.changed_at, r.id)
+            )
+            if records:
+                yield records
+            return
+        for page in self.fusion.iter_changed(
+            INVOICE_RESOURCE, key_attr=INVOICE_KEY, since=window.start, until=window.end, expand=INVOICE_LINES
+        ):
+            yield [invoice_record(row, self.fusion) for row in page]
+
+    def fetch(self, ids: Sequence[str]) -> Iterable[SourceRecord]:
+        keys = numeric_keys(ids)
+        for row in self.fusion.find_by_attribute(INVOICE_RESOURCE, INVOICE_KEY, keys, expand=INVOICE_LINES):
+            yield invoice_record(row, self.fusion)
+
+    def prepare(self, records: Sequence[SourceRecord], links: Mapping[str, Link]) -> Any:
+        accounts = sorted(
+            {str(r.data.get("BillToCustomerNumber")) for r in records if r.data.get("BillToCustomerNumber")}
+        )
+        sites: dict[tuple[str, str], str] = {}
+        if accounts:
+            for row in self.fusion.find_by_attribute(CUSTOMER_RESOURCE, "AccountNumber", accounts):
+                sites[(str(row.get("AccountNumber")), str(row.get("BillToSiteNumber")))] = str(
+                    row[CUSTOMER_KEY]
+                )
+        customers_key = StreamKey(self.key.tenant, self.key.integration, "customers")
+        links = self.ledger.get_links(customers_key, sorted(set(sites.values())))
+        return {
+            pair: InvoiceCustomer(site_use_id, links[site_use_id].target_id if site_use_id in links else None)
+            for pair, site_use_id in sites.items()
+        }
+
+    def map(self, record: SourceRecord, lookups: Any) -> MapResult:
+        pair = (str(record.data.get("BillToCustomerNumber")), str(record.data.get("BillToSite")))
+        return map_invoice(
+            record.data,
+            customer=lookups.get(pair),
+            metadata_prefix=self.settings.customer_metadata_prefix,
+            business_units=self.settings.business_units,
+            default_days_until_due=self.settings.default_days_until_due,
+        )
+
+    def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
+        existing = self._existing_invoices({str(i.payload["invoice"]["customer"]) for i in items})
+        return write_each_to_stripe(items, lambda item: self._write_one(item, existing))
+
+    def _existing_invoices(self, customers: set[str]) -> dict[str, dict[str, Any]]:
+        """The live Stripe invoices of these customers that carry a Fusion transaction id, by that
+        id (one list per customer and batch; a finalized invoice wins over a draft)."""
+        found: dict[str, dict[str, Any]] = {}
+        for customer in sorted(customers):
+            for invoice in self.stripe.iter_invoices(customer=customer):
+                transaction_id = (invoice.get("metadata") or {}).get(self._keys["transaction_id"])
+                if not transaction_id or invoice.get("status") in ("void", "deleted"):
+                    continue
+                if transaction_id not in found or invoice.get("status") != "draft":
+                    found[transaction_id] = invoice
+        return found
+
+    def _write_one(self, item: WriteItem, existing: Mapping[str, dict[str, Any]]) -> WriteResult:
+        payload = item.payload
+        params = payload["invoice"]
+        number = payload["number"]
+        transaction_id = params["metadata"][self._keys["transaction_id"]]
+        invoice: dict[str, Any] | None = None
+        if item.target_id is not None:
+            invoice = self.stripe.retrieve_invoice(item.target_id)
+            if invoice is not None and invoice.get("status") not in ("draft", "void"):
+                return WriteResult(
+                    item.record.id,
+                    Action.SKIPPED,
+                    item.target_id,
+                    reason=(
+                        f"Stripe invoice {invoice.get('number') or item.target_id} is already "
+                        f"{invoice.get('status')}; changes made in Fusion after it was finalized are not sent"
+                    ),
+                )
+            if invoice is not None and invoice.get("status") == "void":
+                invoice = None
+        if invoice is None:
+            invoice = existing.get(transaction_id)
+        created = False
+        if invoice is None:
+            invoice = self.stripe.create_invoice(params, idempotency_key=f"{item.idempotency_key}-inv")
+            created = True
+        invoice_id = str(invoice["id"])
+        finalized_now = False
+        if invoice.get("status") == "draft":
+            present = {
+                str((line.get("metadata") or {}).get(self._keys["line_id"]))
+                for line in self.stripe.iter_invoice_lines(invoice_id)
+            }
+            for line in payload["items"]:
+                line_id = str(line["metadata"][self._keys["line_id"]])
+                if line_id in present:
+                    continue
+                self.stripe.create_invoice_item(
+                    {**line, "customer": params["customer"], "invoice": invoice_id},
+                    idempotency_key=f"{item.idempotency_key}-item-{line_id}",
+                )
+            draft = self.stripe.retrieve_invoice(invoice_id) or invoice
+            total = draft.get("total", draft.get("amount_due"))
+            if total is not None and int(total) != int(payload["total"]):
+                return WriteResult(
+                    item.record.id,
+                    Action.DEAD_LETTERED,
+                    reason=(
+                        f"Stripe draft invoice {invoice_id} totals {total} but Fusion invoice {number} "
+                        f"totals {payload['total']} (minor units); fix or delete the draft in Stripe, then retry"
+                    ),
+                )
+            invoice = self.stripe.finalize_invoice(invoice_id, idempotency_key=f"{item.idempotency_key}-fin")
+            finalized_now = True
+        if (
+            self.settings.email_invoices
+            and invoice.get("status") == "open"
+            and (finalized_now or item.uncertain)
+        ):
+            # The same key as the first try: Stripe replays an e-mail already sent instead of
+            # sending it twice.
+            self.stripe.send_invoice(invoice_id, idempotency_key=f"{item.idempotency_key}-send")
+        return WriteResult(item.record.id, Action.CREATED if created else Action.UPDATED, invoice_id)
+
+    def close(self) -> None:
+        self.fusion.close()

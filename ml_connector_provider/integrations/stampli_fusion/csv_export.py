@@ -1,0 +1,687 @@
+"""Reading one Stampli invoice export file: CSV decoding, header matching, grouping and validation.
+
+Stampli exports approved invoices as CSV files whose layout each customer agrees with Stampli
+(the layout is customer-defined and UNCONFIRMED: no public specification exists). The tenant's
+:class:`~ml_connector_provider.integrations.stampli_fusion.FileTemplate` describes it: one row per
+invoice line, the invoice's header fields repeated on every row of the invoice.
+
+:func:`parse_export` is pure: it takes the file's bytes and returns one :class:`InvoiceGroup` per
+invoice (rows grouped by vendor id and invoice number), each either a valid :class:`ExportInvoice`
+or the list of :class:`Problem` that stop it from being one. A file that cannot be read as a whole
+(not UTF-8, broken quoting, missing columns, no rows) raises :class:`FileRejected`.
+
+Row numbers are CSV record numbers: the header row is row 1, a blank line counts as a row, and a
+newline inside a quoted value does not start a new row (the numbering a spreadsheet shows).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import IO, Any
+
+from ml_connector_provider.formats.money import currency_exponent
+from ml_connector_provider.integrations.stampli_fusion.settings import FileTemplate, StampliColumns
+
+__all__ = [
+    "ExportInvoice",
+    "ExportLine",
+    "FileRejected",
+    "InvoiceGroup",
+    "Problem",
+    "parse_export",
+]
+
+_BOM = b"\xef\xbb\xbf"
+# Example date shown in "is not a date" messages, rendered with each configured format.
+_SAMPLE_DAY = date(2026, 11, 21)
+# Amounts are limited to 15 digits before the decimal point: sums stay exact in Decimal's
+# default context and the amounts are far beyond any real invoice anyway.
+_MAX_INTEGER_DIGITS = 15
+_MAX_LINE_NUMBER_DIGITS = 9
+_MAX_SHOWN = 60
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+_PLAIN_AMOUNT = re.compile(r"-?\d+(?:\.\d+)?")
+_LINE_NUMBER = re.compile(r"\d+")
+_ANY_GROUPED = re.compile(r"-?\d{1,3}(?:[,' ]\d{3})+(?:\.\d+)?")
+
+# Field names of StampliColumns, in the template's order (the order problems are reported in);
+# the columns typed ``str`` there are the required ones.
+_FIELDS = tuple(StampliColumns.model_fields)
+_REQUIRED = tuple(name for name, info in StampliColumns.model_fields.items() if info.annotation is str)
+# Fields of one invoice line, read from every row.
+_LINE_FIELDS = ("line_number", "line_description", "line_amount", "gl_account", "cost_center")
+# Invoice-level fields repeated on every row of an invoice (the grouping key aside).
+_HEADER_FIELDS = tuple(name for name in _FIELDS if name not in ("invoice_number", "vendor_id", *_LINE_FIELDS))
+_FIELD_ORDER = {name: index for index, name in enumerate(_FIELDS)}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong in an export file, located as precisely as possible.
+
+    :param file: the file name as given to :func:`parse_export`.
+    :param row: the CSV record number (the header row is row 1), ``None`` when the problem is
+        about several rows or the whole file.
+    :param column: the column's header text as configured in the template, ``None`` when the
+        problem is not about one column.
+    :param message: what is wrong.
+    """
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def describe(self) -> str:
+        """The problem as one line of text, e.g. ``"x.csv row 7, column 'Invoice Date': …"``."""
+        where = self.file
+        if self.row is not None:
+            where += f" row {self.row}"
+        if self.column is not None:
+            where += f", column '{self.column}'"
+        return f"{where}: {self.message}"
+
+
+class FileRejected(ValueError):
+    """The file cannot be read as a whole; no invoice of it is processed.
+
+    :param problem: where and why; ``str(error)`` is ``problem.describe()``.
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.describe())
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class ExportLine:
+    """One invoice line of an export file (one CSV row).
+
+    :param row: the CSV record number of the line's row.
+    :param line_number: the line number from the file (a positive integer, unique in the invoice).
+    :param description: the line description, ``None`` when blank or not exported.
+    :param amount: the line amount, non-zero, quantized to the currency's decimals.
+    :param gl_account: the GL account as exported (a Fusion combination or a key of ``account_map``).
+    :param cost_center: the cost centre, ``None`` when blank or not exported.
+    :param po_number: the purchase order number on the row, ``None`` when blank.
+    """
+
+    row: int
+    line_number: int
+    description: str | None
+    amount: Decimal
+    gl_account: str
+    cost_center: str | None
+    po_number: str | None
+
+
+@dataclass(frozen=True)
+class ExportInvoice:
+    """One valid invoice of an export file: its header fields and its lines (in line-number order).
+
+    Text values are stripped; blank optional values are ``None``. Amounts are quantized to the
+    currency's decimals (``100`` USD becomes ``Decimal("100.00")``).
+    """
+
+    file: str
+    rows: tuple[int, ...]
+    invoice_number: str
+    vendor_id: str
+    vendor_name: str | None
+    vendor_site: str | None
+    invoice_date: date
+    due_date: date | None
+    currency: str
+    amount: Decimal
+    po_number: str | None
+    description: str | None
+    payment_terms: str | None
+    stampli_invoice_id: str | None
+    lines: tuple[ExportLine, ...]
+
+
+@dataclass(frozen=True)
+class InvoiceGroup:
+    """The rows of one invoice (same vendor id and invoice number) and what was found in them.
+
+    :param source_id: ``"<vendor id>/<invoice number>"`` (``/`` and ``%`` in the vendor id escaped
+        as ``%2F`` and ``%25``); for a row lacking either,
+        ``"<file>#row<n>"``.
+    :param label: a human reference for the audit trail, e.g. ``"INV-1001 (Vendor ID V100)"``.
+    :param rows: the CSV record numbers of the group's rows, in file order.
+    :param invoice: the invoice, ``None`` when any problem was found.
+    :param problems: every problem found in the group's rows.
+    :param raw: the rows as read, one mapping per row: configured field name → raw cell text
+        (only the template's columns that the file has).
+    """
+
+    source_id: str
+    label: str
+    rows: tuple[int, ...]
+    invoice: ExportInvoice | None
+    problems: tuple[Problem, ...]
+    raw: tuple[dict[str, str], ...]
+
+
+@dataclass(frozen=True)
+class _Row:
+    number: int
+    # The cells of the template's columns that the file has, as read.
+    cells: dict[str, str]
+    # How many cells the row has in all.
+    width: int
+
+    def text(self, field: str) -> str | None:
+        """The cell stripped; ``None`` when blank or when the file lacks the column."""
+        cell = self.cells.get(field)
+        return (cell.strip() or None) if cell is not None else None
+
+
+def _shown(text: str | None) -> str:
+    if text is None:
+        return "(blank)"
+    if len(text) > _MAX_SHOWN:
+        text = text[: _MAX_SHOWN - 1] + "…"
+    return f"'{text}'"
+
+
+def _or_list(items: Sequence[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def and_list(items: Sequence[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _fold(header: str) -> str:
+    return " ".join(header.split()).casefold()
+
+
+# -- reading the file -----------------------------------------------------------------------------
+
+
+def _read_bytes(data: IO[bytes] | bytes) -> bytes:
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data)
+    content = data.read()
+    if not isinstance(content, bytes | bytearray):
+        raise TypeError("parse_export needs the file's bytes (open it in binary mode)")
+    return bytes(content)
+
+
+def _reader(text: str, delimiter: str, *, strict: bool) -> Iterator[list[str]]:
+    return csv.reader(
+        io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', doublequote=True, strict=strict
+    )
+
+
+def _decode(content: bytes, file_name: str, delimiter: str) -> str:
+    skipped = len(_BOM) if content.startswith(_BOM) else 0
+    body = content[skipped:]
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = error.start
+        # Count the CSV records before the undecodable byte; a sentinel character stands in for
+        # it so that the record it belongs to is counted too.
+        prefix = body[:offset].decode("utf-8") + "?"
+        row: int | None
+        try:
+            row = sum(1 for _ in _reader(prefix, delimiter, strict=False))
+        except csv.Error:
+            row = None
+        byte = body[offset : offset + 1].hex().upper()
+        raise FileRejected(
+            Problem(
+                file_name,
+                row,
+                None,
+                f"the file is not UTF-8 text: byte 0x{byte} at offset {offset + skipped} cannot be "
+                "decoded (export the file as UTF-8)",
+            )
+        ) from None
+
+
+def _records(text: str, file_name: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    reader = _reader(text, delimiter, strict=True)
+    number = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            row = number + 1
+            if "unexpected end of data" in str(error):
+                message = "a quoted value is not closed: its opening '\"' has no closing '\"' before the end of the file"
+            else:
+                message = f"the row is not valid CSV ({error}); a value containing quotes must be quoted with its quotes doubled"
+            raise FileRejected(Problem(file_name, row, None, message)) from None
+        number += 1
+        yield number, cells
+
+
+def _match_header(cells: list[str], configured: dict[str, str | None], file_name: str) -> dict[str, int]:
+    wanted = {_fold(header): field for field, header in configured.items() if header is not None}
+    positions: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        field = wanted.get(_fold(cell))
+        if field is None:
+            continue
+        if field in positions:
+            raise FileRejected(
+                Problem(
+                    file_name,
+                    1,
+                    configured[field],
+                    f"the header row has this column twice (columns {positions[field] + 1} and {index + 1}); "
+                    "it must appear once",
+                )
+            )
+        positions[field] = index
+    missing = [configured[field] for field in _REQUIRED if field not in positions]
+    if missing:
+        found = [f"'{c.strip()}'" for c in cells if c.strip()]
+        shown = ", ".join(found[:30]) + (", …" if len(found) > 30 else "")
+        raise FileRejected(
+            Problem(
+                file_name,
+                1,
+                None,
+                f"the header row lacks the required column{'s' if len(missing) > 1 else ''} "
+                f"{and_list([f'{m!r}' for m in missing])} (found: {shown or 'no column names'}); "
+                "the template's column names are set in the tenant settings (template.columns)",
+            )
+        )
+    return positions
+
+
+# -- values ---------------------------------------------------------------------------------------
+
+
+class _Invalid(ValueError):
+    """A cell value that cannot be read; the message becomes a :class:`Problem`."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_with(text: str, fmt: str) -> date | None:
+    # strptime is slow and an export repeats the same few dates on thousands of rows.
+    try:
+        return datetime.strptime(text, fmt).date()
+    except ValueError:
+        return None
+
+
+def _parse_date(text: str, formats: Sequence[str]) -> date:
+    for fmt in formats:
+        day = _date_with(text, fmt)
+        if day is not None:
+            return day
+    examples = _or_list([_SAMPLE_DAY.strftime(fmt) for fmt in formats])
+    raise _Invalid(f"{_shown(text)} is not a date (expected {examples})")
+
+
+def _parse_amount(text: str, thousands: str | None) -> Decimal:
+    plain = text
+    if _PLAIN_AMOUNT.fullmatch(text) is None:
+        if thousands is not None and thousands in text:
+            sep = re.escape(thousands)
+            if re.fullmatch(rf"-?\d{{1,3}}(?:{sep}\d{{3}})+(?:\.\d+)?", text) is None:
+                raise _Invalid(
+                    f"{_shown(text)} is not an amount (thousands separators {thousands!r} must "
+                    f"group exactly three digits, e.g. 1{thousands}234{thousands}567.50)"
+                )
+            plain = text.replace(thousands, "")
+        elif thousands is None and _ANY_GROUPED.fullmatch(text) is not None:
+            raise _Invalid(
+                f"{_shown(text)} is not an amount: thousands separators are not accepted "
+                "(remove them from the export, or set template.thousands_separator)"
+            )
+        else:
+            raise _Invalid(
+                f"{_shown(text)} is not an amount (expected digits with an optional leading minus "
+                "and decimal point, e.g. -1234.50)"
+            )
+    integer_digits = len(plain.lstrip("-").split(".")[0].lstrip("0"))
+    if integer_digits > _MAX_INTEGER_DIGITS:
+        raise _Invalid(
+            f"{_shown(text)} is too large (at most {_MAX_INTEGER_DIGITS} digits before the decimal point)"
+        )
+    return Decimal(plain)
+
+
+def _at_precision(amount: Decimal, text: str, currency: str) -> Decimal:
+    exponent = currency_exponent(currency)
+    unit = Decimal(1).scaleb(-exponent)
+    quantized = amount.quantize(unit)
+    if quantized != amount:
+        raise _Invalid(f"{_shown(text)} has more decimals than {currency} allows ({exponent})")
+    return quantized
+
+
+def _parse_currency(text: str) -> str:
+    if _CURRENCY.fullmatch(text) is None:
+        raise _Invalid(f"{_shown(text)} is not a currency code (expected three letters, e.g. USD)")
+    return text.upper()
+
+
+def _parse_line_number(text: str) -> int:
+    if (
+        _LINE_NUMBER.fullmatch(text) is None
+        or len(text.lstrip("0")) > _MAX_LINE_NUMBER_DIGITS
+        or int(text) < 1
+    ):
+        raise _Invalid(f"{_shown(text)} is not a line number (expected a whole number from 1 to 999999999)")
+    return int(text)
+
+
+# -- one group ------------------------------------------------------------------------------------
+
+
+class _GroupCheck:
+    """Validates the rows of one group and builds its invoice when nothing is wrong."""
+
+    def __init__(
+        self, file_name: str, template: FileTemplate, headers: dict[str, Any], width: int, rows: list[_Row]
+    ) -> None:
+        self.file = file_name
+        self.template = template
+        self.headers = headers
+        self.width = width
+        self.rows = rows
+        # Each problem with its place in the report: by row (whole-invoice ones last), then column.
+        self.found: list[tuple[tuple[bool, int, int], Problem]] = []
+        self.line_amounts: list[Decimal | None] = []
+
+    def problem(self, row: int | None, field: str | None, message: str) -> None:
+        order = (row is None, row or 0, -1 if field is None else _FIELD_ORDER[field])
+        self.found.append((order, Problem(self.file, row, self.headers[field] if field else None, message)))
+
+    def problems(self) -> tuple[Problem, ...]:
+        """The problems found, in report order."""
+        return tuple(problem for _, problem in sorted(self.found, key=lambda found: found[0]))
+
+    def amount(self, text: str, currency: str | None) -> Decimal:
+        """An amount at the currency's precision (as written while the currency is unknown)."""
+        amount = _parse_amount(text, self.template.thousands_separator)
+        return amount if currency is None else _at_precision(amount, text, currency)
+
+    def value(self, row: _Row, field: str, parse: Callable[[str], Any]) -> tuple[bool, Any]:
+        """Read one cell: (ok, value); blank required cells and unreadable values are problems."""
+        text = row.text(field)
+        if text is None:
+            if field in _REQUIRED:
+                self.problem(row.number, field, "a value is required")
+                return False, None
+            return True, None
+        try:
+            return True, parse(text)
+        except _Invalid as error:
+            self.problem(row.number, field, str(error))
+            return False, None
+
+    def run(self) -> ExportInvoice | None:
+        first = self.rows[0]
+        for row in self.rows:
+            if row.width > self.width:
+                self.problem(
+                    row.number,
+                    None,
+                    f"the row has {row.width} cells but the header row has {self.width}; "
+                    "a value containing the delimiter must be quoted",
+                )
+        # The grouping key: identical on every row by construction; blank only in a one-row group.
+        _, invoice_number = self.value(first, "invoice_number", str)
+        _, vendor_id = self.value(first, "vendor_id", str)
+
+        header = self.header_values(first)
+        currency: str | None = header["currency"]
+        lines = [line for line in (self.line(row, currency) for row in self.rows) if line is not None]
+
+        seen: dict[int, int] = {}
+        for line in lines:
+            if line.line_number in seen:
+                self.problem(
+                    line.row,
+                    "line_number",
+                    f"line number {line.line_number} is also on row {seen[line.line_number]} "
+                    "(line numbers must be unique within an invoice)",
+                )
+            else:
+                seen[line.line_number] = line.row
+
+        invoice_date: date | None = header["invoice_date"]
+        due_date: date | None = header["due_date"]
+        if invoice_date is not None and due_date is not None and due_date < invoice_date:
+            self.problem(
+                first.number,
+                "due_date",
+                f"{_shown(first.text('due_date'))} is before the invoice date {invoice_date.isoformat()}",
+            )
+
+        amount: Decimal | None = header["invoice_amount"]
+        line_amounts = [a for a in self.line_amounts if a is not None]
+        # The sum is only meaningful for a whole invoice: a row without its key stands alone.
+        complete = (
+            invoice_number is not None and vendor_id is not None and len(line_amounts) == len(self.rows)
+        )
+        if complete and amount is not None and currency is not None:
+            total = sum(line_amounts, Decimal(0))
+            if total != amount:
+                rows = ("rows " if len(self.rows) > 1 else "row ") + and_list(
+                    [str(row.number) for row in self.rows]
+                )
+                self.problem(
+                    None,
+                    "invoice_amount",
+                    f"the invoice amount is {amount:f} {currency} but the line amounts "
+                    f"('{self.headers['line_amount']}', {rows}) add up to {total:f}",
+                )
+        if (
+            self.found
+            or invoice_number is None
+            or vendor_id is None
+            or invoice_date is None
+            or currency is None
+            or amount is None
+        ):
+            return None
+        return ExportInvoice(
+            file=self.file,
+            rows=tuple(row.number for row in self.rows),
+            invoice_number=invoice_number,
+            vendor_id=vendor_id,
+            vendor_name=header["vendor_name"],
+            vendor_site=header["vendor_site"],
+            invoice_date=invoice_date,
+            due_date=due_date,
+            currency=currency,
+            amount=amount,
+            po_number=header["po_number"],
+            description=header["description"],
+            payment_terms=header["payment_terms"],
+            stampli_invoice_id=header["stampli_invoice_id"],
+            lines=tuple(sorted(lines, key=lambda line: line.line_number)),
+        )
+
+    def header_values(self, first: _Row) -> dict[str, Any]:
+        """Validate the invoice-level fields on the first row; other rows must carry the same values."""
+        formats = self.template.date_formats
+
+        def as_date(text: str) -> date:
+            return _parse_date(text, formats)
+
+        def as_text(text: str) -> str:
+            return text
+
+        parsers: dict[str, Any] = dict.fromkeys(_HEADER_FIELDS, as_text)
+        parsers.update(invoice_date=as_date, due_date=as_date, currency=_parse_currency)
+        values: dict[str, Any] = {}
+        valid: dict[str, bool] = {}
+        for field in _HEADER_FIELDS:
+            if field == "invoice_amount":
+                continue
+            valid[field], values[field] = self.value(first, field, parsers[field])
+        currency = values["currency"] if valid["currency"] else None
+
+        def as_amount(text: str) -> Decimal:
+            amount = self.amount(text, currency)
+            if amount <= 0:
+                raise _Invalid(
+                    f"{_shown(text)} is not above zero: credit memos and zero-amount invoices are not "
+                    "supported (only standard invoices with a positive amount)"
+                )
+            return amount
+
+        valid["invoice_amount"], values["invoice_amount"] = self.value(first, "invoice_amount", as_amount)
+
+        def comparable(field: str, text: str | None) -> Any:
+            """The value two rows are compared by (dates and amounts by value); raises _Invalid."""
+            if text is None:
+                return None
+            if field == "invoice_amount":
+                return self.amount(text, None)
+            if field == "currency":
+                return text.upper()
+            return parsers[field](text)
+
+        for row in self.rows[1:]:
+            for field in _HEADER_FIELDS:
+                if field not in self.headers or self.headers[field] is None:
+                    continue
+                reference, text = first.text(field), row.text(field)
+                if text == reference:
+                    continue
+                if valid[field] and reference is not None and text is not None:
+                    try:
+                        if comparable(field, text) == comparable(field, reference):
+                            continue
+                    except _Invalid:
+                        pass
+                self.problem(
+                    row.number,
+                    field,
+                    f"{_shown(text)} differs from {_shown(reference)} on row {first.number} "
+                    "(invoice fields must be the same on every row of an invoice)",
+                )
+        return {field: values[field] if valid[field] else None for field in _HEADER_FIELDS}
+
+    def line(self, row: _Row, currency: str | None) -> ExportLine | None:
+        ok_number, line_number = self.value(row, "line_number", _parse_line_number)
+
+        def as_line_amount(text: str) -> Decimal:
+            amount = self.amount(text, currency)
+            if amount == 0:
+                raise _Invalid(f"{_shown(text)} is zero (a line must have an amount)")
+            return amount
+
+        ok_amount, amount = self.value(row, "line_amount", as_line_amount)
+        self.line_amounts.append(amount if ok_amount else None)
+        ok_account, gl_account = self.value(row, "gl_account", str)
+        if not (ok_number and ok_amount and ok_account) or currency is None:
+            return None
+        return ExportLine(
+            row=row.number,
+            line_number=line_number,
+            description=row.text("line_description"),
+            amount=amount,
+            gl_account=gl_account,
+            cost_center=row.text("cost_center"),
+            po_number=row.text("po_number"),
+        )
+
+
+def _check_group(
+    file_name: str, template: FileTemplate, headers: dict[str, Any], width: int, rows: list[_Row]
+) -> InvoiceGroup:
+    check = _GroupCheck(file_name, template, headers, width, rows)
+    invoice = check.run()
+    first = rows[0]
+    invoice_number, vendor_id = first.text("invoice_number"), first.text("vendor_id")
+    if invoice_number is not None and vendor_id is not None:
+        # A "/" inside the vendor id is escaped, so "A/B" + "C" and "A" + "B/C" stay two invoices.
+        source_id = f"{vendor_id.replace('%', '%25').replace('/', '%2F')}/{invoice_number}"
+        label = f"{invoice_number} ({template.columns.vendor_id} {vendor_id})"
+    else:
+        source_id = f"{file_name}#row{first.number}"
+        label = f"{file_name} row {first.number}"
+    return InvoiceGroup(
+        source_id=source_id,
+        label=label,
+        rows=tuple(row.number for row in rows),
+        invoice=invoice,
+        problems=check.problems(),
+        raw=tuple(dict(row.cells) for row in rows),
+    )
+
+
+# -- the file -------------------------------------------------------------------------------------
+
+
+def parse_export(data: IO[bytes] | bytes, *, file_name: str, template: FileTemplate) -> list[InvoiceGroup]:
+    """Read one Stampli export file into invoice groups, in order of their first row.
+
+    :param data: the file's content, as bytes or a binary file object (read to its end).
+    :param file_name: the file's name, used in every problem and in row-based source ids.
+    :param template: the tenant's file layout.
+    :returns: one group per (vendor id, invoice number) pair, plus one group per row that lacks
+        either. Each group has an invoice or the problems that prevent it.
+    :raises FileRejected: when the file as a whole cannot be read: not UTF-8, a quoted value that
+        is never closed, a required column missing from the header row, a column appearing twice,
+        no invoice rows, or more than ``template.max_rows`` of them.
+    """
+    text = _decode(_read_bytes(data), file_name, template.delimiter)
+    records = _records(text, file_name, template.delimiter)
+    first = next(records, None)
+    header_cells = first[1] if first is not None else []
+    if not any(cell.strip() for cell in header_cells):
+        if not any(cell.strip() for _, cells in records for cell in cells):
+            raise FileRejected(
+                Problem(file_name, None, None, "the file is empty: no header row and no invoice rows")
+            )
+        raise FileRejected(
+            Problem(file_name, 1, None, "the header row is blank (the first row must name the columns)")
+        )
+    headers = template.columns.model_dump()
+    positions = _match_header(header_cells, headers, file_name)
+    width = len(header_cells)
+
+    groups: dict[tuple[str, str] | int, list[_Row]] = {}
+    data_rows = 0
+    for number, cells in records:
+        if not any(cell.strip() for cell in cells):
+            continue
+        data_rows += 1
+        if data_rows > template.max_rows:
+            raise FileRejected(
+                Problem(
+                    file_name,
+                    number,
+                    None,
+                    f"the file has more than {template.max_rows} invoice rows (template.max_rows); "
+                    "ask for smaller exports or raise the limit",
+                )
+            )
+        row = _Row(
+            number=number,
+            cells={field: cells[index] if index < len(cells) else "" for field, index in positions.items()},
+            width=len(cells),
+        )
+        vendor_id, invoice_number = row.text("vendor_id"), row.text("invoice_number")
+        key: tuple[str, str] | int = (vendor_id, invoice_number) if vendor_id and invoice_number else number
+        groups.setdefault(key, []).append(row)
+    if not groups:
+        raise FileRejected(Problem(file_name, None, None, "the file has a header row but no invoice rows"))
+    return [_check_group(file_name, template, headers, width, rows) for rows in groups.values()]

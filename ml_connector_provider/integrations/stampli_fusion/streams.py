@@ -1,0 +1,634 @@
+"""Stampli → Oracle Fusion AP: the streams of the ``stampli_fusion`` integration.
+
+``invoices``
+    Reads the complete export files of the tenant's SFTP outbound directory, one page of invoices
+    per file, and posts each invoice to Fusion payables once. A file is acknowledged only after
+    every batch read from it is committed to the ledger (:meth:`Stream.finish`): it is then moved to
+    the archive directory, or to the error directory with a reason file when it could not be read
+    at all. Its checksum is recorded in the ledger, so a re-upload of the same content is archived
+    without being posted again.
+
+``reference_data``
+    Writes Fusion's active suppliers, enabled account combinations and cost centres to Stampli's
+    inbound directory as CSV files, each only when its content changed.
+
+The mapping is pure (:mod:`ml_connector_provider.integrations.stampli_fusion.mapping`); this module does the
+I/O around it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import logging
+import posixpath
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ml_connector_provider.engine.stream import Stream
+from ml_connector_provider.engine.types import (
+    Action,
+    DeadLetter,
+    Link,
+    MapResult,
+    SourceRecord,
+    StreamKey,
+    Window,
+    Write,
+    WriteItem,
+    WriteResult,
+    utcnow,
+)
+from ml_connector_provider.integrations.stampli_fusion.settings import StampliFusionSettings
+
+if TYPE_CHECKING:
+    from ml_connector_provider.engine.context import StreamContext
+    from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
+    from ml_connector_provider.hooks.stampli import RemoteFile, StampliHook
+    from ml_connector_provider.integrations.stampli_fusion.mapping import AccountStatus, ApLookups, Supplier
+    from ml_connector_provider.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+INVOICES_RESOURCE = "invoices"
+SUPPLIERS_RESOURCE = "suppliers"
+ACCOUNTS_RESOURCE = "accountCombinationsLOV"
+#: Suffix of the reason file written next to a file moved to the error directory.
+REASON_SUFFIX = ".reason.txt"
+#: Suffix of the file listing an archived file's invoices that had problems.
+PROBLEMS_SUFFIX = ".problems.txt"
+#: Fragments of Fusion's 400 message for a duplicate invoice number (exact wording UNCONFIRMED).
+_DUPLICATE_HINTS = ("duplicate", "already exists", "must be unique", "already used")
+
+
+@dataclass
+class _FileAction:
+    """What to do with one file once the run's batches are committed."""
+
+    file: RemoteFile
+    checksum: str
+    destination: str
+    outcome: str | None  # "processed" / "failed"; None: already finished in the ledger (a re-upload)
+    detail: str
+    reason: str | None = None  # written next to the moved file
+    reason_suffix: str = REASON_SUFFIX
+
+
+class StampliInvoicesToFusion(Stream):
+    """Approved Stampli invoices (CSV files on SFTP) → Oracle Fusion payables invoices.
+
+    :param sftp: the Stampli SFTP hook.
+    :param fusion: the Oracle Fusion hook (its transport paces itself on 429/503).
+    :param settings: the tenant's settings.
+    :param ledger: the ledger (processed-file state).
+    :param key: the stream's key (tenant and integration of the file records).
+    :param clock: POSIX time now (the age of files is measured against it).
+    """
+
+    source_system = "stampli"
+    target_system = "fusion"
+
+    @classmethod
+    def from_context(cls, ctx: StreamContext) -> StampliInvoicesToFusion:
+        from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
+        from ml_connector_provider.hooks.stampli import StampliHook
+        from ml_connector_provider.transport import AdaptivePacer
+
+        settings = ctx.settings_as(StampliFusionSettings)
+        fusion = OracleFusionHook(
+            ctx.connections["fusion"], pacer=AdaptivePacer(), retry_attempts=settings.post_attempts
+        )
+        return cls(StampliHook(ctx.connections["stampli"]), fusion, settings, ctx.ledger, ctx.key)
+
+    def __init__(
+        self,
+        sftp: StampliHook,
+        fusion: OracleFusionHook,
+        settings: StampliFusionSettings,
+        ledger: Ledger,
+        key: StreamKey,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sftp = sftp
+        self.fusion = fusion
+        self.settings = settings
+        self.ledger = ledger
+        self.key = key
+        self.clock = clock
+        self._actions: list[_FileAction] = []
+        self._suppliers: dict[str, Supplier | None] = {}
+        self._accounts: dict[str, AccountStatus] = {}
+        self._connection = contextlib.ExitStack()
+        self._connected = False
+
+    # -- SFTP ------------------------------------------------------------------------------------
+
+    def _sftp(self) -> StampliHook:
+        """The hook, with one SSH connection kept open for the whole run."""
+        if not self._connected:
+            self._connection.enter_context(self.sftp.get_managed_conn())
+            self._connected = True
+        return self.sftp
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def read(self, window: Window) -> Iterable[Sequence[SourceRecord]]:
+        """One page per complete export file in the outbound directory, oldest first.
+
+        The window is not used: the outbound directory is a queue, and a file leaves it only
+        once its invoices are committed (:meth:`finish`).
+        """
+        from ml_connector_provider.hooks.stampli import not_ready_reasons, ready_files
+
+        sftp_settings = self.settings.sftp
+        listing = self._sftp().list_files(sftp_settings.outbound_dir)
+        rule: dict[str, Any] = {
+            "pattern": sftp_settings.file_pattern,
+            "now": self.clock(),
+            "min_age": sftp_settings.min_file_age,
+            "marker_suffix": sftp_settings.marker_suffix,
+        }
+        ready = ready_files(listing, **rule)
+        waiting = not_ready_reasons(listing, **rule)
+        if waiting:
+            log.info(
+                "%s: %d file(s) in %s not complete yet, left for a later run: %s",
+                self.key,
+                len(waiting),
+                sftp_settings.outbound_dir,
+                "; ".join(f"{name} ({why})" for name, why in list(waiting.items())[:20]),
+            )
+        log.info("%s: %d complete export file(s) in %s", self.key, len(ready), sftp_settings.outbound_dir)
+        for remote in ready:
+            page = self._read_file(remote)
+            if page:
+                yield page
+
+    def _read_file(self, remote: RemoteFile) -> list[SourceRecord]:
+        from ml_connector_provider.integrations.stampli_fusion.csv_export import FileRejected, parse_export
+        from ml_connector_provider.integrations.stampli_fusion.mapping import group_to_record
+
+        sftp_settings = self.settings.sftp
+        sftp = self._sftp()
+        downloaded = sftp.download(remote.path)
+        try:
+            if downloaded.changed_during_download or (downloaded.size, downloaded.mtime) != (
+                remote.size,
+                remote.mtime,
+            ):
+                log.warning(
+                    "%s: %s changed while it was read (still being written?); left for a later run",
+                    self.key,
+                    remote.path,
+                )
+                return []
+            checksum = downloaded.sha256
+            tenant, integration = self.key.tenant, self.key.integration
+            known = self.ledger.file_by_checksum(tenant, integration, checksum)
+            if known is not None and known.outcome != "processing":
+                log.warning(
+                    "%s: %s has the same content (sha256 %s…) as %s, already %s; archived without posting",
+                    self.key,
+                    remote.path,
+                    checksum[:12],
+                    known.path,
+                    known.outcome,
+                )
+                self._actions.append(
+                    _FileAction(
+                        remote,
+                        checksum,
+                        sftp_settings.archive_dir,
+                        outcome=None,
+                        detail=f"re-upload of {known.path} (already {known.outcome})",
+                    )
+                )
+                return []
+            if known is not None:
+                log.info(
+                    "%s: %s was being processed by an earlier run; reading it again", self.key, remote.path
+                )
+            self.ledger.begin_file(
+                tenant, integration, path=remote.path, size=downloaded.size, checksum=checksum
+            )
+            try:
+                groups = parse_export(downloaded.data, file_name=remote.name, template=self.settings.template)
+            except FileRejected as rejected:
+                reason = rejected.problem.describe()
+                log.error("%s: %s cannot be read: %s", self.key, remote.path, reason)
+                self._actions.append(
+                    _FileAction(
+                        remote,
+                        checksum,
+                        sftp_settings.error_dir,
+                        outcome="failed",
+                        detail=reason,
+                        reason=reason,
+                    )
+                )
+                return []
+        finally:
+            downloaded.data.close()
+
+        changed_at = datetime.fromtimestamp(remote.mtime, UTC)
+        records = [group_to_record(g, changed_at=changed_at, file_checksum=checksum) for g in groups]
+        with_problems = [g for g in groups if g.problems]
+        detail = f"{len(groups)} invoice(s), {len(with_problems)} with problems"
+        problems_text = None
+        if with_problems:
+            problems_text = "\n".join(
+                f"{g.label}: " + "; ".join(p.describe() for p in g.problems) for g in with_problems
+            )
+        self._actions.append(
+            _FileAction(
+                remote,
+                checksum,
+                sftp_settings.archive_dir,
+                outcome="processed",
+                detail=detail,
+                reason=problems_text,
+                reason_suffix=PROBLEMS_SUFFIX,
+            )
+        )
+        self.ledger.note_file(tenant, integration, checksum=checksum, detail=f"{detail}; posting")
+        log.info("%s: %s: %s", self.key, remote.path, detail)
+        return records
+
+    def finish(self) -> None:
+        """Move every file read in this run out of the outbound directory (never deleting anything)."""
+        sftp = self._sftp() if self._actions else None
+        marker = self.settings.sftp.marker_suffix
+        for action in self._actions:
+            assert sftp is not None
+            moved = sftp.move(action.file.path, action.destination)
+            if marker:
+                marker_path = action.file.path + marker
+                if sftp.stat(marker_path) is not None:
+                    sftp.move(marker_path, action.destination, name=posixpath.basename(moved) + marker)
+            if action.reason:
+                sftp.write_text(moved + action.reason_suffix, action.reason.rstrip("\n") + "\n")
+            log.info("%s: %s → %s (%s)", self.key, action.file.path, moved, action.detail)
+            if action.outcome is not None:
+                self.ledger.finish_file(
+                    self.key.tenant,
+                    self.key.integration,
+                    checksum=action.checksum,
+                    outcome=action.outcome,
+                    detail=f"{action.detail}; moved to {moved}",
+                )
+        self._actions = []
+
+    # -- mapping ---------------------------------------------------------------------------------
+
+    def prepare(self, records: Sequence[SourceRecord], links: Mapping[str, Link]) -> ApLookups:
+        """Look up the batch's suppliers and account combinations in Fusion (cached for the run)."""
+        from ml_connector_provider.integrations.stampli_fusion.mapping import (
+            AccountStatus,
+            ApLookups,
+            MappingError,
+            account_status_from_fusion,
+            lookup_keys,
+            supplier_from_fusion,
+        )
+
+        numbers, combinations = lookup_keys(records, self.settings)
+        missing = sorted(n for n in numbers if n not in self._suppliers)
+        if missing:
+            found = self.fusion.find_by_attribute(
+                SUPPLIERS_RESOURCE, "SupplierNumber", missing, expand="sites"
+            )
+            for item in found:
+                try:
+                    supplier = supplier_from_fusion(item)
+                except MappingError as malformed:
+                    # Counted as not found: its invoices are dead-lettered with the reason below.
+                    log.warning(
+                        "%s: Fusion supplier %s is unusable: %s", self.key, item.get("SupplierId"), malformed
+                    )
+                    continue
+                self._suppliers[supplier.number] = supplier
+            for number in missing:
+                self._suppliers.setdefault(number, None)
+        settings = self.settings
+        for combination in sorted(c for c in combinations if c not in self._accounts):
+            segments = combination.split(settings.segment_delimiter)
+            criteria = {f"Segment{n}": value for n, value in enumerate(segments, start=1)}
+            items = self.fusion.find_matching(ACCOUNTS_RESOURCE, criteria)
+            statuses = [
+                account_status_from_fusion(
+                    item, delimiter=settings.segment_delimiter, segment_count=settings.segment_count
+                )
+                for item in items
+            ]
+            match = next((s for s in statuses if s.combination == combination), None)
+            self._accounts[combination] = match or AccountStatus(combination=combination, exists=False)
+        return ApLookups(
+            suppliers={n: self._suppliers.get(n) for n in numbers},
+            accounts={c: self._accounts[c] for c in combinations},
+        )
+
+    def map(self, record: SourceRecord, lookups: Any) -> MapResult:
+        from ml_connector_provider.integrations.stampli_fusion.mapping import map_invoice
+
+        return map_invoice(record, lookups, self.settings)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
+        # One look-up for the whole batch (by invoice number), matched on the dedup key here.
+        numbers = [str(item.payload["InvoiceNumber"]) for item in items if item.target_id is None]
+        in_fusion = _by_dedup_key(self.fusion.find_by_attribute(INVOICES_RESOURCE, "InvoiceNumber", numbers))
+        return [self._write_one(item, in_fusion) for item in items]
+
+    def _write_one(
+        self, item: WriteItem, in_fusion: dict[tuple[str, str, str], dict[str, Any]]
+    ) -> WriteResult:
+        from ml_connector_provider.hooks.oracle_fusion import FusionApiError, FusionBadRequest
+        from ml_connector_provider.transport import ConnectionFailed, RetryExhausted
+
+        payload = item.payload
+        number = str(payload["InvoiceNumber"])
+        supplier = str(payload["SupplierNumber"])
+        what = f"invoice {number} of supplier {supplier}"
+        if item.target_id is not None:
+            return WriteResult(
+                item.record.id,
+                Action.SKIPPED,
+                item.target_id,
+                reason=(
+                    f"{what} is already in Fusion as InvoiceId {item.target_id}; changes in a later "
+                    "export are not applied to a posted invoice"
+                ),
+            )
+        existing = in_fusion.get(_dedup_key(payload))
+        if existing is not None:
+            return self._linked(item, existing, what)
+        try:
+            created = self.fusion.create_item(INVOICES_RESOURCE, payload)
+        except FusionBadRequest as refused:
+            if any(hint in refused.detail.casefold() for hint in _DUPLICATE_HINTS):
+                existing = self._find_any_case(payload)
+                if existing is not None:
+                    return self._linked(item, existing, what)
+            return WriteResult(
+                item.record.id, Action.DEAD_LETTERED, reason=f"Fusion refused {what}: {refused.detail}"
+            )
+        except RetryExhausted as exhausted:
+            return WriteResult(
+                item.record.id,
+                Action.DEAD_LETTERED,
+                reason=(
+                    f"Fusion was unavailable for {what} after {exhausted.attempts} attempt(s) "
+                    f"({exhausted.last_error.message}); retried on a later run"
+                ),
+            )
+        except FusionApiError as failed:
+            if failed.status in (429, 502, 503, 504):
+                return WriteResult(
+                    item.record.id,
+                    Action.DEAD_LETTERED,
+                    reason=f"Fusion was unavailable for {what} (HTTP {failed.status}); retried on a later run",
+                )
+            raise
+        except ConnectionFailed as lost:
+            # The create may have reached Fusion: the write intent stays in the ledger, and the
+            # retry looks the invoice up before creating it.
+            return WriteResult(
+                item.record.id,
+                Action.DEAD_LETTERED,
+                reason=f"no answer from Fusion for {what} ({lost}); looked up again before any new attempt",
+            )
+        invoice_id = created.get("InvoiceId")
+        if invoice_id is None:
+            raise RuntimeError(f"Fusion created {what} but its answer has no InvoiceId")
+        in_fusion[_dedup_key(payload)] = created
+        return WriteResult(
+            item.record.id,
+            Action.CREATED,
+            str(invoice_id),
+            details={"InvoiceId": invoice_id, "InvoiceNumber": number, "SupplierNumber": supplier},
+        )
+
+    def _find_any_case(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The supplier's invoice whose number differs from the payload's only in case (what
+        Fusion's duplicate check compares), preferring one that is not cancelled."""
+        folded = str(payload["InvoiceNumber"]).casefold()
+        criteria = {"SupplierNumber": payload["SupplierNumber"], "BusinessUnit": payload["BusinessUnit"]}
+        matches = [
+            i
+            for i in self.fusion.find_matching(INVOICES_RESOURCE, criteria)
+            if str(i.get("InvoiceNumber", "")).casefold() == folded
+        ]
+        live = [i for i in matches if not _truthy(i.get("CanceledFlag"))]
+        return (live or matches)[0] if matches else None
+
+    @staticmethod
+    def _linked(item: WriteItem, existing: Mapping[str, Any], what: str) -> WriteResult:
+        invoice_id = existing.get("InvoiceId")
+        if invoice_id is None:
+            raise RuntimeError(f"Fusion listed {what} without an InvoiceId")
+        return WriteResult(
+            item.record.id,
+            Action.SKIPPED,
+            str(invoice_id),
+            reason=f"{what} is already in Fusion (InvoiceId {invoice_id}); linked, not posted again",
+        )
+
+    def close(self) -> None:
+        self._connection.close()
+        self._connected = False
+        self.fusion.close()
+
+
+# -- reference data ------------------------------------------------------------------------------
+
+#: Columns of the reference files written to Stampli's inbound directory.
+VENDOR_COLUMNS = ("Vendor ID", "Vendor", "Vendor Site", "Status")
+GL_ACCOUNT_COLUMNS = ("GL Account", "Account Type")
+COST_CENTER_COLUMNS = ("Cost Center",)
+
+
+class FusionReferenceDataToStampli(Stream):
+    """Fusion suppliers, account combinations and cost centres → CSV files for Stampli's look-ups.
+
+    Each file is one record (``vendors``, ``gl_accounts``, ``cost_centers``) whose version is the
+    checksum of its content, so a file is uploaded again only when Fusion's data changed. Files
+    are written atomically (a temporary name, then a rename).
+
+    Only suppliers with a supplier number are listed, inactive ones flagged; only enabled account
+    combinations; cost centres are the distinct values of the cost-centre segment of those.
+    """
+
+    source_system = "fusion"
+    target_system = "stampli"
+
+    @classmethod
+    def from_context(cls, ctx: StreamContext) -> FusionReferenceDataToStampli:
+        from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
+        from ml_connector_provider.hooks.stampli import StampliHook
+
+        return cls(
+            StampliHook(ctx.connections["stampli"]),
+            OracleFusionHook(ctx.connections["fusion"]),
+            ctx.settings_as(StampliFusionSettings),
+        )
+
+    def __init__(
+        self,
+        sftp: StampliHook,
+        fusion: OracleFusionHook,
+        settings: StampliFusionSettings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        if settings.reference_data is None:
+            raise ValueError(
+                "the stampli_fusion stream 'reference_data' needs the tenant's settings.reference_data "
+                "block; see docs/integrations/stampli_fusion.md, or disable the stream"
+            )
+        self.sftp = sftp
+        self.fusion = fusion
+        self.settings = settings
+        self.reference = settings.reference_data
+        self.clock = clock
+        self._contents: dict[str, bytes] = {}
+
+    def read(self, window: Window) -> Iterable[Sequence[SourceRecord]]:
+        now = self.clock()
+        records = [self._record(name, rows, now) for name, rows in self._datasets()]
+        yield records
+
+    def fetch(self, ids: Sequence[str]) -> Iterable[SourceRecord]:
+        """The named files (``vendors.csv``…), rebuilt from Fusion as it is now."""
+        wanted = set(ids)
+        now = self.clock()
+        return [self._record(name, rows, now) for name, rows in self._datasets() if name in wanted]
+
+    def _datasets(self) -> Iterator[tuple[str, list[Sequence[str]]]]:
+        reference = self.reference
+        if reference.vendors_file:
+            yield reference.vendors_file, [VENDOR_COLUMNS, *self._vendor_rows()]
+        if reference.gl_accounts_file or reference.cost_centers_file:
+            accounts = self._account_rows()
+            if reference.gl_accounts_file:
+                yield reference.gl_accounts_file, [GL_ACCOUNT_COLUMNS, *accounts]
+            if reference.cost_centers_file:
+                yield reference.cost_centers_file, [COST_CENTER_COLUMNS, *self._cost_center_rows(accounts)]
+
+    def _vendor_rows(self) -> list[Sequence[str]]:
+        from ml_connector_provider.integrations.stampli_fusion.mapping import (
+            MappingError,
+            supplier_from_fusion,
+        )
+
+        reverse = {number: vendor for vendor, number in self.settings.vendor_map.items()}
+        rows: list[Sequence[str]] = []
+        for page in self.fusion.iter_collection(
+            SUPPLIERS_RESOURCE, expand="sites", order_by=("SupplierNumber",)
+        ):
+            for item in page:
+                if not item.get("SupplierNumber"):
+                    continue
+                try:
+                    supplier = supplier_from_fusion(item)
+                except MappingError as malformed:
+                    log.warning(
+                        "Fusion supplier %s left out of the vendors file: %s",
+                        item.get("SupplierId"),
+                        malformed,
+                    )
+                    continue
+                vendor_id = reverse.get(supplier.number, supplier.number)
+                status = "Active" if supplier.active else "Inactive"
+                site_names = [s.name for s in supplier.sites if s.pay] or [""]
+                for site_name in site_names:
+                    rows.append((vendor_id, supplier.name, site_name, status))
+        return rows
+
+    def _account_rows(self) -> list[tuple[str, str]]:
+        count = self.settings.segment_count
+        delimiter = self.settings.segment_delimiter
+        rows: list[tuple[str, str]] = []
+        for item in self.fusion.find_matching(ACCOUNTS_RESOURCE, {"EnabledFlag": "Y"}):
+            segments = [str(item.get(f"Segment{n}") or "") for n in range(1, count + 1)]
+            if all(segments):
+                rows.append((delimiter.join(segments), str(item.get("AccountType") or "")))
+        rows.sort()
+        return rows
+
+    def _cost_center_rows(self, accounts: Sequence[Sequence[str]]) -> list[Sequence[str]]:
+        position = self.settings.cost_center_segment
+        if position is None:
+            return []
+        values = {row[0].split(self.settings.segment_delimiter)[position - 1] for row in accounts}
+        return [(value,) for value in sorted(values)]
+
+    def _record(self, name: str, rows: list[Sequence[str]], now: datetime) -> SourceRecord:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerows(rows)
+        content = buffer.getvalue().encode("utf-8")
+        checksum = hashlib.sha256(content).hexdigest()
+        self._contents[name] = content
+        path = posixpath.join(self.reference.inbound_dir, name)
+        return SourceRecord(
+            id=name,
+            version=checksum,
+            changed_at=now,
+            data={"path": path, "rows": len(rows) - 1, "sha256": checksum},
+            label=f"{name} ({len(rows) - 1} rows)",
+        )
+
+    def map(self, record: SourceRecord, lookups: Any) -> MapResult:
+        if record.id not in self._contents:
+            return DeadLetter(f"{record.id} was not built in this run; it is rebuilt on the next one")
+        return Write(dict(record.data))
+
+    def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
+        results: list[WriteResult] = []
+        with self.sftp.get_managed_conn():
+            for item in items:
+                path = str(item.payload["path"])
+                self.sftp.write_bytes(path, self._contents[item.record.id])
+                action = Action.UPDATED if item.target_id else Action.CREATED
+                results.append(
+                    WriteResult(item.record.id, action, path, details={"rows": item.payload["rows"]})
+                )
+        return results
+
+    def close(self) -> None:
+        self.fusion.close()
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _dedup_key(invoice: Mapping[str, Any]) -> tuple[str, str, str]:
+    """What Fusion keeps unique for an AP invoice: business unit, supplier, invoice number."""
+    return (
+        str(invoice.get("BusinessUnit")),
+        str(invoice.get("SupplierNumber")),
+        str(invoice.get("InvoiceNumber")),
+    )
+
+
+def _by_dedup_key(items: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Fusion invoices by dedup key; where several share one, the one not cancelled wins."""
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for item in items:
+        key = _dedup_key(item)
+        if key not in found or (
+            _truthy(found[key].get("CanceledFlag")) and not _truthy(item.get("CanceledFlag"))
+        ):
+            found[key] = dict(item)
+    return found
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().upper() in ("Y", "TRUE", "YES")

@@ -1,0 +1,1434 @@
+"""General ledger in the Fusion stand-in: account combinations, journal batches, FBDI journal import.
+
+Contract A5.7, A5.7b and A5.8. Fusion's REST API cannot create journals; a client uploads
+``GlInterface.zip`` through ``erpintegrations`` (``importBulkData``), the ESS job
+``JournalImportLauncher`` loads ``GlInterface.csv`` into the ``GL_INTERFACE`` table and runs Journal
+Import, and the journals then appear, unposted, in ``journalBatches``. The stand-in does the same
+with its own parser, so it checks the client's file rather than trusting it.
+
+Resources
+---------
+
+* ``accountCombinationsLOV`` — read-only list of the chart of accounts' combinations, path key
+  literally ``_CODE_COMBINATION_ID``; attributes ``_CODE_COMBINATION_ID``,
+  ``_CHART_OF_ACCOUNTS_ID``, ``EnabledFlag`` (``Y``/``N``), ``AccountType`` (``A`` asset, ``L``
+  liability, ``O`` equity, ``R`` revenue, ``E`` expense), ``StartDateActive``, ``EndDateActive``,
+  ``Segment1``…``Segment5``. Names beyond the key are **UNCONFIRMED**. The seeded chart
+  (:data:`ACCOUNT_COMBINATIONS`) has five segments joined by ``-``:
+  company-costcentre-account-subaccount-product; cost centres ``000`` (balance sheet), ``110``
+  Administration, ``120`` Engineering and ``130`` Sales. :data:`AP_EXPENSE_ACCOUNTS` are the
+  expense combinations payables invoice lines may use (:mod:`.payables` checks distribution
+  combinations against this resource); :data:`DISABLED_EXPENSE_ACCOUNT` and
+  :data:`ENDED_EXPENSE_ACCOUNT` are the disabled and the ended expense combination.
+* ``journalBatches`` — read (collection, item, children) and ``DELETE``; key ``JeBatchId``;
+  ``BatchName`` (= ``REFERENCE1``), ``BatchDescription`` (``REFERENCE2``), ``Status``
+  (``Unposted``), ``AccountingPeriod``, ``JournalSource``, ``RequestId`` (the ESS request that
+  imported it), ``LedgerName`` and the who columns; child ``journalHeaders`` (``JeHeaderId``,
+  ``JournalName`` = ``REFERENCE4``, ``Description`` = ``REFERENCE5``, ``LedgerName``,
+  ``CurrencyCode``, ``JournalCategory``, ``AccountingDate``, ``PeriodName``,
+  ``RunningTotalEnteredDr``/``Cr``) with child ``journalLines`` (``JeLineNumber``,
+  ``AccountCombination`` joined by ``-``, ``EnteredDr``, ``EnteredCr``, ``Description`` =
+  ``REFERENCE10``, ``LineReference`` = position 53). Names beyond ``JeBatchId`` are
+  **UNCONFIRMED**. ``BatchName`` is queryable in both ``q`` dialects (``in (…)`` from version 2).
+* ``erpintegrations`` — served by :class:`JournalImportService`, not by the ADF engine:
+
+  - ``POST`` with ``OperationName`` ``importBulkData`` (the only operation the stand-in knows):
+    ``ContentType`` ``zip``, ``DocumentContent`` the base64 of a zip, ``FileName``,
+    ``DocumentAccount`` ``fin$/generalLedger$/import$`` or ``fin/generalLedger/import``,
+    ``JobName`` ``/oracle/apps/ess/financials/generalLedger/programs/common,JournalImportLauncher``
+    and a ``ParameterList`` of seven values (``DataAccessSetId, JournalSource, LedgerId, GroupId,
+    PostErrorsToSuspense, CreateSummaryJournals, ImportDFF``; ``#NULL`` is empty). A request that
+    is malformed in itself (unknown attribute or operation, not base64, not a zip, unknown job or
+    account, wrong parameter count) answers 400. Otherwise 201 with the body echoed —
+    ``DocumentContent`` included — in the attribute order of contract A5.7, ``ReqstId`` set to
+    the new ESS request id (a string of digits) and a ``Location`` header.
+  - ``GET erpintegrations?finder=ESSJobStatusRF;requestId=<id>`` — one item with
+    ``RequestStatus``; every such poll moves the request on: ``WAIT`` → ``RUNNING`` → terminal,
+    terminal on the :attr:`GlSettings.polls_to_terminal`-th poll (default 2; 0 finishes the job
+    at submission). An unknown id gives no items.
+  - ``GET erpintegrations?finder=ESSJobExecutionDetailsRF;requestId=<id>,fileType=LOG`` (or
+    ``OUT``, ``ALL``) — one item whose ``DocumentContent`` is the base64 of a zip holding
+    ``<id>.log`` (and/or ``<id>.out``); before the request is terminal the content is ``null``.
+
+The job
+-------
+
+At submission the file is *loaded*: the zip's ``GlInterface.csv`` (by that exact name) is read as
+UTF-8 with the stand-in's own CSV reader — no header, positional, **149 fields per row**. A row with
+another field count, an empty or malformed ``DATE_CREATED`` (``YYYY/MM/DD``), an amount or
+``GROUP_ID`` that is not a number, a file that is not UTF-8 or CSV, or a zip without
+``GlInterface.csv`` fails the load: the request ends ``ERROR`` and no row reaches ``GL_INTERFACE``.
+
+When the request turns terminal, the loaded rows enter ``GL_INTERFACE`` (status ``NEW``) and
+Journal Import runs:
+
+1. The launch checks the parameters: the data access set, the ledger and the journal source must
+   be the stand-in's (:class:`GlSettings`); otherwise the request ends ``ERROR`` and selects nothing.
+2. It selects the interface rows — this load's and any earlier load's still in the table — whose
+   ``USER_JE_SOURCE_NAME`` is the source parameter and whose ``GROUP_ID`` is the group parameter
+   (``ALL`` selects every group, ``#NULL`` the rows without one). None selected: ``ERROR``, and the
+   log says so. Rows left behind by a failed import are therefore selected again by the next
+   import of the same group (as in Fusion), so clients should use a fresh group per import.
+3. Each selected row is validated; the first problem found sets its ``STATUS`` and
+   ``STATUS_DESCRIPTION``:
+
+   ========  ===================================================================================
+   code      meaning
+   ========  ===================================================================================
+   ``EM03``  the row's ``LEDGER_ID``/``LEDGER_NAME`` is not the ledger of the parameters
+   ``EM04``  ``ACTUAL_FLAG`` is not ``A`` (the stand-in imports actuals only) — stand-in code
+   ``EC08``  the currency is not enabled (:attr:`GlSettings.currencies`)
+   ``EM01``  the journal category does not exist (:attr:`GlSettings.categories`) — stand-in code
+   ``EP01``  the accounting date is missing, malformed (``YYYY/MM/DD``), outside the open periods
+             (:meth:`GlSettings.open_period_names`), or outside a given ``PERIOD_NAME``
+   ``EF04``  the account is not valid: ``FLEX-VALUE DOES NOT EXIST (SEGMENT=Account)
+             (VALUESET=Corporate Account) (VALUE=99999)`` for an unknown segment value, or
+             ``COMBINATION DOES NOT EXIST …`` when every value exists but the combination does not
+   ``EF03``  the combination is disabled (``EnabledFlag`` ``N``)
+   ``EF01``  the accounting date is outside the combination's ``StartDateActive``/``EndDateActive``
+   ``EU02``  the journal (same ``REFERENCE1``, ``REFERENCE4`` and currency) does not balance: the
+             entered debits differ from the entered credits (suspense posting is not allowed)
+   ``P``     the row is valid but was not imported because another row of its batch was rejected
+   ========  ===================================================================================
+
+   EP01, EF01, EF03, EF04, EU02, EC08 and EM03 carry the meanings Oracle's Journal Import error
+   code lists give them (as published for E-Business Suite); that Fusion uses the same codes is
+   UNCONFIRMED beyond EF04, which the contract saw on a live pod.
+4. Rows form batches by ``REFERENCE1`` and journals by ``REFERENCE4`` + currency (empty names get
+   ``<source> <request id>: A <group>`` and ``<category> <currency>``). A batch with any rejected
+   row is rejected whole (with :attr:`GlSettings.rejection_scope` ``"group"``, any rejected row
+   rejects every selected row, as some Fusion integrations report). The other batches become
+   ``journalBatches`` items and their rows leave ``GL_INTERFACE``; rejected rows stay there
+   (``GET /__sandbox__/fusion/gl-interface``).
+5. The request ends ``SUCCEEDED`` when every selected row was imported, otherwise ``ERROR``
+   (:attr:`GlSettings.rejected_status` can make it ``WARNING`` or ``SUCCEEDED`` instead — the
+   contract's live run reported ``SUCCEEDED`` for a load whose bad line was rejected, so clients
+   must check the journals, not only the status). Journals are visible only from then on.
+
+The log (format **UNCONFIRMED** — a real pod's log differs; this one is designed to be read by
+people and by :func:`ml_connector_provider.hooks.oracle_fusion.fbdi.parse_journal_import_log`)::
+
+    Journal Import (Oracle Fusion stand-in; log format UNCONFIRMED)
+    Request id: 2345001
+    File: GlInterface_7.zip (GlInterface.csv)
+    Parameters: DataAccessSetId=300000046975980, JournalSource=Stripe, LedgerId=300000046975971, GroupId=7, PostErrorsToSuspense=N, CreateSummaryJournals=N, ImportDescriptiveFlexfields=N
+    Rows loaded: 5
+    Rows selected: 5
+    Rows imported: 3
+    Rows rejected: 2
+    IMPORTED batch="Stripe pi_1" journals=1 rows=3 JeBatchId=300000047700001
+    REJECTED batch="Stripe pi_2" journal="Payment pi_2" line=4 status=EF04 description="FLEX-VALUE DOES NOT EXIST (SEGMENT=Account) (VALUESET=Corporate Account) (VALUE=99999)"
+    REJECTED batch="Stripe pi_2" journal="Payment pi_2" line=5 status=P description="The row is valid but its batch was rejected."
+    Request status: ERROR
+
+``line`` is the row's line number in ``GlInterface.csv``; quoted values are JSON strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import io
+import json
+import re
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ml_connector_sandbox.base import SandboxState
+from ml_connector_sandbox.systems.fusion.adf import (
+    READ_ONLY,
+    AdfError,
+    AdfResource,
+    AdfService,
+    attr,
+    framework_version,
+    parse_finder,
+    read_json_object,
+    unquote_segments,
+)
+from ml_connector_sandbox.systems.fusion.values import format_timestamp, json_number
+
+__all__ = [
+    "ACCOUNTS_PAYABLE_ACCOUNT",
+    "ACCOUNTS_RECEIVABLE_ACCOUNT",
+    "ACCOUNT_COMBINATIONS",
+    "ACCOUNT_COMBINATIONS_RESOURCE",
+    "ACCOUNT_COMBINATION_RESOURCE_NAME",
+    "AP_EXPENSE_ACCOUNTS",
+    "AR_SUSPENSE_ACCOUNT",
+    "CASH_CLEARING_ACCOUNT",
+    "CHART_OF_ACCOUNTS_ID",
+    "CURRENCIES",
+    "DATA_ACCESS_SET_ID",
+    "DEFERRED_REVENUE_ACCOUNT",
+    "DISABLED_ACCOUNT",
+    "DISABLED_EXPENSE_ACCOUNT",
+    "DOCUMENT_ACCOUNTS",
+    "ENDED_EXPENSE_ACCOUNT",
+    "ERP_INTEGRATIONS",
+    "FREIGHT_EXPENSE_ACCOUNT",
+    "FREIGHT_SALES_ACCOUNT",
+    "GL_INTERFACE_FIELDS",
+    "JOURNAL_BATCHES_RESOURCE",
+    "JOURNAL_BATCH_RESOURCE_NAME",
+    "JOURNAL_CATEGORIES",
+    "JOURNAL_IMPORT_JOB_NAME",
+    "JOURNAL_SOURCES",
+    "LEDGER_ID",
+    "LEDGER_NAME",
+    "OFFICE_SUPPLIES_ENGINEERING_ACCOUNT",
+    "OFFICE_SUPPLIES_EXPENSE_ACCOUNT",
+    "OFFICE_SUPPLIES_SALES_ACCOUNT",
+    "PROFESSIONAL_FEES_ENGINEERING_ACCOUNT",
+    "PROFESSIONAL_FEES_EXPENSE_ACCOUNT",
+    "SALES_TAX_PAYABLE_ACCOUNT",
+    "SEGMENTS",
+    "SEGMENT_DELIMITER",
+    "SERVICES_REVENUE_ACCOUNT",
+    "SOFTWARE_ADMINISTRATION_ACCOUNT",
+    "SOFTWARE_EXPENSE_ACCOUNT",
+    "SOFTWARE_SALES_ACCOUNT",
+    "STRIPE_FEES_ACCOUNT",
+    "SUBSCRIPTION_REVENUE_ACCOUNT",
+    "TRAVEL_ADMINISTRATION_ACCOUNT",
+    "TRAVEL_ENGINEERING_ACCOUNT",
+    "TRAVEL_EXPENSE_ACCOUNT",
+    "UNDEPOSITED_FUNDS_ACCOUNT",
+    "UTILITIES_EXPENSE_ACCOUNT",
+    "CombinationProblem",
+    "CsvError",
+    "GlSettings",
+    "JournalImportService",
+    "combination_problem",
+    "combinations_by_segments",
+    "parse_csv",
+    "period_name",
+]
+
+ACCOUNT_COMBINATION_RESOURCE_NAME = "accountCombinationsLOV"
+JOURNAL_BATCH_RESOURCE_NAME = "journalBatches"
+ERP_INTEGRATIONS = "erpintegrations"
+
+#: The ledger of the stand-in (contract A5.7 example values).
+LEDGER_ID = 300000046975971
+LEDGER_NAME = "US Primary Ledger"
+DATA_ACCESS_SET_ID = 300000046975980
+CHART_OF_ACCOUNTS_ID = 50248
+#: Journal sources and categories defined in the stand-in.
+JOURNAL_SOURCES = ("Spreadsheet", "Stripe", "Manual")
+JOURNAL_CATEGORIES = ("Adjustment", "Receipts", "Revenue")
+#: Currencies enabled in the stand-in.
+CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "MXN")
+
+#: The ESS job that loads ``GlInterface.csv`` and runs Journal Import.
+JOURNAL_IMPORT_JOB_NAME = "/oracle/apps/ess/financials/generalLedger/programs/common,JournalImportLauncher"
+#: Both spellings of the GL import UCM account seen in public code.
+DOCUMENT_ACCOUNTS = ("fin$/generalLedger$/import$", "fin/generalLedger/import")
+#: The segments of the chart of accounts: (segment name, value set name).
+SEGMENTS = (
+    ("Company", "Corporate Company"),
+    ("Cost Center", "Corporate Cost Center"),
+    ("Account", "Corporate Account"),
+    ("Sub-Account", "Corporate Sub-Account"),
+    ("Product", "Corporate Product"),
+)
+SEGMENT_DELIMITER = "-"
+
+# -- the chart of accounts --------------------------------------------------------------------------------
+
+CASH_CLEARING_ACCOUNT = "101-000-11250-000-000"
+"""Cash clearing for card-processor settlements (asset)."""
+UNDEPOSITED_FUNDS_ACCOUNT = "101-000-11300-000-000"
+"""Undeposited funds (asset)."""
+ACCOUNTS_RECEIVABLE_ACCOUNT = "101-000-12100-000-000"
+"""Trade receivables (asset)."""
+AR_SUSPENSE_ACCOUNT = "101-000-12990-000-000"
+"""Receivables suspense: customer money not yet applied to invoices (asset)."""
+DISABLED_ACCOUNT = "101-000-11900-000-000"
+"""A retired clearing account: exists but disabled (``EnabledFlag`` ``N``), so journals on it fail ``EF03``."""
+ACCOUNTS_PAYABLE_ACCOUNT = "101-000-21100-000-000"
+"""Trade payables (liability)."""
+SALES_TAX_PAYABLE_ACCOUNT = "101-000-22300-000-000"
+"""Sales tax payable (liability)."""
+DEFERRED_REVENUE_ACCOUNT = "101-000-24100-000-000"
+"""Deferred revenue (liability)."""
+SUBSCRIPTION_REVENUE_ACCOUNT = "101-000-40100-000-000"
+"""Subscription revenue (revenue)."""
+SERVICES_REVENUE_ACCOUNT = "101-000-40200-000-000"
+"""Professional services revenue (revenue)."""
+OFFICE_SUPPLIES_EXPENSE_ACCOUNT = "101-110-61100-000-000"
+"""Office supplies, cost centre 110 Administration (expense)."""
+SOFTWARE_EXPENSE_ACCOUNT = "101-120-62300-000-000"
+"""Software subscriptions, cost centre 120 Engineering (expense)."""
+PROFESSIONAL_FEES_EXPENSE_ACCOUNT = "101-110-63500-000-000"
+"""Legal and professional fees, cost centre 110 Administration (expense)."""
+TRAVEL_EXPENSE_ACCOUNT = "101-130-64200-000-000"
+"""Travel, cost centre 130 Sales (expense)."""
+STRIPE_FEES_ACCOUNT = "101-000-65110-000-000"
+"""Card processing (Stripe) fees (expense)."""
+OFFICE_SUPPLIES_ENGINEERING_ACCOUNT = "101-120-61100-000-000"
+"""Office supplies, cost centre 120 Engineering (expense)."""
+OFFICE_SUPPLIES_SALES_ACCOUNT = "101-130-61100-000-000"
+"""Office supplies, cost centre 130 Sales (expense)."""
+SOFTWARE_ADMINISTRATION_ACCOUNT = "101-110-62300-000-000"
+"""Software subscriptions, cost centre 110 Administration (expense)."""
+SOFTWARE_SALES_ACCOUNT = "101-130-62300-000-000"
+"""Software subscriptions, cost centre 130 Sales (expense)."""
+PROFESSIONAL_FEES_ENGINEERING_ACCOUNT = "101-120-63500-000-000"
+"""Legal and professional fees, cost centre 120 Engineering (expense)."""
+TRAVEL_ADMINISTRATION_ACCOUNT = "101-110-64200-000-000"
+"""Travel, cost centre 110 Administration (expense)."""
+TRAVEL_ENGINEERING_ACCOUNT = "101-120-64200-000-000"
+"""Travel, cost centre 120 Engineering (expense)."""
+FREIGHT_EXPENSE_ACCOUNT = "101-110-66100-000-000"
+"""Freight and delivery, cost centre 110 Administration (expense)."""
+FREIGHT_SALES_ACCOUNT = "101-130-66100-000-000"
+"""Freight and delivery, cost centre 130 Sales (expense)."""
+UTILITIES_EXPENSE_ACCOUNT = "101-110-67200-000-000"
+"""Utilities, cost centre 110 Administration (expense)."""
+DISABLED_EXPENSE_ACCOUNT = "101-120-61900-000-000"
+"""Equipment rental, cost centre 120 Engineering: exists but disabled (``EnabledFlag`` ``N``) and
+has no end date, so AP lines on it are refused and journals on it fail ``EF03``."""
+ENDED_EXPENSE_ACCOUNT = "101-130-64900-000-000"
+"""Trade shows, cost centre 130 Sales: enabled, but its ``EndDateActive`` is 30 days before the
+sandbox clock's start, so it is valid only for earlier dates (journals after it fail ``EF01``)."""
+
+#: The seeded combinations: (combination, ``AccountType``, enabled, ``_CODE_COMBINATION_ID``).
+ACCOUNT_COMBINATIONS: tuple[tuple[str, str, bool, int], ...] = (
+    (CASH_CLEARING_ACCOUNT, "A", True, 13001),
+    (UNDEPOSITED_FUNDS_ACCOUNT, "A", True, 13002),
+    (ACCOUNTS_RECEIVABLE_ACCOUNT, "A", True, 13003),
+    (AR_SUSPENSE_ACCOUNT, "A", True, 13004),
+    (DISABLED_ACCOUNT, "A", False, 13005),
+    (ACCOUNTS_PAYABLE_ACCOUNT, "L", True, 13006),
+    (SALES_TAX_PAYABLE_ACCOUNT, "L", True, 13007),
+    (DEFERRED_REVENUE_ACCOUNT, "L", True, 13008),
+    (SUBSCRIPTION_REVENUE_ACCOUNT, "R", True, 13009),
+    (SERVICES_REVENUE_ACCOUNT, "R", True, 13010),
+    (OFFICE_SUPPLIES_EXPENSE_ACCOUNT, "E", True, 13011),
+    (SOFTWARE_EXPENSE_ACCOUNT, "E", True, 13012),
+    (PROFESSIONAL_FEES_EXPENSE_ACCOUNT, "E", True, 13013),
+    (TRAVEL_EXPENSE_ACCOUNT, "E", True, 13014),
+    (STRIPE_FEES_ACCOUNT, "E", True, 13015),
+    (OFFICE_SUPPLIES_ENGINEERING_ACCOUNT, "E", True, 13016),
+    (OFFICE_SUPPLIES_SALES_ACCOUNT, "E", True, 13017),
+    (SOFTWARE_ADMINISTRATION_ACCOUNT, "E", True, 13018),
+    (SOFTWARE_SALES_ACCOUNT, "E", True, 13019),
+    (PROFESSIONAL_FEES_ENGINEERING_ACCOUNT, "E", True, 13020),
+    (TRAVEL_ADMINISTRATION_ACCOUNT, "E", True, 13021),
+    (TRAVEL_ENGINEERING_ACCOUNT, "E", True, 13022),
+    (FREIGHT_EXPENSE_ACCOUNT, "E", True, 13023),
+    (FREIGHT_SALES_ACCOUNT, "E", True, 13024),
+    (UTILITIES_EXPENSE_ACCOUNT, "E", True, 13025),
+    (DISABLED_EXPENSE_ACCOUNT, "E", False, 13026),
+    (ENDED_EXPENSE_ACCOUNT, "E", True, 13027),
+)
+#: Combinations whose ``EndDateActive`` lies in the past: combination → days before the sandbox
+#: time the seed is built at (all others have no end date).
+_ENDED_DAYS_AGO: Mapping[str, int] = {DISABLED_ACCOUNT: 90, ENDED_EXPENSE_ACCOUNT: 30}
+#: The expense combinations an AP invoice line may use (enabled, no end date), for demos and tests.
+AP_EXPENSE_ACCOUNTS: tuple[str, ...] = (
+    OFFICE_SUPPLIES_EXPENSE_ACCOUNT,
+    OFFICE_SUPPLIES_ENGINEERING_ACCOUNT,
+    OFFICE_SUPPLIES_SALES_ACCOUNT,
+    SOFTWARE_ADMINISTRATION_ACCOUNT,
+    SOFTWARE_EXPENSE_ACCOUNT,
+    SOFTWARE_SALES_ACCOUNT,
+    PROFESSIONAL_FEES_EXPENSE_ACCOUNT,
+    PROFESSIONAL_FEES_ENGINEERING_ACCOUNT,
+    TRAVEL_ADMINISTRATION_ACCOUNT,
+    TRAVEL_ENGINEERING_ACCOUNT,
+    TRAVEL_EXPENSE_ACCOUNT,
+    FREIGHT_EXPENSE_ACCOUNT,
+    FREIGHT_SALES_ACCOUNT,
+    UTILITIES_EXPENSE_ACCOUNT,
+)
+
+
+def seed_account_combinations(now: datetime) -> list[dict[str, Any]]:
+    """The chart of accounts of :data:`ACCOUNT_COMBINATIONS`, active since 2020.
+
+    :data:`DISABLED_ACCOUNT` also ended 90 days before ``now`` and :data:`ENDED_EXPENSE_ACCOUNT`
+    (enabled) 30 days before it; every other combination, :data:`DISABLED_EXPENSE_ACCOUNT`
+    included, has no end date.
+    """
+    rows = []
+    for combination, account_type, enabled, ccid in ACCOUNT_COMBINATIONS:
+        segments = combination.split(SEGMENT_DELIMITER)
+        row: dict[str, Any] = {
+            "_CODE_COMBINATION_ID": ccid,
+            "_CHART_OF_ACCOUNTS_ID": CHART_OF_ACCOUNTS_ID,
+            "EnabledFlag": "Y" if enabled else "N",
+            "AccountType": account_type,
+            "StartDateActive": "2020-01-01",
+            "EndDateActive": (
+                (now.date() - timedelta(days=_ENDED_DAYS_AGO[combination])).isoformat()
+                if combination in _ENDED_DAYS_AGO
+                else None
+            ),
+            "CreatedBy": "FIN_IMPL",
+            "CreationDate": "2020-01-01T00:00:00.000+00:00",
+            "LastUpdatedBy": "FIN_IMPL",
+            "LastUpdateDate": "2020-01-01T00:00:00.000+00:00",
+        }
+        for number, value in enumerate(segments, start=1):
+            row[f"Segment{number}"] = value
+        rows.append(row)
+    return rows
+
+
+ACCOUNT_COMBINATIONS_RESOURCE = AdfResource(
+    name=ACCOUNT_COMBINATION_RESOURCE_NAME,
+    key="_CODE_COMBINATION_ID",
+    title="Account Combinations List of Values",
+    attributes=(
+        attr("_CODE_COMBINATION_ID", "integer", generated=True),
+        attr("_CHART_OF_ACCOUNTS_ID", "integer", description="UNCONFIRMED name."),
+        attr("EnabledFlag", description="UNCONFIRMED name: Y or N."),
+        attr("AccountType", description="UNCONFIRMED name: A, L, O, R or E."),
+        attr("StartDateActive", "date", description="UNCONFIRMED name."),
+        attr("EndDateActive", "date", description="UNCONFIRMED name."),
+        *(attr(f"Segment{n}", description=f"UNCONFIRMED name: {SEGMENTS[n - 1][0]}.") for n in range(1, 6)),
+    ),
+    operations=READ_ONLY,
+    seed=seed_account_combinations,
+    id_start=13001,
+)
+
+CombinationProblem = Literal["unknown", "disabled", "inactive"]
+"""Why an account combination cannot be used (see :func:`combination_problem`)."""
+
+
+def combinations_by_segments(db: Mapping[str, Any]) -> dict[tuple[str, ...], Mapping[str, Any]]:
+    """The stored chart of accounts (``accountCombinationsLOV`` in the stand-in state ``db``) by
+    segment values: ``("101", "110", "61100", "000", "000")`` → its row."""
+    return {
+        tuple(str(row.get(f"Segment{n}") or "") for n in range(1, len(SEGMENTS) + 1)): row
+        for row in db.get(ACCOUNT_COMBINATION_RESOURCE_NAME, [])
+    }
+
+
+def combination_problem(combination: Mapping[str, Any] | None, on_date: date) -> CombinationProblem | None:
+    """Why an account combination cannot be used on ``on_date``, or ``None`` when it can.
+
+    The one rule Journal Import (``EF04``/``EF03``/``EF01``) and payables distributions share:
+    ``unknown`` — not in the chart (``combination`` is ``None``); ``disabled`` — ``EnabledFlag``
+    is not ``Y``; ``inactive`` — ``on_date`` lies before ``StartDateActive`` or after
+    ``EndDateActive``.
+
+    :param combination: a row of :func:`combinations_by_segments`, or ``None``.
+    :param on_date: the accounting or invoice date.
+    """
+    if combination is None:
+        return "unknown"
+    if combination.get("EnabledFlag") != "Y":
+        return "disabled"
+    start, end = combination.get("StartDateActive"), combination.get("EndDateActive")
+    if (start and on_date < date.fromisoformat(str(start))) or (
+        end and on_date > date.fromisoformat(str(end))
+    ):
+        return "inactive"
+    return None
+
+
+_JOURNAL_LINES = AdfResource(
+    name="journalLines",
+    key="JeLineNumber",
+    title="Journal Lines",
+    attributes=(
+        attr("JeLineNumber", "integer", generated=True),
+        attr("AccountCombination", description="UNCONFIRMED name: segments joined by '-'."),
+        attr("EnteredDr", "number", queryable=False),
+        attr("EnteredCr", "number", queryable=False),
+        attr("Description", description="REFERENCE10."),
+        attr("LineReference", description="UNCONFIRMED name: the per-line reference (position 53)."),
+    ),
+    who_columns=False,
+    id_start=1,
+)
+
+_JOURNAL_HEADERS = AdfResource(
+    name="journalHeaders",
+    key="JeHeaderId",
+    title="Journal Headers",
+    attributes=(
+        attr("JeHeaderId", "integer", generated=True),
+        attr("JournalName", description="REFERENCE4."),
+        attr("Description", description="REFERENCE5."),
+        attr("LedgerName"),
+        attr("CurrencyCode"),
+        attr("JournalCategory"),
+        attr("AccountingDate", "date"),
+        attr("PeriodName"),
+        attr("RunningTotalEnteredDr", "number", queryable=False),
+        attr("RunningTotalEnteredCr", "number", queryable=False),
+    ),
+    children=(_JOURNAL_LINES,),
+    who_columns=False,
+    id_start=300000047710001,
+)
+
+JOURNAL_BATCHES_RESOURCE = AdfResource(
+    name=JOURNAL_BATCH_RESOURCE_NAME,
+    key="JeBatchId",
+    title="Journal Batches",
+    attributes=(
+        attr("JeBatchId", "integer", generated=True),
+        attr("BatchName", description="REFERENCE1 (UNCONFIRMED name)."),
+        attr("BatchDescription", description="REFERENCE2 (UNCONFIRMED name)."),
+        attr("Status", description="UNCONFIRMED name: Unposted after an import."),
+        attr("AccountingPeriod", description="UNCONFIRMED name."),
+        attr("JournalSource", description="UNCONFIRMED name."),
+        attr("RequestId", "integer", description="UNCONFIRMED name: the ESS request that imported it."),
+        attr("LedgerName", description="UNCONFIRMED name."),
+    ),
+    children=(_JOURNAL_HEADERS,),
+    operations=frozenset({"get", "delete"}),
+    id_start=300000047700001,
+)
+
+
+# -- settings -----------------------------------------------------------------------------------------------
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def period_name(day: date) -> str:
+    """The accounting period of ``day`` in the stand-in's monthly calendar: ``Nov-26``."""
+    return f"{_MONTHS[day.month - 1]}-{day.year % 100:02d}"
+
+
+@dataclass
+class GlSettings:
+    """The stand-in's general ledger setup; tests change it through
+    ``FusionSandbox.configure_gl(...)`` or ``POST /__sandbox__/fusion/gl-settings``.
+
+    :param ledger_id: the ledger's id.
+    :param ledger_name: the ledger's name.
+    :param data_access_set_id: the data access set that grants the ledger.
+    :param sources: journal sources that exist.
+    :param categories: journal categories that exist.
+    :param currencies: enabled currencies.
+    :param open_periods: names of the open periods; ``None`` means the sandbox clock's current
+        and previous month.
+    :param polls_to_terminal: the status poll on which an ESS request turns terminal (0: at
+        submission).
+    :param rejection_scope: ``batch`` — a rejected row rejects its batch; ``group`` — it rejects
+        every selected row.
+    :param rejected_status: terminal status of a request that rejected rows.
+    """
+
+    ledger_id: int = LEDGER_ID
+    ledger_name: str = LEDGER_NAME
+    data_access_set_id: int = DATA_ACCESS_SET_ID
+    sources: tuple[str, ...] = JOURNAL_SOURCES
+    categories: tuple[str, ...] = JOURNAL_CATEGORIES
+    currencies: tuple[str, ...] = CURRENCIES
+    open_periods: tuple[str, ...] | None = None
+    polls_to_terminal: int = 2
+    rejection_scope: Literal["batch", "group"] = "batch"
+    rejected_status: Literal["ERROR", "WARNING", "SUCCEEDED"] = "ERROR"
+
+    def open_period_names(self, today: date) -> tuple[str, ...]:
+        """The open periods on ``today`` (the sandbox date)."""
+        if self.open_periods is not None:
+            return tuple(self.open_periods)
+        previous = today.replace(day=1) - timedelta(days=1)
+        return (period_name(previous), period_name(today))
+
+    def to_dict(self, today: date | None = None) -> dict[str, Any]:
+        """The settings as JSON-able data (with the effective open periods when ``today`` is given)."""
+        data = asdict(self)
+        for name in ("sources", "categories", "currencies", "open_periods"):
+            if data[name] is not None:
+                data[name] = list(data[name])
+        if today is not None:
+            data["effective_open_periods"] = list(self.open_period_names(today))
+        return data
+
+
+# -- the stand-in's CSV reader ---------------------------------------------------------------------------
+
+#: 1-based positions of the ``GlInterface.csv`` fields the stand-in reads (contract A5.7b).
+GL_INTERFACE_FIELDS: Mapping[str, int] = {
+    "STATUS": 1,
+    "LEDGER_ID": 2,
+    "ACCOUNTING_DATE": 3,
+    "USER_JE_SOURCE_NAME": 4,
+    "USER_JE_CATEGORY_NAME": 5,
+    "CURRENCY_CODE": 6,
+    "DATE_CREATED": 7,
+    "ACTUAL_FLAG": 8,
+    **{f"SEGMENT{n}": 8 + n for n in range(1, 31)},
+    "ENTERED_DR": 39,
+    "ENTERED_CR": 40,
+    "REFERENCE1": 43,
+    "REFERENCE2": 44,
+    "REFERENCE4": 46,
+    "REFERENCE5": 47,
+    "REFERENCE10": 52,
+    "REFERENCE21": 53,
+    "GROUP_ID": 67,
+    "LEDGER_NAME": 92,
+    "PERIOD_NAME": 95,
+}
+_FIELD_COUNT = 149
+
+
+class CsvError(ValueError):
+    """The text is not valid CSV.
+
+    :param message: what is wrong.
+    :param line: the 1-based line where it was found.
+    """
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+def parse_csv(text: str) -> list[tuple[int, list[str]]]:
+    """Split CSV text into rows of fields (RFC 4180: ``,`` separators, ``"`` quoting with ``""``
+    escapes, CRLF, LF or CR line ends). Blank lines are skipped.
+
+    :returns: ``(line number where the row starts, fields)`` per row.
+    :raises CsvError: a quote is left open, or text follows a closing quote.
+    """
+    rows: list[tuple[int, list[str]]] = []
+    fields: list[str] = []
+    chars: list[str] = []
+    line = row_line = 1
+    index, size = 0, len(text)
+    quoted = after_quote = False
+    started = False  # the current row has content (a field separator or a character)
+    while index < size:
+        char = text[index]
+        if quoted:
+            if char == '"':
+                if index + 1 < size and text[index + 1] == '"':
+                    chars.append('"')
+                    index += 2
+                    continue
+                quoted, after_quote = False, True
+            else:
+                if char == "\n":
+                    line += 1
+                chars.append(char)
+            index += 1
+            continue
+        if char == ",":
+            fields.append("".join(chars))
+            chars, after_quote, started = [], False, True
+        elif char in "\r\n":
+            if char == "\r" and index + 1 < size and text[index + 1] == "\n":
+                index += 1
+            if started or chars or after_quote:
+                fields.append("".join(chars))
+                rows.append((row_line, fields))
+            fields, chars, after_quote, started = [], [], False, False
+            line += 1
+            row_line = line
+        elif after_quote:
+            raise CsvError(f"unexpected character {char!r} after a closing quote", line)
+        elif char == '"' and not chars:
+            quoted, started = True, True
+        else:
+            chars.append(char)
+            started = True
+        index += 1
+    if quoted:
+        raise CsvError("a quoted field is not closed", row_line)
+    if started or chars or after_quote:
+        fields.append("".join(chars))
+        rows.append((row_line, fields))
+    return rows
+
+
+# -- journal import -------------------------------------------------------------------------------------------
+
+_ESS_ATTRIBUTES = (
+    "OperationName",
+    "DocumentId",
+    "DocumentContent",
+    "FileName",
+    "ContentType",
+    "FileType",
+    "DocumentAccount",
+    "Comments",
+    "ProcessName",
+    "LoadRequestId",
+    "JobPackageName",
+    "JobDefName",
+    "ReqstId",
+    "RequestStatus",
+    "JobName",
+    "ParameterList",
+    "NotificationCode",
+    "CallbackURL",
+    "JobOptions",
+    "StatusCode",
+    "ESSParameters",
+)
+_ACCEPTED_ATTRIBUTES = frozenset(_ESS_ATTRIBUTES)
+_PARAMETER_NAMES = (
+    "DataAccessSetId",
+    "JournalSource",
+    "LedgerId",
+    "GroupId",
+    "PostErrorsToSuspense",
+    "CreateSummaryJournals",
+    "ImportDescriptiveFlexfields",
+)
+_CSV_NAME = "GlInterface.csv"
+_JOBS = "_essJobs"
+_INTERFACE = "_glInterface"
+_REQUEST_START = 2345001
+_HEADER_ID_START = 300000047710001
+_DATE = re.compile(r"^(\d{4})/(\d{2})/(\d{2})$")
+
+
+class _LoadError(Exception):
+    pass
+
+
+@dataclass
+class _Row:
+    """One ``GL_INTERFACE`` row; the state keeps it as a plain dict (``dataclasses.asdict``)."""
+
+    values: dict[str, str]
+    file_line: int
+    load_request_id: str
+    status: str = "NEW"
+    description: str | None = None
+    request_id: str | None = None
+    interface_id: int = 0
+
+
+class JournalImportService:
+    """``erpintegrations`` of the stand-in: ``importBulkData`` for ``JournalImportLauncher``, the
+    ESS finders, and the Journal Import that fills ``journalBatches``.
+
+    :param service: the ADF engine (its state holds every resource).
+    :param state: the system state; ESS requests live under ``_essJobs``, the interface table
+        under ``_glInterface``.
+    :param now: the sandbox clock.
+    :param settings: returns the current :class:`GlSettings`.
+    """
+
+    def __init__(
+        self,
+        service: AdfService,
+        state: SandboxState,
+        now: Callable[[], datetime],
+        settings: Callable[[], GlSettings],
+    ) -> None:
+        self.service = service
+        self.state = state
+        self.now = now
+        self.settings = settings
+
+    # -- state helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def initial_state() -> dict[str, Any]:
+        """The non-resource part of the seed: no ESS requests, an empty interface table."""
+        return {_JOBS: {}, _INTERFACE: []}
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every ESS request: id, status, polls, file, parameters, counts, log (copies)."""
+        with self.state as db:
+            return [
+                {key: copy.deepcopy(value) for key, value in job.items() if key != "rows"}
+                for job in db.setdefault(_JOBS, {}).values()
+            ]
+
+    def interface_rows(self) -> list[dict[str, Any]]:
+        """The ``GL_INTERFACE`` table: the rows not imported (rejected, or never selected).
+
+        Each row has the named columns of :data:`GL_INTERFACE_FIELDS` as loaded (text), with
+        ``STATUS`` the row's current status (``NEW``, ``P`` or an error code), plus
+        ``STATUS_DESCRIPTION``, ``INTERFACE_ID``, ``LOAD_REQUEST_ID`` (the request that loaded it),
+        ``REQUEST_ID`` (the last Journal Import that selected it) and ``FILE_LINE`` (its line in
+        ``GlInterface.csv``).
+        """
+        with self.state as db:
+            return [
+                {
+                    **row["values"],
+                    "STATUS": row["status"],
+                    "STATUS_DESCRIPTION": row["description"],
+                    "INTERFACE_ID": row["interface_id"],
+                    "LOAD_REQUEST_ID": row["load_request_id"],
+                    "REQUEST_ID": row["request_id"],
+                    "FILE_LINE": row["file_line"],
+                }
+                for row in db.setdefault(_INTERFACE, [])
+            ]
+
+    # -- HTTP ---------------------------------------------------------------------------------------
+
+    async def handle(self, request: Request, base_path: str, path: str, user: str) -> Response:
+        """Answer a request for ``erpintegrations`` (``path`` starts with it)."""
+        version = framework_version(request)
+        try:
+            segments = unquote_segments(path)
+            base = str(request.base_url).rstrip("/") + "/" + base_path.strip("/")
+            href = f"{base}/{ERP_INTEGRATIONS}"
+            params = {name.lower(): value for name, value in request.query_params.items()}
+            only_data = (params.get("onlydata") or "").strip().lower() == "true"
+            if len(segments) != 1:
+                raise AdfError(404, "The requested resource does not exist.", "NOT_FOUND")
+            if request.method == "POST":
+                item = self.submit(await read_json_object(request), user)
+                location = f"{href}/{item['OperationName']}"
+                body = self._render(item, location, only_data)
+                return JSONResponse(body, status_code=201, headers={"Location": location})
+            if request.method != "GET":
+                raise AdfError(405, f"The method {request.method} is not allowed here.", "METHOD_NOT_ALLOWED")
+            items = self.find(params.get("finder") or "")
+            return JSONResponse(
+                {
+                    "items": [
+                        self._render(item, f"{href}/{item['OperationName']}", only_data) for item in items
+                    ],
+                    "count": len(items),
+                    "hasMore": False,
+                    "limit": 25,
+                    "offset": 0,
+                    "links": [{"rel": "self", "href": href, "name": ERP_INTEGRATIONS, "kind": "collection"}],
+                }
+            )
+        except AdfError as exc:
+            return exc.to_response(version)
+
+    @staticmethod
+    def _render(item: Mapping[str, Any], href: str, only_data: bool) -> dict[str, Any]:
+        out = {name: item.get(name) for name in _ESS_ATTRIBUTES}
+        if not only_data:
+            out["links"] = [
+                {"rel": "self", "href": href, "name": ERP_INTEGRATIONS, "kind": "item"},
+                {"rel": "canonical", "href": href, "name": ERP_INTEGRATIONS, "kind": "item"},
+            ]
+        return out
+
+    # -- importBulkData -----------------------------------------------------------------------------
+
+    def submit(self, payload: Mapping[str, Any], user: str) -> dict[str, Any]:
+        """Validate an ``importBulkData`` body, load its file, and queue the ESS request.
+
+        :returns: the answer item (the body echoed, ``ReqstId`` set).
+        :raises AdfError: 400 for a malformed request.
+        """
+        unknown = sorted(name for name in payload if name not in _ACCEPTED_ATTRIBUTES and name != "links")
+        if unknown:
+            raise AdfError(
+                400,
+                f"Attribute {unknown[0]} is not defined for resource {ERP_INTEGRATIONS}.",
+                "INVALID_ATTRIBUTE",
+                unknown[0],
+            )
+        operation = payload.get("OperationName")
+        if operation != "importBulkData":
+            raise AdfError(
+                400,
+                f"The operation {operation!r} is not supported by the stand-in; it serves importBulkData only.",
+                "INVALID_OPERATION",
+                "OperationName",
+            )
+        content_type = payload.get("ContentType")
+        if not isinstance(content_type, str) or content_type.strip().lower() != "zip":
+            raise AdfError(
+                400,
+                f"The ContentType {content_type!r} is not valid; use zip.",
+                "INVALID_VALUE",
+                "ContentType",
+            )
+        file_name = payload.get("FileName")
+        if not isinstance(file_name, str) or not file_name.strip():
+            raise AdfError(400, "Attribute FileName is required.", "MANDATORY_ATTRIBUTE", "FileName")
+        account = payload.get("DocumentAccount")
+        if account not in DOCUMENT_ACCOUNTS:
+            raise AdfError(
+                400,
+                f"The document account {account!r} is not valid for Journal Import; use "
+                f"{DOCUMENT_ACCOUNTS[0]} or {DOCUMENT_ACCOUNTS[1]}.",
+                "INVALID_VALUE",
+                "DocumentAccount",
+            )
+        job_name = payload.get("JobName")
+        if job_name != JOURNAL_IMPORT_JOB_NAME:
+            raise AdfError(
+                400,
+                f"The job {job_name!r} does not exist; the stand-in runs {JOURNAL_IMPORT_JOB_NAME}.",
+                "INVALID_VALUE",
+                "JobName",
+            )
+        parameter_list = payload.get("ParameterList")
+        if not isinstance(parameter_list, str):
+            raise AdfError(
+                400, "Attribute ParameterList is required.", "MANDATORY_ATTRIBUTE", "ParameterList"
+            )
+        values = [value.strip() for value in parameter_list.split(",")]
+        if len(values) != len(_PARAMETER_NAMES):
+            raise AdfError(
+                400,
+                f"JournalImportLauncher takes {len(_PARAMETER_NAMES)} parameters "
+                f"({', '.join(_PARAMETER_NAMES)}); the ParameterList has {len(values)}.",
+                "INVALID_VALUE",
+                "ParameterList",
+            )
+        parameters = {
+            name: ("" if value == "#NULL" else value)
+            for name, value in zip(_PARAMETER_NAMES, values, strict=True)
+        }
+        content = payload.get("DocumentContent")
+        if not isinstance(content, str) or not content.strip():
+            raise AdfError(
+                400, "Attribute DocumentContent is required.", "MANDATORY_ATTRIBUTE", "DocumentContent"
+            )
+        try:
+            document = base64.b64decode("".join(content.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise AdfError(
+                400, "DocumentContent is not valid base64.", "INVALID_VALUE", "DocumentContent"
+            ) from None
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(document))
+        except (zipfile.BadZipFile, OSError):
+            raise AdfError(
+                400, "DocumentContent is not a zip file.", "INVALID_VALUE", "DocumentContent"
+            ) from None
+        with archive:
+            csv_bytes, load_error = _read_member(archive)
+
+        settings = self.settings()
+        with self.state as db:
+            request_id = str(self.state.next_id("ess-request", _REQUEST_START))
+            now = self.now()
+            rows: list[dict[str, Any]] = []
+            if load_error is None and csv_bytes is not None:
+                try:
+                    rows = [asdict(row) for row in _load(csv_bytes, request_id)]
+                except _LoadError as exc:
+                    load_error = str(exc)
+            echo = {name: payload.get(name) for name in _ESS_ATTRIBUTES}
+            echo["ReqstId"] = request_id
+            job: dict[str, Any] = {
+                "request_id": request_id,
+                "status": "WAIT",
+                "polls": 0,
+                "polls_to_terminal": settings.polls_to_terminal,
+                "submitted": format_timestamp(now),
+                "finished": None,
+                "user": user,
+                "file_name": file_name,
+                "parameters": parameters,
+                "load_error": load_error,
+                "rows": rows,
+                "rows_loaded": 0 if load_error else len(rows),
+                "summary": None,
+                "log": None,
+            }
+            db.setdefault(_JOBS, {})[request_id] = job
+            if job["polls_to_terminal"] <= 0:
+                self._finish(db, job, settings)
+        return echo
+
+    # -- finders ------------------------------------------------------------------------------------
+
+    def find(self, finder_text: str) -> list[dict[str, Any]]:
+        """Run an ``erpintegrations`` finder (``ESSJobStatusRF`` or ``ESSJobExecutionDetailsRF``)."""
+        name, pairs = parse_finder(finder_text)
+        binds = {var.lower(): value.strip() for var, value in pairs}
+        if name not in ("ESSJobStatusRF", "ESSJobExecutionDetailsRF"):
+            if not name:
+                raise AdfError(
+                    400,
+                    "erpintegrations is read with a finder: ESSJobStatusRF or ESSJobExecutionDetailsRF.",
+                    "INVALID_FINDER",
+                )
+            raise AdfError(
+                400, f"The finder {name} is not defined for resource {ERP_INTEGRATIONS}.", "INVALID_FINDER"
+            )
+        allowed = {"requestid"} if name == "ESSJobStatusRF" else {"requestid", "filetype"}
+        extra = sorted(set(binds) - allowed)
+        if extra:
+            raise AdfError(
+                400, f"The bind variable {extra[0]} is not defined for finder {name}.", "INVALID_FINDER"
+            )
+        request_id = binds.get("requestid", "")
+        settings = self.settings()
+        with self.state as db:
+            job = db.setdefault(_JOBS, {}).get(request_id)
+            if job is None:
+                return []
+            if name == "ESSJobStatusRF":
+                self._advance(db, job, settings)
+                return [
+                    {
+                        "OperationName": "getESSJobStatus",
+                        "ReqstId": request_id,
+                        "RequestStatus": job["status"],
+                    }
+                ]
+            file_type = (binds.get("filetype") or "LOG").upper()
+            if file_type not in ("LOG", "OUT", "ALL"):
+                raise AdfError(
+                    400, f"The fileType {file_type} is not valid; use LOG, OUT or ALL.", "INVALID_VALUE"
+                )
+            content = None
+            if job["log"] is not None:
+                content = base64.b64encode(_log_zip(request_id, job["log"], file_type)).decode("ascii")
+            return [
+                {
+                    "OperationName": "downloadESSJobExecutionDetails",
+                    "DocumentContent": content,
+                    "FileName": f"{request_id}.zip",
+                    "ContentType": "zip",
+                    "FileType": file_type,
+                    "ReqstId": request_id,
+                    "RequestStatus": job["status"],
+                }
+            ]
+
+    def _advance(self, db: dict[str, Any], job: dict[str, Any], settings: GlSettings) -> None:
+        if job["finished"] is not None:
+            return
+        job["polls"] += 1
+        if job["polls"] >= job["polls_to_terminal"]:
+            self._finish(db, job, settings)
+        else:
+            job["status"] = "RUNNING"
+
+    # -- the job --------------------------------------------------------------------------------------
+
+    def _finish(self, db: dict[str, Any], job: dict[str, Any], settings: GlSettings) -> None:
+        now = self.now()
+        run = _ImportRun(job, settings, now)
+        if job["load_error"] is None:
+            interface: list[dict[str, Any]] = db.setdefault(_INTERFACE, [])
+            next_id = max([0, *(row.get("interface_id", 0) for row in interface)]) + 1
+            for number, row in enumerate(job["rows"]):
+                row["interface_id"] = next_id + number
+                interface.append(row)
+            job["rows"] = []
+            run.execute(db, self.service)
+        job["status"] = run.status
+        job["finished"] = format_timestamp(now)
+        job["summary"] = run.summary
+        job["log"] = run.log_text()
+
+
+def _read_member(archive: zipfile.ZipFile) -> tuple[bytes | None, str | None]:
+    names = [info.filename for info in archive.infolist() if not info.is_dir()]
+    match = next((name for name in names if name.rsplit("/", 1)[-1] == _CSV_NAME), None)
+    if match is None:
+        found = ", ".join(names) or "nothing"
+        return None, f"The zip holds no {_CSV_NAME} (it holds {found})."
+    try:
+        return archive.read(match), None
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError) as exc:
+        return None, f"{_CSV_NAME} cannot be read from the zip: {exc}"
+
+
+def _load(data: bytes, request_id: str) -> list[_Row]:
+    """The load step: ``GlInterface.csv`` → interface rows, or :class:`_LoadError` (nothing loaded)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _LoadError(f"{_CSV_NAME} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+    try:
+        records = parse_csv(text)
+    except CsvError as exc:
+        raise _LoadError(f"{_CSV_NAME} is not valid CSV: {exc}.") from None
+    if not records:
+        raise _LoadError(f"{_CSV_NAME} has no rows.")
+    rows: list[_Row] = []
+    for line, fields in records:
+        if len(fields) != _FIELD_COUNT:
+            raise _LoadError(
+                f"{_CSV_NAME} line {line} has {len(fields)} fields; each row must have {_FIELD_COUNT}."
+            )
+        values = {name: fields[position - 1] for name, position in GL_INTERFACE_FIELDS.items()}
+        created = values["DATE_CREATED"].strip()
+        if not created:
+            raise _LoadError(f"{_CSV_NAME} line {line}: DATE_CREATED (field 7) is required.")
+        if _parse_date(created) is None:
+            raise _LoadError(f"{_CSV_NAME} line {line}: DATE_CREATED {created!r} is not a YYYY/MM/DD date.")
+        for name in ("ENTERED_DR", "ENTERED_CR"):
+            if values[name].strip() and _parse_amount(values[name]) is None:
+                raise _LoadError(f"{_CSV_NAME} line {line}: {name} {values[name]!r} is not a number.")
+        group = values["GROUP_ID"].strip()
+        if group and not group.isdigit():
+            raise _LoadError(f"{_CSV_NAME} line {line}: GROUP_ID {group!r} is not a number.")
+        rows.append(_Row(values=values, file_line=line, load_request_id=request_id))
+    return rows
+
+
+def _parse_date(text: str) -> date | None:
+    match = _DATE.match(text.strip())
+    if match is None:
+        return None
+    try:
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+
+
+def _parse_amount(text: str) -> Decimal | None:
+    stripped = text.strip()
+    if not stripped:
+        return Decimal(0)
+    if not re.fullmatch(r"-?(\d+(\.\d*)?|\.\d+)", stripped):
+        return None
+    try:
+        return Decimal(stripped)
+    except InvalidOperation:  # pragma: no cover - guarded by the pattern
+        return None
+
+
+def _log_zip(request_id: str, text: str, file_type: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        if file_type in ("LOG", "ALL"):
+            archive.writestr(f"{request_id}.log", text.encode("utf-8"))
+        if file_type in ("OUT", "ALL"):
+            archive.writestr(f"{request_id}.out", text.encode("utf-8"))
+    return buffer.getvalue()
+
+
+def _quoted(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _ImportRun:
+    """One run of Journal Import for a finished ESS request."""
+
+    def __init__(self, job: dict[str, Any], settings: GlSettings, now: datetime) -> None:
+        self.job = job
+        self.settings = settings
+        self.now = now
+        self.status = "ERROR"
+        self.messages: list[str] = []
+        self.imported: list[str] = []
+        self.rejected: list[str] = []
+        self.selected = 0
+        self.imported_rows = 0
+
+    @property
+    def rejected_rows(self) -> int:
+        return len(self.rejected)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return {
+            "rows_loaded": self.job["rows_loaded"],
+            "rows_selected": self.selected,
+            "rows_imported": self.imported_rows,
+            "rows_rejected": self.rejected_rows,
+        }
+
+    def log_text(self) -> str:
+        job = self.job
+        parameters = job["parameters"]
+        lines = [
+            "Journal Import (Oracle Fusion stand-in; log format UNCONFIRMED)",
+            f"Request id: {job['request_id']}",
+            f"File: {job['file_name']} ({_CSV_NAME})",
+            "Parameters: " + ", ".join(f"{name}={parameters[name] or '#NULL'}" for name in _PARAMETER_NAMES),
+        ]
+        if job["load_error"] is not None:
+            lines.append(f"Load failed: {job['load_error']} No rows were loaded into GL_INTERFACE.")
+        else:
+            lines.append(f"Rows loaded: {job['rows_loaded']}")
+            lines.extend(self.messages)
+            lines.append(f"Rows selected: {self.selected}")
+            lines.append(f"Rows imported: {self.imported_rows}")
+            lines.append(f"Rows rejected: {self.rejected_rows}")
+            lines.extend(self.imported)
+            lines.extend(self.rejected)
+        lines.append(f"Request status: {self.status}")
+        return "\n".join(lines) + "\n"
+
+    def execute(self, db: dict[str, Any], service: AdfService) -> None:
+        settings = self.settings
+        parameters = self.job["parameters"]
+        request_id = self.job["request_id"]
+        problems = []
+        if parameters["DataAccessSetId"] != str(settings.data_access_set_id):
+            problems.append(
+                f"The data access set {parameters['DataAccessSetId'] or '(none)'} does not exist."
+            )
+        if parameters["LedgerId"] != str(settings.ledger_id):
+            problems.append(
+                f"The ledger {parameters['LedgerId'] or '(none)'} is not in data access set "
+                f"{parameters['DataAccessSetId'] or '(none)'}."
+            )
+        source = parameters["JournalSource"]
+        if source not in settings.sources:
+            problems.append(f"The journal source {source or '(none)'} does not exist.")
+        if problems:
+            self.messages.extend(f"Journal Import did not start: {problem}" for problem in problems)
+            return
+        group = parameters["GroupId"]
+        interface: list[dict[str, Any]] = db.setdefault(_INTERFACE, [])
+        selected = [
+            row
+            for row in interface
+            if row["values"]["USER_JE_SOURCE_NAME"] == source
+            and (group.upper() == "ALL" or row["values"]["GROUP_ID"].strip() == group)
+        ]
+        self.selected = len(selected)
+        if not selected:
+            self.messages.append(
+                f"No rows were selected: GL_INTERFACE has no rows with USER_JE_SOURCE_NAME {source!r} "
+                f"and GROUP_ID {group or '(empty)'}."
+            )
+            return
+        combinations = combinations_by_segments(db)
+        known_values = [{key[index] for key in combinations} for index in range(len(SEGMENTS))]
+        open_periods = settings.open_period_names(self.now.date())
+        for row in selected:
+            row["request_id"] = request_id
+            row["status"], row["description"] = "NEW", None
+            problem = self._validate(row["values"], combinations, known_values, open_periods)
+            if problem is not None:
+                row["status"], row["description"] = problem
+
+        batches: dict[str, list[dict[str, Any]]] = {}
+        for row in selected:
+            batches.setdefault(self._batch_name(row), []).append(row)
+        for rows in batches.values():
+            for (_name, currency), journal_rows in self._journals(rows).items():
+                debit = sum(
+                    (_parse_amount(r["values"]["ENTERED_DR"]) or Decimal(0) for r in journal_rows), Decimal(0)
+                )
+                credit = sum(
+                    (_parse_amount(r["values"]["ENTERED_CR"]) or Decimal(0) for r in journal_rows), Decimal(0)
+                )
+                if debit != credit:
+                    for row in journal_rows:
+                        if row["status"] == "NEW":
+                            row["status"] = "EU02"
+                            row["description"] = (
+                                "This journal entry is unbalanced and suspense posting is not allowed in this "
+                                f"ledger (entered debits {debit} {currency}, entered credits {credit} {currency})."
+                            )
+        any_rejected = any(row["status"] != "NEW" for row in selected)
+        accepted: list[tuple[str, list[dict[str, Any]]]] = []
+        for name, rows in batches.items():
+            rejected = any(row["status"] != "NEW" for row in rows) or (
+                any_rejected and settings.rejection_scope == "group"
+            )
+            if not rejected:
+                accepted.append((name, rows))
+                continue
+            for row in rows:
+                if row["status"] == "NEW":
+                    row["status"] = "P"
+                    row["description"] = (
+                        "The row is valid but its batch was rejected."
+                        if settings.rejection_scope == "batch"
+                        else "The row is valid but another row of the import was rejected."
+                    )
+        for name, rows in accepted:
+            batch_id = self._store_batch(db, service, name, rows)
+            self.imported.append(
+                f"IMPORTED batch={_quoted(name)} journals={len({self._journal_name(r) for r in rows})} "
+                f"rows={len(rows)} JeBatchId={batch_id}"
+            )
+            self.imported_rows += len(rows)
+        imported = {id(row) for _name, rows in accepted for row in rows}
+        interface[:] = [row for row in interface if id(row) not in imported]
+        for row in selected:
+            if row["status"] != "NEW":  # rejected rows stay in GL_INTERFACE
+                self.rejected.append(
+                    f"REJECTED batch={_quoted(self._batch_name(row))} journal={_quoted(self._journal_name(row))} "
+                    f"line={row['file_line']} status={row['status']} description={_quoted(row['description'] or '')}"
+                )
+        self.status = "SUCCEEDED" if self.rejected_rows == 0 else settings.rejected_status
+
+    # -- validation --------------------------------------------------------------------------------------
+
+    def _validate(
+        self,
+        values: Mapping[str, str],
+        combinations: Mapping[tuple[str, ...], Mapping[str, Any]],
+        known_values: Sequence[set[str]],
+        open_periods: Sequence[str],
+    ) -> tuple[str, str] | None:
+        settings = self.settings
+        ledger_id = values["LEDGER_ID"].strip()
+        ledger_name = values["LEDGER_NAME"].strip()
+        if (ledger_id and ledger_id != str(settings.ledger_id)) or (
+            ledger_name and ledger_name != settings.ledger_name
+        ):
+            return (
+                "EM03",
+                f"Invalid ledger (LEDGER_ID {ledger_id or '(empty)'}, LEDGER_NAME {ledger_name or '(empty)'}).",
+            )
+        if not ledger_id and not ledger_name:
+            return "EM03", "Invalid ledger: neither LEDGER_ID nor LEDGER_NAME is given."
+        if values["ACTUAL_FLAG"].strip() != "A":
+            return (
+                "EM04",
+                f"Invalid actual flag {values['ACTUAL_FLAG']!r}: the stand-in imports actual journals (A) only.",
+            )
+        currency = values["CURRENCY_CODE"].strip()
+        if currency not in settings.currencies:
+            return "EC08", f"Invalid currency code {currency or '(empty)'}."
+        category = values["USER_JE_CATEGORY_NAME"].strip()
+        if category not in settings.categories:
+            return "EM01", f"Invalid journal entry category {category or '(empty)'}."
+        accounting_text = values["ACCOUNTING_DATE"].strip()
+        accounting = _parse_date(accounting_text)
+        if accounting is None:
+            return (
+                "EP01",
+                f"This date is not in any open or future enterable period (ACCOUNTING_DATE {accounting_text or '(empty)'} is not a YYYY/MM/DD date).",
+            )
+        period = period_name(accounting)
+        given_period = values["PERIOD_NAME"].strip()
+        if given_period and given_period != period:
+            return (
+                "EP01",
+                f"This date is not in any open or future enterable period ({accounting_text} is not in PERIOD_NAME {given_period}).",
+            )
+        if period not in open_periods:
+            return (
+                "EP01",
+                f"This date is not in any open or future enterable period ({accounting_text} is in {period}, which is not open).",
+            )
+        segments = [values[f"SEGMENT{n}"].strip() for n in range(1, 31)]
+        for index, (segment, value_set) in enumerate(SEGMENTS):
+            value = segments[index]
+            if not value:
+                return "EF04", f"A VALUE IS REQUIRED (SEGMENT={segment}) (VALUESET={value_set})."
+            if value not in known_values[index]:
+                return (
+                    "EF04",
+                    f"FLEX-VALUE DOES NOT EXIST (SEGMENT={segment}) (VALUESET={value_set}) (VALUE={value})",
+                )
+        surplus = [value for value in segments[len(SEGMENTS) :] if value]
+        if surplus:
+            return (
+                "EF04",
+                f"The chart of accounts has {len(SEGMENTS)} segments; SEGMENT{len(SEGMENTS) + 1} and later must be empty (found {surplus[0]}).",
+            )
+        key = tuple(segments[: len(SEGMENTS)])
+        concatenated = SEGMENT_DELIMITER.join(key)
+        problem = combination_problem(combinations.get(key), accounting)
+        if problem == "unknown":
+            return (
+                "EF04",
+                f"COMBINATION DOES NOT EXIST ({concatenated}): these segment values are not a valid account and dynamic insertion is not allowed.",
+            )
+        if problem == "disabled":
+            return "EF03", f"Disabled account {concatenated}."
+        if problem == "inactive":
+            return "EF01", f"The account {concatenated} is not active on {accounting.isoformat()}."
+        return None
+
+    # -- names and storage ----------------------------------------------------------------------------------
+
+    def _batch_name(self, row: Mapping[str, Any]) -> str:
+        name = str(row["values"]["REFERENCE1"]).strip()
+        if name:
+            return name
+        parameters = self.job["parameters"]
+        return f"{row['values']['USER_JE_SOURCE_NAME']} {self.job['request_id']}: A {parameters['GroupId'] or ''}".strip()
+
+    @classmethod
+    def _journals(cls, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """The rows of each journal: journal name and currency → rows, in file order."""
+        journals: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for row in rows:
+            journals.setdefault((cls._journal_name(row), row["values"]["CURRENCY_CODE"].strip()), []).append(
+                row
+            )
+        return journals
+
+    @staticmethod
+    def _journal_name(row: Mapping[str, Any]) -> str:
+        values = row["values"]
+        name = str(values["REFERENCE4"]).strip()
+        return name or f"{values['USER_JE_CATEGORY_NAME'].strip()} {values['CURRENCY_CODE'].strip()}"
+
+    def _store_batch(
+        self, db: dict[str, Any], service: AdfService, name: str, rows: Sequence[dict[str, Any]]
+    ) -> int:
+        batches: list[dict[str, Any]] = db.setdefault(JOURNAL_BATCH_RESOURCE_NAME, [])
+        header_id = (
+            max(
+                [
+                    _HEADER_ID_START - 1,
+                    *(h.get("JeHeaderId") or 0 for b in batches for h in b.get("journalHeaders") or ()),
+                ]
+            )
+            + 1
+        )
+        headers = []
+        for offset, ((journal_name, currency), journal_rows) in enumerate(self._journals(rows).items()):
+            first = journal_rows[0]["values"]
+            accounting = _parse_date(first["ACCOUNTING_DATE"])
+            assert accounting is not None  # validated
+            lines = []
+            debit_total = credit_total = Decimal(0)
+            for number, row in enumerate(journal_rows, start=1):
+                values = row["values"]
+                debit = _parse_amount(values["ENTERED_DR"]) if values["ENTERED_DR"].strip() else None
+                credit = _parse_amount(values["ENTERED_CR"]) if values["ENTERED_CR"].strip() else None
+                debit_total += debit or 0
+                credit_total += credit or 0
+                lines.append(
+                    {
+                        "JeLineNumber": number,
+                        "AccountCombination": SEGMENT_DELIMITER.join(
+                            values[f"SEGMENT{n}"].strip() for n in range(1, len(SEGMENTS) + 1)
+                        ),
+                        "EnteredDr": None if debit is None else json_number(debit),
+                        "EnteredCr": None if credit is None else json_number(credit),
+                        "Description": values["REFERENCE10"] or None,
+                        "LineReference": values["REFERENCE21"] or None,
+                    }
+                )
+            headers.append(
+                {
+                    "JeHeaderId": header_id + offset,
+                    "JournalName": journal_name,
+                    "Description": first["REFERENCE5"] or None,
+                    "LedgerName": self.settings.ledger_name,
+                    "CurrencyCode": currency,
+                    "JournalCategory": first["USER_JE_CATEGORY_NAME"].strip(),
+                    "AccountingDate": accounting.isoformat(),
+                    "PeriodName": period_name(accounting),
+                    "RunningTotalEnteredDr": json_number(debit_total),
+                    "RunningTotalEnteredCr": json_number(credit_total),
+                    "journalLines": lines,
+                }
+            )
+        first_values = rows[0]["values"]
+        stored = service.admin_upsert(
+            db,
+            JOURNAL_BATCH_RESOURCE_NAME,
+            {
+                "BatchName": name,
+                "BatchDescription": first_values["REFERENCE2"] or None,
+                "Status": "Unposted",
+                "AccountingPeriod": headers[0]["PeriodName"],
+                "JournalSource": first_values["USER_JE_SOURCE_NAME"],
+                "RequestId": int(self.job["request_id"]),
+                "LedgerName": self.settings.ledger_name,
+                "journalHeaders": headers,
+            },
+            user=self.job["user"],
+        )
+        return int(stored["JeBatchId"])

@@ -1,0 +1,816 @@
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from ml_connector_provider.integrations.stampli_fusion.csv_export import (
+    ExportInvoice,
+    ExportLine,
+    FileRejected,
+    InvoiceGroup,
+    Problem,
+    parse_export,
+)
+from ml_connector_provider.integrations.stampli_fusion.settings import FileTemplate, StampliColumns
+from tests.unit.integrations.stampli_fusion.helpers import (
+    ACCOUNT,
+    CODES,
+    CURRENCIES,
+    EXPONENTS,
+    FILE,
+    HEADER,
+    csv_bytes,
+    export_invoice,
+    invoices,
+)
+
+TEMPLATE = FileTemplate()
+
+
+def row(**values: str) -> dict[str, str]:
+    """One line of invoice INV-1001 of vendor V100 (two lines, 100.00 USD), overridable per column."""
+    base = {
+        "Invoice Number": "INV-1001",
+        "Vendor ID": "V100",
+        "Vendor": "Acme Supplies",
+        "Vendor Site": "",
+        "Invoice Date": "2026-11-02",
+        "Due Date": "2026-12-02",
+        "Currency": "USD",
+        "Invoice Amount": "100.00",
+        "PO Number": "",
+        "Description": "Office supplies",
+        "Payment Terms": "",
+        "Stampli Invoice ID": "",
+        "Line Number": "1",
+        "Line Description": "Paper",
+        "Line Amount": "60.00",
+        "GL Account": ACCOUNT,
+        "Cost Center": "",
+    }
+    base.update(values)
+    return base
+
+
+def line2(**values: str) -> dict[str, str]:
+    return row(**{"Line Number": "2", "Line Description": "Toner", "Line Amount": "40.00", **values})
+
+
+def parse(data: bytes, template: FileTemplate = TEMPLATE) -> list[InvoiceGroup]:
+    return parse_export(data, file_name=FILE, template=template)
+
+
+def only(data: bytes, template: FileTemplate = TEMPLATE) -> InvoiceGroup:
+    groups = parse(data, template)
+    assert len(groups) == 1, groups
+    return groups[0]
+
+
+def problems(data: bytes, template: FileTemplate = TEMPLATE) -> list[str]:
+    return [p.describe() for group in parse(data, template) for p in group.problems]
+
+
+def rejected(data: bytes, template: FileTemplate = TEMPLATE) -> FileRejected:
+    with pytest.raises(FileRejected) as caught:
+        parse(data, template)
+    return caught.value
+
+
+# What row() and line2() hold.
+EXPECTED_INVOICE = export_invoice()
+
+
+# -- a valid file ---------------------------------------------------------------------------------
+
+
+def test_a_two_line_invoice_is_read_exactly() -> None:
+    group = only(csv_bytes([row(), line2()]))
+    assert group.invoice == EXPECTED_INVOICE
+    assert str(group.invoice.amount) == "100.00"
+    assert group.source_id == "V100/INV-1001"
+    assert group.label == "INV-1001 (Vendor ID V100)"
+    assert group.rows == (2, 3)
+    assert group.problems == ()
+    assert group.raw == (
+        {_field(k): v for k, v in row().items()},
+        {_field(k): v for k, v in line2().items()},
+    )
+
+
+def _field(header: str) -> str:
+    return {h: f for f, h in StampliColumns().model_dump().items()}[header]
+
+
+def test_raw_holds_cells_as_read_and_only_the_templates_columns() -> None:
+    data = csv_bytes(
+        [[*row(Vendor="  Acme  ").values(), "ignored"]],
+        header=[*HEADER, "Approver"],
+    )
+    group = only(data)
+    assert group.raw[0]["vendor_name"] == "  Acme  "
+    assert "Approver" not in group.raw[0]
+    assert set(group.raw[0]) == set(StampliColumns().model_dump())
+
+
+def test_rows_of_an_invoice_need_not_be_contiguous_and_groups_keep_first_appearance_order() -> None:
+    other = {"Invoice Number": "A-7", "Vendor ID": "V200", "Invoice Amount": "5", "Line Amount": "5"}
+    data = csv_bytes([line2(), row(**other), row(), row(**{**other, "Vendor ID": "V100"})])
+    groups = parse(data)
+    assert [g.source_id for g in groups] == ["V100/INV-1001", "V200/A-7", "V100/A-7"]
+    assert groups[0].rows == (2, 4)
+    assert groups[0].invoice is not None
+    # Lines come in line-number order whatever the row order.
+    assert [(line.line_number, line.row) for line in groups[0].invoice.lines] == [(1, 4), (2, 2)]
+    assert groups[0].invoice.rows == (2, 4)
+    assert groups[1].invoice is not None
+    assert groups[1].invoice.amount == Decimal("5.00")
+
+
+def test_grouping_key_is_stripped_but_otherwise_exact() -> None:
+    data = csv_bytes([row(**{"Vendor ID": " V100 "}), line2(**{"Invoice Number": "INV-1001  "})])
+    group = only(data)
+    assert group.invoice == EXPECTED_INVOICE
+    groups = parse(csv_bytes([row(), line2(**{"Invoice Number": "inv-1001"})]))
+    assert [g.source_id for g in groups] == ["V100/INV-1001", "V100/inv-1001"]
+
+
+@pytest.mark.parametrize("bom", [False, True])
+@pytest.mark.parametrize("terminator", ["\r\n", "\n", "\r"])
+def test_bom_and_line_endings_do_not_matter(bom: bool, terminator: str) -> None:
+    assert only(csv_bytes([row(), line2()], bom=bom, terminator=terminator)).invoice == EXPECTED_INVOICE
+
+
+def test_quoted_delimiters_doubled_quotes_and_newlines_are_values() -> None:
+    description = 'Paper, A4 "premium"\r\nsecond line'
+    data = csv_bytes([row(Description=description), line2(Description=description)], quoting=csv.QUOTE_ALL)
+    assert data.count(b"\r\n") == 5  # header, two rows, one newline inside each description
+    group = only(data)
+    assert group.invoice is not None
+    assert group.invoice.description == description
+    # A newline inside a quoted value does not shift row numbers.
+    assert group.rows == (2, 3)
+
+
+def test_row_numbers_count_records_including_blank_lines_not_physical_lines() -> None:
+    data = csv_bytes(
+        [row(Description="a\nb\nc"), [], ["", " ", ""], line2(Description="a\nb\nc", Currency="EUR")]
+    )
+    group = only(data)
+    assert group.rows == (2, 5)
+    assert [p.describe() for p in group.problems] == [
+        f"{FILE} row 5, column 'Currency': 'EUR' differs from 'USD' on row 2 "
+        "(invoice fields must be the same on every row of an invoice)"
+    ]
+
+
+def test_a_binary_file_object_is_read_and_a_text_one_refused() -> None:
+    data = csv_bytes([row(), line2()])
+    assert parse_export(io.BytesIO(data), file_name=FILE, template=TEMPLATE)[0].invoice == EXPECTED_INVOICE
+    with pytest.raises(TypeError, match="binary mode"):
+        parse_export(io.StringIO(data.decode()), file_name=FILE, template=TEMPLATE)  # type: ignore[arg-type]
+
+
+def test_optional_columns_may_be_absent_from_the_file() -> None:
+    header = ["Invoice Number", "Vendor ID", "Invoice Date", "Currency", "Invoice Amount"]
+    header += ["Line Number", "Line Amount", "GL Account"]
+    group = only(csv_bytes([row(), line2()], header=header))
+    assert group.invoice == dataclasses.replace(
+        EXPECTED_INVOICE,
+        vendor_name=None,
+        due_date=None,
+        description=None,
+        lines=tuple(dataclasses.replace(line, description=None) for line in EXPECTED_INVOICE.lines),
+    )
+    assert set(group.raw[0]) == {
+        "invoice_number",
+        "vendor_id",
+        "invoice_date",
+        "currency",
+        "invoice_amount",
+        "line_number",
+        "line_amount",
+        "gl_account",
+    }
+
+
+def test_header_matching_ignores_case_and_extra_blanks_and_unknown_columns() -> None:
+    header = [f"  {h.upper().replace(' ', '   ')} " for h in HEADER] + ["Approver", "", ""]
+    rows = [[*row().values(), "jane", "", ""], [*line2().values(), "joe", "", ""]]
+    assert only(csv_bytes(rows, header=header)).invoice == EXPECTED_INVOICE
+
+
+def test_renamed_columns_another_delimiter_and_columns_the_tenant_does_not_export() -> None:
+    template = FileTemplate(
+        columns=StampliColumns(
+            invoice_number="Invoice #",
+            vendor_id="Supplier Code",
+            vendor_name=None,
+            gl_account="Account",
+            line_amount="Amount",
+        ),
+        delimiter=";",
+        date_formats=["%d.%m.%Y"],
+    )
+    header = ["Invoice #", "Supplier Code", "Vendor", "Invoice Date", "Currency", "Invoice Amount"]
+    header += ["Line Number", "Amount", "Account"]
+    rows = [
+        ["INV-9", "S1", "ignored", "02.11.2026", "EUR", "1,5", "1", "1,5", ACCOUNT],
+        ["INV-9", "S1", "differs", "02.11.2026", "EUR", "1,5", "2", "1,5", ACCOUNT],
+    ]
+    group = only(csv_bytes(rows, header=header, delimiter=";"), template)
+    assert group.source_id == "S1/INV-9"
+    assert group.label == "INV-9 (Supplier Code S1)"
+    assert [p.describe() for p in group.problems] == [
+        f"{FILE} row 2, column 'Invoice Amount': '1,5' is not an amount (expected digits with an optional "
+        "leading minus and decimal point, e.g. -1234.50)",
+        f"{FILE} row 2, column 'Amount': '1,5' is not an amount (expected digits with an optional "
+        "leading minus and decimal point, e.g. -1234.50)",
+        f"{FILE} row 3, column 'Amount': '1,5' is not an amount (expected digits with an optional "
+        "leading minus and decimal point, e.g. -1234.50)",
+    ]
+    rows = [[*r[:5], "1.5", r[6], "0.75", r[8]] for r in rows]
+    group = only(csv_bytes(rows, header=header, delimiter=";"), template)
+    assert group.invoice is not None
+    assert group.invoice.vendor_name is None
+    assert group.invoice.invoice_date == date(2026, 11, 2)
+    assert [line.amount for line in group.invoice.lines] == [Decimal("0.75"), Decimal("0.75")]
+    assert "vendor_name" not in group.raw[0]
+
+
+# -- the file is refused --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [b"", b"\xef\xbb\xbf", b"\r\n\r\n", b" , ,\n\n"])
+def test_an_empty_file_is_refused(data: bytes) -> None:
+    error = rejected(data)
+    assert str(error) == f"{FILE}: the file is empty: no header row and no invoice rows"
+    assert error.problem == Problem(FILE, None, None, "the file is empty: no header row and no invoice rows")
+
+
+def test_a_header_without_rows_is_refused() -> None:
+    assert str(rejected(csv_bytes([]))) == f"{FILE}: the file has a header row but no invoice rows"
+    assert (
+        str(rejected(csv_bytes([[], ["", "", ""]])))
+        == f"{FILE}: the file has a header row but no invoice rows"
+    )
+
+
+def test_a_blank_header_row_is_refused() -> None:
+    data = b"\r\n" + csv_bytes([row()])
+    assert (
+        str(rejected(data)) == f"{FILE} row 1: the header row is blank (the first row must name the columns)"
+    )
+
+
+def test_every_missing_required_column_is_listed() -> None:
+    header = [h for h in HEADER if h not in ("Vendor ID", "GL Account", "Currency")]
+    error = rejected(csv_bytes([row()], header=header))
+    assert error.problem.row == 1
+    assert error.problem.column is None
+    assert str(error).startswith(
+        f"{FILE} row 1: the header row lacks the required columns 'Vendor ID', 'Currency' and "
+        "'GL Account' (found: 'Invoice Number', 'Vendor', 'Vendor Site', "
+    )
+    assert str(error).endswith(
+        "'Cost Center'); the template's column names are set in the tenant settings (template.columns)"
+    )
+    one = rejected(csv_bytes([row()], header=[h for h in HEADER if h != "Line Number"]))
+    assert "lacks the required column 'Line Number' (found:" in str(one)
+
+
+def test_a_column_appearing_twice_is_refused() -> None:
+    error = rejected(csv_bytes([row()], header=[*HEADER, "invoice  date"]))
+    assert str(error) == (
+        f"{FILE} row 1, column 'Invoice Date': the header row has this column twice (columns 5 and 18); "
+        "it must appear once"
+    )
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_the_row_and_byte() -> None:
+    data = csv_bytes([row(Description="Caf\u00e9"), line2(Description='"two\nlines"')])
+    latin1 = data.replace("\u00e9".encode(), b"\xe9")
+    offset = latin1.index(b"\xe9")
+    error = rejected(latin1)
+    assert str(error) == (
+        f"{FILE} row 2: the file is not UTF-8 text: byte 0xE9 at offset {offset} cannot be decoded "
+        "(export the file as UTF-8)"
+    )
+    # After a value with quoted newlines, with a BOM (counted in the offset).
+    data = csv_bytes([row(Description="a\nb"), line2(Description="xZZ")], bom=True).replace(b"xZZ", b"x\xff")
+    offset = data.index(b"\xff")
+    error = rejected(data)
+    assert error.problem.row == 3
+    assert f"byte 0xFF at offset {offset} cannot be decoded" in str(error)
+    # In the header row.
+    assert rejected(b"Invoice\xc3 Number\r\n").problem.row == 1
+    # As the first byte of a row.
+    data = csv_bytes([row()]) + b"\xe9INV-2,V1\r\n"
+    offset = len(csv_bytes([row()]))
+    error = rejected(data)
+    assert (error.problem.row, error.problem.column) == (3, None)
+    assert f"byte 0xE9 at offset {offset} cannot" in str(error)
+
+
+def test_an_unterminated_quoted_value_is_refused_naming_the_row_it_opens() -> None:
+    data = csv_bytes([row(), line2()]) + b'INV-2,V1,"Acme\r\nmore,2026-11-02\r\n'
+    assert str(rejected(data)) == (
+        f"{FILE} row 4: a quoted value is not closed: its opening '\"' has no closing '\"' before the end "
+        "of the file"
+    )
+
+
+def test_text_after_a_closing_quote_is_refused() -> None:
+    data = csv_bytes([row()]) + b'INV-2,"V1"x,Acme\r\n'
+    error = rejected(data)
+    assert error.problem.row == 3
+    assert str(error).startswith(f"{FILE} row 3: the row is not valid CSV (")
+
+
+def test_more_rows_than_max_rows_is_refused_and_blank_rows_do_not_count() -> None:
+    template = FileTemplate(max_rows=2)
+    assert only(csv_bytes([row(), [], line2()]), template).invoice is not None
+    error = rejected(csv_bytes([row(), [], line2(), line2(**{"Line Number": "3"})]), template)
+    assert str(error) == (
+        f"{FILE} row 5: the file has more than 2 invoice rows (template.max_rows); ask for smaller exports "
+        "or raise the limit"
+    )
+
+
+# -- problems in rows -----------------------------------------------------------------------------
+
+
+def test_a_row_with_more_cells_than_the_header_is_a_problem_of_its_invoice() -> None:
+    data = csv_bytes([row(), [*line2().values(), ""]])
+    group = only(data)
+    assert group.invoice is None
+    assert group.source_id == "V100/INV-1001"
+    assert [p.describe() for p in group.problems] == [
+        f"{FILE} row 3: the row has 18 cells but the header row has 17; a value containing the delimiter "
+        "must be quoted"
+    ]
+    # Columns the template does not know count in the header's width.
+    data = csv_bytes(
+        [[*row().values(), "jane"], [*line2().values(), "joe", ""]], header=[*HEADER, "Approver"]
+    )
+    assert [p.describe() for p in only(data).problems] == [
+        f"{FILE} row 3: the row has 19 cells but the header row has 18; a value containing the delimiter "
+        "must be quoted"
+    ]
+
+
+def test_a_row_without_vendor_id_or_invoice_number_forms_its_own_group() -> None:
+    data = csv_bytes(
+        [row(), row(**{"Vendor ID": ""}), line2(), row(**{"Invoice Number": " "}), [*row().values(), "x"]]
+    )
+    groups = parse(data)
+    assert [(g.source_id, g.label, g.rows) for g in groups] == [
+        ("V100/INV-1001", "INV-1001 (Vendor ID V100)", (2, 4, 6)),
+        (f"{FILE}#row3", f"{FILE} row 3", (3,)),
+        (f"{FILE}#row5", f"{FILE} row 5", (5,)),
+    ]
+    assert [p.describe() for p in groups[1].problems] == [
+        f"{FILE} row 3, column 'Vendor ID': a value is required"
+    ]
+    assert [p.describe() for p in groups[2].problems] == [
+        f"{FILE} row 5, column 'Invoice Number': a value is required"
+    ]
+    assert groups[1].invoice is None
+    assert groups[1].raw[0]["vendor_id"] == ""
+    # Row 6 (too many cells) belongs to INV-1001, whose line 1 is now on rows 2 and 6.
+    assert [p.describe() for p in groups[0].problems] == [
+        f"{FILE} row 6: the row has 18 cells but the header row has 17; a value containing the delimiter "
+        "must be quoted",
+        f"{FILE} row 6, column 'Line Number': line number 1 is also on row 2 (line numbers must be unique "
+        "within an invoice)",
+        f"{FILE}, column 'Invoice Amount': the invoice amount is 100.00 USD but the line amounts "
+        "('Line Amount', rows 2, 4 and 6) add up to 160.00",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "rows"),
+    [
+        ("Invoice Date", [2]),
+        ("Currency", [2]),
+        ("Invoice Amount", [2]),
+        ("Line Number", [2, 3]),
+        ("Line Amount", [2, 3]),
+        ("GL Account", [2, 3]),
+    ],
+)
+def test_required_values_must_not_be_blank(header: str, rows: list[int]) -> None:
+    # Invoice fields are reported on the invoice's first row only (the others repeat them).
+    group = only(csv_bytes([row(**{header: "  "}), line2(**{header: ""})]))
+    assert group.invoice is None
+    assert [p.describe() for p in group.problems] == [
+        f"{FILE} row {n}, column '{header}': a value is required" for n in rows
+    ]
+
+
+def test_every_problem_of_an_invoice_is_reported_in_row_order_and_one_bad_invoice_spares_the_others() -> None:
+    data = csv_bytes(
+        [
+            row(**{"Invoice Number": "GOOD-1", "Invoice Amount": "60.00"}),
+            row(**{"Invoice Date": "2026-02-30", "Currency": "US"}),
+            line2(
+                **{
+                    "Invoice Date": "2026-02-30",
+                    "Currency": "US",
+                    "Line Number": "x",
+                    "Line Amount": "40.001",
+                },
+                **{"GL Account": ""},
+            ),
+        ]
+    )
+    good, bad = parse(data)
+    assert good.invoice is not None
+    assert good.problems == ()
+    assert bad.invoice is None
+    assert [p.describe() for p in bad.problems] == [
+        f"{FILE} row 3, column 'Invoice Date': '2026-02-30' is not a date (expected 2026-11-21 or 11/21/2026)",
+        f"{FILE} row 3, column 'Currency': 'US' is not a currency code (expected three letters, e.g. USD)",
+        f"{FILE} row 4, column 'Line Number': 'x' is not a line number (expected a whole number from 1 to "
+        "999999999)",
+        f"{FILE} row 4, column 'GL Account': a value is required",
+    ]
+
+
+def test_problem_descriptions() -> None:
+    assert Problem("f.csv", 7, "Invoice Date", "bad").describe() == "f.csv row 7, column 'Invoice Date': bad"
+    assert Problem("f.csv", 7, None, "bad").describe() == "f.csv row 7: bad"
+    assert Problem("f.csv", None, "Invoice Amount", "bad").describe() == "f.csv, column 'Invoice Amount': bad"
+    assert Problem("f.csv", None, None, "bad").describe() == "f.csv: bad"
+
+
+# -- dates ----------------------------------------------------------------------------------------
+
+
+def test_both_default_date_formats_are_accepted() -> None:
+    group = only(csv_bytes([row(**{"Invoice Date": "11/02/2026", "Due Date": "12/2/2026"}), line2()]))
+    assert group.invoice == EXPECTED_INVOICE
+
+
+def test_a_bad_date_names_the_expected_formats() -> None:
+    assert problems(
+        csv_bytes([row(**{"Invoice Date": "2026-13-01"}), line2(**{"Invoice Date": "2026-13-01"})])
+    ) == [
+        f"{FILE} row 2, column 'Invoice Date': '2026-13-01' is not a date (expected 2026-11-21 or 11/21/2026)"
+    ]
+    template = FileTemplate(date_formats=["%d.%m.%Y", "%Y%m%d", "%d %b %Y"])
+    assert problems(csv_bytes([row(**{"Due Date": "2026-12-02"}), line2()]), template)[0] == (
+        f"{FILE} row 2, column 'Invoice Date': '2026-11-02' is not a date (expected 21.11.2026, 20261121 "
+        "or 21 Nov 2026)"
+    )
+
+
+def test_the_due_date_must_not_be_before_the_invoice_date() -> None:
+    data = csv_bytes([row(**{"Due Date": "2026-11-01"}), line2(**{"Due Date": "11/01/2026"})])
+    assert problems(data) == [
+        f"{FILE} row 2, column 'Due Date': '2026-11-01' is before the invoice date 2026-11-02"
+    ]
+    same_day = only(csv_bytes([row(**{"Due Date": "2026-11-02"}), line2(**{"Due Date": "2026-11-02"})]))
+    assert same_day.invoice is not None
+    assert same_day.invoice.due_date == date(2026, 11, 2)
+
+
+# -- currencies and amounts -----------------------------------------------------------------------
+
+
+def test_currency_codes_are_upper_cased() -> None:
+    group = only(csv_bytes([row(Currency="usd"), line2(Currency="Usd")]))
+    assert group.invoice == EXPECTED_INVOICE
+
+
+@pytest.mark.parametrize("code", ["US", "USDD", "U$D", "12A"])
+def test_a_currency_is_three_letters(code: str) -> None:
+    assert problems(csv_bytes([row(Currency=code), line2(Currency=code)])) == [
+        f"{FILE} row 2, column 'Currency': '{code}' is not a currency code (expected three letters, e.g. USD)"
+    ]
+
+
+def amounts_file(currency: str, invoice: str, *lines: str, template: FileTemplate = TEMPLATE) -> InvoiceGroup:
+    rows = [
+        row(**{"Currency": currency, "Invoice Amount": invoice, "Line Number": str(n), "Line Amount": amount})
+        for n, amount in enumerate(lines, start=1)
+    ]
+    return only(csv_bytes(rows), template)
+
+
+def test_zero_and_three_decimal_currencies_keep_their_precision() -> None:
+    jpy = amounts_file("JPY", "1500", "1000", "500.00")
+    assert jpy.invoice is not None
+    assert [str(line.amount) for line in jpy.invoice.lines] == ["1000", "500"]
+    assert str(jpy.invoice.amount) == "1500"
+    kwd = amounts_file("KWD", "10.125", "10.1", "0.025")
+    assert kwd.invoice is not None
+    assert str(kwd.invoice.amount) == "10.125"
+    assert [str(line.amount) for line in kwd.invoice.lines] == ["10.100", "0.025"]
+
+
+@pytest.mark.parametrize(
+    ("currency", "text", "message"),
+    [
+        ("USD", "12.345", "'12.345' has more decimals than USD allows (2)"),
+        ("JPY", "10.5", "'10.5' has more decimals than JPY allows (0)"),
+        ("KWD", "1.2345", "'1.2345' has more decimals than KWD allows (3)"),
+        (
+            "USD",
+            "1,234.50",
+            "'1,234.50' is not an amount: thousands separators are not accepted (remove them from the export, "
+            "or set template.thousands_separator)",
+        ),
+        (
+            "USD",
+            "1 234.50",
+            "'1 234.50' is not an amount: thousands separators are not accepted (remove them from the export, "
+            "or set template.thousands_separator)",
+        ),
+        *[
+            (
+                "USD",
+                text,
+                f"'{text}' is not an amount (expected digits with an optional leading minus and decimal point, "
+                "e.g. -1234.50)",
+            )
+            for text in ("1e3", "NaN", "inf", "$10", "+5", "5.", ".5", "1,5", "--1", "0x10")
+        ],
+        (
+            "USD",
+            "1234567890123456",
+            "'1234567890123456' is too large (at most 15 digits before the decimal point)",
+        ),
+    ],
+)
+def test_bad_line_amounts(currency: str, text: str, message: str) -> None:
+    group = amounts_file(currency, "1", text)
+    assert [p.describe() for p in group.problems] == [f"{FILE} row 2, column 'Line Amount': {message}"]
+
+
+def test_invoice_amount_must_be_positive_credit_memos_are_out_of_scope() -> None:
+    for text in ("-100.00", "0", "0.00"):
+        group = amounts_file("USD", text, "-60.00", "-40.00")
+        assert [p.describe() for p in group.problems] == [
+            f"{FILE} row 2, column 'Invoice Amount': '{text}' is not above zero: credit memos and zero-amount "
+            "invoices are not supported (only standard invoices with a positive amount)"
+        ]
+
+
+def test_line_amounts_may_be_negative_but_not_zero() -> None:
+    group = amounts_file("USD", "90", "100", "-10.00")
+    assert group.invoice is not None
+    assert [line.amount for line in group.invoice.lines] == [Decimal("100.00"), Decimal("-10.00")]
+    zero = amounts_file("USD", "100", "100", "-0.00")
+    assert [p.describe() for p in zero.problems] == [
+        f"{FILE} row 3, column 'Line Amount': '-0.00' is zero (a line must have an amount)"
+    ]
+
+
+def test_the_line_amounts_must_add_up_to_the_invoice_amount_exactly() -> None:
+    group = amounts_file("USD", "100.00", "60.00", "39.99")
+    assert group.invoice is None
+    assert [p.describe() for p in group.problems] == [
+        f"{FILE}, column 'Invoice Amount': the invoice amount is 100.00 USD but the line amounts "
+        "('Line Amount', rows 2 and 3) add up to 99.99"
+    ]
+    single = amounts_file("JPY", "1000", "999")
+    assert [p.describe() for p in single.problems] == [
+        f"{FILE}, column 'Invoice Amount': the invoice amount is 1000 JPY but the line amounts "
+        "('Line Amount', row 2) add up to 999"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("separator", "good", "bad"),
+    [
+        (",", ["1,234.50", "1234.50", "12,345,678.00", "999"], ["12,34.50", "1,2345.00", ",123.00"]),
+        ("'", ["1'234.50", "1234.50"], ["1'23.50"]),
+        (" ", ["1 234.50", "1234.50"], ["1 23 4.50"]),
+    ],
+)
+def test_thousands_separators_when_configured(separator: str, good: list[str], bad: list[str]) -> None:
+    template = FileTemplate.model_validate({"thousands_separator": separator})
+    for text in good:
+        group = amounts_file("USD", text, text, template=template)
+        assert group.invoice is not None, group.problems
+        assert group.invoice.amount == Decimal(text.replace(separator, ""))
+    negative = amounts_file(
+        "USD", f"2{separator}000", f"3{separator}000", f"-1{separator}000.00", template=template
+    )
+    assert negative.invoice is not None
+    assert [line.amount for line in negative.invoice.lines] == [Decimal(3000), Decimal(-1000)]
+    for text in bad:
+        group = amounts_file("USD", "1", text, template=template)
+        assert [p.describe() for p in group.problems] == [
+            f"{FILE} row 2, column 'Line Amount': '{text}' is not an amount (thousands separators "
+            f"{separator!r} must group exactly three digits, e.g. 1{separator}234{separator}567.50)"
+        ]
+
+
+# -- line numbers and repeated invoice fields ---------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "1.5", "one", "1000000000", "1 2"])
+def test_line_numbers_are_positive_whole_numbers(text: str) -> None:
+    group = only(csv_bytes([row(**{"Line Number": text}), line2()]))
+    assert [p.describe() for p in group.problems] == [
+        f"{FILE} row 2, column 'Line Number': '{text}' is not a line number (expected a whole number from 1 "
+        "to 999999999)"
+    ]
+
+
+def test_line_numbers_are_unique_in_an_invoice_and_leading_zeros_are_the_same_number() -> None:
+    group = only(csv_bytes([row(), line2(**{"Line Number": "01"})]))
+    assert [p.describe() for p in group.problems] == [
+        f"{FILE} row 3, column 'Line Number': line number 1 is also on row 2 (line numbers must be unique "
+        "within an invoice)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "first", "other"),
+    [
+        ("Vendor", "Acme Supplies", "Acme Inc."),
+        ("Vendor Site", "FRESNO", ""),
+        ("Vendor Site", "", "FRESNO"),
+        ("Invoice Date", "2026-11-02", "2026-11-03"),
+        ("Due Date", "2026-12-02", "bad"),
+        ("Currency", "USD", "EUR"),
+        ("Invoice Amount", "100.00", "100.01"),
+        ("PO Number", "PO-1", "PO-2"),
+        ("Description", "Office supplies", "office supplies"),
+        ("Payment Terms", "Net 30", "Net 45"),
+        ("Stampli Invoice ID", "S-1", "S-2"),
+    ],
+)
+def test_invoice_fields_must_be_the_same_on_every_row(header: str, first: str, other: str) -> None:
+    group = only(csv_bytes([row(**{header: first}), line2(**{header: other})]))
+    shown = [f"'{v}'" if v else "(blank)" for v in (other, first)]
+    assert group.invoice is None
+    assert [p.describe() for p in group.problems] == [
+        f"{FILE} row 3, column '{header}': {shown[0]} differs from {shown[1]} on row 2 (invoice fields must be "
+        "the same on every row of an invoice)"
+    ]
+
+
+def test_repeated_invoice_fields_are_compared_by_value() -> None:
+    data = csv_bytes(
+        [
+            row(),
+            line2(
+                **{
+                    "Invoice Date": "11/2/2026",
+                    "Due Date": "12/02/2026",
+                    "Invoice Amount": "100",
+                    "Currency": "usd",
+                }
+            ),
+        ]
+    )
+    assert only(data).invoice == EXPECTED_INVOICE
+
+
+def test_line_fields_come_from_their_own_row() -> None:
+    data = csv_bytes(
+        [
+            row(**{"Cost Center": "110", "PO Number": "PO-7"}),
+            line2(**{"Line Description": "", "PO Number": "PO-7"}),
+        ]
+    )
+    group = only(data)
+    assert group.invoice is not None
+    assert group.invoice.po_number == "PO-7"
+    assert group.invoice.lines == (
+        ExportLine(2, 1, "Paper", Decimal("60.00"), ACCOUNT, "110", "PO-7"),
+        ExportLine(3, 2, None, Decimal("40.00"), ACCOUNT, None, "PO-7"),
+    )
+
+
+# -- properties -----------------------------------------------------------------------------------
+
+
+def _cells(invoice: ExportInvoice, line: ExportLine, formats: list[str], use_format: int) -> dict[str, str]:
+    def text(value: str | None) -> str:
+        return value or ""
+
+    fmt = formats[use_format]
+    return {
+        "Invoice Number": invoice.invoice_number,
+        "Vendor ID": invoice.vendor_id,
+        "Vendor": text(invoice.vendor_name),
+        "Vendor Site": text(invoice.vendor_site),
+        "Invoice Date": invoice.invoice_date.strftime(fmt),
+        "Due Date": invoice.due_date.strftime(fmt) if invoice.due_date else "",
+        "Currency": invoice.currency,
+        "Invoice Amount": f"{invoice.amount:f}",
+        "PO Number": text(invoice.po_number),
+        "Description": text(invoice.description),
+        "Payment Terms": text(invoice.payment_terms),
+        "Stampli Invoice ID": text(invoice.stampli_invoice_id),
+        "Line Number": str(line.line_number),
+        "Line Description": text(line.description),
+        "Line Amount": f"{line.amount:f}",
+        "GL Account": line.gl_account,
+        "Cost Center": text(line.cost_center),
+    }
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    keys=st.lists(st.tuples(CODES, CODES), min_size=1, max_size=4, unique=True),
+    data=st.data(),
+    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, csv.QUOTE_NONNUMERIC]),
+    terminator=st.sampled_from(["\r\n", "\n"]),
+    bom=st.booleans(),
+)
+def test_written_invoices_read_back_identical_whatever_the_quoting_and_row_order(
+    keys: list[tuple[str, str]], data: st.DataObject, quoting: int, terminator: str, bom: bool
+) -> None:
+    generated = [data.draw(invoices(vendor, number)) for vendor, number in keys]
+    formats = TEMPLATE.date_formats
+    rows = [
+        (index, line, _cells(invoice, line, formats, data.draw(st.integers(0, len(formats) - 1))))
+        for index, invoice in enumerate(generated)
+        for line in invoice.lines
+    ]
+    rows = data.draw(st.permutations(rows))
+    blank_after = data.draw(st.sets(st.integers(0, len(rows))))
+    records: list[dict[str, str] | list[str]] = []
+    expected_rows: dict[int, list[int]] = {}
+    line_rows: dict[tuple[int, int], int] = {}
+    for position, (index, line, cells) in enumerate(rows):
+        if position in blank_after:
+            records.append([])
+        records.append(cells)
+        record_number = len(records) + 1  # the header is row 1
+        expected_rows.setdefault(index, []).append(record_number)
+        line_rows[(index, line.line_number)] = record_number
+    groups = parse(csv_bytes(records, quoting=quoting, terminator=terminator, bom=bom))
+
+    order = sorted(expected_rows, key=lambda i: expected_rows[i][0])
+    escaped = [keys[i][0].replace("%", "%25").replace("/", "%2F") for i in order]
+    assert [g.source_id for g in groups] == [
+        f"{vendor}/{keys[i][1]}" for vendor, i in zip(escaped, order, strict=True)
+    ]
+    for group, index in zip(groups, order, strict=True):
+        assert group.problems == ()
+        expected = generated[index]
+        expected = dataclasses.replace(
+            expected,
+            rows=tuple(expected_rows[index]),
+            lines=tuple(
+                dataclasses.replace(line, row=line_rows[(index, line.line_number)]) for line in expected.lines
+            ),
+        )
+        assert group.invoice == expected
+        # Amounts keep exactly the currency's decimals.
+        assert group.invoice is not None
+        for amount in (group.invoice.amount, *(line.amount for line in group.invoice.lines)):
+            assert amount.as_tuple().exponent == expected.amount.as_tuple().exponent
+
+
+@given(
+    minor=st.integers(min_value=1, max_value=10**17 - 1),
+    currency=CURRENCIES,
+    separator=st.sampled_from([None, ",", "'", " "]),
+)
+def test_amounts_never_lose_precision(minor: int, currency: str, separator: str | None) -> None:
+    amount = Decimal(minor).scaleb(-EXPONENTS[currency])
+    assume(len(str(int(amount))) <= 15)
+    text = f"{amount:,f}" if separator else f"{amount:f}"
+    if separator:
+        text = text.replace(",", separator)
+    template = FileTemplate.model_validate({"thousands_separator": separator})
+    group = amounts_file(currency, text, text, template=template)
+    assert group.invoice is not None, group.problems
+    assert group.invoice.amount == amount
+    assert str(group.invoice.amount) == f"{amount:f}"
+    assert group.invoice.lines[0].amount == amount
+
+
+def test_a_slash_in_the_vendor_id_cannot_merge_two_invoices() -> None:
+    one_line = {"Invoice Amount": "60.00"}
+    groups = parse(
+        csv_bytes(
+            [
+                row(**one_line, **{"Vendor ID": "A/B", "Invoice Number": "C"}),
+                row(**one_line, **{"Vendor ID": "A", "Invoice Number": "B/C"}),
+            ]
+        )
+    )
+    assert [g.source_id for g in groups] == ["A%2FB/C", "A/B/C"]
+    assert all(g.invoice is not None for g in groups)
+
+
+@pytest.mark.parametrize("delimiter", ['"', "\n", "a", "1"])
+def test_a_delimiter_that_cannot_separate_fields_is_refused(delimiter: str) -> None:
+    with pytest.raises(ValidationError, match="cannot separate CSV fields"):
+        FileTemplate(delimiter=delimiter)
