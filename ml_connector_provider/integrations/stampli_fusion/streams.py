@@ -45,6 +45,7 @@ from ml_connector_provider.engine.types import (
     utcnow,
 )
 from ml_connector_provider.integrations.stampli_fusion.settings import StampliFusionSettings
+from ml_connector_provider.targets.fusion_ap import FusionApInvoiceWriter
 
 if TYPE_CHECKING:
     from ml_connector_provider.engine.context import StreamContext
@@ -55,15 +56,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INVOICES_RESOURCE = "invoices"
 SUPPLIERS_RESOURCE = "suppliers"
 ACCOUNTS_RESOURCE = "accountCombinationsLOV"
 #: Suffix of the reason file written next to a file moved to the error directory.
 REASON_SUFFIX = ".reason.txt"
 #: Suffix of the file listing an archived file's invoices that had problems.
 PROBLEMS_SUFFIX = ".problems.txt"
-#: Fragments of Fusion's 400 message for a duplicate invoice number (exact wording UNCONFIRMED).
-_DUPLICATE_HINTS = ("duplicate", "already exists", "must be unique", "already used")
 
 
 @dataclass
@@ -121,6 +119,7 @@ class StampliInvoicesToFusion(Stream):
         self.ledger = ledger
         self.key = key
         self.clock = clock
+        self._writer = FusionApInvoiceWriter(fusion)
         self._actions: list[_FileAction] = []
         self._suppliers: dict[str, Supplier | None] = {}
         self._accounts: dict[str, AccountStatus] = {}
@@ -341,104 +340,7 @@ class StampliInvoicesToFusion(Stream):
     # -- writing ---------------------------------------------------------------------------------
 
     def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
-        # One look-up for the whole batch (by invoice number), matched on the dedup key here.
-        numbers = [str(item.payload["InvoiceNumber"]) for item in items if item.target_id is None]
-        in_fusion = _by_dedup_key(self.fusion.find_by_attribute(INVOICES_RESOURCE, "InvoiceNumber", numbers))
-        return [self._write_one(item, in_fusion) for item in items]
-
-    def _write_one(
-        self, item: WriteItem, in_fusion: dict[tuple[str, str, str], dict[str, Any]]
-    ) -> WriteResult:
-        from ml_connector_provider.hooks.oracle_fusion import FusionApiError, FusionBadRequest
-        from ml_connector_provider.transport import ConnectionFailed, RetryExhausted
-
-        payload = item.payload
-        number = str(payload["InvoiceNumber"])
-        supplier = str(payload["SupplierNumber"])
-        what = f"invoice {number} of supplier {supplier}"
-        if item.target_id is not None:
-            return WriteResult(
-                item.record.id,
-                Action.SKIPPED,
-                item.target_id,
-                reason=(
-                    f"{what} is already in Fusion as InvoiceId {item.target_id}; changes in a later "
-                    "export are not applied to a posted invoice"
-                ),
-            )
-        existing = in_fusion.get(_dedup_key(payload))
-        if existing is not None:
-            return self._linked(item, existing, what)
-        try:
-            created = self.fusion.create_item(INVOICES_RESOURCE, payload)
-        except FusionBadRequest as refused:
-            if any(hint in refused.detail.casefold() for hint in _DUPLICATE_HINTS):
-                existing = self._find_any_case(payload)
-                if existing is not None:
-                    return self._linked(item, existing, what)
-            return WriteResult(
-                item.record.id, Action.DEAD_LETTERED, reason=f"Fusion refused {what}: {refused.detail}"
-            )
-        except RetryExhausted as exhausted:
-            return WriteResult(
-                item.record.id,
-                Action.DEAD_LETTERED,
-                reason=(
-                    f"Fusion was unavailable for {what} after {exhausted.attempts} attempt(s) "
-                    f"({exhausted.last_error.message}); retried on a later run"
-                ),
-            )
-        except FusionApiError as failed:
-            if failed.status in (429, 502, 503, 504):
-                return WriteResult(
-                    item.record.id,
-                    Action.DEAD_LETTERED,
-                    reason=f"Fusion was unavailable for {what} (HTTP {failed.status}); retried on a later run",
-                )
-            raise
-        except ConnectionFailed as lost:
-            # The create may have reached Fusion: the write intent stays in the ledger, and the
-            # retry looks the invoice up before creating it.
-            return WriteResult(
-                item.record.id,
-                Action.DEAD_LETTERED,
-                reason=f"no answer from Fusion for {what} ({lost}); looked up again before any new attempt",
-            )
-        invoice_id = created.get("InvoiceId")
-        if invoice_id is None:
-            raise RuntimeError(f"Fusion created {what} but its answer has no InvoiceId")
-        in_fusion[_dedup_key(payload)] = created
-        return WriteResult(
-            item.record.id,
-            Action.CREATED,
-            str(invoice_id),
-            details={"InvoiceId": invoice_id, "InvoiceNumber": number, "SupplierNumber": supplier},
-        )
-
-    def _find_any_case(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The supplier's invoice whose number differs from the payload's only in case (what
-        Fusion's duplicate check compares), preferring one that is not cancelled."""
-        folded = str(payload["InvoiceNumber"]).casefold()
-        criteria = {"SupplierNumber": payload["SupplierNumber"], "BusinessUnit": payload["BusinessUnit"]}
-        matches = [
-            i
-            for i in self.fusion.find_matching(INVOICES_RESOURCE, criteria)
-            if str(i.get("InvoiceNumber", "")).casefold() == folded
-        ]
-        live = [i for i in matches if not _truthy(i.get("CanceledFlag"))]
-        return (live or matches)[0] if matches else None
-
-    @staticmethod
-    def _linked(item: WriteItem, existing: Mapping[str, Any], what: str) -> WriteResult:
-        invoice_id = existing.get("InvoiceId")
-        if invoice_id is None:
-            raise RuntimeError(f"Fusion listed {what} without an InvoiceId")
-        return WriteResult(
-            item.record.id,
-            Action.SKIPPED,
-            str(invoice_id),
-            reason=f"{what} is already in Fusion (InvoiceId {invoice_id}); linked, not posted again",
-        )
+        return self._writer.write(items)
 
     def close(self) -> None:
         self._connection.close()
@@ -604,31 +506,3 @@ class FusionReferenceDataToStampli(Stream):
 
     def close(self) -> None:
         self.fusion.close()
-
-
-# -- helpers -------------------------------------------------------------------------------------
-
-
-def _dedup_key(invoice: Mapping[str, Any]) -> tuple[str, str, str]:
-    """What Fusion keeps unique for an AP invoice: business unit, supplier, invoice number."""
-    return (
-        str(invoice.get("BusinessUnit")),
-        str(invoice.get("SupplierNumber")),
-        str(invoice.get("InvoiceNumber")),
-    )
-
-
-def _by_dedup_key(items: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Fusion invoices by dedup key; where several share one, the one not cancelled wins."""
-    found: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for item in items:
-        key = _dedup_key(item)
-        if key not in found or (
-            _truthy(found[key].get("CanceledFlag")) and not _truthy(item.get("CanceledFlag"))
-        ):
-            found[key] = dict(item)
-    return found
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).strip().upper() in ("Y", "TRUE", "YES")
