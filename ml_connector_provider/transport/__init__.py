@@ -36,6 +36,13 @@ from ml_connector_provider.transport.http import (
     parse_retry_after,
 )
 from ml_connector_provider.transport.pacing import AdaptivePacer
+from ml_connector_provider.transport.paging import (
+    LinkedPage,
+    OffsetPage,
+    PagingError,
+    iter_next_url_pages,
+    iter_offset_pages,
+)
 
 __all__ = [
     "TOKEN_RETRY_POLICY",
@@ -48,10 +55,13 @@ __all__ = [
     "ConnectionFailed",
     "HttpStatusError",
     "HttpTransport",
+    "LinkedPage",
     "OAuth2ClientCredentials",
     "OAuth2JwtBearer",
     "OAuth2PasswordGrant",
     "OAuth2TokenProvider",
+    "OffsetPage",
+    "PagingError",
     "RequestOptions",
     "RetryAfterWait",
     "RetryExhausted",
@@ -60,6 +70,8 @@ __all__ = [
     "TokenProviderOptions",
     "TransportError",
     "TransportStats",
+    "iter_next_url_pages",
+    "iter_offset_pages",
     "parse_retry_after",
     "redact_text",
     "redact_url",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 import uuid
@@ -59,7 +60,8 @@ def test_discoverable_attributes() -> None:
     [declared] = [
         c for c in get_provider_info()["connection-types"] if c["connection-type"] == "oracle_fusion"
     ]
-    assert declared["hook-class-name"] == f"{OracleFusionHook.__module__}.{OracleFusionHook.__name__}"
+    module_name, _, class_name = declared["hook-class-name"].rpartition(".")
+    assert getattr(importlib.import_module(module_name), class_name) is OracleFusionHook
 
 
 def test_constructor_does_no_io() -> None:

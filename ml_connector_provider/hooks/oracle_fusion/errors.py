@@ -1,0 +1,146 @@
+"""The errors of the Oracle Fusion hook, and how an HTTP error answer becomes one of them.
+
+Transport errors (:class:`~ml_connector_provider.transport.RetryExhausted`,
+:class:`~ml_connector_provider.transport.ConnectionFailed`,
+:class:`~ml_connector_provider.transport.AuthError`) propagate unchanged; an error status that the
+transport does not retry becomes a :class:`FusionApiError` carrying Fusion's own explanation
+(:func:`api_error`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ml_connector_provider.transport import HttpStatusError
+
+__all__ = [
+    "FusionApiError",
+    "FusionBadRequest",
+    "FusionEssJobError",
+    "FusionEssRequestNotFound",
+    "FusionEssTimeout",
+    "FusionResponseError",
+    "OracleFusionError",
+    "api_error",
+]
+
+
+class OracleFusionError(Exception):
+    """Base class of the hook's own errors (transport errors propagate unchanged)."""
+
+
+class FusionApiError(OracleFusionError):
+    """Fusion answered a request with an error status that is not retried.
+
+    :param message: the full, secret-free message (names the resource and Fusion's detail).
+    :param resource: the resource the request was for.
+    :param status: the HTTP status.
+    :param detail: Fusion's error text (plain-text body, or the JSON ``o:errorDetails`` details).
+    :param error_codes: the ``o:errorCode`` values of a framework-4 JSON error.
+    """
+
+    def __init__(
+        self, message: str, *, resource: str, status: int, detail: str, error_codes: Sequence[str] = ()
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.resource = resource
+        self.status = status
+        self.detail = detail
+        self.error_codes = tuple(error_codes)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class FusionBadRequest(FusionApiError):
+    """HTTP 400: Fusion refused the request (bad ``q``, non-queryable attribute, business rule)."""
+
+
+class FusionResponseError(OracleFusionError):
+    """A Fusion answer broke the REST contract (not JSON, no ``items``, ``hasMore`` without items)."""
+
+
+class FusionEssRequestNotFound(OracleFusionError):
+    """Fusion knows no ESS request with this id (``ESSJobStatusRF`` answered no item).
+
+    :param request_id: the ESS request id asked about.
+    """
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"Oracle Fusion knows no ESS request {request_id}")
+        self.request_id = request_id
+
+
+class FusionEssTimeout(OracleFusionError, TimeoutError):
+    """An ESS request did not reach a terminal status in time.
+
+    :param request_id: the ESS request id.
+    :param timeout: the seconds waited.
+    :param last_status: the last status read (``None`` when no poll succeeded).
+    """
+
+    def __init__(self, request_id: str, timeout: float, last_status: str | None) -> None:
+        seen = f"last status {last_status}" if last_status else "no status could be read"
+        super().__init__(
+            f"Oracle Fusion ESS request {request_id} did not finish within {timeout:g} s ({seen}); "
+            "it may still be running — wait for it again instead of submitting the job a second time"
+        )
+        self.request_id = request_id
+        self.timeout = timeout
+        self.last_status = last_status
+
+
+class FusionEssJobError(OracleFusionError):
+    """An ESS job ended in a status that is not a success; for callers that want to raise.
+
+    :param request_id: the ESS request id.
+    :param status: its terminal status (``ERROR``, ``WARNING``, ``CANCELED``…).
+    :param log_excerpt: the end of the job log (what explains the status), may be empty.
+    """
+
+    def __init__(self, request_id: str, status: str, log_excerpt: str = "") -> None:
+        message = f"Oracle Fusion ESS request {request_id} ended with status {status}"
+        if log_excerpt.strip():
+            message += f"; log excerpt:\n{log_excerpt.strip()}"
+        super().__init__(message)
+        self.request_id = request_id
+        self.status = status
+        self.log_excerpt = log_excerpt
+
+
+def api_error(method: str, resource: str, error: HttpStatusError) -> FusionApiError:
+    """The :class:`FusionApiError` (:class:`FusionBadRequest` for HTTP 400) for an error answer.
+
+    The message names the method, the resource, the status, Fusion's explanation and the
+    request id Fusion gave (if any); it never holds a secret (the transport redacted the body).
+
+    :param method: the HTTP method of the request.
+    :param resource: the resource the request was for.
+    :param error: the transport's error for the answer.
+    """
+    detail, codes = _error_detail(error)
+    cls = FusionBadRequest if error.status == 400 else FusionApiError
+    what = "rejected" if error.status < 500 else "failed"
+    message = f"Oracle Fusion {what} {method} {resource} with HTTP {error.status}: {detail}"
+    if error.request_id:
+        message += f" (request id {error.request_id})"
+    return cls(message, resource=resource, status=error.status, detail=detail, error_codes=codes)
+
+
+def _error_detail(error: HttpStatusError) -> tuple[str, list[str]]:
+    """Fusion's explanation of an error: the framework-4 JSON details, or the body as text."""
+    payload = error.json()
+    if isinstance(payload, dict):
+        details = payload.get("o:errorDetails")
+        if isinstance(details, list) and details:
+            texts = [str(d.get("detail")) for d in details if isinstance(d, dict) and d.get("detail")]
+            codes = [
+                str(d.get("o:errorCode")) for d in details if isinstance(d, dict) and d.get("o:errorCode")
+            ]
+            if texts:
+                return "; ".join(texts), codes
+        for name in ("detail", "title", "message"):
+            if payload.get(name):
+                return str(payload[name]), []
+    return error.body_excerpt or error.reason or "(empty body)", []
