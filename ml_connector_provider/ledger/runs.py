@@ -87,7 +87,7 @@ def _run(row: Row[Any]) -> RunRow:
 
 
 class RunLedger(LedgerBase):
-    """Cursors, run windows and leases of the streams (a part of :class:`~ml_connector_provider.ledger.Ledger`)."""
+    """Cursors, run windows and leases (a part of :class:`~ml_connector_provider.ledger.Ledger`)."""
 
     # -- cursors -------------------------------------------------------------------------------
 
