@@ -31,7 +31,7 @@ from ml_connector_provider.config.schema import (
     TenantConfig,
     TenantsConfig,
 )
-from ml_connector_provider.ledger.connection import DEFAULT_LEDGER_CONN_ID, default_ledger_conn_id
+from ml_connector_provider.options import DEFAULT_LEDGER_CONN_ID, default_ledger_conn_id
 
 __all__ = [
     "DAG_ID_PREFIX",

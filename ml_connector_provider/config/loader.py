@@ -35,7 +35,7 @@ from ml_connector_provider.config.schema import (
     is_valid_tenant_id,
 )
 from ml_connector_provider.integrations import IntegrationSpec, StreamSpec, registry
-from ml_connector_provider.ledger.connection import DEFAULT_LEDGER_CONN_ID
+from ml_connector_provider.options import DEFAULT_LEDGER_CONN_ID
 
 #: Every DAG id built from the configuration starts with this prefix.
 DAG_ID_PREFIX = "mlc"

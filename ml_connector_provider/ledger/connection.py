@@ -18,28 +18,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from ml_connector_provider.ledger.schema import LedgerError
+from ml_connector_provider.options import default_ledger_conn_id
 
-#: Default ledger connection id, used when neither the tenant file nor Airflow's ``[ml_connector]``
-#: configuration names one.
-DEFAULT_LEDGER_CONN_ID = "ml_connector_ledger"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
 # Engines shared by every Ledger of a process, keyed by (process id, URL): a forked worker
 # must not reuse its parent's pooled connections.
 _engines: dict[tuple[int, str], Engine] = {}
 _engines_lock = threading.Lock()
-
-
-def default_ledger_conn_id() -> str:
-    """The ledger connection id when nothing else names one: Airflow's
-    ``[ml_connector] ledger_conn_id`` option, else :data:`DEFAULT_LEDGER_CONN_ID`.
-
-    Reads the Airflow configuration when called, never at import.
-    """
-    from airflow.sdk import conf
-
-    value = conf.get("ml_connector", "ledger_conn_id", fallback=DEFAULT_LEDGER_CONN_ID)
-    return (value or "").strip() or DEFAULT_LEDGER_CONN_ID
 
 
 def default_sqlite_url() -> str:
@@ -52,7 +38,7 @@ def ledger_url_from_airflow(conn_id: str | None = None) -> str:
     """The SQLAlchemy URL of the ledger named by an Airflow connection.
 
     :param conn_id: the Airflow connection id; ``None`` means the configured default
-        (:func:`default_ledger_conn_id`). When the connection is not
+        (:func:`~ml_connector_provider.options.default_ledger_conn_id`). When the connection is not
         defined, the default SQLite file under ``AIRFLOW_HOME`` is used.
     :return: a URL string (it contains the password, if any: never log it; use
         :attr:`Ledger.url_for_display <ml_connector_provider.ledger.Ledger.url_for_display>`).
