@@ -23,7 +23,6 @@ from ml_connector_provider.config.loader import (
     parse_config,
 )
 from ml_connector_provider.config.schema import (
-    DEFAULT_LEDGER_CONN_ID,
     DefaultsConfig,
     IntegrationConfig,
     StreamConfig,
@@ -31,8 +30,8 @@ from ml_connector_provider.config.schema import (
     SyncOverrides,
     TenantConfig,
     TenantsConfig,
-    default_ledger_conn_id,
 )
+from ml_connector_provider.options import DEFAULT_LEDGER_CONN_ID, default_ledger_conn_id
 
 __all__ = [
     "DAG_ID_PREFIX",

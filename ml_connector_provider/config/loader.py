@@ -29,7 +29,6 @@ import yaml
 from pydantic import ValidationError
 
 from ml_connector_provider.config.schema import (
-    DEFAULT_LEDGER_CONN_ID,
     IntegrationConfig,
     SyncOptions,
     TenantsConfig,
@@ -37,6 +36,7 @@ from ml_connector_provider.config.schema import (
 )
 from ml_connector_provider.engine.spec import IntegrationSpec, StreamSpec
 from ml_connector_provider.integrations import registry
+from ml_connector_provider.options import DEFAULT_LEDGER_CONN_ID
 
 #: Every DAG id built from the configuration starts with this prefix.
 DAG_ID_PREFIX = "mlc"

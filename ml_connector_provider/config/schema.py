@@ -25,23 +25,6 @@ SCHEDULE_PRESETS: frozenset[str] = frozenset(
     {"@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@once", "@continuous"}
 )
 
-#: Default ledger connection id, used when neither the file nor Airflow's ``[ml_connector]``
-#: configuration names one.
-DEFAULT_LEDGER_CONN_ID = "ml_connector_ledger"
-
-
-def default_ledger_conn_id() -> str:
-    """The ledger connection id when nothing else names one: Airflow's
-    ``[ml_connector] ledger_conn_id`` option, else :data:`DEFAULT_LEDGER_CONN_ID`.
-
-    Reads the Airflow configuration when called, never at import.
-    """
-    from airflow.sdk import conf
-
-    value = conf.get("ml_connector", "ledger_conn_id", fallback=DEFAULT_LEDGER_CONN_ID)
-    return (value or "").strip() or DEFAULT_LEDGER_CONN_ID
-
-
 TENANT_ID_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 CONN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,249}$"
 
@@ -338,7 +321,6 @@ def is_valid_tenant_id(value: Any) -> bool:
 
 __all__ = [
     "CONN_ID_PATTERN",
-    "DEFAULT_LEDGER_CONN_ID",
     "SCHEDULE_PRESETS",
     "TENANT_ID_PATTERN",
     "DefaultsConfig",
@@ -348,7 +330,6 @@ __all__ = [
     "SyncOverrides",
     "TenantConfig",
     "TenantsConfig",
-    "default_ledger_conn_id",
     "validate_schedule",
     "validate_timezone",
 ]

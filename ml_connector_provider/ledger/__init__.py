@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from ml_connector_provider.ledger.audit import AuditRow
+from ml_connector_provider.ledger.files import FileRow
+from ml_connector_provider.ledger.runs import Cursor, LeaseHeld, RunRow
 from ml_connector_provider.ledger.schema import LedgerError
-from ml_connector_provider.ledger.store import AuditRow, Cursor, FileRow, LeaseHeld, Ledger, RunRow
+from ml_connector_provider.ledger.store import Ledger
 
 __all__ = ["AuditRow", "Cursor", "FileRow", "LeaseHeld", "Ledger", "LedgerError", "RunRow"]

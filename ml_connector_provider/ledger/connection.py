@@ -17,10 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-from ml_connector_provider.config.schema import DEFAULT_LEDGER_CONN_ID, default_ledger_conn_id
 from ml_connector_provider.ledger.schema import LedgerError
+from ml_connector_provider.options import default_ledger_conn_id
 
-DEFAULT_CONN_ID = DEFAULT_LEDGER_CONN_ID
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
 # Engines shared by every Ledger of a process, keyed by (process id, URL): a forked worker
@@ -39,7 +38,7 @@ def ledger_url_from_airflow(conn_id: str | None = None) -> str:
     """The SQLAlchemy URL of the ledger named by an Airflow connection.
 
     :param conn_id: the Airflow connection id; ``None`` means the configured default
-        (:func:`~ml_connector_provider.config.default_ledger_conn_id`). When the connection is not
+        (:func:`~ml_connector_provider.options.default_ledger_conn_id`). When the connection is not
         defined, the default SQLite file under ``AIRFLOW_HOME`` is used.
     :return: a URL string (it contains the password, if any: never log it; use
         :attr:`Ledger.url_for_display <ml_connector_provider.ledger.Ledger.url_for_display>`).
