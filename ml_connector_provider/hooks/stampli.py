@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import io
 import posixpath
-import re
 import secrets
 import stat as stat_module
 import tempfile
@@ -47,6 +46,8 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import paramiko
 from airflow.providers.sftp.hooks.sftp import SFTPHook
+
+from ml_connector_provider.transport import redact_text
 
 if TYPE_CHECKING:
     from paramiko.sftp_attr import SFTPAttributes
@@ -81,9 +82,6 @@ HOST_KEY_HINT = (
     "the server's administrator), or add the server to the worker's known_hosts file"
 )
 """How to fix an SFTP server that is not trusted (used in error messages)."""
-
-_PEM_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?-----END [A-Z0-9 ]+-----", re.DOTALL)
-
 
 # -- the pure core ---------------------------------------------------------------------------------
 
@@ -333,16 +331,13 @@ def collision_free_name(name: str, taken: Callable[[str], bool], *, now: datetim
 
 
 def describe_sftp_error(error: BaseException, secrets_: Iterable[str | None] = ()) -> str:
-    """``"<ErrorClass>: <message>"`` with the given secrets and any PEM block replaced by ``***``.
+    """``"<ErrorClass>: <message>"`` with the given secrets, any PEM block and other credentials
+    replaced by ``***`` (see :func:`~ml_connector_provider.transport.redact_text`).
 
     :param error: the failure.
     :param secrets_: values that must never be shown (password, private key, passphrase).
     """
-    message = str(error).strip()
-    message = _PEM_BLOCK.sub("***", message)
-    for secret in secrets_:
-        if secret and len(secret) >= 3:
-            message = message.replace(secret, "***")
+    message = redact_text(str(error).strip(), secrets_)
     name = type(error).__name__
     return f"{name}: {message}" if message else name
 

@@ -12,7 +12,10 @@ Retries happen at two levels, both with exponential backoff and jitter:
 * the hook retries what the SDK leaves alone although it is safe to repeat — every call it makes
   is a read or a POST with an explicit idempotency key: a connection cut in the middle of a
   response (``requests`` reports it as a ``ChunkedEncodingError``, which the SDK does not retry)
-  and a 429 without ``Stripe-Should-Retry`` (honouring ``Retry-After`` when present).
+  and a 429 without ``Stripe-Should-Retry`` (honouring ``Retry-After`` when present, up to
+  :data:`MAX_RETRY_AFTER`). These retries are the transport's
+  :class:`~ml_connector_provider.transport.RetryRunner` under :meth:`StripeHook.retry_policy`,
+  with a Stripe predicate (:func:`hook_should_retry`) and :func:`stripe_retry_after`.
 
 Errors that concern a single record (Stripe's 400/402/404 answers) become
 :class:`StripeRecordError` so the sync engine can dead-letter the record; authentication and
@@ -30,8 +33,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import random
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,7 +42,16 @@ from typing import Any, TypeVar, cast
 
 import requests
 import stripe
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from airflow.providers.common.compat.sdk import BaseHook
+
+from ml_connector_provider.transport import (
+    RetryAttempt,
+    RetryPolicy,
+    RetryRunner,
+    parse_retry_after,
+    redact_text,
+    register_secret,
+)
 
 __all__ = [
     "DEFAULT_MAX_NETWORK_RETRIES",
@@ -52,6 +62,8 @@ __all__ = [
     "StripeConnectionSettings",
     "StripeHook",
     "StripeRecordError",
+    "hook_should_retry",
+    "stripe_retry_after",
 ]
 
 DEFAULT_TIMEOUT = 80.0
@@ -60,6 +72,10 @@ DEFAULT_MAX_NETWORK_RETRIES = 2
 """Retries per call when the connection sets no ``max_network_retries``."""
 MAX_RETRY_AFTER = 30.0
 """Longest ``Retry-After`` the hook waits before retrying a 429."""
+RETRY_BASE_DELAY = 0.5
+"""First backoff window of the hook's own retries, in seconds (the SDK's initial delay)."""
+RETRY_MAX_DELAY = 5.0
+"""Largest backoff window of the hook's own retries, in seconds (the SDK's maximum delay)."""
 LIST_PAGE_SIZE = 100
 """Page size of the ``iter_*`` methods (Stripe's maximum)."""
 EVENT_RETENTION = timedelta(days=30)
@@ -70,10 +86,6 @@ DEFAULT_WEBHOOK_TOLERANCE = 300
 """Seconds a webhook signature's timestamp may lag behind the clock (the SDK's default)."""
 
 T = TypeVar("T")
-
-_KEY_PATTERN = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9*]+|\bwhsec_[A-Za-z0-9*]+")
-# Stripe echoes a refused key half-masked ("sk_test_****1234"); drop such tokens whatever the format.
-_MASKED_ECHO = re.compile(r"[^\s,;]*\*{3,}[^\s,;]*")
 
 
 class StripeRecordError(Exception):
@@ -153,14 +165,6 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _scrub(text: str, *secrets: str | None) -> str:
-    """``text`` without the exact ``secrets``, Stripe keys, ``whsec_`` secrets or half-masked key echoes."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return _MASKED_ECHO.sub("***", _KEY_PATTERN.sub("***", text))
-
-
 def describe_error(error: BaseException, *secrets: str | None) -> str:
     """A one-line description of ``error`` (type, HTTP status, Stripe's message, request id)
     without keys or signing secrets.
@@ -173,7 +177,7 @@ def describe_error(error: BaseException, *secrets: str | None) -> str:
         text = f"{type(error).__name__}{status}: {error.user_message or error}{request}"
     else:
         text = f"{type(error).__name__}: {error}"
-    return _scrub(" ".join(text.split()), *secrets)
+    return redact_text(" ".join(text.split()), secrets)
 
 
 def _search_literal(value: str) -> str:
@@ -286,15 +290,26 @@ class StripeHook(BaseHook):
             max_network_retries=self._retries_override,
             timeout=self._timeout_override,
         )
-        mask_secret(settings.api_key)
-        if settings.webhook_secret is not None:
-            mask_secret(settings.webhook_secret)
+        register_secret(settings.api_key)
+        register_secret(settings.webhook_secret)
         return settings
 
     @cached_property
     def client(self) -> stripe.StripeClient:
         """The ``StripeClient`` for this connection (built on first use, then reused)."""
         return build_client(self.settings, stripe.RequestsClient(timeout=self.settings.timeout))
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        """The hook's own retries: as many as the connection's ``max_network_retries``, with the
+        SDK's delays (0.5 s doubling up to 5 s, full jitter) and ``Retry-After`` honoured up to
+        :data:`MAX_RETRY_AFTER`."""
+        return RetryPolicy(
+            attempts=self.settings.max_network_retries + 1,
+            base_delay=RETRY_BASE_DELAY,
+            max_delay=RETRY_MAX_DELAY,
+            max_retry_after=MAX_RETRY_AFTER,
+        )
 
     def get_conn(self) -> stripe.StripeClient:
         """The ``StripeClient`` (same object as :attr:`client`)."""
@@ -667,8 +682,10 @@ class StripeHook(BaseHook):
         try:
             stripe.WebhookSignature.verify_header(payload, signature_header, key, tolerance)
         except stripe.SignatureVerificationError as error:
-            message = _scrub(str(error.user_message or error), key)
-            raise stripe.SignatureVerificationError(message, _scrub(signature_header or "", key)) from None
+            message = redact_text(str(error.user_message or error), [key])
+            raise stripe.SignatureVerificationError(
+                message, redact_text(signature_header or "", [key])
+            ) from None
         text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
         try:
             event = json.loads(text)
@@ -766,35 +783,25 @@ class StripeHook(BaseHook):
 
     def _call(self, operation: str, call: Callable[[], T]) -> T:
         """Run ``call``, retrying the failures the SDK does not retry (see the module docstring)."""
-        attempts = self.settings.max_network_retries + 1
-        attempt = 1
-        while True:
-            try:
-                return call()
-            except stripe.APIConnectionError as error:
-                if attempt >= attempts or error.should_retry or not _response_cut_short(error):
-                    raise  # the SDK already retried it, or retrying cannot help
-                delay = _backoff(attempt)
-                reason = "connection lost before the response was complete"
-            except stripe.StripeError as error:
-                # RateLimitError, or an APIError when a proxy answered 429 without Stripe's JSON body
-                if error.http_status != 429:
-                    raise
-                if attempt >= attempts or _header(error, "stripe-should-retry") is not None:
-                    raise  # the SDK already followed Stripe-Should-Retry, or no retries left
-                retry_after = _retry_after(error)
-                delay = _backoff(attempt) if retry_after is None else retry_after
-                reason = f"rate limited (request {error.request_id})"
-            attempt += 1
-            self.log.warning(
-                "Stripe %s: %s; retrying in %.1fs (attempt %d of %d)",
-                operation,
-                reason,
-                delay,
-                attempt,
-                attempts,
-            )
-            time.sleep(delay)
+        runner = RetryRunner(
+            self.retry_policy, retry_if=hook_should_retry, retry_after=stripe_retry_after, sleep=time.sleep
+        )
+        return runner.call(call, on_retry=functools.partial(self._log_retry, operation))
+
+    def _log_retry(self, operation: str, retry: RetryAttempt) -> None:
+        error = retry.error
+        if isinstance(error, stripe.APIConnectionError):
+            reason = "connection lost before the response was complete"
+        else:
+            reason = f"rate limited (request {getattr(error, 'request_id', None)})"
+        self.log.warning(
+            "Stripe %s: %s; retrying in %.1fs (attempt %d of %d)",
+            operation,
+            reason,
+            retry.delay,
+            retry.attempt + 1,
+            retry.attempts,
+        )
 
 
 def _expand(paths: Iterable[str]) -> Any:
@@ -813,29 +820,43 @@ def _event_types(types: Sequence[str]) -> list[str]:
     return names
 
 
-def _header(error: stripe.StripeError, name: str) -> str | None:
-    headers = error.headers or {}
-    value = headers.get(name)
-    if value is None:
-        lowered = {str(k).lower(): v for k, v in headers.items()}
-        value = lowered.get(name)
-    return None if value is None else str(value)
+def _response_header(error: BaseException, name: str) -> str | None:
+    """A response header of a failed Stripe call, ``None`` when absent.
+
+    stripe 16.1.0 hands the headers of an answer whose body is not Stripe's JSON (a bare 429 from a
+    proxy, say) to ``APIError`` in the ``json_body`` position, so both places are searched.
+    """
+    wanted = name.lower()
+    for candidate in (getattr(error, "headers", None), getattr(error, "json_body", None)):
+        if isinstance(candidate, Mapping):
+            for key, value in candidate.items():
+                if str(key).lower() == wanted and value is not None:
+                    return str(value)
+    return None
 
 
-def _retry_after(error: stripe.StripeError) -> float | None:
-    value = _header(error, "retry-after")
-    if value is None:
-        return None
-    try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
-    except ValueError:
-        return None
+def stripe_retry_after(error: BaseException) -> float | None:
+    """The seconds a failed Stripe call's ``Retry-After`` asks to wait (delta-seconds or an
+    HTTP-date), ``None`` when the answer carried none.
+
+    :param error: an SDK error (``RateLimitError``, ``APIError`` …).
+    """
+    return parse_retry_after(_response_header(error, "retry-after"), time.time())
 
 
-def _backoff(attempt: int) -> float:
-    """The SDK's schedule: 0.5 s doubling up to 5 s, times a jitter in [0.5, 1], at least 0.5 s."""
-    base = min(0.5 * 2 ** (attempt - 1), 5.0)
-    return max(0.5, base * random.uniform(0.5, 1.0))
+def hook_should_retry(error: BaseException) -> bool:
+    """Whether the hook retries a failed SDK call that the SDK itself gave up on: a response cut
+    short (the SDK did not retry it), or a 429 without ``Stripe-Should-Retry`` (the SDK follows
+    that header when present, so the hook does not repeat its retries).
+
+    :param error: what the SDK call raised.
+    """
+    if isinstance(error, stripe.APIConnectionError):
+        return not error.should_retry and _response_cut_short(error)
+    if isinstance(error, stripe.StripeError):
+        # RateLimitError, or an APIError when a proxy answered 429 without Stripe's JSON body
+        return error.http_status == 429 and _response_header(error, "stripe-should-retry") is None
+    return False
 
 
 def _response_cut_short(error: stripe.APIConnectionError) -> bool:

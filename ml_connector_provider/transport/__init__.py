@@ -1,5 +1,7 @@
-"""The shared HTTP layer of every hook: a pooled session with timeouts, retries with backoff and
-jitter that honour ``Retry-After``, token providers with refresh on 401, and secret-free errors.
+"""The shared HTTP layer of every hook: a pooled session with timeouts, one retry policy (backoff
+with jitter that honours ``Retry-After``, also run around vendor SDK calls), auth providers that add
+credentials or sign whole requests (token providers refresh on 401), one secret redaction, and
+secret-free errors.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from ml_connector_provider.transport.auth import (
     OAuth2PasswordGrant,
     OAuth2TokenProvider,
     TokenProviderOptions,
-    register_secret,
 )
 from ml_connector_provider.transport.errors import (
     AuthError,
@@ -23,17 +24,12 @@ from ml_connector_provider.transport.errors import (
     HttpStatusError,
     RetryExhausted,
     TransportError,
-    redact_text,
-    redact_url,
 )
 from ml_connector_provider.transport.http import (
     HttpTransport,
     RequestOptions,
-    RetryAfterWait,
-    RetryPolicy,
     Timeout,
     TransportStats,
-    parse_retry_after,
 )
 from ml_connector_provider.transport.pacing import AdaptivePacer
 from ml_connector_provider.transport.paging import (
@@ -43,8 +39,17 @@ from ml_connector_provider.transport.paging import (
     iter_next_url_pages,
     iter_offset_pages,
 )
+from ml_connector_provider.transport.redaction import REDACTED, redact_text, redact_url, register_secret
+from ml_connector_provider.transport.retry import (
+    RetryAfterWait,
+    RetryAttempt,
+    RetryPolicy,
+    RetryRunner,
+    parse_retry_after,
+)
 
 __all__ = [
+    "REDACTED",
     "TOKEN_RETRY_POLICY",
     "AccessToken",
     "AdaptivePacer",
@@ -64,8 +69,10 @@ __all__ = [
     "PagingError",
     "RequestOptions",
     "RetryAfterWait",
+    "RetryAttempt",
     "RetryExhausted",
     "RetryPolicy",
+    "RetryRunner",
     "Timeout",
     "TokenProviderOptions",
     "TransportError",

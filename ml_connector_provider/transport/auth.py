@@ -12,21 +12,25 @@ from __future__ import annotations
 
 import abc
 import base64
-import functools
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict, Unpack
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from ml_connector_provider.transport.errors import AuthError, body_excerpt, redact_text, redact_url
-from ml_connector_provider.transport.http import HttpTransport, RetryPolicy, Timeout, request_id_from
+from ml_connector_provider.transport.errors import AuthError, body_excerpt
+from ml_connector_provider.transport.http import HttpTransport, Timeout, request_id_from
+from ml_connector_provider.transport.redaction import redact_text, redact_url, register_secret
+from ml_connector_provider.transport.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = [
     "TOKEN_RETRY_POLICY",
@@ -40,7 +44,6 @@ __all__ = [
     "OAuth2TokenProvider",
     "TokenProviderOptions",
     "refresh_margin",
-    "register_secret",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,28 +69,6 @@ ClientAuth = Literal["basic", "post"]
 Scope = str | Sequence[str]
 
 
-@functools.cache
-def _mask_secret() -> Callable[[str], None] | None:
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:
-        log.debug("Airflow's secret masker is not importable; credentials are not registered for masking")
-        return None
-    return mask_secret
-
-
-def register_secret(value: str | None) -> None:
-    """Register ``value`` with Airflow's secret masker (a no-op when Airflow is not importable).
-
-    :param value: a password, token or other credential; empty values are ignored.
-    """
-    if not value:
-        return
-    mask = _mask_secret()
-    if mask is not None:
-        mask(value)
-
-
 def _basic_credentials(username: str, password: str) -> str:
     return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
@@ -100,8 +81,14 @@ def _scope_string(scope: Scope | None, separator: str = " ") -> str | None:
     return separator.join(scope)
 
 
-class AuthProvider(abc.ABC):
+class AuthProvider:
     """Adds credentials to outgoing requests.
+
+    A provider either puts credentials in the headers (override :meth:`apply`: API keys, Basic,
+    bearer tokens) or signs the whole request (override :meth:`sign`: schemes such as OAuth 1.0a
+    whose signature covers the method, the URL with its query and the body). The transport calls
+    :meth:`sign` once per attempt, on the request exactly as it goes on the wire, so every retry
+    carries a fresh signature (its own timestamp and nonce).
 
     Implementations must be thread-safe: one provider serves every thread using a transport.
     """
@@ -110,12 +97,24 @@ class AuthProvider(abc.ABC):
     #: request after a 401 only for refreshable providers.
     refreshable: ClassVar[bool] = False
 
-    @abc.abstractmethod
     def apply(self, headers: MutableMapping[str, str]) -> None:
         """Add the credentials to ``headers`` (obtaining or refreshing a token when needed).
 
         :param headers: the headers of the request about to be sent.
+        :raises NotImplementedError: the provider overrides neither this method nor :meth:`sign`.
         """
+        raise NotImplementedError(f"{type(self).__name__} must implement apply() or sign()")
+
+    def sign(self, request: requests.PreparedRequest) -> None:
+        """Add the credentials to a prepared request whose method, URL (query included), headers
+        and body are final; the default adds them to the headers with :meth:`apply`.
+
+        A signing provider may change the headers and the URL (a signature in the query); it must
+        not change the method or the body it signed.
+
+        :param request: the request about to be sent.
+        """
+        self.apply(request.headers)
 
     def invalidate(self, rejected: Mapping[str, str] | None = None) -> None:
         """Forget the current credentials after the server rejected them.
@@ -242,7 +241,7 @@ def _parse_expires_in(value: Any) -> float | None:
     return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
-class OAuth2TokenProvider(AuthProvider):
+class OAuth2TokenProvider(AuthProvider, abc.ABC):
     """Base class of the OAuth 2.0 providers: token cache, refresh and the token request.
 
     The token request goes through its own :class:`HttpTransport` (no auth, form-encoded POST,

@@ -1,17 +1,18 @@
-"""Exceptions raised by the HTTP transport, and the helpers that keep secrets out of them.
+"""Exceptions raised by the HTTP transport.
 
-Every message names the HTTP method and the URL (with secret-looking query parameters and
-any user-info replaced by ``***``) and, for HTTP errors, the status and a short excerpt of the
-response body. No message ever contains request headers, request bodies, tokens or passwords.
+Every message names the HTTP method and the URL (with secret-looking query parameters and any
+user-info replaced by ``***``) and, for HTTP errors, the status and a short excerpt of the response
+body, cleaned by :mod:`~ml_connector_provider.transport.redaction`. No message ever contains
+request headers, request bodies, tokens or passwords.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ml_connector_provider.transport.redaction import redact_text
 
 __all__ = [
     "AuthError",
@@ -19,8 +20,6 @@ __all__ = [
     "HttpStatusError",
     "RetryExhausted",
     "TransportError",
-    "redact_text",
-    "redact_url",
 ]
 
 #: Longest body excerpt carried in an exception message.
@@ -29,63 +28,8 @@ MAX_EXCERPT = 500
 #: Longest response body kept on :class:`HttpStatusError` for callers that need to parse it.
 MAX_BODY = 64 * 1024
 
-REDACTED = "***"
-
-# Query parameter names whose values must never appear in a message or a log line.
-_SECRET_NAME = re.compile(
-    r"token|secret|passw|pwd|key|signature|^sig$|credential|assertion|auth|session|^code$",
-    re.IGNORECASE,
-)
-# ``name=value`` pairs embedded in free text (urllib3 messages quote the URL they failed on).
-_SECRET_PAIR_IN_TEXT = re.compile(
-    r"(?P<name>[\w.\-]*(?:token|secret|passw|pwd|key|signature|credential|assertion|auth|session)[\w.\-]*)"
-    r"=(?P<value>[^&\s'\")]+)",
-    re.IGNORECASE,
-)
-_AUTH_SCHEME_IN_TEXT = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/=]+", re.IGNORECASE)
-_MIN_SCRUB_LEN = 4
 # Response headers not kept on an error: they can carry session credentials.
 _PRIVATE_HEADERS = frozenset({"set-cookie", "set-cookie2", "www-authenticate", "authorization"})
-
-
-def _secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with user-info and the values of secret-looking query parameters replaced.
-
-    :param url: an absolute or relative URL.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return redact_text(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(_secret_name(name) for name, _ in pairs):
-            query = urlencode(
-                [(name, REDACTED if _secret_name(name) else value) for name, value in pairs],
-                safe="*",
-            )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove credentials from free text: known secret values, ``Bearer``/``Basic`` credentials and
-    ``name=value`` pairs whose name looks secret.
-
-    :param text: the text to clean.
-    :param secrets: literal values that must not appear (tokens, passwords, client secrets).
-    """
-    for secret in sorted({s for s in secrets if s and len(s) >= _MIN_SCRUB_LEN}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    text = _AUTH_SCHEME_IN_TEXT.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    return _SECRET_PAIR_IN_TEXT.sub(lambda m: f"{m.group('name')}={REDACTED}", text)
 
 
 def body_excerpt(text: str, secrets: Iterable[str] = (), limit: int = MAX_EXCERPT) -> str:

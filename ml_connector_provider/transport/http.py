@@ -1,6 +1,7 @@
 """The HTTP layer every hook uses: one pooled ``requests`` session, timeouts, retries and auth.
 
-Retry rules (see :class:`RetryPolicy`):
+Retry rules (attempts and delays from :class:`~ml_connector_provider.transport.retry.RetryPolicy`,
+run by its :class:`~ml_connector_provider.transport.retry.RetryRunner`):
 
 * statuses in ``retry_statuses`` (429, 502, 503, 504 by default) are retried with exponential
   backoff and full jitter, or after the server's ``Retry-After`` (capped) when it sends one;
@@ -13,31 +14,30 @@ Retry rules (see :class:`RetryPolicy`):
 * ``Stripe-Should-Retry: false`` forbids a retry, ``Stripe-Should-Retry: true`` asks for one even for
   a 409 or a 500;
 * a 401 with a refreshable auth provider invalidates the token and repeats the request once.
+
+The auth provider signs every attempt (see
+:meth:`~ml_connector_provider.transport.auth.AuthProvider.sign`) on the prepared request, once its
+method, URL, headers and body are final and any pacing wait is over.
 """
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import http.client
 import logging
-import math
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-import tenacity
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
-from tenacity.wait import wait_base
 
 from ml_connector_provider.transport.errors import (
     MAX_BODY,
@@ -47,9 +47,9 @@ from ml_connector_provider.transport.errors import (
     RetryExhausted,
     TransportError,
     body_excerpt,
-    redact_text,
-    redact_url,
 )
+from ml_connector_provider.transport.redaction import redact_text, redact_url
+from ml_connector_provider.transport.retry import RetryAttempt, RetryPolicy, RetryRunner, parse_retry_after
 
 if TYPE_CHECKING:
     from ml_connector_provider.transport.auth import AuthProvider
@@ -58,11 +58,8 @@ if TYPE_CHECKING:
 __all__ = [
     "HttpTransport",
     "RequestOptions",
-    "RetryAfterWait",
-    "RetryPolicy",
     "Timeout",
     "TransportStats",
-    "parse_retry_after",
     "request_id_from",
 ]
 
@@ -88,98 +85,8 @@ def request_id_from(headers: Mapping[str, str]) -> str | None:
     return next((headers[name] for name in REQUEST_ID_HEADERS if headers.get(name)), None)
 
 
-def _as_status_set(values: Iterable[int] | str) -> frozenset[int]:
-    if isinstance(values, str):
-        values = [int(v) for v in values.replace(";", ",").split(",") if v.strip()]
-    return frozenset(int(v) for v in values)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How :class:`HttpTransport` retries a request.
-
-    :param attempts: total attempts per request, the first one included (``1`` disables retries).
-    :param base_delay: backoff window of the first retry, in seconds; the window doubles per retry
-        and the actual sleep is drawn uniformly from it ("full jitter").
-    :param max_delay: largest backoff window, in seconds.
-    :param max_retry_after: a server's ``Retry-After`` is honoured up to this many seconds.
-    :param retry_statuses: response statuses that are retried.
-    :param unprocessed_statuses: the subset of ``retry_statuses`` that means the server did not
-        process the request, so that even a non-idempotent request is retried.
-    """
-
-    attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    max_retry_after: float = 120.0
-    retry_statuses: Collection[int] = frozenset({429, 502, 503, 504})
-    unprocessed_statuses: Collection[int] = frozenset({429, 503})
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "retry_statuses", _as_status_set(self.retry_statuses))
-        object.__setattr__(self, "unprocessed_statuses", _as_status_set(self.unprocessed_statuses))
-        if int(self.attempts) != self.attempts or self.attempts < 1:
-            raise ValueError(f"RetryPolicy.attempts must be a positive integer, got {self.attempts!r}")
-        for name in ("base_delay", "max_delay", "max_retry_after"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"RetryPolicy.{name} must be a finite number >= 0, got {value!r}")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], prefix: str = "retry_") -> RetryPolicy:
-        """Build a policy from connection extras such as ``{"retry_attempts": "3"}``.
-
-        Values may be strings (URI-style connection extras); statuses may be a list or a
-        comma-separated string. Missing keys keep the defaults.
-
-        :param values: the mapping to read, e.g. ``conn.extra_dejson``.
-        :param prefix: prefix of the keys: ``<prefix>attempts``, ``<prefix>base_delay``,
-            ``<prefix>max_delay``, ``<prefix>max_retry_after``, ``<prefix>statuses``.
-        """
-        kwargs: dict[str, Any] = {}
-        for name, cast in (
-            ("attempts", int),
-            ("base_delay", float),
-            ("max_delay", float),
-            ("max_retry_after", float),
-        ):
-            raw = values.get(prefix + name)
-            if raw is not None and raw != "":
-                kwargs[name] = cast(raw)
-        statuses = values.get(prefix + "statuses")
-        if statuses is not None and statuses != "":
-            kwargs["retry_statuses"] = _as_status_set(statuses)
-        return cls(**kwargs)
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait according to a ``Retry-After`` header, or ``None`` when absent or invalid.
-
-    :param value: the header value: delta-seconds (decimals tolerated) or an HTTP-date.
-    :param now: the current time as a POSIX timestamp (for HTTP-dates).
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - now
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
 class _Retryable(Exception):
-    """Raised inside an attempt to ask tenacity for another one; never escapes the transport."""
+    """Raised inside an attempt to ask the retry runner for another one; never escapes the transport."""
 
     def __init__(self, error: TransportError, retry_after: float | None = None) -> None:
         super().__init__(error.message)
@@ -187,23 +94,12 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-class RetryAfterWait(wait_base):
-    """Tenacity wait strategy: the server's ``Retry-After`` when it sent one (capped at
-    ``policy.max_retry_after``), otherwise exponential backoff with full jitter.
+def _is_retryable(failure: BaseException) -> bool:
+    return isinstance(failure, _Retryable)
 
-    :param policy: the retry policy supplying the delays.
-    """
 
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._policy = policy
-        self._backoff = tenacity.wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay)
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        outcome = retry_state.outcome
-        failure = outcome.exception() if outcome is not None and outcome.failed else None
-        if isinstance(failure, _Retryable) and failure.retry_after is not None:
-            return min(failure.retry_after, self._policy.max_retry_after)
-        return float(self._backoff(retry_state))
+def _requested_delay(failure: BaseException) -> float | None:
+    return failure.retry_after if isinstance(failure, _Retryable) else None
 
 
 @dataclass
@@ -345,9 +241,9 @@ class HttpTransport:
 
     :param base_url: prefix for relative paths (``base_url + "/" + path``, like httpx); absolute
         ``http(s)://`` URLs are used as given. ``None`` means every call passes an absolute URL.
-    :param auth: adds credentials to requests whose origin (scheme, host, port) matches
-        ``base_url`` (to every request when there is no ``base_url``), so a token is never sent
-        to a foreign host a response links to.
+    :param auth: adds credentials to (or signs) every attempt of requests whose origin (scheme,
+        host, port) matches ``base_url`` (every request when there is no ``base_url``), so a token
+        is never sent to a foreign host a response links to.
     :param headers: default headers for every request.
     :param timeout: ``(connect, read)`` timeout in seconds, or one number for both.
     :param retry: the retry policy; :class:`RetryPolicy` defaults when omitted.
@@ -460,22 +356,15 @@ class HttpTransport:
         :raises RetryExhausted: every attempt failed with a retryable failure.
         """
         call = self._prepare(method, path_or_url, params, json, data, headers, idempotent, expected, timeout)
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.retry.attempts),
-            wait=RetryAfterWait(self.retry),
-            retry=tenacity.retry_if_exception_type(_Retryable),
-            sleep=self._sleep,
-            before_sleep=functools.partial(self._log_retry, call),
-            reraise=False,
+        runner = RetryRunner(
+            self.retry, retry_if=_is_retryable, retry_after=_requested_delay, sleep=self._sleep
         )
         try:
-            return retrying(self._attempt, call)
-        except tenacity.RetryError as exhausted:
-            last = exhausted.last_attempt
-            failure = last.exception()
-            if not isinstance(failure, _Retryable):  # pragma: no cover - tenacity contract
-                raise
-            raise RetryExhausted(failure.error, last.attempt_number) from failure.error
+            return runner.call(
+                functools.partial(self._attempt, call), on_retry=functools.partial(self._log_retry, call)
+            )
+        except _Retryable as exhausted:
+            raise RetryExhausted(exhausted.error, self.retry.attempts) from exhausted.error
 
     def get(self, path_or_url: str, **options: Unpack[RequestOptions]) -> requests.Response:
         """``GET``; see :meth:`request` for the options."""
@@ -574,20 +463,19 @@ class HttpTransport:
         return self._evaluate(call, response)
 
     def _send(self, call: _Call) -> requests.Response:
-        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(call.headers)
-        if call.with_auth and self.auth is not None:
-            self.auth.apply(headers)
         if self.pacer is not None:
             self.pacer.before_request()
+        session = self._session
         try:
-            response = self._session.request(
-                call.method,
-                call.url,
-                json=call.json,
-                data=call.data,
-                headers=headers,
-                timeout=call.timeout,
+            prepared = session.prepare_request(
+                requests.Request(
+                    call.method, call.url, headers=call.headers, json=call.json, data=call.data or {}
+                )
             )
+            if call.with_auth and self.auth is not None:
+                self.auth.sign(prepared)
+            settings = session.merge_environment_settings(prepared.url, {}, None, None, None)
+            response = session.send(prepared, timeout=call.timeout, allow_redirects=True, **settings)
         except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException) as exc:
             self.stats.add(status=None)
             error, retry = self._connection_failure(call, exc)
@@ -679,10 +567,9 @@ class HttpTransport:
         extra = self.auth.secret_values() if self.auth is not None else ()
         return self._secrets + tuple(extra)
 
-    def _log_retry(self, call: _Call, retry_state: tenacity.RetryCallState) -> None:
+    def _log_retry(self, call: _Call, retry: RetryAttempt) -> None:
         self.stats.add(retry=True)
-        outcome = retry_state.outcome
-        failure = outcome.exception() if outcome is not None else None
+        failure = retry.error
         error = failure.error if isinstance(failure, _Retryable) else failure
         if isinstance(error, HttpStatusError):
             what = f"HTTP {error.status}"
@@ -690,13 +577,12 @@ class HttpTransport:
             what = error.reason
         else:  # pragma: no cover - only _Retryable failures are retried
             what = type(error).__name__
-        delay = retry_state.next_action.sleep if retry_state.next_action is not None else 0.0
         log.warning(
             "%s %s: %s on attempt %d of %d, retrying in %.2f s",
             call.method,
             call.log_url,
             what,
-            retry_state.attempt_number,
-            self.retry.attempts,
-            delay,
+            retry.attempt,
+            retry.attempts,
+            retry.delay,
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -32,6 +32,7 @@ from ml_connector_provider.hooks.stripe import (
     build_client,
     connection_settings,
     describe_error,
+    stripe_retry_after,
 )
 
 __all__ = [
@@ -201,24 +202,6 @@ async def aget_connection_settings(stripe_conn_id: str) -> StripeConnectionSetti
     return connection_settings(stripe_conn_id, conn.password, extras)
 
 
-def _retry_after(error: BaseException) -> float | None:
-    """The ``Retry-After`` of a failed answer, in seconds, if it carried one.
-
-    stripe 16.1.0 hands the headers of an answer whose body is not Stripe's JSON (a bare 429 from
-    a proxy, say) to ``APIError`` in the ``json_body`` position, so both places are searched.
-    """
-    for candidate in (getattr(error, "headers", None), getattr(error, "json_body", None)):
-        if not isinstance(candidate, Mapping):
-            continue
-        for name, raw in candidate.items():
-            if str(name).lower() == "retry-after":
-                try:
-                    return max(float(raw), 0.0)
-                except (TypeError, ValueError):
-                    return None
-    return None
-
-
 class StripeEventTrigger(BaseTrigger):
     """Fire once Stripe holds at least ``min_events`` events of the given types created after ``since``.
 
@@ -314,7 +297,7 @@ class StripeEventTrigger(BaseTrigger):
                 if not is_transient(error):
                     return self._error(f"listing Stripe events failed: {message}")
                 failures += 1
-                delay = self._backoff(failures, _retry_after(error))
+                delay = self._backoff(failures, stripe_retry_after(error))
                 self.log.warning(
                     "Listing Stripe events failed (%s); polling again in %.1fs (failure %d in a row)",
                     message,

@@ -21,7 +21,7 @@ from ml_connector_sandbox.faults import FaultRule
 from ml_connector_sandbox.runner import SandboxRunner
 
 from ml_connector_provider.engine.types import StreamKey
-from ml_connector_provider.formats.money import to_minor_units
+from ml_connector_provider.formats.money import to_stripe_minor_units
 from ml_connector_provider.ledger import Ledger
 from tests.harness.airflow_dags import run_dag, stream_summary
 
@@ -129,7 +129,9 @@ def test_invoices_become_finalized_stripe_invoices_with_exact_amounts(
         assert invoice["status"] == "open"
         assert invoice["collection_method"] == "send_invoice"
         assert invoice["currency"] == row["InvoiceCurrencyCode"].lower()
-        assert invoice["amount_due"] == to_minor_units(row["EnteredAmount"], row["InvoiceCurrencyCode"])
+        assert invoice["amount_due"] == to_stripe_minor_units(
+            row["EnteredAmount"], row["InvoiceCurrencyCode"]
+        )
         assert links[str(row["CustomerTransactionId"])].target_id == invoice["id"]
     assert invoices["INV-10067"]["currency"] == "jpy"
     assert invoices["INV-10067"]["amount_due"] == 399690

@@ -14,9 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow.sdk.log import mask_secret
-
-from ml_connector_provider.transport import AuthProvider, BasicAuth, OAuth2ClientCredentials, RetryPolicy
+from ml_connector_provider.transport import (
+    AuthProvider,
+    BasicAuth,
+    OAuth2ClientCredentials,
+    RetryPolicy,
+    register_secret,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -131,8 +135,7 @@ class FusionConnectionSettings:
         """
         extra = conn.extra_dejson
         for secret in (_blank_to_none(extra.get("client_secret")), _blank_to_none(conn.password)):
-            if secret:
-                mask_secret(str(secret))
+            register_secret(str(secret) if secret else None)
         return cls.from_connection(
             host=conn.host, port=conn.port, login=conn.login, password=conn.password, extra=extra
         )

@@ -55,6 +55,8 @@ from decimal import Decimal
 from enum import IntEnum
 from typing import Any
 
+from ml_connector_provider.formats.money import iso_minor_units
+
 __all__ = [
     "BATCH_NAME_MAX",
     "DESCRIPTION_MAX",
@@ -72,7 +74,6 @@ __all__ = [
     "JournalLine",
     "UnbalancedJournal",
     "build_gl_interface_csv",
-    "currency_precision",
     "journal_import_parameters",
     "parse_journal_import_log",
     "zip_gl_interface",
@@ -102,34 +103,6 @@ LINE_REFERENCE_MAX = 240
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-#: ISO 4217 minor units of currencies that do not have two decimals.
-_PRECISION: Mapping[str, int] = {
-    "BHD": 3,
-    "BIF": 0,
-    "CLP": 0,
-    "DJF": 0,
-    "GNF": 0,
-    "IQD": 3,
-    "ISK": 0,
-    "JOD": 3,
-    "JPY": 0,
-    "KMF": 0,
-    "KRW": 0,
-    "KWD": 3,
-    "LYD": 3,
-    "OMR": 3,
-    "PYG": 0,
-    "RWF": 0,
-    "TND": 3,
-    "UGX": 0,
-    "UYI": 0,
-    "VND": 0,
-    "VUV": 0,
-    "XAF": 0,
-    "XOF": 0,
-    "XPF": 0,
-}
 
 
 class GlColumn(IntEnum):
@@ -263,11 +236,6 @@ class Journal:
         return self.total_debit == self.total_credit
 
 
-def currency_precision(currency: str) -> int:
-    """Decimal places of ``currency`` (ISO 4217 minor units; 2 for codes not listed here)."""
-    return _PRECISION.get(currency.upper(), 2)
-
-
 # -- building the file -------------------------------------------------------------------------------
 
 
@@ -352,7 +320,7 @@ def build_gl_interface_csv(
             )
         if not journal.lines:
             raise JournalError(f"{where} has no lines")
-        places = currency_precision(currency)
+        places = iso_minor_units(currency)
         for number, line in enumerate(journal.lines, start=1):
             line_where = f"{where}, line {number}"
             segments = _segments(line.account, segment_delimiter, line_where)

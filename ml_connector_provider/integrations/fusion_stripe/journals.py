@@ -15,6 +15,10 @@ currency, net of Stripe's fees):
 
 A positive signed amount is a debit, a negative one a credit, so the same code posts both
 directions and every journal balances by construction (``net + fee - gross == 0``).
+
+Stripe amounts are read with Stripe's exponent and booked with the ISO 4217 decimals of the
+currency (5 ISK is ``500`` in Stripe and ``5`` in the journal); an amount the ledger currency cannot
+hold exactly dead-letters the record instead of being rounded.
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ from decimal import Decimal
 from typing import Any
 
 from ml_connector_provider.engine.types import DeadLetter, MapResult, Skip, Write
-from ml_connector_provider.formats.money import format_amount, from_minor_units
+from ml_connector_provider.formats.money import (
+    MoneyError,
+    format_amount,
+    from_stripe_minor_units,
+    quantize_for_erp,
+)
 from ml_connector_provider.integrations.fusion_stripe.mapping import invoice_metadata_keys
 
 # GL_INTERFACE column sizes: REFERENCE1/REFERENCE4 (batch and journal names) 100 characters,
@@ -273,8 +282,14 @@ def _money_lines(
         ),
         start=1,
     ):
-        if minor:
-            lines.append(_line(account, from_minor_units(minor, currency), f"{text} {key}", f"{key}:{n}"))
+        if not minor:
+            continue
+        # Stripe counts in its own exponent; the Fusion journal books ISO 4217 decimals.
+        try:
+            amount = quantize_for_erp(from_stripe_minor_units(minor, currency), currency, what=text)
+        except MoneyError as error:
+            return DeadLetter(f"balance transaction {txn.get('id')}: {error}", field="balance_transaction")
+        lines.append(_line(account, amount, f"{text} {key}", f"{key}:{n}"))
     return lines
 
 

@@ -14,7 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 from ml_connector_provider.engine.types import DeadLetter, MapResult, Skip, Write
-from ml_connector_provider.formats.money import MoneyError, as_decimal, from_minor_units, to_minor_units
+from ml_connector_provider.formats.money import (
+    MoneyError,
+    as_decimal,
+    from_stripe_minor_units,
+    to_stripe_minor_units,
+)
 
 # Stripe limits (API reference): customer name and description ≤ 256 characters here by policy,
 # metadata values ≤ 500 characters, keys ≤ 40.
@@ -253,7 +258,7 @@ def map_invoice(
         line_number = _text(line, "LineNumber") or "?"
         label = f"line {line_number}"
         try:
-            minor = to_minor_units(_line_amount(line, label), currency, what=f"{label} amount")
+            minor = to_stripe_minor_units(_line_amount(line, label), currency, what=f"{label} amount")
         except MoneyError as err:
             return DeadLetter(str(err), field=f"receivablesInvoiceLines[{line_number}].LineAmount")
         line_id = _text(line, "CustomerTransactionLineId") or line_number
@@ -271,18 +276,18 @@ def map_invoice(
         total += minor
     if record.get("EnteredAmount") not in (None, ""):
         try:
-            header = to_minor_units(record["EnteredAmount"], currency, what="EnteredAmount")
+            header = to_stripe_minor_units(record["EnteredAmount"], currency, what="EnteredAmount")
         except MoneyError as err:
             return DeadLetter(str(err), field="EnteredAmount")
         if header != total:
             return DeadLetter(
-                f"the lines of invoice {number} add up to {from_minor_units(total, currency)} "
-                f"but its amount is {from_minor_units(header, currency)}",
+                f"the lines of invoice {number} add up to {from_stripe_minor_units(total, currency)} "
+                f"but its amount is {from_stripe_minor_units(header, currency)}",
                 field="EnteredAmount",
             )
     if total <= 0:
         return Skip(
-            f"invoice {number} totals {from_minor_units(total, currency)}; only amounts due go to Stripe"
+            f"invoice {number} totals {from_stripe_minor_units(total, currency)}; only amounts due go to Stripe"
         )
 
     metadata = {

@@ -26,7 +26,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
 
-from ml_connector_provider.formats.money import currency_exponent
+from ml_connector_provider.formats.money import MoneyError, iso_minor_units, quantize_for_erp
 from ml_connector_provider.integrations.stampli_fusion.settings import FileTemplate, StampliColumns
 
 __all__ = [
@@ -363,12 +363,13 @@ def _parse_amount(text: str, thousands: str | None) -> Decimal:
 
 
 def _at_precision(amount: Decimal, text: str, currency: str) -> Decimal:
-    exponent = currency_exponent(currency)
-    unit = Decimal(1).scaleb(-exponent)
-    quantized = amount.quantize(unit)
-    if quantized != amount:
-        raise _Invalid(f"{_shown(text)} has more decimals than {currency} allows ({exponent})")
-    return quantized
+    """``amount`` at the ISO 4217 decimals of ``currency``: the invoice goes to Fusion AP, which
+    books ISO minor units (an ISK amount has none, an IQD amount three)."""
+    try:
+        return quantize_for_erp(amount, currency)
+    except MoneyError:
+        places = iso_minor_units(currency)
+        raise _Invalid(f"{_shown(text)} has more decimals than {currency} allows ({places})") from None
 
 
 def _parse_currency(text: str) -> str:

@@ -12,7 +12,13 @@ from airflow.sdk.log import redact
 from ml_connector_sandbox import FaultRule, SandboxClient
 from ml_connector_sandbox.systems.stripe import StripeSandbox
 
-from ml_connector_provider.hooks.stripe import StripeHook, StripeRecordError
+from ml_connector_provider.hooks.stripe import (
+    MAX_RETRY_AFTER,
+    StripeHook,
+    StripeRecordError,
+    hook_should_retry,
+    stripe_retry_after,
+)
 from tests.integration.stripe.conftest import ConnectionFactory
 
 CUSTOMERS = "^/v1/customers$"
@@ -259,6 +265,47 @@ def test_plain_429_is_retried_by_the_hook_then_propagates(
         hook.create_customer({"name": "Never"}, idempotency_key="k-429-never")
     assert [p["status"] for p in customer_posts(admin)] == [429, 429]
     assert len(stripe_system.customers()) == 1
+
+
+def test_the_hooks_retry_policy_follows_the_connection(make_connection: ConnectionFactory) -> None:
+    policy = StripeHook(make_connection("stripe_three_retries", max_network_retries=3)).retry_policy
+    assert (policy.attempts, policy.base_delay, policy.max_delay) == (4, 0.5, 5.0)
+    assert policy.max_retry_after == MAX_RETRY_AFTER
+
+
+@pytest.mark.parametrize(
+    ("rule", "retried", "retry_after"),
+    [
+        # a bare 429 from a proxy: the SDK raises APIError and does not retry it, so the hook does
+        pytest.param(
+            FaultRule.rate_limit(path=CUSTOMERS, retry_after=7, method="POST"), True, 7.0, id="bare-429"
+        ),
+        pytest.param(FaultRule.rate_limit(path=CUSTOMERS, method="POST"), True, None, id="bare-429-no-delay"),
+        # the SDK follows Stripe-Should-Retry itself; the hook must not add retries of its own
+        pytest.param(
+            FaultRule.rate_limit(
+                path=CUSTOMERS, retry_after=3, method="POST", headers={"Stripe-Should-Retry": "false"}
+            ),
+            False,
+            3.0,
+            id="should-retry-false",
+        ),
+        pytest.param(FaultRule.unavailable(path=CUSTOMERS, method="POST"), False, None, id="503"),
+    ],
+)
+def test_the_stripe_predicate_and_retry_after_read_real_sdk_errors(
+    make_connection: ConnectionFactory,
+    stripe_system: StripeSandbox,
+    rule: FaultRule,
+    retried: bool,
+    retry_after: float | None,
+) -> None:
+    hook = StripeHook(make_connection("stripe_no_retry", max_network_retries=0))
+    stripe_system.faults.add(rule)
+    with pytest.raises(stripe.StripeError) as caught:
+        hook.create_customer({"name": "Limited"}, idempotency_key="k-predicate")
+    assert hook_should_retry(caught.value) is retried
+    assert stripe_retry_after(caught.value) == retry_after
 
 
 def test_retries_follow_the_connection_setting(

@@ -6,13 +6,20 @@ from decimal import Decimal
 import pytest
 
 from ml_connector_provider.formats.money import (
+    ISO_MINOR_UNITS,
+    STRIPE_THREE_DECIMAL,
+    STRIPE_ZERO_DECIMAL,
     MoneyError,
     as_decimal,
-    currency_exponent,
     format_amount,
-    from_minor_units,
-    to_minor_units,
+    from_stripe_minor_units,
+    iso_minor_units,
+    quantize_for_erp,
+    stripe_exponent,
+    to_stripe_minor_units,
 )
+
+# -- Stripe -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -27,10 +34,16 @@ from ml_connector_provider.formats.money import (
         ("-5.00", "usd", -500),
         ("1.230", "kwd", 1230),
         ("99999999.99", "usd", 9999999999),
+        ("5", "isk", 500),
+        ("1200", "ugx", 120000),
+        ("10.55", "huf", 1055),
+        ("10.55", "twd", 1055),
+        ("1500", "mga", 1500),
+        ("1.25", "iqd", 125),
     ],
 )
-def test_to_minor_units_is_exact(amount: object, currency: str, minor: int) -> None:
-    assert to_minor_units(amount, currency) == minor
+def test_to_stripe_minor_units_is_exact(amount: object, currency: str, minor: int) -> None:
+    assert to_stripe_minor_units(amount, currency) == minor
 
 
 @pytest.mark.parametrize(
@@ -39,27 +52,96 @@ def test_to_minor_units_is_exact(amount: object, currency: str, minor: int) -> N
         ("12.345", "usd", "more decimals than USD allows (2)"),
         ("10.5", "jpy", "more decimals than JPY allows (0)"),
         ("1.234", "kwd", "end in 0"),
+        ("10.50", "isk", "Stripe only accepts whole ISK amounts"),
+        ("0.01", "ugx", "Stripe only accepts whole UGX amounts"),
+        ("1500.5", "mga", "more decimals than MGA allows (0)"),
+        ("1.255", "iqd", "more decimals than IQD allows (2)"),
         ("abc", "usd", "is not a number"),
         (None, "usd", "is missing"),
         ("NaN", "usd", "not a finite number"),
     ],
 )
-def test_to_minor_units_refuses_what_does_not_fit(amount: object, currency: str, message: str) -> None:
+def test_to_stripe_minor_units_refuses_what_does_not_fit(amount: object, currency: str, message: str) -> None:
     with pytest.raises(MoneyError, match=re.escape(message)):
-        to_minor_units(amount, currency, what="line 1 amount")
+        to_stripe_minor_units(amount, currency, what="line 1 amount")
 
 
-def test_from_minor_units_round_trips_with_the_currency_exponent() -> None:
-    assert from_minor_units(1234, "usd") == Decimal("12.34")
-    assert str(from_minor_units(1500, "jpy")) == "1500"
-    assert str(from_minor_units(1230, "kwd")) == "1.230"
-    assert format_amount(from_minor_units(100000, "usd")) == "1000.00"
+def test_from_stripe_minor_units_round_trips_with_stripes_exponent() -> None:
+    assert from_stripe_minor_units(1234, "usd") == Decimal("12.34")
+    assert str(from_stripe_minor_units(1500, "jpy")) == "1500"
+    assert str(from_stripe_minor_units(1230, "kwd")) == "1.230"
+    assert str(from_stripe_minor_units(500, "isk")) == "5.00"
+    assert str(from_stripe_minor_units(1500, "mga")) == "1500"
+    assert format_amount(from_stripe_minor_units(100000, "usd")) == "1000.00"
     for minor in (-101, 0, 1, 99, 123456789):
-        assert to_minor_units(from_minor_units(minor, "usd"), "usd") == minor
+        assert to_stripe_minor_units(from_stripe_minor_units(minor, "usd"), "usd") == minor
 
 
-def test_exponents_and_decimal_parsing() -> None:
-    assert [currency_exponent(c) for c in ("usd", "JPY", "krw", "bhd", "gbp")] == [2, 0, 0, 3, 2]
+def test_stripe_exponents_including_the_special_cases() -> None:
+    codes = ("usd", "JPY", "krw", "bhd", "gbp", "isk", "ugx", "huf", "twd", "mga", "iqd", "lyd")
+    assert [stripe_exponent(c) for c in codes] == [2, 0, 0, 3, 2, 2, 2, 2, 2, 0, 2, 2]
+
+
+# -- ERPs (ISO 4217) ------------------------------------------------------------------------------
+
+
+def test_iso_minor_units_cover_every_current_code_without_two_decimals() -> None:
+    no_decimals = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+    assert {code for code, places in ISO_MINOR_UNITS.items() if places == 0} == set(no_decimals.split(" "))
+    three_decimals = "BHD IQD JOD KWD LYD OMR TND"
+    assert {code for code, places in ISO_MINOR_UNITS.items() if places == 3} == set(three_decimals.split(" "))
+    assert {code for code, places in ISO_MINOR_UNITS.items() if places == 4} == {"CLF", "UYW"}
+    assert [iso_minor_units(c) for c in ("usd", "isk", "iqd", "clf", "huf", "mga", "XYZ")] == [
+        2,
+        0,
+        3,
+        4,
+        2,
+        2,
+        2,
+    ]
+
+
+def test_the_two_tables_differ_where_stripe_says_they_do() -> None:
+    differ = {
+        code
+        for code in {*ISO_MINOR_UNITS, *STRIPE_ZERO_DECIMAL, *STRIPE_THREE_DECIMAL}
+        if iso_minor_units(code) != stripe_exponent(code)
+    }
+    assert differ == {"ISK", "UGX", "UYI", "MGA", "IQD", "LYD", "CLF", "UYW"}
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "booked"),
+    [
+        ("10.5", "USD", "10.50"),
+        (Decimal("1000.00"), "ISK", "1000"),
+        ("-75", "ISK", "-75"),
+        ("1.25", "IQD", "1.250"),
+        ("1.250", "IQD", "1.250"),
+        ("2.5", "CLF", "2.5000"),
+        ("1500", "MGA", "1500.00"),
+    ],
+)
+def test_quantize_for_erp_writes_the_iso_decimals(amount: object, currency: str, booked: str) -> None:
+    assert format_amount(quantize_for_erp(amount, currency)) == booked
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "message"),
+    [
+        ("10.50", "ISK", "fee 10.50 has more decimals than ISK allows (0)"),
+        ("1.2345", "IQD", "fee 1.2345 has more decimals than IQD allows (3)"),
+        ("12.345", "usd", "fee 12.345 has more decimals than USD allows (2)"),
+        ("x", "USD", "fee 'x' is not a number"),
+    ],
+)
+def test_quantize_for_erp_never_rounds(amount: object, currency: str, message: str) -> None:
+    with pytest.raises(MoneyError, match=re.escape(message)):
+        quantize_for_erp(amount, currency, what="fee")
+
+
+def test_decimal_parsing_and_formatting() -> None:
     assert as_decimal(" 7.50 ") == Decimal("7.50")
     assert format_amount(Decimal("1E+3")) == "1000"
     with pytest.raises(MoneyError):

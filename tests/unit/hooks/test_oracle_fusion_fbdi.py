@@ -21,7 +21,6 @@ from ml_connector_provider.hooks.oracle_fusion.fbdi import (
     JournalLine,
     UnbalancedJournal,
     build_gl_interface_csv,
-    currency_precision,
     journal_import_parameters,
     parse_journal_import_log,
     zip_gl_interface,
@@ -207,8 +206,29 @@ def test_bad_amounts_are_refused(amount: Any, currency: str, message: str) -> No
         build([journal(lines, currency=currency)])
 
 
-def test_currency_precision() -> None:
-    assert [currency_precision(c) for c in ("USD", "jpy", "KWD", "XYZ")] == [2, 0, 3, 2]
+@pytest.mark.parametrize(
+    ("currency", "debit", "written"),
+    [("ISK", D("1000.00"), "1000"), ("IQD", D("1.250"), "1.250"), ("CLF", D("2.5000"), "2.5000")],
+)
+def test_amounts_are_written_with_iso_4217_decimals(currency: str, debit: Decimal, written: str) -> None:
+    lines = (
+        JournalLine("101-000-11250-000-000", debit=debit),
+        JournalLine("101-000-12990-000-000", credit=debit),
+    )
+    rows = rows_of(build([journal(lines, currency=currency)]))
+    assert field(rows[0], GlColumn.ENTERED_DR) == written
+
+
+@pytest.mark.parametrize(
+    ("currency", "debit"), [("ISK", D("10.50")), ("IQD", D("1.2505")), ("JPY", D("0.5"))]
+)
+def test_amounts_beyond_the_iso_4217_decimals_are_refused(currency: str, debit: Decimal) -> None:
+    lines = (
+        JournalLine("101-000-11250-000-000", debit=debit),
+        JournalLine("101-000-12990-000-000", credit=debit),
+    )
+    with pytest.raises(JournalError, match=f"more decimal places than {currency} allows"):
+        build([journal(lines, currency=currency)])
 
 
 # -- balance and other checks ----------------------------------------------------------------------------

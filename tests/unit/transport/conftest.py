@@ -58,6 +58,7 @@ class Seen:
     headers: dict[str, str]
     body: bytes
     client_port: int
+    raw_target: str = ""  # the request target exactly as received: raw path and query
 
     @property
     def form(self) -> dict[str, str]:
@@ -163,6 +164,8 @@ class ScriptedServer:
     # -- the app ------------------------------------------------------------------------------
 
     def _record(self, request: Request, body: bytes, target: list[Seen]) -> Seen:
+        raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+        raw_query: bytes = request.scope.get("query_string", b"")
         seen = Seen(
             method=request.method,
             path=request.url.path,
@@ -170,6 +173,7 @@ class ScriptedServer:
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
             client_port=request.client.port if request.client else -1,
+            raw_target=raw_path.decode("latin-1") + (f"?{raw_query.decode('latin-1')}" if raw_query else ""),
         )
         with self._lock:
             target.append(seen)

@@ -135,6 +135,46 @@ def test_zero_decimal_settlement_amounts() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("currency", "amounts", "booked"),
+    [
+        # Stripe counts ISK in hundredths; the ledger books whole krónur (ISO 4217: 0 decimals).
+        ("isk", (150000, 5400, 144600), ["1446", "54", "1500"]),
+        # Stripe counts MGA in whole ariary; the ledger books two decimals (ISO 4217: 2).
+        ("mga", (150000, 5400, 144600), ["144600.00", "5400.00", "150000.00"]),
+        ("kwd", (12340, 370, 11970), ["11.970", "0.370", "12.340"]),
+    ],
+)
+def test_stripe_amounts_are_booked_with_iso_4217_decimals(
+    currency: str, amounts: tuple[int, int, int], booked: list[str]
+) -> None:
+    record = copy.deepcopy(PAYMENT)
+    gross, fee, net = amounts
+    record["charge"]["balance_transaction"].update(currency=currency, amount=gross, fee=fee, net=net)
+    result = map_payment(
+        record, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False
+    )
+    assert isinstance(result, Write)
+    assert [line["debit"] or line["credit"] for line in result.payload["lines"]] == [
+        booked[0],
+        booked[1],
+        booked[2],
+    ]
+
+
+def test_a_stripe_amount_the_ledger_currency_cannot_hold_is_a_dead_letter() -> None:
+    record = copy.deepcopy(PAYMENT)
+    # 0.50 ISK of fee: Stripe's two ISK decimals can say it, an ISK ledger cannot book it.
+    record["charge"]["balance_transaction"].update(currency="isk", amount=150000, fee=5450, net=144550)
+    verdict = map_payment(
+        record, accounts=ACCOUNTS, prefix="fusion_", fusion_invoice=FUSION_INVOICE, linked=False
+    )
+    assert isinstance(verdict, DeadLetter)
+    assert verdict.field == "balance_transaction"
+    assert "txn_1" in verdict.reason
+    assert "more decimals than ISK allows (0)" in verdict.reason
+
+
 def test_reference_is_searched_on_invoice_then_intent_then_charge() -> None:
     record = copy.deepcopy(PAYMENT)
     record["invoice"] = None

@@ -516,10 +516,26 @@ def test_zero_and_three_decimal_currencies_keep_their_precision() -> None:
     assert [str(line.amount) for line in kwd.invoice.lines] == ["10.100", "0.025"]
 
 
+def test_fusion_ap_amounts_follow_iso_4217_not_stripe() -> None:
+    # IQD has three decimals in ISO 4217 (what Fusion AP books), two in Stripe's table.
+    iqd = amounts_file("IQD", "1.250", "1.000", "0.25")
+    assert iqd.problems == ()
+    assert iqd.invoice is not None
+    assert str(iqd.invoice.amount) == "1.250"
+    assert [str(line.amount) for line in iqd.invoice.lines] == ["1.000", "0.250"]
+    # ISK has no decimals in ISO 4217, two in Stripe's table.
+    isk = amounts_file("ISK", "1500", "1000.00", "500")
+    assert isk.invoice is not None
+    assert [str(line.amount) for line in isk.invoice.lines] == ["1000", "500"]
+
+
 @pytest.mark.parametrize(
     ("currency", "text", "message"),
     [
         ("USD", "12.345", "'12.345' has more decimals than USD allows (2)"),
+        ("ISK", "10.50", "'10.50' has more decimals than ISK allows (0)"),
+        ("IQD", "1.2505", "'1.2505' has more decimals than IQD allows (3)"),
+        ("CLF", "1.00005", "'1.00005' has more decimals than CLF allows (4)"),
         ("JPY", "10.5", "'10.5' has more decimals than JPY allows (0)"),
         ("KWD", "1.2345", "'1.2345' has more decimals than KWD allows (3)"),
         (
