@@ -13,8 +13,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ml_connector_sandbox.systems.stripe.objects import currency_exponent
 
 if TYPE_CHECKING:
     from ml_connector_sandbox.runner import SandboxRunner
@@ -42,9 +45,13 @@ UNKNOWN_FUSION_INVOICE = "AR-99999"
 
 
 def _money(amount: int, currency: str) -> str:
-    from ml_connector_provider.formats.money import format_amount, from_minor_units
+    """``amount`` Stripe minor units as the demo prints them: ``1234, "usd"`` → ``12.34 USD``.
 
-    return f"{format_amount(from_minor_units(amount, currency))} {currency.upper()}"
+    The exponents are the Stripe stand-in's own (zero- and three-decimal currencies from
+    ``contracts/stripe_salesforce.md`` A2), so the demo's lines and Stripe's amounts agree.
+    """
+    exponent = currency_exponent(currency)
+    return f"{Decimal(amount).scaleb(-exponent):.{exponent}f} {currency.upper()}"
 
 
 def fusion_stripe_activity(ctx: ScenarioContext) -> list[str]:
