@@ -3,8 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Re-install whenever the package metadata or the lock file changes.
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt | sha1sum | cut -c1-12)
+# Re-install whenever the metadata of either distribution or the lock file changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sandbox/pyproject.toml requirements/constraints.txt | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
 .PHONY: help install system-deps lint format test demo bench sandbox lock clean
@@ -17,10 +17,11 @@ help:
 	@echo "make sandbox run the sandbox stand-ins in the foreground"
 	@echo "make lock    re-resolve and rewrite requirements/constraints.txt"
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+# The provider and the sandbox (its own distribution, see docs/sandbox.md), both editable, in one resolve.
+$(STAMP): pyproject.toml sandbox/pyproject.toml requirements/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c requirements/constraints.txt -e '.[test,lint]'
+	$(BIN)/python -m pip install -q -c requirements/constraints.txt -e '.[test,lint]' -e ./sandbox
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -54,7 +55,7 @@ lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install -q --upgrade pip
-	.lock-venv/bin/python -m pip install -q -e '.[test,lint]'
+	.lock-venv/bin/python -m pip install -q -e '.[test,lint]' -e ./sandbox
 	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements/constraints.txt
 	rm -rf .lock-venv
 

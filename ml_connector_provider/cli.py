@@ -1,12 +1,22 @@
-"""The ``ml-connector`` command line: validate configs, run the sandbox and the demo, read the ledger."""
+"""The ``ml-connector`` command line: validate configs, read the ledger, start the sandbox and the demo.
+
+The sandbox and the demo live in the separate ``ml-connector-sandbox`` distribution; this module
+never imports it. ``ml-connector sandbox`` and ``ml-connector demo`` run it as
+``python -m ml_connector_sandbox`` in a child process, or say how to install it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import signal
+import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
@@ -72,6 +82,11 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
             "schedule": ti.schedule or "(manual)",
             "paused at creation": "yes" if ti.paused_at_creation else "no",
             "streams": ", ".join(ti.streams),
+            "enabled": ti.enabled,
+            "connections": [
+                {"role": role, "conn_id": conn_id, "conn_type": ti.spec.connection_roles[role]}
+                for role, conn_id in ti.connections.items()
+            ],
         }
         for ti in effective_tenant_integrations(config)
     ]
@@ -85,10 +100,57 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 # -- sandbox / demo ---------------------------------------------------------------------------
 
+SANDBOX_PACKAGE = "ml_connector_sandbox"
+"""The import name of the ``ml-connector-sandbox`` distribution (looked up, never imported)."""
+
+EXAMPLE_CONFIG = Path(__file__).parent / "config" / "tenants.example.yaml"
+"""The documented example tenant config shipped with the package; the demo's default."""
+
+
+def sandbox_missing_message(command: str) -> str:
+    """What ``ml-connector <command>`` prints when the sandbox distribution is not installed."""
+    return (
+        f"ml-connector {command} needs the sandbox (local stand-ins of the external systems), "
+        "which is not installed.\n"
+        "Install it with:\n"
+        "    pip install 'ml-connector-provider[sandbox]'\n"
+        "or, from a checkout of the ml-connector repository:\n"
+        "    pip install -e ./sandbox\n"
+    )
+
+
+def run_sandbox(command: str, argv: Sequence[str]) -> int:
+    """Run ``python -m ml_connector_sandbox *argv`` in a child process and return its exit code.
+
+    The child shares the terminal: Ctrl+C reaches it directly, and a SIGTERM sent to this
+    process is passed on, so the stand-ins always stop with the command. When the sandbox is
+    not installed, print what to install and return 1.
+
+    :param command: the ``ml-connector`` sub-command, for the message.
+    :param argv: arguments for ``python -m ml_connector_sandbox``.
+    """
+    if importlib.util.find_spec(SANDBOX_PACKAGE) is None:
+        sys.stderr.write(sandbox_missing_message(command))
+        return 1
+    child = subprocess.Popen([sys.executable, "-m", SANDBOX_PACKAGE, *argv])
+    forward = threading.current_thread() is threading.main_thread()
+    if forward:
+        previous = signal.signal(signal.SIGTERM, lambda signum, _frame: child.send_signal(signum))
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:
+                continue  # the child got the same SIGINT from the terminal and is stopping
+    finally:
+        if forward:
+            signal.signal(signal.SIGTERM, previous)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
 
 def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
-    from ml_connector_sandbox.runner import main as sandbox_main
-
     argv: list[str] = []
     if args.systems:
         argv += ["--systems", args.systems]
@@ -96,13 +158,16 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
         argv += ["--port-base", str(args.port_base)]
     if args.json:
         argv.append("--json")
-    return sandbox_main(argv)
+    return run_sandbox("sandbox", argv)
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from ml_connector_provider.demo import run_demo
-
-    return run_demo(config_path=args.config, workdir=args.workdir, as_json=args.json, out=out)
+    argv = ["demo", "--config", args.config or str(EXAMPLE_CONFIG)]
+    if args.workdir:
+        argv += ["--workdir", args.workdir]
+    if args.json:
+        argv.append("--json")
+    return run_sandbox("demo", argv)
 
 
 # -- audit ------------------------------------------------------------------------------------
@@ -220,6 +285,58 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+# -- report -----------------------------------------------------------------------------------
+
+RECORD_COLUMNS = ["tenant", "stream", "action", "source", "label", "target", "reason"]
+DEAD_LETTER_COLUMNS = ["tenant", "stream", "source", "attempts", "reason"]
+
+
+def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    ledger = _ledger(args)
+    scope = {"tenant": args.tenant, "integration": args.integration, "stream": args.stream}
+    try:
+        runs = ledger.list_runs(**scope, limit=args.limit)
+        streams = [
+            summary_row(r.key.tenant, r.key.integration, r.key.stream, r.run_id, r.summary) for r in runs
+        ]
+        streams.sort(key=lambda r: (r["tenant"], r["integration"], str(r["run_id"]), r["stream"]))
+        records = [
+            {
+                "tenant": a.key.tenant,
+                "stream": f"{a.key.integration}/{a.key.stream}",
+                "action": a.action.value,
+                "source": f"{a.source_system}:{a.source_id}",
+                "label": a.source_label,
+                "target": f"{a.target_system}:{a.target_id}" if a.target_id else "",
+                "reason": a.reason,
+            }
+            for a in reversed(ledger.query_audit(**scope, limit=args.limit))
+        ]
+        dead_letters = [
+            {
+                "tenant": d.key.tenant,
+                "stream": f"{d.key.integration}/{d.key.stream}",
+                "source": d.source_id,
+                "attempts": d.attempts,
+                "reason": d.reason,
+            }
+            for d in ledger.list_dead_letters(**scope, status="open", limit=args.limit)
+        ]
+    finally:
+        ledger.dispose()
+    if args.json:
+        _dump({"streams": streams, "records": records, "dead_letters": dead_letters}, out)
+        return 0
+    out.write("What moved, per stream\n")
+    table(streams, SUMMARY_COLUMNS, out)
+    out.write("\nRecords (audit trail)\n")
+    table(records, RECORD_COLUMNS, out)
+    if dead_letters:
+        out.write("\nOpen dead letters (retried on later runs; see `ml-connector dead-letters list`)\n")
+        table(dead_letters, DEAD_LETTER_COLUMNS, out)
+    return 0
+
+
 SUMMARY_COLUMNS = [
     "tenant",
     "integration",
@@ -276,13 +393,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("sandbox", help="run the sandbox stand-ins of the external systems")
+    p = sub.add_parser(
+        "sandbox",
+        help="run the sandbox stand-ins of the external systems (needs ml-connector-provider[sandbox])",
+    )
     p.add_argument("--systems", help="comma-separated system names (default: all)")
     p.add_argument("--port-base", type=int, help="first port to use (default: free ports)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sandbox)
 
-    p = sub.add_parser("demo", help="run every integration end to end on the sandbox and print what moved")
+    p = sub.add_parser(
+        "demo",
+        help="run every integration end to end on the sandbox and print what moved "
+        "(needs ml-connector-provider[sandbox])",
+    )
     p.add_argument("--config", help="tenant YAML (default: the bundled example)")
     p.add_argument("--workdir", help="where the throwaway Airflow home goes (default: a temporary directory)")
     p.add_argument("--json", action="store_true")
@@ -316,6 +440,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _ledger_args(p)
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser(
+        "report", help="runs per stream, the audit trail of what moved and the open dead letters"
+    )
+    _scope_args(p)
+    p.add_argument("--limit", type=int, default=10_000, help="at most this many rows per section")
+    p.add_argument("--json", action="store_true")
+    _ledger_args(p)
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -1,10 +1,22 @@
-"""``python -m ml_connector_sandbox``: run the sandbox systems until interrupted."""
+"""``python -m ml_connector_sandbox``: run the stand-ins until interrupted, or ``… demo`` to run the demo."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
-from ml_connector_sandbox.runner import main
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch ``demo …`` to :func:`ml_connector_sandbox.demo.main`, anything else to the runner."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["demo"]:
+        from ml_connector_sandbox.demo import main as demo_main
+
+        return demo_main(args[1:])
+    from ml_connector_sandbox.runner import main as runner_main
+
+    return runner_main(args)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,7 +3,7 @@
 :class:`SandboxRunner` starts each system's app on its own ``uvicorn.Server`` in a daemon thread
 (tests, benchmarks and ``make demo`` all start them this way); :class:`SandboxClient` drives the
 admin API of a running system (faults, reset, tokens, clock, request log); :func:`main` is
-``python -m ml_connector_sandbox``.
+``python -m ml_connector_sandbox`` (``python -m ml_connector_sandbox demo`` runs the demo instead).
 """
 
 from __future__ import annotations
@@ -474,6 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run the local stand-ins of the external systems (sandbox servers) until interrupted, "
             "and print their URLs and the Airflow connections that point at them."
+        ),
+        epilog=(
+            "`python -m ml_connector_sandbox demo --help`: the demo, which runs a tenant config's DAGs "
+            "on these stand-ins."
         ),
     )
     parser.add_argument(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import subprocess
 import sys
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 
 from ml_connector_provider.cli import main
 from ml_connector_provider.engine.core import SyncEngine, SyncOptions
@@ -114,75 +115,162 @@ def test_dead_letters_list_retry_resolve(populated_ledger: str, capsys: pytest.C
     assert json.loads(out) == []
 
 
-@pytest.mark.slow
-def test_demo_runs_every_integration_and_reports_what_moved(tmp_path: Path) -> None:
-    """`ml-connector demo` (what `make demo` runs), as a user would start it."""
-    script = Path(sys.executable).with_name("ml-connector")
+def test_dead_letters_retry_a_whole_scope(populated_ledger: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """What an operator (and the demo) runs once the missing reference data exists."""
+    scope = ["--tenant", "acme", "--integration", "memory", "--ledger-url", populated_ledger, "--json"]
+    code, out, _ = run_cli(["dead-letters", "retry", "--tenant", "globex", *scope[2:]], capsys)
+    assert (code, json.loads(out)) == (0, {"count": 0})
+    code, out, _ = run_cli(["dead-letters", "retry", *scope], capsys)
+    assert (code, json.loads(out)) == (0, {"count": 1})
+    code, _, err = run_cli(["dead-letters", "retry", "--ledger-url", populated_ledger], capsys)
+    assert code == 2
+    assert "--tenant/--integration/--stream" in err
+
+
+def test_report_json(populated_ledger: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["report", "--ledger-url", populated_ledger, "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["streams"] == [
+        {
+            "tenant": "acme",
+            "integration": "memory",
+            "stream": "records",
+            "run_id": "scheduled__1",
+            "read": 3,
+            "created": 2,
+            "updated": 0,
+            "skipped": 0,
+            "unchanged": 0,
+            "dead_lettered": 1,
+        }
+    ]
+    assert sorted((r["stream"], r["action"], r["source"]) for r in report["records"]) == [
+        ("memory/records", "created", "memsrc:r1"),
+        ("memory/records", "created", "memsrc:r2"),
+        ("memory/records", "dead_lettered", "memsrc:r3"),
+    ]
+    targets = {r["source"]: r["target"] for r in report["records"]}
+    assert targets["memsrc:r3"] == ""
+    assert targets["memsrc:r1"].startswith("memtgt:")
+    assert report["dead_letters"] == [
+        {
+            "tenant": "acme",
+            "stream": "memory/records",
+            "source": "r3",
+            "attempts": 1,
+            "reason": "reference X is not set up in the target (field ref)",
+        }
+    ]
+    code, out, _ = run_cli(
+        ["report", "--ledger-url", populated_ledger, "--tenant", "globex", "--json"], capsys
+    )
+    assert json.loads(out) == {"streams": [], "records": [], "dead_letters": []}
+
+
+def test_report_tables(populated_ledger: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["report", "--ledger-url", populated_ledger], capsys)
+    assert code == 0
+    sections = out.split("\n\n")
+    assert [s.splitlines()[0] for s in sections] == [
+        "What moved, per stream",
+        "Records (audit trail)",
+        "Open dead letters (retried on later runs; see `ml-connector dead-letters list`)",
+    ]
+    assert sections[0].splitlines()[3].split() == [
+        "acme",
+        "memory",
+        "records",
+        "scheduled__1",
+        "3",
+        "2",
+        "0",
+        "0",
+        "0",
+        "1",
+    ]
+    assert sections[2].splitlines()[3].split()[:4] == ["acme", "memory/records", "r3", "1"]
+
+
+def test_validate_json_lists_connections_of_each_dag(capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo reads which DAGs run and which connections they need from here."""
+    code, out, _ = run_cli(["validate", str(EXAMPLE), "--json"], capsys)
+    assert code == 0
+    dags = {d["dag_id"]: d for d in json.loads(out)["dags"]}
+    assert {dag_id: d["enabled"] for dag_id, d in dags.items()} == {
+        "mlc__acme__fusion_stripe": True,
+        "mlc__acme__stampli_fusion": True,
+        "mlc__globex__fusion_stripe": True,
+        "mlc__globex__stampli_fusion": True,
+        "mlc__initech__fusion_stripe": False,
+    }
+    acme = dags["mlc__acme__stampli_fusion"]
+    assert (acme["tenant"], acme["integration"]) == ("acme", "stampli_fusion")
+    assert {c["role"]: (c["conn_id"], c["conn_type"]) for c in acme["connections"]} == {
+        "fusion": ("acme_fusion", "oracle_fusion"),
+        "stampli": ("acme_stampli_sftp", "sftp"),
+    }
+
+
+# The provider never imports the sandbox; run the CLI in a fresh interpreter in which
+# `ml_connector_sandbox` cannot be imported, as when the distribution is not installed.
+WITHOUT_SANDBOX = (
+    "import sys\n"
+    "sys.modules['ml_connector_sandbox'] = None  # import and find_spec now fail as for a missing package\n"
+    "from ml_connector_provider.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+@pytest.mark.parametrize("command", ["demo", "sandbox"])
+def test_demo_and_sandbox_say_what_to_install_without_the_sandbox(command: str) -> None:
     proc = subprocess.run(
-        [str(script), "demo", "--json", "--workdir", str(tmp_path / "demo")],
+        [sys.executable, "-c", WITHOUT_SANDBOX, command],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=120,
         check=False,
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
-    assert [(d["dag_id"], d["ok"]) for d in report["dags"]] == [
-        ("mlc__acme__fusion_stripe", True),
-        ("mlc__acme__stampli_fusion", True),
-        ("mlc__globex__fusion_stripe", True),
-        ("mlc__globex__stampli_fusion", True),
-        ("mlc__acme__fusion_stripe, 2nd run", True),
-        ("mlc__acme__stampli_fusion, 2nd run", True),
-        ("mlc__globex__fusion_stripe, 2nd run", True),
-        ("mlc__globex__stampli_fusion, 2nd run", True),
-    ]
-    created: dict[tuple[str, str], int] = {}
-    for row in report["streams"]:
-        key = (row["tenant"], f"{row['integration']}/{row['stream']}")
-        created[key] = created.get(key, 0) + row["created"]
-    # acme: 8 customers (4 skipped), 7 invoices; 6 paid + 1 refund posted, subscriptions 2 cycles.
-    # globex syncs every business unit: 9 customers, 9 invoices, 8 paid + 1 refund.
-    # Stampli: 4 invoices from the first exports, then the new export's one and, once its supplier
-    # exists, the invoice of the vendor that was not set up; acme also exports its reference data.
-    assert created == {
-        ("acme", "fusion_stripe/customers"): 8,
-        ("acme", "fusion_stripe/invoices"): 7,
-        ("acme", "fusion_stripe/payments"): 7,
-        ("acme", "fusion_stripe/subscriptions"): 2,
-        ("acme", "stampli_fusion/invoices"): 6,
-        ("acme", "stampli_fusion/reference_data"): 3,
-        ("globex", "fusion_stripe/customers"): 9,
-        ("globex", "fusion_stripe/invoices"): 9,
-        ("globex", "fusion_stripe/payments"): 9,
-        ("globex", "fusion_stripe/subscriptions"): 2,
-        ("globex", "stampli_fusion/invoices"): 6,
-    }
-    # What stays dead-lettered: the payment naming a Fusion invoice that does not exist, and the
-    # Stampli invoice with an impossible date, once per tenant.
-    open_by_stream = Counter((r["tenant"], r["stream"]) for r in report["dead_letters"])
-    assert open_by_stream == {
-        (tenant, stream): 1
-        for tenant in ("acme", "globex")
-        for stream in ("fusion_stripe/payments", "stampli_fusion/invoices")
-    }
-    stampli_dead = [r for r in report["dead_letters"] if r["stream"] == "stampli_fusion/invoices"]
-    assert {r["source"] for r in stampli_dead} == {"1002/HV-2026-031"}
-    assert all("column 'Invoice Date'" in r["reason"] for r in stampli_dead)
-    prefixes = {
-        "fusion_stripe/customers": "stripe:cus_",
-        "fusion_stripe/invoices": "stripe:in_",
-        "fusion_stripe/payments": "fusion:",
-        "fusion_stripe/subscriptions": "fusion:",
-        "stampli_fusion/invoices": "fusion:",
-        "stampli_fusion/reference_data": "stampli:/inbound/",
-    }
-    created_records = [record for record in report["records"] if record["action"] == "created"]
-    assert {record["stream"] for record in created_records} == set(prefixes)
-    for record in created_records:
-        assert record["target"].startswith(prefixes[record["stream"]]), record
-    assert any("AR-99999" in a["what"] for a in report["activity"])
-    assert any("set up in Fusion" in a["what"] for a in report["activity"])
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr == (
+        f"ml-connector {command} needs the sandbox (local stand-ins of the external systems), "
+        "which is not installed.\n"
+        "Install it with:\n"
+        "    pip install 'ml-connector-provider[sandbox]'\n"
+        "or, from a checkout of the ml-connector repository:\n"
+        "    pip install -e ./sandbox\n"
+    )
+
+
+def test_sandbox_command_serves_the_stand_ins_until_terminated() -> None:
+    """`ml-connector sandbox` runs `python -m ml_connector_sandbox` and stops it with itself."""
+    script = Path(sys.executable).with_name("ml-connector")
+    process = subprocess.Popen(
+        [str(script), "sandbox", "--systems", "fusion", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        for line in process.stdout:
+            lines.append(line)
+            if line == "}\n":
+                break
+        document = json.loads("".join(lines))
+        url = document["systems"]["fusion"]["url"]
+        health = requests.get(url + "/__sandbox__/health", timeout=5).json()
+        assert health == {"status": "ok", "system": "fusion"}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(url + "/__sandbox__/health", timeout=2)
 
 
 def test_table_output_is_aligned() -> None:
