@@ -33,6 +33,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PYTHONPATH=sandbox$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff check --fix .
