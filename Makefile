@@ -46,7 +46,7 @@ demo: install
 	$(BIN)/ml-connector demo
 
 bench: install
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 sandbox: install
 	$(BIN)/ml-connector sandbox
