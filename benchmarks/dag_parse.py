@@ -11,12 +11,21 @@ directory, and a fresh Python process (so sizes do not share caches or memory) m
 * peak traced Python allocations (tracemalloc) of one cold ``DagBag`` load, and the process RSS
   after importing Airflow and at its peak.
 
+The tenants cycle through every integration of the registry. Each one names a connection for
+every role its spec declares (``connection_roles``) and takes its settings from the first tenant
+of ``config/tenants.example.yaml`` that configures the integration, so a new integration is
+benchmarked as soon as it has its registry line and its example tenant.
+
 Usage::
 
     .venv/bin/python benchmarks/dag_parse.py [--sizes 100,500,1000] [--repeat 3] [--json]
+                                             [--smoke] [--results-dir DIR]
 
-Prints a table (or the JSON document with ``--json``) and writes
-``benchmarks/results/dag_parse.json``. Timings are informative only; no test asserts on them.
+Prints a table (or the JSON document with ``--json``) and writes ``dag_parse.json`` in the
+results directory (``benchmarks/results/`` by default). ``--smoke`` measures one tiny size once,
+to check that the benchmark still runs; its results go to a temporary directory unless
+``--results-dir`` names one, never over the real results. Timings are informative only; no test
+asserts on them.
 """
 
 from __future__ import annotations
@@ -37,40 +46,66 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAG_FILE = REPO_ROOT / "dags" / "ml_connector.py"
-RESULTS = REPO_ROOT / "benchmarks" / "results" / "dag_parse.json"
+EXAMPLE_CONFIG = REPO_ROOT / "config" / "tenants.example.yaml"
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+RESULT_FILE = "dag_parse.json"
+SMOKE_SIZES = "4"
 
 SCHEDULES = ["*/10 * * * *", "*/15 * * * *", "@hourly", "0 */4 * * *", None]
 TIMEZONES = ["UTC", "America/New_York", "Europe/Paris", "Asia/Tokyo"]
 
 
+def example_settings(example: Path = EXAMPLE_CONFIG) -> dict[str, dict[str, Any]]:
+    """Return, by integration id, the ``settings`` of the first example tenant configuring it.
+
+    :param example: the documented example tenant file.
+    """
+    import yaml
+
+    document = yaml.safe_load(example.read_text(encoding="utf-8"))
+    settings: dict[str, dict[str, Any]] = {}
+    for tenant in document["tenants"]:
+        for integration_id, integration in (tenant.get("integrations") or {}).items():
+            settings.setdefault(integration_id, dict(integration.get("settings") or {}))
+    return settings
+
+
 def tenant_config(size: int) -> str:
     """Return a tenant file with ``size`` tenant × integration DAGs (one integration per tenant).
 
-    Every tenth tenant is disabled; schedules, time zones and overrides vary so validation and
-    resolution do real work.
+    Every tenth tenant is disabled; schedules, time zones and sync overrides vary so validation
+    and resolution do real work.
+
+    :param size: number of tenants, hence of DAGs.
+    :raises LookupError: when an integration of the registry has no example tenant.
     """
     import yaml
 
     from ml_connector_provider.integrations import registry
 
-    integration_ids = list(registry())
+    specs = list(registry().values())
+    settings = example_settings()
+    missing = [spec.id for spec in specs if spec.id not in settings]
+    if missing:
+        raise LookupError(f"{EXAMPLE_CONFIG} configures no tenant for {', '.join(missing)}")
     tenants: list[dict[str, Any]] = []
     for i in range(size):
-        integration_id = integration_ids[i % len(integration_ids)]
+        spec = specs[i % len(specs)]
+        tenant_id = f"t{i:05d}"
         integration: dict[str, Any] = {
             "schedule": SCHEDULES[i % len(SCHEDULES)],
-            "connections": {"fusion": f"t{i:05d}_fusion", "stripe": f"t{i:05d}_stripe"},
-            "settings": {"business_units": [f"BU {i % 7}"]},
+            "connections": {role: f"{tenant_id}_{role}" for role in spec.connection_roles},
+            "settings": settings[spec.id],
         }
         if i % 3 == 0:
             integration["sync"] = {"overlap": 300, "batch_size": 50}
         tenants.append(
             {
-                "id": f"t{i:05d}",
+                "id": tenant_id,
                 "name": f"Tenant {i:05d}",
                 "enabled": i % 10 != 0,
                 "timezone": TIMEZONES[i % len(TIMEZONES)],
-                "integrations": {integration_id: integration},
+                "integrations": {spec.id: integration},
             }
         )
     document = {
@@ -226,12 +261,35 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join([header, rule, *rows])
 
 
+def results_dir_for(requested: Path | None, smoke: bool) -> Path:
+    """Where a run writes its JSON: the requested directory, else a new temporary directory for a
+    smoke run (so it never replaces real figures), else ``benchmarks/results/``.
+
+    :param requested: the ``--results-dir`` option, if given.
+    :param smoke: whether this is a smoke run.
+    """
+    if requested is not None:
+        return requested
+    if smoke:
+        return Path(tempfile.mkdtemp(prefix="mlc-bench-smoke-"))
+    return RESULTS_DIR
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100,500,1000", help="comma-separated DAG counts")
     parser.add_argument("--repeat", type=int, default=3, help="samples per timing (best is kept)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"check that the benchmark runs: {SMOKE_SIZES} DAGs, one sample (overrides --sizes and --repeat)",
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON document instead of a table")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON document")
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        help=f"directory of {RESULT_FILE} (default: benchmarks/results, or a temporary one with --smoke)",
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -240,31 +298,34 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(args.child, args.size, args.repeat)))
         return 0
 
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    sizes_option, repeat = (SMOKE_SIZES, 1) if args.smoke else (args.sizes, args.repeat)
+    sizes = [int(s) for s in sizes_option.split(",") if s.strip()]
     with tempfile.TemporaryDirectory(prefix="mlc-bench-") as tmp:
         # Generating the file reads the integration catalogue, which imports Airflow: keep its
         # airflow.cfg out of the user's home.
         os.environ.setdefault("AIRFLOW_HOME", str(Path(tmp) / "airflow-home"))
         os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-        results = [run_size(size, args.repeat, Path(tmp)) for size in sizes]
+        results = [run_size(size, repeat, Path(tmp)) for size in sizes]
 
     from importlib.metadata import version
 
     document = {
         "benchmark": "dag_parse",
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "smoke": args.smoke,
         "python": platform.python_version(),
         "airflow": version("apache-airflow"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "results": results,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    output = results_dir_for(args.results_dir, args.smoke) / RESULT_FILE
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(document, indent=2))
     else:
         print(table(results))
-        print(f"\nwritten to {args.output}")
+        print(f"\nwritten to {output}")
     return 0
 
 

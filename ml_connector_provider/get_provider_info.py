@@ -5,8 +5,9 @@ dictionary it returns follows ``airflow/provider_info.schema.json``; the connect
 their form fields declaratively (``conn-fields`` and ``ui-field-behaviour``), so the connection
 form is built without importing any hook.
 
-The dictionary is written by hand; keep it in step with the modules of the package (the unit
-tests check that every listed module imports and that every secret field is a password field).
+The dictionary is written by hand; keep it in step with the modules of the package. A connection
+type is registered only together with its hook class, and only modules that exist are listed: the
+unit tests import every hook class and every listed module, and run ``airflow providers hooks``.
 """
 
 from __future__ import annotations
@@ -91,58 +92,6 @@ _ORACLE_FUSION: dict[str, Any] = {
     },
 }
 
-_NETSUITE: dict[str, Any] = {
-    "connection-type": "netsuite",
-    "hook-class-name": "ml_connector_provider.hooks.netsuite.NetSuiteHook",
-    "hook-name": "Oracle NetSuite",
-    "ui-field-behaviour": {
-        "hidden-fields": ["schema", "port", "login", "password"],
-        "relabeling": {"host": "REST base URL (optional)"},
-        "placeholders": {"host": "https://1234567-sb1.suitetalk.api.netsuite.com"},
-    },
-    "conn-fields": {
-        "account_id": {
-            "label": "Account ID",
-            "description": "NetSuite account id as shown in the UI, e.g. 1234567 or 1234567_SB1. The "
-            "REST host is derived from it unless a base URL is set.",
-            "schema": _string(),
-        },
-        "client_id": {
-            "label": "Client ID",
-            "description": "Client id of the integration record (JWT issuer).",
-            "schema": _string(),
-        },
-        "certificate_id": {
-            "label": "Certificate ID",
-            "description": "Certificate id of the OAuth 2.0 client credentials mapping (JWT kid).",
-            "schema": _string(),
-        },
-        "private_key": {
-            "label": "Private key (PEM)",
-            "description": "Private key matching the uploaded certificate, PEM encoded.",
-            "schema": _secret(),
-        },
-        "algorithm": {
-            "label": "Signing algorithm",
-            "description": "JWT signing algorithm. NetSuite no longer accepts RS256 (PKCS#1 v1.5).",
-            "schema": _string(
-                enum=["PS256", "PS384", "PS512", "ES256", "ES384", "ES512"],
-                default="PS256",
-            ),
-        },
-        "scope": {
-            "label": "Scope",
-            "description": "Comma-separated scopes: rest_webservices, restlets, suite_analytics.",
-            "schema": _string(default="rest_webservices"),
-        },
-        "timeout": {
-            "label": "Timeout (s)",
-            "description": "Timeout of one HTTP request, in seconds.",
-            "schema": _timeout(60),
-        },
-    },
-}
-
 _STRIPE: dict[str, Any] = {
     "connection-type": "stripe",
     "hook-class-name": "ml_connector_provider.hooks.stripe.StripeHook",
@@ -186,89 +135,6 @@ _STRIPE: dict[str, Any] = {
     },
 }
 
-_SALESFORCE: dict[str, Any] = {
-    "connection-type": "mlc_salesforce",
-    "hook-class-name": "ml_connector_provider.hooks.salesforce.SalesforceHook",
-    "hook-name": "Salesforce (ml-connector)",
-    "ui-field-behaviour": {
-        "hidden-fields": ["schema", "port", "login"],
-        "relabeling": {"host": "My Domain URL", "password": "Password (password flow only)"},
-        "placeholders": {"host": "https://mycompany.my.salesforce.com"},
-    },
-    "conn-fields": {
-        "auth_type": {
-            "label": "Authentication",
-            "description": "OAuth 2.0 flow: client credentials (recommended), JWT bearer, or "
-            "username-password.",
-            "schema": _string(enum=["client_credentials", "jwt", "password"], default="client_credentials"),
-        },
-        "consumer_key": {
-            "label": "Consumer key",
-            "description": "Consumer key (client id) of the connected app / external client app.",
-            "schema": _string(),
-        },
-        "consumer_secret": {
-            "label": "Consumer secret",
-            "description": "Consumer secret (client credentials and password flows).",
-            "schema": _secret(),
-        },
-        "private_key": {
-            "label": "Private key (PEM)",
-            "description": "Private key whose certificate is uploaded to the app (JWT flow).",
-            "schema": _secret(),
-        },
-        "username": {
-            "label": "Username",
-            "description": "Salesforce username (JWT and password flows).",
-            "schema": _string(),
-        },
-        "security_token": {
-            "label": "Security token",
-            "description": "Security token appended to the password (password flow).",
-            "schema": _secret(),
-        },
-        "api_version": {
-            "label": "API version",
-            "description": "REST API version without the leading v, e.g. 62.0.",
-            "schema": _string(pattern=r"^(\d{2,3}\.0)?$"),
-        },
-    },
-}
-
-_CLEO: dict[str, Any] = {
-    "connection-type": "cleo",
-    "hook-class-name": "ml_connector_provider.hooks.cleo.CleoHook",
-    "hook-name": "Cleo Integration Cloud",
-    "ui-field-behaviour": {
-        "hidden-fields": ["schema", "port"],
-        "relabeling": {"host": "Cleo URL", "login": "API username", "password": "API password"},
-        "placeholders": {"host": "https://cleo.example.com"},
-    },
-    "conn-fields": {
-        "api_key": {
-            "label": "API key",
-            "description": "API key, when the instance issues one instead of username and password.",
-            "schema": _secret(),
-        },
-        "base_path": {
-            "label": "API base path",
-            "description": "Path prefix of the REST API.",
-            "schema": _string(default="/api"),
-        },
-        "outbound_mailbox": {
-            "label": "Outbound mailbox",
-            "description": "Default Cleo connection alias that outbound documents are delivered to; "
-            "trading-partner settings may override it.",
-            "schema": _string(),
-        },
-        "timeout": {
-            "label": "Timeout (s)",
-            "description": "Timeout of one HTTP request, in seconds.",
-            "schema": _timeout(60),
-        },
-    },
-}
-
 
 def get_provider_info() -> dict[str, Any]:
     """Return the provider metadata Airflow's provider discovery reads.
@@ -278,8 +144,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "ml-connector-provider",
         "name": "ML Connector",
-        "description": "Keeps finance systems in sync: Oracle Fusion ERP and NetSuite with Stripe, "
-        "Salesforce, Stampli (SFTP) and Cleo EDI.",
+        "description": "Keeps finance systems in sync: Oracle Fusion ERP with Stripe and with "
+        "Stampli (SFTP).",
         "versions": ["0.1.0"],
         "integrations": [
             {
@@ -293,29 +159,14 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             },
             {
-                "integration-name": "NetSuite",
-                "external-doc-url": "https://docs.oracle.com/en/cloud/saas/netsuite/",
-                "tags": ["service"],
-            },
-            {
                 "integration-name": "Stripe",
                 "external-doc-url": "https://docs.stripe.com/api",
-                "tags": ["service"],
-            },
-            {
-                "integration-name": "Salesforce",
-                "external-doc-url": "https://developer.salesforce.com/docs/apis",
                 "tags": ["service"],
             },
             {
                 "integration-name": "Stampli (SFTP)",
                 "external-doc-url": "https://www.stampli.com/",
                 "tags": ["service", "protocol"],
-            },
-            {
-                "integration-name": "Cleo",
-                "external-doc-url": "https://www.cleo.com/cleo-integration-cloud",
-                "tags": ["service"],
             },
         ],
         "hooks": [
@@ -329,10 +180,7 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "ML Connector",
-                "python-modules": [
-                    "ml_connector_provider.operators.sync",
-                    "ml_connector_provider.integrations.fusion_stripe.streams",
-                ],
+                "python-modules": ["ml_connector_provider.operators.sync"],
             },
         ],
         "sensors": [
@@ -349,7 +197,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["ml_connector_provider.triggers.stampli"],
             },
         ],
-        "connection-types": [_ORACLE_FUSION, _NETSUITE, _STRIPE, _SALESFORCE, _CLEO],
+        "connection-types": [_ORACLE_FUSION, _STRIPE],
         "config": {
             "ml_connector": {
                 "description": "Settings of the ml-connector provider.",

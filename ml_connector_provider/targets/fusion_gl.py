@@ -29,7 +29,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ml_connector_provider.engine.types import Action, WriteItem, WriteResult, utcnow
 from ml_connector_provider.hooks.oracle_fusion import ESS_SUCCESS_STATUSES, OracleFusionError
@@ -38,10 +38,30 @@ from ml_connector_provider.transport import ConnectionFailed, HttpStatusError, R
 if TYPE_CHECKING:
     from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
     from ml_connector_provider.hooks.oracle_fusion.fbdi import Journal
-    from ml_connector_provider.integrations.fusion_stripe.settings import GeneralLedgerSettings
     from ml_connector_provider.ledger import Ledger
 
 log = logging.getLogger(__name__)
+
+
+class JournalImportSettings(Protocol):
+    """What the writer needs of a tenant's general-ledger settings (each integration that posts
+    journals has its own settings model with these fields)."""
+
+    @property
+    def ledger_id(self) -> str: ...
+    @property
+    def ledger_name(self) -> str: ...
+    @property
+    def data_access_set_id(self) -> str: ...
+    @property
+    def journal_source(self) -> str: ...
+    @property
+    def segment_delimiter(self) -> str: ...
+    @property
+    def import_timeout(self) -> int: ...
+    @property
+    def poll_interval(self) -> float: ...
+
 
 BATCHES_RESOURCE = "journalBatches"
 FILE_PREFIX = "fusion-gl"
@@ -94,7 +114,7 @@ class FusionJournalWriter:
     def __init__(
         self,
         fusion: OracleFusionHook,
-        gl: GeneralLedgerSettings,
+        gl: JournalImportSettings,
         ledger: Ledger,
         *,
         tenant: str,

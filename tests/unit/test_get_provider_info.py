@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,7 +30,23 @@ from ml_connector_provider.get_provider_info import get_provider_info
 
 ENTRY_POINT_VALUE = "ml_connector_provider.get_provider_info:get_provider_info"
 PACKAGE_DIR = Path(ml_connector_provider.__file__).parent
-EXPECTED_CONNECTION_TYPES = ["oracle_fusion", "netsuite", "stripe", "mlc_salesforce", "cleo"]
+EXPECTED_CONNECTION_TYPES = ["oracle_fusion", "stripe"]
+# The base class each listed module must define a subclass of.
+KIND_BASES = {
+    "hooks": "airflow.providers.common.compat.sdk.BaseHook",
+    "operators": "airflow.sdk.BaseOperator",
+    "sensors": "airflow.sdk.BaseSensorOperator",
+    "triggers": "airflow.triggers.base.BaseTrigger",
+}
+# Parametrised over what get_provider_info() registers, so a new entry is checked without editing
+# the tests; the expected list above pins what is registered.
+REGISTERED_CONNECTION_TYPES = [c["connection-type"] for c in get_provider_info()["connection-types"]]
+LISTED_MODULES = [
+    pytest.param(kind, module, id=module)
+    for kind in KIND_BASES
+    for entry in get_provider_info().get(kind, [])
+    for module in entry["python-modules"]
+]
 # Field names that hold credentials; every one of them must render as a password field
 # (``token_url`` is an endpoint, not a token).
 SECRET_NAME = re.compile(r"secret|password|passwd|private_key|token(?!_url)|api_key|apikey|passphrase")
@@ -109,7 +126,7 @@ class TestDiscovery:
 
 
 class TestConnectionTypes:
-    @pytest.mark.parametrize("conn_type", EXPECTED_CONNECTION_TYPES)
+    @pytest.mark.parametrize("conn_type", REGISTERED_CONNECTION_TYPES)
     def test_secret_fields_are_password_fields(self, info: dict[str, Any], conn_type: str) -> None:
         fields = _connection_types(info)[conn_type]["conn-fields"]
 
@@ -122,10 +139,7 @@ class TestConnectionTypes:
         ("conn_type", "secrets"),
         [
             ("oracle_fusion", {"client_secret"}),
-            ("netsuite", {"private_key"}),
             ("stripe", {"webhook_secret"}),
-            ("mlc_salesforce", {"consumer_secret", "private_key", "security_token"}),
-            ("cleo", {"api_key"}),
         ],
     )
     def test_declared_secrets(self, info: dict[str, Any], conn_type: str, secrets: set[str]) -> None:
@@ -133,7 +147,7 @@ class TestConnectionTypes:
 
         assert {n for n, f in fields.items() if f["schema"].get("format") == "password"} == secrets
 
-    @pytest.mark.parametrize("conn_type", EXPECTED_CONNECTION_TYPES)
+    @pytest.mark.parametrize("conn_type", REGISTERED_CONNECTION_TYPES)
     def test_shape(self, info: dict[str, Any], conn_type: str) -> None:
         conn = _connection_types(info)[conn_type]
         module, _, cls = conn["hook-class-name"].rpartition(".")
@@ -153,16 +167,19 @@ class TestConnectionTypes:
             if "enum" in field["schema"] and "default" in field["schema"]:
                 assert field["schema"]["default"] in field["schema"]["enum"]
 
-    @pytest.mark.parametrize("conn_type", EXPECTED_CONNECTION_TYPES)
-    def test_hook_class_matches_when_written(self, info: dict[str, Any], conn_type: str) -> None:
-        module_name, _, class_name = _connection_types(info)[conn_type]["hook-class-name"].rpartition(".")
-        if importlib.util.find_spec(module_name) is None:
-            pytest.skip(f"{module_name} is not part of the package yet")
+    @pytest.mark.parametrize("conn_type", REGISTERED_CONNECTION_TYPES)
+    def test_hook_class_imports_and_matches(self, info: dict[str, Any], conn_type: str) -> None:
+        from airflow.providers.common.compat.sdk import BaseHook
+
+        conn = _connection_types(info)[conn_type]
+        module_name, _, class_name = conn["hook-class-name"].rpartition(".")
 
         hook = getattr(importlib.import_module(module_name), class_name)
 
+        assert isinstance(hook, type)
+        assert issubclass(hook, BaseHook)
         assert hook.conn_type == conn_type
-        assert hook.hook_name == _connection_types(info)[conn_type]["hook-name"]
+        assert hook.hook_name == conn["hook-name"]
 
 
 class TestModules:
@@ -171,12 +188,24 @@ class TestModules:
         assert modules, f"get_provider_info() lists no {kind}"
         return modules
 
-    @pytest.mark.parametrize("kind", ["hooks", "operators", "sensors", "triggers"])
-    def test_listed_modules_import(self, info: dict[str, Any], kind: str) -> None:
-        for module in self._listed(info, kind):
-            importlib.import_module(module)
+    @pytest.mark.parametrize(("kind", "module_name"), LISTED_MODULES)
+    def test_listed_module_exists_and_defines_its_kind(self, kind: str, module_name: str) -> None:
+        assert importlib.util.find_spec(module_name) is not None, f"{module_name} does not exist"
+        base_module, _, base_name = KIND_BASES[kind].rpartition(".")
+        base = getattr(importlib.import_module(base_module), base_name)
 
-    @pytest.mark.parametrize("kind", ["hooks", "operators", "sensors", "triggers"])
+        module = importlib.import_module(module_name)
+
+        defined = [
+            obj
+            for obj in vars(module).values()
+            if isinstance(obj, type)
+            and issubclass(obj, base)
+            and (obj.__module__ == module_name or obj.__module__.startswith(f"{module_name}."))
+        ]
+        assert defined, f"{module_name} is listed under {kind} but defines no {base_name} subclass"
+
+    @pytest.mark.parametrize("kind", list(KIND_BASES))
     def test_listed_integration_names_exist(self, info: dict[str, Any], kind: str) -> None:
         names = {i["integration-name"] for i in info["integrations"]}
         listed = {entry["integration-name"] for entry in info.get(kind, [])}
@@ -184,18 +213,29 @@ class TestModules:
         assert listed
         assert listed <= names
 
-    @pytest.mark.parametrize("kind", ["hooks", "sensors", "triggers"])
+    def test_every_integration_is_used(self, info: dict[str, Any]) -> None:
+        used = {entry["integration-name"] for kind in KIND_BASES for entry in info.get(kind, [])}
+
+        assert {i["integration-name"] for i in info["integrations"]} == used
+
+    @pytest.mark.parametrize("kind", list(KIND_BASES))
     def test_every_module_is_listed(self, info: dict[str, Any], kind: str) -> None:
+        folder = PACKAGE_DIR / kind
         present = {
             f"ml_connector_provider.{kind}.{p.stem}"
-            for p in (PACKAGE_DIR / kind).glob("*.py")
+            for p in folder.glob("*.py")
             if not p.name.startswith("_")
+        } | {
+            f"ml_connector_provider.{kind}.{p.parent.name}"
+            for p in folder.glob("*/__init__.py")
+            if not p.parent.name.startswith("_")
         }
 
+        assert present
         assert present <= set(self._listed(info, kind)), "add the new modules to get_provider_info()"
 
-    def test_sync_operator_listed(self, info: dict[str, Any]) -> None:
-        assert "ml_connector_provider.operators.sync" in self._listed(info, "operators")
+    def test_operators_are_only_operator_modules(self, info: dict[str, Any]) -> None:
+        assert self._listed(info, "operators") == ["ml_connector_provider.operators.sync"]
 
     def test_stripe_sensor_and_trigger_listed(self, info: dict[str, Any]) -> None:
         sensors = {"integration-name": "Stripe", "python-modules": ["ml_connector_provider.sensors.stripe"]}
@@ -203,25 +243,6 @@ class TestModules:
 
         assert sensors in info["sensors"]
         assert triggers in info["triggers"]
-
-    @pytest.mark.parametrize(
-        ("kind", "base_path"),
-        [
-            pytest.param("sensors", "airflow.sdk.BaseSensorOperator", id="sensors"),
-            pytest.param("triggers", "airflow.triggers.base.BaseTrigger", id="triggers"),
-        ],
-    )
-    def test_listed_modules_define_their_kind(self, info: dict[str, Any], kind: str, base_path: str) -> None:
-        base_module, _, base_name = base_path.rpartition(".")
-        base = getattr(importlib.import_module(base_module), base_name)
-        for module_name in self._listed(info, kind):
-            module = importlib.import_module(module_name)
-            defined = [
-                obj
-                for obj in vars(module).values()
-                if isinstance(obj, type) and issubclass(obj, base) and obj.__module__ == module_name
-            ]
-            assert defined, f"{module_name} defines no {base_name} subclass"
 
     def test_trigger_classpath_is_in_a_listed_module(self, info: dict[str, Any]) -> None:
         from ml_connector_provider.triggers.stripe import StripeEventTrigger
@@ -249,6 +270,68 @@ class TestModules:
         }
 
         assert entry_point.value.replace(":", ".") == info["plugins"][0]["plugin-class"]
+
+
+def _airflow_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``airflow <args>`` in a fresh interpreter with its own ``AIRFLOW_HOME``."""
+    repo_root = str(PACKAGE_DIR.parent)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # The same package as this test process, even when it is not the installed copy.
+        "PYTHONPATH": os.pathsep.join(filter(None, [repo_root, os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "airflow", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+class TestAirflowCli:
+    """What ``airflow providers …`` shows for this provider, as an operator would see it."""
+
+    @pytest.fixture(scope="class")
+    def cli(self, tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
+        home = tmp_path_factory.mktemp("airflow-home")
+        return {
+            "hooks": _airflow_cli(home, "providers", "hooks", "-o", "json"),
+            "list": _airflow_cli(home, "providers", "list", "-o", "json"),
+        }
+
+    @pytest.mark.parametrize("command", ["hooks", "list"])
+    def test_runs_without_import_errors(
+        self, cli: dict[str, subprocess.CompletedProcess[str]], command: str
+    ) -> None:
+        result = cli[command]
+
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "Error when importing" not in result.stdout + result.stderr
+
+    def test_provider_listed(self, cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
+        providers = {p["package_name"]: p for p in json.loads(cli["list"].stdout)}
+
+        assert providers["ml-connector-provider"]["version"] == ml_connector_provider.__version__
+
+    def test_every_connection_type_shows_its_hook(
+        self, cli: dict[str, subprocess.CompletedProcess[str]], info: dict[str, Any]
+    ) -> None:
+        shown = {
+            h["connection_type"]: h
+            for h in json.loads(cli["hooks"].stdout)
+            if h["package_name"] == "ml-connector-provider"
+        }
+
+        assert {t: h["class"] for t, h in shown.items()} == {
+            c["connection-type"]: c["hook-class-name"] for c in info["connection-types"]
+        }
+        assert {t: h["hook_name"] for t, h in shown.items()} == {
+            c["connection-type"]: c["hook-name"] for c in info["connection-types"]
+        }
 
 
 class TestConfigSection:
