@@ -290,6 +290,7 @@ def run_demo(
                 runners[dag.tenant],
                 sftp_roots.get(dag.tenant),
                 retry_dead_letters=functools.partial(retry_dead_letters, dag),
+                tenant=dag.tenant,
             )
             for line in scenario(context):
                 activity.append({"tenant": dag.tenant, "integration": dag.integration, "what": line})

@@ -31,11 +31,13 @@ class ScenarioContext:
     :param sftp_root: the directory the tenant's SFTP stand-in serves as ``/``, when it has one.
     :param retry_dead_letters: makes the integration's open dead letters due now (what an operator
         does with ``ml-connector dead-letters retry``) and returns how many.
+    :param tenant: the tenant's id, as it appears in the names of its Stampli export files.
     """
 
     runner: SandboxRunner
     sftp_root: Path | None = None
     retry_dead_letters: Callable[[], int] | None = None
+    tenant: str = "acme"
 
 
 Scenario = Callable[[ScenarioContext], list[str]]
@@ -142,7 +144,7 @@ def stampli_fusion_activity(ctx: ScenarioContext) -> list[str]:
         done.append(
             f"operator ran `ml-connector dead-letters retry` for stampli_fusion: {count} dead letter(s) due now"
         )
-    files = later_exports(datetime.now(UTC).date())
+    files = later_exports(datetime.now(UTC).date(), ctx.tenant)
     put_files(ctx.sftp_root / "outbound", files)
     done.extend(f"{name} uploaded to /outbound" for name in files)
     return done

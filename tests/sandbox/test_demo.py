@@ -113,6 +113,13 @@ def test_demo_runs_every_integration_and_reports_what_moved(tmp_path: Path) -> N
         retried
         == ["operator ran `ml-connector dead-letters retry` for stampli_fusion: 2 dead letter(s) due now"] * 2
     )
+    # Each tenant's SFTP stand-in receives that tenant's later exports.
+    uploads = [
+        (a["tenant"], a["what"]) for a in report["activity"] if a["what"].endswith("uploaded to /outbound")
+    ]
+    assert len(uploads) == 4
+    for tenant, what in uploads:
+        assert what.startswith(f"STAMPLI_{tenant}_"), (tenant, what)
 
 
 def test_scenario_amounts_use_stripe_exponents() -> None:
