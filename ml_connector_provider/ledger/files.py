@@ -3,6 +3,10 @@
 A file is begun (outcome ``processing``) before its content is acted on and finished as
 ``processed`` or ``failed``; a file still ``processing`` after a crash may or may not have been
 acted on.
+
+A file may carry a JSON ``state`` alongside its free-text ``detail``: what an importer needs to
+settle an unfinished file after a crash (for a Fusion journal import: its ``GROUP_ID``, its
+journals, the ESS request ids seen so far).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class FileRow:
     detail: str | None
     first_seen_at: datetime
     processed_at: datetime | None
+    state: dict[str, Any] | None = None
 
 
 def _file(row: Row[Any]) -> FileRow:
@@ -48,6 +53,7 @@ def _file(row: Row[Any]) -> FileRow:
         detail=row.detail,
         first_seen_at=row.first_seen_at,
         processed_at=row.processed_at,
+        state=row.state if isinstance(row.state, dict) else None,
     )
 
 
@@ -63,10 +69,20 @@ class FileLedger(LedgerBase):
             row = conn.execute(stmt).first()
         return None if row is None else _file(row)
 
-    def begin_file(self, tenant: str, integration: str, *, path: str, size: int, checksum: str) -> FileRow:
+    def begin_file(
+        self,
+        tenant: str,
+        integration: str,
+        *,
+        path: str,
+        size: int,
+        checksum: str,
+        state: dict[str, Any] | None = None,
+    ) -> FileRow:
         """Record a file as being processed, unless its content is already known.
 
         :param checksum: SHA-256 of the content, hex.
+        :param state: structured progress to keep with the file (JSON-serialisable).
         :return: the new row (outcome ``processing``), or the existing row for this checksum
             whatever its path and outcome; the caller decides what a known file means.
         """
@@ -82,6 +98,7 @@ class FileLedger(LedgerBase):
                 size=size,
                 checksum=checksum,
                 outcome="processing",
+                state=state,
                 first_seen_at=self._clock(),
             )
             .on_conflict_do_nothing(index_elements=[files.c.tenant, files.c.integration, files.c.checksum])
@@ -96,34 +113,62 @@ class FileLedger(LedgerBase):
         return _file(row)
 
     def finish_file(
-        self, tenant: str, integration: str, *, checksum: str, outcome: str, detail: str | None = None
+        self,
+        tenant: str,
+        integration: str,
+        *,
+        checksum: str,
+        outcome: str,
+        detail: str | None = None,
+        state: dict[str, Any] | None = None,
     ) -> None:
         """Record how processing a file ended.
 
         :param outcome: ``processed`` or ``failed``.
         :param detail: counts or the error, for operators.
+        :param state: replaces the file's structured state when given.
         :raises LedgerError: if the file was never begun.
         """
         if outcome not in FILE_OUTCOMES:
             raise ValueError(f"unknown file outcome {outcome!r}; expected one of {sorted(FILE_OUTCOMES)}")
+        values: dict[str, Any] = {"outcome": outcome, "detail": detail, "processed_at": self._clock()}
+        if state is not None:
+            values["state"] = state
         stmt = (
             sa.update(files)
             .where(*matching(files, tenant=tenant, integration=integration, checksum=checksum.lower()))
-            .values(outcome=outcome, detail=detail, processed_at=self._clock())
+            .values(**values)
         )
         with self._write() as conn:
             if conn.execute(stmt).rowcount == 0:
                 raise LedgerError(f"no file with checksum {checksum} was begun for {tenant}/{integration}")
 
-    def note_file(self, tenant: str, integration: str, *, checksum: str, detail: str) -> None:
+    def note_file(
+        self,
+        tenant: str,
+        integration: str,
+        *,
+        checksum: str,
+        detail: str | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
         """Record progress of a file still being processed (its outcome stays ``processing``).
 
+        :param detail: replaces the free-text detail when given.
+        :param state: replaces the structured state when given.
         :raises LedgerError: if the file was never begun.
         """
+        values: dict[str, Any] = {}
+        if detail is not None:
+            values["detail"] = detail
+        if state is not None:
+            values["state"] = state
+        if not values:
+            raise ValueError("note_file needs a detail or a state")
         stmt = (
             sa.update(files)
             .where(*matching(files, tenant=tenant, integration=integration, checksum=checksum.lower()))
-            .values(detail=detail)
+            .values(**values)
         )
         with self._write() as conn:
             if conn.execute(stmt).rowcount == 0:

@@ -207,6 +207,7 @@ files = sa.Table(
     sa.Column("checksum", sa.String(64), nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("detail", sa.Text),
+    sa.Column("state", JSONText),
     sa.Column("first_seen_at", UTCDateTime, nullable=False),
     sa.Column("processed_at", UTCDateTime),
     sa.UniqueConstraint("tenant", "integration", "checksum", name="uq_mlc_files_checksum"),
@@ -246,7 +247,14 @@ def _create_tables(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "create the ledger tables", _create_tables),)
+def _add_file_state(conn: Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE mlc_files ADD COLUMN state TEXT"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create the ledger tables", _create_tables),
+    Migration(2, "mlc_files.state: structured progress of a file (e.g. an import attempt)", _add_file_state),
+)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 # Key of the PostgreSQL advisory lock that serialises concurrent migrations ("mlc-ledger").

@@ -10,6 +10,7 @@ reference is fixed.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -80,11 +81,16 @@ def stripe_state(sandbox: SandboxRunner) -> Any:
 
 
 def journals(sandbox: SandboxRunner) -> dict[str, dict[str, Any]]:
-    """Fusion journal batches by name; fails on a duplicate name."""
+    """Fusion journal batches by journal-stable name (``Stripe <id>``, without the import
+    attempt's `` G<group>;`` and what Journal Import appends); fails on a journal posted twice."""
     batches = fusion_state(sandbox).journal_batches()
-    names = Counter(b["BatchName"] for b in batches)
+    names = Counter(stable_name(b["BatchName"]) for b in batches)
     assert all(n == 1 for n in names.values()), {k: n for k, n in names.items() if n > 1}
-    return {b["BatchName"]: b for b in batches}
+    return {stable_name(b["BatchName"]): b for b in batches}
+
+
+def stable_name(batch_name: str) -> str:
+    return re.sub(r" G\d+;.*$", "", batch_name)
 
 
 def lines_of(batch: dict[str, Any]) -> list[tuple[str, Decimal, Decimal]]:

@@ -75,6 +75,7 @@ from ml_connector_provider.hooks.oracle_fusion.connection import FusionConnectio
 from ml_connector_provider.hooks.oracle_fusion.errors import (
     FusionApiError,
     FusionBadRequest,
+    FusionEssHeld,
     FusionEssJobError,
     FusionEssRequestNotFound,
     FusionEssTimeout,
@@ -83,9 +84,13 @@ from ml_connector_provider.hooks.oracle_fusion.errors import (
 )
 from ml_connector_provider.hooks.oracle_fusion.ess import (
     ERP_INTEGRATIONS,
+    ESS_HELD_STATUSES,
     ESS_RUNNING_STATUSES,
     ESS_SUCCESS_STATUSES,
     ESS_TERMINAL_STATUSES,
+    EssRequest,
+    EssTree,
+    normalize_ess_state,
 )
 from ml_connector_provider.hooks.oracle_fusion.fbdi import parse_journal_import_log
 from ml_connector_provider.hooks.oracle_fusion.hook import OracleFusionHook
@@ -96,13 +101,17 @@ __all__ = [
     "ACTION_MEDIA_TYPE",
     "DEFAULT_JOB_OPTIONS",
     "ERP_INTEGRATIONS",
+    "ESS_HELD_STATUSES",
     "ESS_RUNNING_STATUSES",
     "ESS_SUCCESS_STATUSES",
     "ESS_TERMINAL_STATUSES",
     "ITEM_MEDIA_TYPE",
+    "EssRequest",
+    "EssTree",
     "FusionApiError",
     "FusionBadRequest",
     "FusionConnectionSettings",
+    "FusionEssHeld",
     "FusionEssJobError",
     "FusionEssRequestNotFound",
     "FusionEssTimeout",
@@ -111,6 +120,7 @@ __all__ = [
     "OracleFusionHook",
     "expanded_items",
     "format_timestamp",
+    "normalize_ess_state",
     "parse_journal_import_log",
     "parse_timestamp",
 ]

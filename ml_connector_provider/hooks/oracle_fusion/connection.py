@@ -11,9 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
+from ml_connector_provider.hooks.oracle_fusion.ess import (
+    DESCENDANT_SOURCES,
+    ESS_SCHEDULER_REQUESTS,
+    DescendantSource,
+)
 from ml_connector_provider.transport import (
     AuthProvider,
     BasicAuth,
@@ -76,6 +81,9 @@ class FusionConnectionSettings:
     :param username: user name (basic auth).
     :param password: password (basic auth).
     :param test_resource: the collection :meth:`OracleFusionHook.test_connection` reads.
+    :param ess_descendants: how the descendants of an ESS request are listed: ``auto``,
+        ``execution_details`` or ``scheduler`` (see
+        :meth:`~ml_connector_provider.hooks.oracle_fusion.ess.FusionEssJobs.ess_descendants`).
     """
 
     pod_url: str
@@ -92,11 +100,17 @@ class FusionConnectionSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     test_resource: str = "receivablesCustomerAccountSiteActivities"
+    ess_descendants: DescendantSource = "auto"
 
     @property
     def base_url(self) -> str:
         """``<pod>/fscmRestApi/resources/<api_version>``."""
         return f"{self.pod_url}/fscmRestApi/resources/{self.api_version}"
+
+    @property
+    def ess_scheduler_url(self) -> str:
+        """``<pod>/ess/rest/scheduler/v1/requests`` (the ESS scheduler REST API, outside ``fscmRestApi``)."""
+        return f"{self.pod_url}/{ESS_SCHEDULER_REQUESTS}"
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -189,6 +203,12 @@ class FusionConnectionSettings:
         if raw_client_auth not in ("basic", "post"):
             raise ValueError(f"extra 'client_auth' must be 'basic' or 'post', got {raw_client_auth!r}")
         client_auth: Literal["basic", "post"] = "post" if raw_client_auth == "post" else "basic"
+        raw_descendants = str(extras.get("ess_descendants") or "auto").strip().lower()
+        if raw_descendants not in DESCENDANT_SOURCES:
+            raise ValueError(
+                f"extra 'ess_descendants' must be one of {', '.join(DESCENDANT_SOURCES)}, got {raw_descendants!r}"
+            )
+        descendants = cast("DescendantSource", raw_descendants)
         try:
             retry = RetryPolicy.from_mapping(extras)
         except (TypeError, ValueError) as exc:
@@ -208,6 +228,7 @@ class FusionConnectionSettings:
             username=login,
             password=password,
             test_resource=str(extras.get("test_resource") or "receivablesCustomerAccountSiteActivities"),
+            ess_descendants=descendants,
         )
         settings._check_auth()
         return settings

@@ -16,6 +16,7 @@ from ml_connector_provider.transport import HttpStatusError
 __all__ = [
     "FusionApiError",
     "FusionBadRequest",
+    "FusionEssHeld",
     "FusionEssJobError",
     "FusionEssRequestNotFound",
     "FusionEssTimeout",
@@ -89,6 +90,28 @@ class FusionEssTimeout(OracleFusionError, TimeoutError):
         self.request_id = request_id
         self.timeout = timeout
         self.last_status = last_status
+
+
+class FusionEssHeld(OracleFusionError):
+    """An ESS request tree stayed held (a request on ``HOLD``, or ``PAUSED`` with nothing running)
+    longer than the caller would wait. The request can still run once released.
+
+    :param request_id: the request that is held.
+    :param state: its state.
+    :param tree: every request id of the tree, root first.
+    :param waited: seconds it was seen held.
+    """
+
+    def __init__(self, request_id: str, state: str, tree: Sequence[str], waited: float) -> None:
+        super().__init__(
+            f"Oracle Fusion ESS request {request_id} has been {state} for {waited:.0f} s (request tree "
+            f"{', '.join(tree)}). Release it in Fusion (Scheduled Processes) to let it run, or cancel it; "
+            "nothing is submitted again while it is held, and the next run waits for it"
+        )
+        self.request_id = request_id
+        self.state = state
+        self.tree = tuple(tree)
+        self.waited = waited
 
 
 class FusionEssJobError(OracleFusionError):

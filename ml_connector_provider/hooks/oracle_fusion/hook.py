@@ -28,7 +28,7 @@ from airflow.sdk import BaseHook
 from ml_connector_provider.hooks.oracle_fusion.bulk_import import FusionBulkImports
 from ml_connector_provider.hooks.oracle_fusion.changes import FusionChangeReads
 from ml_connector_provider.hooks.oracle_fusion.connection import FusionConnectionSettings
-from ml_connector_provider.hooks.oracle_fusion.ess import FusionEssJobs
+from ml_connector_provider.hooks.oracle_fusion.ess import DescendantSource, FusionEssJobs
 from ml_connector_provider.hooks.oracle_fusion.query import parse_timestamp
 from ml_connector_provider.transport import (
     AdaptivePacer,
@@ -98,6 +98,16 @@ class OracleFusionHook(FusionBulkImports, FusionEssJobs, FusionChangeReads, Base
     def rest_framework_version(self) -> int:
         """The ``REST-Framework-Version`` sent with every request (selects the ``q`` dialect)."""
         return self.settings.rest_framework_version
+
+    @property
+    def ess_descendant_source(self) -> DescendantSource:
+        """How descendants of an ESS request are listed (the connection's ``ess_descendants``)."""
+        return self.settings.ess_descendants
+
+    @property
+    def ess_scheduler_url(self) -> str:
+        """``<pod>/ess/rest/scheduler/v1/requests``."""
+        return self.settings.ess_scheduler_url
 
     @cached_property
     def transport(self) -> HttpTransport:

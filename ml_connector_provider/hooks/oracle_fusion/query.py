@@ -22,6 +22,7 @@ from typing import Any
 
 __all__ = [
     "IN_CHUNK",
+    "PREFIX_CHUNK",
     "ceil_millis",
     "check_attribute",
     "comparable",
@@ -30,6 +31,7 @@ __all__ = [
     "format_timestamp",
     "in_filters",
     "parse_timestamp",
+    "prefix_filters",
     "query_literal",
     "v1_value",
     "window_filter",
@@ -37,6 +39,8 @@ __all__ = [
 
 #: Values per ``in (…)`` condition written by :func:`in_filters`.
 IN_CHUNK = 100
+#: Prefixes per filter written by :func:`prefix_filters` (each is one ``LIKE`` condition).
+PREFIX_CHUNK = 20
 
 _TIMESTAMP = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})"
@@ -256,3 +260,31 @@ def equality_filter(criteria: Mapping[str, Any], *, version: int) -> str:
     if version >= 2:
         return " and ".join(f"{attribute} = {query_literal(value)}" for attribute, value in criteria.items())
     return ";".join(f"{attribute}={v1_value(attribute, value)}" for attribute, value in criteria.items())
+
+
+def prefix_filters(attribute: str, prefixes: Iterable[str], *, version: int) -> list[str] | None:
+    """Filters that together match the items whose ``attribute`` starts with one of ``prefixes``.
+
+    Version 2 and later: ``(attribute LIKE 'p1%' or attribute LIKE 'p2%' …)``, :data:`PREFIX_CHUNK`
+    prefixes per filter. ``%`` and ``_`` in a prefix are wildcards of ``LIKE`` and are not escaped
+    (whether Fusion honours an escape is UNCONFIRMED), so a filter may match more than asked:
+    callers check the answers on the client. The version 1 dialect has no ``LIKE``: ``None``.
+
+    :param attribute: a queryable text attribute.
+    :param prefixes: the prefixes (repeats and empty ones are dropped).
+    :param version: the REST framework version (selects the dialect).
+    :raises ValueError: a bad attribute name.
+    """
+    check_attribute(attribute)
+    wanted = list(dict.fromkeys(prefix for prefix in prefixes if prefix))
+    if version < 2:
+        return None
+    return [
+        "("
+        + " or ".join(
+            f"{attribute} LIKE {query_literal(prefix + '%')}"
+            for prefix in wanted[start : start + PREFIX_CHUNK]
+        )
+        + ")"
+        for start in range(0, len(wanted), PREFIX_CHUNK)
+    ]

@@ -16,8 +16,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from ml_connector_provider.hooks.oracle_fusion.errors import FusionResponseError, api_error
-from ml_connector_provider.hooks.oracle_fusion.query import comparable, equality_filter, in_filters
+from ml_connector_provider.hooks.oracle_fusion.errors import FusionBadRequest, FusionResponseError, api_error
+from ml_connector_provider.hooks.oracle_fusion.query import (
+    comparable,
+    equality_filter,
+    in_filters,
+    prefix_filters,
+)
 from ml_connector_provider.transport import (
     HttpStatusError,
     HttpTransport,
@@ -268,6 +273,67 @@ class FusionRestClient:
                 if all(comparable(item.get(attribute)) == value for attribute, value in wanted.items())
             )
         return found
+
+    def find_by_prefix(
+        self,
+        resource: str,
+        attribute: str,
+        prefixes: Iterable[str],
+        *,
+        scan_limit: int = 2000,
+        scan_order: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The items whose text ``attribute`` starts with one of ``prefixes``.
+
+        First a server-side filter (:func:`~ml_connector_provider.hooks.oracle_fusion.query.prefix_filters`,
+        ``LIKE 'prefix%'`` conditions OR-ed, framework version 2 and later). When the dialect has
+        no ``LIKE`` or Fusion answers 400 to it, a bounded read instead: at most ``scan_limit``
+        rows of the collection, ordered by ``scan_order`` (e.g. ``JeBatchId:desc`` for the newest
+        first), filtered on the client. Either way only items that really start with a prefix
+        are returned.
+
+        :param resource: the collection, e.g. ``journalBatches``.
+        :param attribute: the text attribute, e.g. ``BatchName``.
+        :param prefixes: the prefixes looked for.
+        :param scan_limit: most rows the bounded read looks at.
+        :param scan_order: ``orderBy`` of the bounded read.
+        :returns: ``(items, path)`` — ``path`` is ``"filter"`` or ``"scan"``, for logs.
+        :raises FusionBadRequest: the bounded read was refused too.
+        """
+        wanted = [prefix for prefix in dict.fromkeys(prefixes) if prefix]
+        if not wanted:
+            return [], "filter"
+
+        def matches(item: Mapping[str, Any]) -> bool:
+            value = item.get(attribute)
+            return isinstance(value, str) and value.startswith(tuple(wanted))
+
+        queries = prefix_filters(attribute, wanted, version=self.rest_framework_version)
+        if queries is not None:
+            found: list[dict[str, Any]] = []
+            try:
+                for q in queries:
+                    for page in self.iter_collection(resource, q=q):
+                        found.extend(item for item in page if matches(item))
+            except FusionBadRequest as exc:
+                self.log.warning(
+                    "Oracle Fusion refused a prefix filter on %s.%s (%s); reading at most %d rows instead",
+                    resource,
+                    attribute,
+                    exc,
+                    scan_limit,
+                )
+            else:
+                return found, "filter"
+        found = []
+        seen = 0
+        order = (scan_order,) if scan_order else ()
+        for page in self.iter_collection(resource, order_by=order, page_size=min(500, max(1, scan_limit))):
+            found.extend(item for item in page[: scan_limit - seen] if matches(item))
+            seen += len(page)
+            if seen >= scan_limit:
+                break
+        return found, "scan"
 
     # -- writing ----------------------------------------------------------------------------------
 

@@ -55,6 +55,15 @@ class GeneralLedgerSettings(BaseModel):
     poll_interval: float = Field(
         default=10.0, gt=0, le=600, description="Seconds between the first ESS status polls."
     )
+    hold_timeout: int = Field(
+        default=900,
+        ge=0,
+        le=6 * 3600,
+        description=(
+            "Seconds an import's ESS request may stay on HOLD before the task fails naming the request "
+            "to release or cancel in Fusion (nothing is re-submitted while it is held)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _distinct_accounts(self) -> GeneralLedgerSettings:
