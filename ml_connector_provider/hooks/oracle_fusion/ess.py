@@ -520,6 +520,7 @@ class FusionEssJobs(FusionRestClient):
         announced: set[str] = set()
         held_since: float | None = None
         last_summary: str | None = None
+        last_state: str | None = None
         polls = 0
         while True:
             polls += 1
@@ -541,6 +542,7 @@ class FusionEssJobs(FusionRestClient):
                 if summary != last_summary:
                     self.log.info("ESS request tree of %s: %s (poll %d)", rid, summary, polls)
                 last_summary = summary
+                last_state = tree.root.state
                 if tree.finished and (
                     not tree.visible
                     or tree.descendants
@@ -558,7 +560,7 @@ class FusionEssJobs(FusionRestClient):
                         raise FusionEssHeld(held.request_id, held.state, tree.request_ids, now - held_since)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise FusionEssTimeout(rid, float(timeout), last_summary)
+                raise FusionEssTimeout(rid, float(timeout), last_state)
             time.sleep(min(pause, remaining))
             pause = min(pause * 2, ceiling)
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from ml_connector_provider.ledger import Ledger, LedgerError
 from ml_connector_provider.ledger.connection import ledger_url_from_airflow, shared_engine
+from ml_connector_provider.ledger.schema import LATEST_VERSION
 
 
 def _connection(monkeypatch: pytest.MonkeyPatch, **fields: Any) -> None:
@@ -49,7 +50,7 @@ def test_sqlalchemy_url_extra_and_sqlite_connections(monkeypatch: pytest.MonkeyP
     try:
         assert first.engine is second.engine
         assert first.engine is shared_engine(f"sqlite:///{tmp_path / 'l.db'}")
-        assert first.migrate() == 1
+        assert first.migrate() == LATEST_VERSION
         assert (tmp_path / "l.db").is_file()
     finally:
         first.dispose()
