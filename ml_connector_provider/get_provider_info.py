@@ -89,6 +89,13 @@ _ORACLE_FUSION: dict[str, Any] = {
             "description": "Timeout of one HTTP request, in seconds.",
             "schema": _timeout(60),
         },
+        "ess_descendants": {
+            "label": "ESS descendants",
+            "description": "How the requests an import spawns (Import Journals and its child) are found: "
+            "execution_details (erpintegrations finder ESSExecutionDetailsRF), scheduler (ESS scheduler REST "
+            "API /ess/rest/scheduler/v1/requests, same credentials) or auto (the first, then the second).",
+            "schema": _string(enum=["auto", "execution_details", "scheduler"], default="auto"),
+        },
     },
 }
 
