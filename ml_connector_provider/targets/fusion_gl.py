@@ -188,8 +188,8 @@ def plan_retry(left: Sequence[T], *, named: bool) -> list[list[T]] | None:
     :param named: whether the group's report named at least one rejected journal (those are
         dead-lettered, so the rest are presumed good and go together).
     :returns: the next groups — ``[left]`` when ``named``, else the two halves; ``[]`` when
-        nothing is left; ``None`` when a single journal was rejected without a reason (it cannot
-        be isolated further: the caller must stop).
+        nothing is left; ``None`` when a single journal was rejected on its own without a reason
+        (it cannot be isolated further: it is the bad one).
     """
     if not left:
         return []
@@ -488,7 +488,10 @@ class FusionJournalWriter:
             results.update(outcome.results)
             following = plan_retry(outcome.left, named=outcome.named)
             if following is None:
-                raise JournalImportFailed(outcome.failure)
+                # Rejected on its own: the journal itself is bad, though the report gave no reason.
+                [entry] = outcome.left
+                results[entry.key] = WriteResult(entry.key, Action.DEAD_LETTERED, reason=outcome.failure)
+                continue
             if following:
                 log.info(
                     "Journal Import rejected a group; re-importing %d journal(s) in %d fresh group(s)",
@@ -613,7 +616,8 @@ class FusionJournalWriter:
     def _check_retry_allowed(self, tree: EssTree, outcome: _Outcome, report_text: str) -> None:
         """Raise unless the journals left over were held back by a rejected group: a load that
         failed, or a tree that says success without the batches, stops the task (re-importing
-        could duplicate journals). Keeps the message for a lone journal refused without reason."""
+        could duplicate journals). Keeps the dead-letter reason of a lone journal rejected
+        without a readable reason."""
         names = ", ".join(entry.stable for entry in outcome.left[:10])
         excerpt = report_text.strip()[-2000:] or "(no report)"
         requests = tree.summary()
@@ -631,8 +635,8 @@ class FusionJournalWriter:
                 + excerpt
             )
         outcome.failure = (
-            f"Fusion Journal Import rejected journal {names} (requests {requests}) without naming a reason "
-            f"in its report. Report excerpt:\n{excerpt}"
+            f"Fusion Journal Import rejected journal {names} in a group of its own (requests {requests}); "
+            f"its report names no reason that could be read. Report excerpt:\n{excerpt[-1000:]}"
         )
 
     def _wait_tree(

@@ -38,11 +38,15 @@ def test_code_first_layout_and_whole_word_references() -> None:
     report = parse_journal_import_report(read("journal_import_report_code_first.txt"))
     reasons = report.rejections({"re_9Q": ["Stripe re_9Q G12;"], "pi_1": ["pi_1"], "pi_12": ["pi_12"]})
     assert set(reasons) == {"re_9Q", "pi_1"}
-    assert reasons["re_9Q"][0].startswith("EF04 (Invalid account segment value); EC03 (Invalid code combination)")
+    assert reasons["re_9Q"][0].startswith(
+        "EF04 (Invalid account segment value); EC03 (Invalid code combination)"
+    )
 
 
 def test_stand_in_key_value_lines_and_nothing() -> None:
     line = 'REJECTED batch="Stripe pi_X G3;" journal="P" line=2 status=EF04 description="FLEX-VALUE DOES NOT EXIST"'
-    assert parse_journal_import_report(line).rejections({"x": ["Stripe pi_X G3;"]})["x"] == [" ".join(line.split())]
+    assert parse_journal_import_report(line).rejections({"x": ["Stripe pi_X G3;"]})["x"] == [
+        " ".join(line.split())
+    ]
     assert parse_journal_import_report("").rejections({"x": ["x"]}) == {}
     assert parse_journal_import_report("SHRD0079: Number of records inserted: 5").error_rows == ()

@@ -43,25 +43,45 @@ def test_every_enum_state_is_classified_once() -> None:
     for state in ESS_STATES:
         assert sum(state in c for c in classes) == 1, state
     assert "HOLD" not in ESS_TERMINAL_STATUSES
-    assert {"VALIDATION_FAILED", "ERROR_MANUAL_RECOVERY", "SCHEDULE_ENDED", "WARNING"} <= ESS_TERMINAL_STATUSES
+    assert {
+        "VALIDATION_FAILED",
+        "ERROR_MANUAL_RECOVERY",
+        "SCHEDULE_ENDED",
+        "WARNING",
+    } <= ESS_TERMINAL_STATUSES
 
 
 SCHEDULER = {
     "items": [
-        {"requestId": 10070489, "parentRequestId": 10070485, "absParentRequestId": 10070485,
-         "name": "Import Journals", "state": "SUCCEEDED"},
-        {"requestId": "10070490", "parentRequestId": "10070489", "absParentRequestId": "10070485",
-         "jobDefinitionId": "JobDefinition://oracle/apps/ess/financials/generalLedger/programs/common/JournalImport",
-         "state": "WARNING"},
+        {
+            "requestId": 10070489,
+            "parentRequestId": 10070485,
+            "absParentRequestId": 10070485,
+            "name": "Import Journals",
+            "state": "SUCCEEDED",
+        },
+        {
+            "requestId": "10070490",
+            "parentRequestId": "10070489",
+            "absParentRequestId": "10070485",
+            "jobDefinitionId": "JobDefinition://oracle/apps/ess/financials/generalLedger/programs/common/JournalImport",
+            "state": "WARNING",
+        },
     ],
     "hasMore": False,
 }
 DETAILS_TREE = {
     "JOBS": {
-        "JOBNAME": "Load Interface File for Import", "REQUESTID": "10070485", "STATUS": "SUCCEEDED",
+        "JOBNAME": "Load Interface File for Import",
+        "REQUESTID": "10070485",
+        "STATUS": "SUCCEEDED",
         "CHILD": [
-            {"JOBNAME": "Import Journals", "REQUESTID": "10070489", "STATUS": "RUNNING",
-             "CHILD": {"JOBNAME": "Import Journals: Child", "REQUESTID": "10070490", "STATUS": "WAIT"}},
+            {
+                "JOBNAME": "Import Journals",
+                "REQUESTID": "10070489",
+                "STATUS": "RUNNING",
+                "CHILD": {"JOBNAME": "Import Journals: Child", "REQUESTID": "10070490", "STATUS": "WAIT"},
+            },
         ],
     }
 }
@@ -74,16 +94,31 @@ DETAILS_TREE = {
         SCHEDULER["items"],
         {"items": [{"ReqstId": "10070485", "RequestStatus": json.dumps(DETAILS_TREE)}], "hasMore": False},
         {"items": [{"RequestStatus": DETAILS_TREE}]},
-        {"items": [{"request_id": 10070489, "parent_request_id": 10070485, "JobName": "Import Journals",
-                    "Status": "Running"},
-                   {"RequestId": 10070490, "ParentRequestId": 10070489, "JobDefName": "JournalImport",
-                    "RequestState": "Wait"}]},
+        {
+            "items": [
+                {
+                    "request_id": 10070489,
+                    "parent_request_id": 10070485,
+                    "JobName": "Import Journals",
+                    "Status": "Running",
+                },
+                {
+                    "RequestId": 10070490,
+                    "ParentRequestId": 10070489,
+                    "JobDefName": "JournalImport",
+                    "RequestState": "Wait",
+                },
+            ]
+        },
     ],
     ids=["scheduler", "bare-list", "details-json-text", "details-object", "other-spellings"],
 )
 def test_descendant_listings_in_every_shape(body: Any) -> None:
     found = parse_ess_requests(body, root_id="10070485")
-    assert [(r.request_id, r.parent_id) for r in found] == [("10070489", "10070485"), ("10070490", "10070489")]
+    assert [(r.request_id, r.parent_id) for r in found] == [
+        ("10070489", "10070485"),
+        ("10070490", "10070489"),
+    ]
     assert all(r.state for r in found)
     tree = EssTree(EssRequest("10070485", "SUCCEEDED"), tuple(found))
     assert [r.request_id for r in tree.journal_import_reports()] == ["10070490"]
@@ -117,7 +152,11 @@ class FakeEss(FusionEssJobs):
         root = EssRequest(str(request_id), states[str(request_id)])
         if not (descendants and self.visible):
             return EssTree(root, (), visible=False)
-        rest = tuple(EssRequest(rid, s, "Import Journals: Child") for rid, s in states.items() if rid != root.request_id)
+        rest = tuple(
+            EssRequest(rid, s, "Import Journals: Child")
+            for rid, s in states.items()
+            if rid != root.request_id
+        )
         return EssTree(root, rest)
 
     @property
@@ -128,15 +167,23 @@ class FakeEss(FusionEssJobs):
 
 
 def wait(fake: FakeEss, **options: Any) -> EssTree:
-    defaults: dict[str, Any] = {"timeout": 5, "poll_interval": 0.001, "max_poll_interval": 0.001, "hold_timeout": 5}
+    defaults: dict[str, Any] = {
+        "timeout": 5,
+        "poll_interval": 0.001,
+        "max_poll_interval": 0.001,
+        "hold_timeout": 5,
+    }
     return fake.wait_for_ess_tree("1", **{**defaults, **options})
 
 
 def test_a_load_that_succeeded_waits_for_its_children() -> None:
     seen: list[str] = []
-    fake = FakeEss([{"1": "SUCCEEDED"}, {"1": "SUCCEEDED", "2": "RUNNING"}, {"1": "SUCCEEDED", "2": "WARNING"}])
+    fake = FakeEss(
+        [{"1": "SUCCEEDED"}, {"1": "SUCCEEDED", "2": "RUNNING"}, {"1": "SUCCEEDED", "2": "WARNING"}]
+    )
     tree = wait(fake, on_request=lambda r: seen.append(r.request_id))
-    assert tree.finished and tree.descendants[0].state == "WARNING"
+    assert tree.finished
+    assert tree.descendants[0].state == "WARNING"
     assert seen == ["1", "2"]
 
 
@@ -154,7 +201,8 @@ def test_invisible_descendants_make_the_load_the_whole_tree() -> None:
 def test_hold_is_waited_for_a_bounded_time_then_names_the_request() -> None:
     with pytest.raises(FusionEssHeld) as caught:
         wait(FakeEss([{"1": "SUCCEEDED", "2": "HOLD"}]), hold_timeout=0.02)
-    assert caught.value.request_id == "2" and "Release it in Fusion" in str(caught.value)
+    assert caught.value.request_id == "2"
+    assert "Release it in Fusion" in str(caught.value)
     released = FakeEss([{"1": "SUCCEEDED", "2": "HOLD"}, {"1": "SUCCEEDED", "2": "SUCCEEDED"}])
     assert wait(released, hold_timeout=1).finished
 
