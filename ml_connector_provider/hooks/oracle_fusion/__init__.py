@@ -10,10 +10,12 @@ offset paging capped at 500 rows, ``q`` filters in two dialects, ``onlyData``, `
 Journals cannot be created through REST: :meth:`OracleFusionHook.import_journals` builds the FBDI
 ``GlInterface.csv`` (:mod:`ml_connector_provider.hooks.oracle_fusion.fbdi`), zips it and submits it to
 ``erpintegrations`` (``importBulkData`` with ``JournalImportLauncher``);
-:meth:`~OracleFusionHook.wait_for_ess_job` polls the ESS request (``ESSJobStatusRF``) with growing
-pauses, :meth:`~OracleFusionHook.ess_job_log` reads its log (``ESSJobExecutionDetailsRF``) and
-:func:`parse_journal_import_log` pulls the rejected batches out of it;
-:meth:`~OracleFusionHook.find_by_attribute` then looks the batches up by name. The submission is
+:meth:`~OracleFusionHook.wait_for_ess_tree` polls the load request and the *Import Journals*
+requests it spawns until all are terminal, :meth:`~OracleFusionHook.ess_job_log` reads the
+child's report (``ESSJobExecutionDetailsRF``) and
+:func:`~ml_connector_provider.hooks.oracle_fusion.journal_import_report.parse_journal_import_report`
+pulls the rejected journals out of it; :meth:`~OracleFusionHook.find_by_prefix` then looks the
+batches up by name prefix (Journal Import extends the names). The submission is
 not idempotent and is never repeated once it may have reached Fusion (see
 :meth:`~OracleFusionHook.import_bulk_data`).
 
@@ -31,6 +33,9 @@ Connection (``conn_type`` ``oracle_fusion``; fields declared in ``get_provider_i
   later → expressions (``Attr >= 'value' and Attr < 'value'``); 4 and later also make Fusion
   return JSON error details.
 * ``extra.timeout`` — seconds per HTTP request (default 60).
+* ``extra.ess_descendants`` — how the requests an ESS request spawns are listed: ``auto``
+  (default), ``execution_details`` (``ESSExecutionDetailsRF``) or ``scheduler``
+  (``/ess/rest/scheduler/v1/requests``); see :mod:`~ml_connector_provider.hooks.oracle_fusion.ess`.
 * Optional extras not shown in the form: ``client_auth`` (``basic``, the default, sends the client
   credentials in an HTTP Basic header; ``post`` sends them as form fields), ``retry_attempts``,
   ``retry_base_delay``, ``retry_max_delay``, ``retry_max_retry_after``, ``retry_statuses`` (see
