@@ -1570,9 +1570,48 @@ def _log_zip(request_id: str, text: str, file_type: str) -> bytes:
     return buffer.getvalue()
 
 
-def _cell(value: Any, width: int, *, right: bool = False) -> str:
-    text = str(value)[:width]
-    return text.rjust(width) if right else text.ljust(width)
+_Column = tuple[str, int, bool]  # title, width, right-aligned
+_SUMMARY_COLUMNS: tuple[_Column, ...] = (
+    ("Source", 25, False),
+    ("Group ID", 18, False),
+    ("Status", 9, False),
+    ("Lines Read", 10, True),
+    ("Lines Imported", 15, True),
+    ("Lines Rejected", 15, True),
+    ("Batches", 8, True),
+)
+_BATCH_COLUMNS: tuple[_Column, ...] = (
+    ("Batch Name", 69, False),
+    ("Batch ID", 15, True),
+    ("Journals", 9, True),
+)
+_ERROR_COLUMNS: tuple[_Column, ...] = (
+    ("Status", 6, False),
+    ("Source", 25, False),
+    ("Accounting Date", 15, False),
+    ("Currency", 8, False),
+    ("Group ID", 18, False),
+    ("Batch Name (REFERENCE1)", 30, False),
+    ("Journal Name (REFERENCE4)", 30, False),
+    ("Line", 6, True),
+)
+
+
+def _table_row(columns: Sequence[_Column], values: Sequence[Any]) -> str:
+    """One fixed-width line: each value cut or padded to its column, columns one space apart."""
+    cells = []
+    for (_title, width, right), value in zip(columns, values, strict=True):
+        text = str(value)[:width]
+        cells.append(text.rjust(width) if right else text.ljust(width))
+    return " ".join(cells).rstrip()
+
+
+def _table_head(columns: Sequence[_Column]) -> list[str]:
+    """A table's title line and its dashes."""
+    return [
+        _table_row(columns, [title for title, _width, _right in columns]),
+        " ".join("-" * width for _title, width, _right in columns),
+    ]
 
 
 class _ImportRun:
@@ -1706,42 +1745,43 @@ class _ImportRun:
             "",
             *self.messages,
             *([""] if self.messages else []),
-            f"{'Source':<26}{'Group ID':<19}{'Status':<10}{'Lines Read':>11}{'Lines Imported':>16}"
-            f"{'Lines Rejected':>16}{'Batches':>9}",
-            f"{'-' * 25} {'-' * 18} {'-' * 9} {'-' * 10} {'-' * 15} {'-' * 15} {'-' * 8}",
-            f"{_cell(parameters['JournalSource'], 25)} {_cell(parameters['GroupId'] or '#NULL', 18)} "
-            f"{_cell(outcome, 9)} {_cell(len(self.selected), 10, right=True)} "
-            f"{_cell(self.imported_rows, 15, right=True)} "
-            f"{_cell(len(self.selected) - self.imported_rows, 15, right=True)} "
-            f"{_cell(len(self.batches), 8, right=True)}",
+            *_table_head(_SUMMARY_COLUMNS),
+            _table_row(
+                _SUMMARY_COLUMNS,
+                [
+                    parameters["JournalSource"],
+                    parameters["GroupId"] or "#NULL",
+                    outcome,
+                    len(self.selected),
+                    self.imported_rows,
+                    len(self.selected) - self.imported_rows,
+                    len(self.batches),
+                ],
+            ),
             "",
         ]
         if self.batches:
-            lines.append(f"{'Batch Name':<70}{'Batch ID':>16}{'Journals':>10}")
-            lines.append(f"{'-' * 69} {'-' * 15} {'-' * 9}")
-            lines.extend(
-                f"{_cell(name, 69)} {_cell(batch_id, 15, right=True)} {_cell(journals, 9, right=True)}"
-                for name, batch_id, journals in self.batches
-            )
+            lines.extend(_table_head(_BATCH_COLUMNS))
+            lines.extend(_table_row(_BATCH_COLUMNS, batch) for batch in self.batches)
             lines.append("")
         lines.append(f"{rule} Error Lines {rule}")
-        lines.append(
-            f"{'Status':<7}{'Source':<26}{'Accounting Date':<16}{'Currency':<9}{'Group ID':<19}"
-            f"{'Batch Name (REFERENCE1)':<31}{'Journal Name (REFERENCE4)':<31}{'Line':>6}"
-        )
-        lines.append(f"{'-' * 6} {'-' * 25} {'-' * 15} {'-' * 8} {'-' * 18} {'-' * 30} {'-' * 30} {'-' * 6}")
+        lines.extend(_table_head(_ERROR_COLUMNS))
         if not self.rejected:
             lines.append("No errors were found.")
         for row in self.rejected:
             values = row["values"]
             accounting = _parse_date(values["ACCOUNTING_DATE"])
-            lines.append(
-                f"{_cell(row['status'], 6)} {_cell(values['USER_JE_SOURCE_NAME'], 25)} "
-                f"{_cell(accounting.isoformat() if accounting else values['ACCOUNTING_DATE'].strip(), 15)} "
-                f"{_cell(values['CURRENCY_CODE'].strip(), 8)} {_cell(values['GROUP_ID'].strip(), 18)} "
-                f"{_cell(values['REFERENCE1'].strip(), 30)} {_cell(values['REFERENCE4'].strip(), 30)} "
-                f"{_cell(row['file_line'], 6, right=True)}"
-            )
+            cells = [
+                row["status"],
+                values["USER_JE_SOURCE_NAME"],
+                accounting.isoformat() if accounting else values["ACCOUNTING_DATE"].strip(),
+                values["CURRENCY_CODE"].strip(),
+                values["GROUP_ID"].strip(),
+                values["REFERENCE1"].strip(),
+                values["REFERENCE4"].strip(),
+                row["file_line"],
+            ]
+            lines.append(_table_row(_ERROR_COLUMNS, cells))
             lines.append(f"       {row['description']}")
         lines.append("")
         lines.append(f"{rule} Error Key {rule}")
