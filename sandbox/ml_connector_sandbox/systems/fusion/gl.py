@@ -1165,13 +1165,14 @@ class JournalImportService:
         now = self.now()
         jobs: dict[str, dict[str, Any]] = db.setdefault(_JOBS, {})
         for job in sorted(jobs.values(), key=lambda job: int(job["request_id"])):
-            if job["finished"] is not None or job["status"] in _HELD_STATES:
+            if job["finished"] is not None or job["status"] not in _ACTIVE_STATES - _HELD_STATES:
                 continue
             if job["kind"] == "launcher":
                 if job["status"] in ("WAIT", "READY"):
                     # Import Journals starts and submits its child as a separate request (A5.7c).
                     self._start(job, now)
-                    self._new_request(db, "child", job, job["user"], job["parameters"])
+                    child = self._new_request(db, "child", job, job["user"], job["parameters"])
+                    child.update(extra_polls=job["extra_polls"], not_before=job["not_before"])
                 continue
             need = job["polls_to_terminal"] + job["extra_polls"]
             if job["polls"] < need:
@@ -1260,8 +1261,8 @@ class JournalImportService:
 
     @staticmethod
     def _delay(load: Mapping[str, Any], launcher: dict[str, Any], now: datetime) -> None:
-        """Carry the slow-import fault of the load onto its Import Journals request: the child it
-        submits inherits ``extra_polls`` and ``not_before`` (see :meth:`_tick`)."""
+        """Carry the slow-import fault of the load onto its Import Journals request, whose child
+        inherits it: the child runs ``extra_polls`` more ticks and not before ``not_before``."""
         launcher["extra_polls"] = load["import_delay_polls"]
         if load["import_delay_seconds"]:
             launcher["not_before"] = format_timestamp(now + timedelta(seconds=load["import_delay_seconds"]))
