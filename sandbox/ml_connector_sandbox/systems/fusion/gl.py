@@ -1,9 +1,9 @@
 """General ledger in the Fusion stand-in: account combinations, journal batches, FBDI journal import.
 
-Contract A5.7, A5.7b and A5.8. Fusion's REST API cannot create journals; a client uploads
-``GlInterface.zip`` through ``erpintegrations`` (``importBulkData``), the ESS job
-``JournalImportLauncher`` loads ``GlInterface.csv`` into the ``GL_INTERFACE`` table and runs Journal
-Import, and the journals then appear, unposted, in ``journalBatches``. The stand-in does the same
+Contract A5.7, A5.7b, A5.7c and A5.8. Fusion's REST API cannot create journals; a client uploads
+``GlInterface.zip`` through ``erpintegrations`` (``importBulkData``), an ESS request loads
+``GlInterface.csv`` into the ``GL_INTERFACE`` table, later requests run Journal Import, and the
+journals then appear, unposted, in ``journalBatches``. The stand-in does the same
 with its own parser, so it checks the client's file rather than trusting it.
 
 Resources
@@ -21,15 +21,16 @@ Resources
   combinations against this resource); :data:`DISABLED_EXPENSE_ACCOUNT` and
   :data:`ENDED_EXPENSE_ACCOUNT` are the disabled and the ended expense combination.
 * ``journalBatches`` — read (collection, item, children) and ``DELETE``; key ``JeBatchId``;
-  ``BatchName`` (= ``REFERENCE1``), ``BatchDescription`` (``REFERENCE2``), ``Status``
-  (``Unposted``), ``AccountingPeriod``, ``JournalSource``, ``RequestId`` (the ESS request that
-  imported it), ``LedgerName`` and the who columns; child ``journalHeaders`` (``JeHeaderId``,
-  ``JournalName`` = ``REFERENCE4``, ``Description`` = ``REFERENCE5``, ``LedgerName``,
-  ``CurrencyCode``, ``JournalCategory``, ``AccountingDate``, ``PeriodName``,
-  ``RunningTotalEnteredDr``/``Cr``) with child ``journalLines`` (``JeLineNumber``,
-  ``AccountCombination`` joined by ``-``, ``EnteredDr``, ``EnteredCr``, ``Description`` =
-  ``REFERENCE10``, ``LineReference`` = position 53). Names beyond ``JeBatchId`` are
-  **UNCONFIRMED**. ``BatchName`` is queryable in both ``q`` dialects (``in (…)`` from version 2).
+  ``BatchName`` (``<REFERENCE1> <source> A <GROUP_ID> <child request id> N``, contract A5.7c),
+  ``BatchDescription`` (``REFERENCE2``), ``Status`` (``Unposted``), ``AccountingPeriod``,
+  ``JournalSource``, ``RequestId`` (``null``: ``GL_JE_BATCHES.REQUEST_ID`` is NULL, A5.7c),
+  ``LedgerName`` and the who columns; child ``journalHeaders`` (``JeHeaderId``, ``JournalName`` =
+  ``REFERENCE4``, ``Description`` = ``REFERENCE5``, ``LedgerName``, ``CurrencyCode``,
+  ``JournalCategory``, ``AccountingDate``, ``PeriodName``, ``RunningTotalEnteredDr``/``Cr``) with
+  child ``journalLines`` (``JeLineNumber``, ``AccountCombination`` joined by ``-``, ``EnteredDr``,
+  ``EnteredCr``, ``Description`` = ``REFERENCE10``, ``LineReference`` = position 53). Names beyond
+  ``JeBatchId`` are **UNCONFIRMED**. ``BatchName`` is queryable in both ``q`` dialects (``in (…)``
+  and ``like`` from version 2; :attr:`GlSettings.batch_name_like` off makes ``like`` a 400).
 * ``erpintegrations`` — served by :class:`JournalImportService`, not by the ADF engine:
 
   - ``POST`` with ``OperationName`` ``importBulkData`` (the only operation the stand-in knows):
@@ -38,39 +39,46 @@ Resources
     ``JobName`` ``/oracle/apps/ess/financials/generalLedger/programs/common,JournalImportLauncher``
     and a ``ParameterList`` of seven values (``DataAccessSetId, JournalSource, LedgerId, GroupId,
     PostErrorsToSuspense, CreateSummaryJournals, ImportDFF``; ``#NULL`` is empty). A request that
-    is malformed in itself (unknown attribute or operation, not base64, not a zip, unknown job or
-    account, wrong parameter count) answers 400. Otherwise 201 with the body echoed —
-    ``DocumentContent`` included — in the attribute order of contract A5.7, ``ReqstId`` set to
-    the new ESS request id (a string of digits) and a ``Location`` header.
+    is malformed in itself answers 400. Otherwise 201 with the body echoed — ``DocumentContent``
+    included — in the attribute order of contract A5.7, ``ReqstId`` set to the id of the **load**
+    request (a string of digits) and a ``Location`` header.
   - ``GET erpintegrations?finder=ESSJobStatusRF;requestId=<id>`` — one item with
-    ``RequestStatus``; every such poll moves the request on: ``WAIT`` → ``RUNNING`` → terminal,
-    terminal on the :attr:`GlSettings.polls_to_terminal`-th poll (default 2; 0 finishes the job
-    at submission). An unknown id gives no items.
+    ``RequestStatus`` for any of the import's requests; unknown ids give no items.
+  - ``GET erpintegrations?finder=ESSExecutionDetailsRF;requestId=<id>`` — one item whose
+    ``RequestStatus`` is a JSON string of the request tree (see :meth:`JournalImportService._details`).
   - ``GET erpintegrations?finder=ESSJobExecutionDetailsRF;requestId=<id>,fileType=LOG`` (or
     ``OUT``, ``ALL``) — one item whose ``DocumentContent`` is the base64 of a zip holding
-    ``<id>.log`` (and/or ``<id>.out``); before the request is terminal the content is ``null``.
+    ``<id>.log`` (and/or ``<id>.out``, the same text); ``null`` before the request is terminal.
+* ``/ess/rest/scheduler/v1/requests`` (outside ``/fscmRestApi``, same credentials) — the ESS
+  scheduler REST for the import's requests (:meth:`JournalImportService.scheduler`).
 
-The job
--------
+The requests of one import
+--------------------------
 
-At submission the file is *loaded*: the zip's ``GlInterface.csv`` (by that exact name) is read as
-UTF-8 with the stand-in's own CSV reader — no header, positional, **149 fields per row**. A row with
-another field count, an empty or malformed ``DATE_CREATED`` (``YYYY/MM/DD``), an amount or
-``GROUP_ID`` that is not a number, a file that is not UTF-8 or CSV, or a zip without
-``GlInterface.csv`` fails the load: the request ends ``ERROR`` and no row reaches ``GL_INTERFACE``.
+Contract A5.7c. ``importBulkData`` creates **Load Interface File for Import**
+(``InterfaceLoaderController``). Once it ends, **Import Journals** (``JournalImportLauncher``) is
+a new request with a higher id, which submits **Import Journals: Child** (``JournalImport``);
+the child runs Journal Import and the launcher ends with its child's state. The scheduler moves
+every active request one step per *tick*, and any status read is a tick (``ESSJobStatusRF``,
+``ESSExecutionDetailsRF``, the scheduler REST; ``POST /__sandbox__/fusion/ess/run`` ticks until
+nothing moves). The load and the child each end on their
+:attr:`GlSettings.polls_to_terminal`-th tick (default 2), so with the defaults a client polling
+the load sees ``RUNNING`` then ``SUCCEEDED`` while Import Journals has not started.
 
-When the request turns terminal, the loaded rows enter ``GL_INTERFACE`` (status ``NEW``) and
-Journal Import runs:
+At submission the zip's ``GlInterface.csv`` (by that exact name) is read as UTF-8 with the
+stand-in's own CSV reader — no header, positional, **149 fields per row**. A row with another
+field count, an empty or malformed ``DATE_CREATED`` (``YYYY/MM/DD``), an amount or ``GROUP_ID``
+that is not a number, a file that is not UTF-8 or CSV, or a zip without ``GlInterface.csv``
+fails the load: it ends ``ERROR``, no row reaches ``GL_INTERFACE`` and no Import Journals runs.
+Otherwise the load puts its rows in ``GL_INTERFACE`` (status ``NEW``) and ends ``SUCCEEDED``,
+whatever Journal Import later makes of them. The child then:
 
-1. The launch checks the parameters: the data access set, the ledger and the journal source must
-   be the stand-in's (:class:`GlSettings`); otherwise the request ends ``ERROR`` and selects nothing.
-2. It selects the interface rows — this load's and any earlier load's still in the table — whose
+1. checks the parameters: the data access set, the ledger and the journal source must be the
+   stand-in's (:class:`GlSettings`); otherwise it ends ``ERROR`` and selects nothing;
+2. selects the interface rows — this load's and any earlier load's still in the table — whose
    ``USER_JE_SOURCE_NAME`` is the source parameter and whose ``GROUP_ID`` is the group parameter
-   (``ALL`` selects every group, ``#NULL`` the rows without one). None selected: ``ERROR``, and the
-   log says so. Rows left behind by a failed import are therefore selected again by the next
-   import of the same group (as in Fusion), so clients should use a fresh group per import.
-3. Each selected row is validated; the first problem found sets its ``STATUS`` and
-   ``STATUS_DESCRIPTION``:
+   (``ALL`` selects every group, ``#NULL`` the rows without one). None selected: ``ERROR``;
+3. validates each row; the first problem found sets its ``STATUS`` and ``STATUS_DESCRIPTION``:
 
    ========  ===================================================================================
    code      meaning
@@ -86,42 +94,18 @@ Journal Import runs:
              ``COMBINATION DOES NOT EXIST …`` when every value exists but the combination does not
    ``EF03``  the combination is disabled (``EnabledFlag`` ``N``)
    ``EF01``  the accounting date is outside the combination's ``StartDateActive``/``EndDateActive``
-   ``EU02``  the journal (same ``REFERENCE1``, ``REFERENCE4`` and currency) does not balance: the
-             entered debits differ from the entered credits (suspense posting is not allowed)
-   ``P``     the row is valid but was not imported because another row of its batch was rejected
+   ``P``     the row is valid but another row of its group was rejected
    ========  ===================================================================================
 
-   EP01, EF01, EF03, EF04, EU02, EC08 and EM03 carry the meanings Oracle's Journal Import error
-   code lists give them (as published for E-Business Suite); that Fusion uses the same codes is
-   UNCONFIRMED beyond EF04, which the contract saw on a live pod.
-4. Rows form batches by ``REFERENCE1`` and journals by ``REFERENCE4`` + currency (empty names get
-   ``<source> <request id>: A <group>`` and ``<category> <currency>``). A batch with any rejected
-   row is rejected whole (with :attr:`GlSettings.rejection_scope` ``"group"``, any rejected row
-   rejects every selected row, as some Fusion integrations report). The other batches become
-   ``journalBatches`` items and their rows leave ``GL_INTERFACE``; rejected rows stay there
-   (``GET /__sandbox__/fusion/gl-interface``).
-5. The request ends ``SUCCEEDED`` when every selected row was imported, otherwise ``ERROR``
-   (:attr:`GlSettings.rejected_status` can make it ``WARNING`` or ``SUCCEEDED`` instead — the
-   contract's live run reported ``SUCCEEDED`` for a load whose bad line was rejected, so clients
-   must check the journals, not only the status). Journals are visible only from then on.
+   Unbalanced journals are accepted (A5.7b live note), so no row gets ``EU02``;
+4. one rejected row rejects the whole group (A5.7b): no batch at all, every selected row stays in
+   ``GL_INTERFACE`` (``GET /__sandbox__/fusion/gl-interface``) and is selected again by a later
+   import of the same group; the child ends :attr:`GlSettings.rejected_status` (``WARNING``);
+5. otherwise the rows form batches by ``REFERENCE1`` and journals by ``REFERENCE4`` + currency
+   (an empty ``REFERENCE4`` becomes ``<category> <currency>``), become ``journalBatches`` items,
+   leave ``GL_INTERFACE``, and the child ends ``SUCCEEDED``.
 
-The log (format **UNCONFIRMED** — a real pod's log differs; this one is designed to be read by
-people and by :func:`ml_connector_provider.hooks.oracle_fusion.fbdi.parse_journal_import_log`)::
-
-    Journal Import (Oracle Fusion stand-in; log format UNCONFIRMED)
-    Request id: 2345001
-    File: GlInterface_7.zip (GlInterface.csv)
-    Parameters: DataAccessSetId=300000046975980, JournalSource=Stripe, LedgerId=300000046975971, GroupId=7, PostErrorsToSuspense=N, CreateSummaryJournals=N, ImportDescriptiveFlexfields=N
-    Rows loaded: 5
-    Rows selected: 5
-    Rows imported: 3
-    Rows rejected: 2
-    IMPORTED batch="Stripe pi_1" journals=1 rows=3 JeBatchId=300000047700001
-    REJECTED batch="Stripe pi_2" journal="Payment pi_2" line=4 status=EF04 description="FLEX-VALUE DOES NOT EXIST (SEGMENT=Account) (VALUESET=Corporate Account) (VALUE=99999)"
-    REJECTED batch="Stripe pi_2" journal="Payment pi_2" line=5 status=P description="The row is valid but its batch was rejected."
-    Request status: ERROR
-
-``line`` is the row's line number in ``GlInterface.csv``; quoted values are JSON strings.
+The child's log and output are the fixed-width execution report of :meth:`_ImportRun.report_text`.
 """
 
 from __future__ import annotations

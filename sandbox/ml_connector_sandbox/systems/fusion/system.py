@@ -18,8 +18,10 @@ Wire behaviour follows ``contracts/oracle_fusion_netsuite.md`` part A and the ch
     ``suppliers`` with their ``sites`` and AP ``invoices`` with ``invoiceLines`` and
     ``invoiceDistributions`` (:mod:`.payables`);
   - ``erpintegrations`` — FBDI ``importBulkData`` of ``GlInterface.zip`` with
-    ``JournalImportLauncher``, and the ESS finders ``ESSJobStatusRF`` and
-    ``ESSJobExecutionDetailsRF`` (:class:`.gl.JournalImportService`).
+    ``JournalImportLauncher``, and the ESS finders ``ESSJobStatusRF``, ``ESSExecutionDetailsRF``
+    and ``ESSJobExecutionDetailsRF`` (:class:`.gl.JournalImportService`).
+* ``/ess/rest/scheduler/v1/requests`` — the ESS scheduler REST for the import's requests (list
+  with ``q=absParentRequestId eq <id>``, item, ``hold``, ``release``), same credentials.
 * Admin API (besides the framework's ``/__sandbox__/…``): ``/__sandbox__/fusion/resources``
   (list the declared resources), ``GET|POST /__sandbox__/fusion/resources/<name>`` (dump, or
   create/change items — read-only resources included — stamping ``LastUpdateDate``),
@@ -30,9 +32,12 @@ Wire behaviour follows ``contracts/oracle_fusion_netsuite.md`` part A and the ch
   suppliers with their sites, see :meth:`FusionSandbox.upsert_supplier`; the generic
   ``resources/suppliers`` route does the same), ``GET /__sandbox__/fusion/gl-interface`` (the rows
   Journal Import left in ``GL_INTERFACE``), ``GET /__sandbox__/fusion/ess-jobs`` (the ESS
-  requests with their logs), ``GET|POST /__sandbox__/fusion/gl-settings`` (ledger, sources,
-  categories, currencies, open periods, polls to a terminal status, rejection scope, see
-  :class:`.gl.GlSettings`), ``GET|POST /__sandbox__/fusion/payables/settings`` (payables
+  requests with their logs), ``POST /__sandbox__/fusion/ess/hold-next`` (``{"state": "HOLD"}`` or
+  ``"PAUSED"``: the next Import Journals request is created held), ``POST
+  /__sandbox__/fusion/ess/requests/<id>/hold|release``, ``POST /__sandbox__/fusion/ess/run``
+  (``{"ticks": n}``, or until nothing moves), ``GET|POST /__sandbox__/fusion/gl-settings`` (ledger,
+  sources, categories, currencies, open periods, ticks per request, state names, descendant
+  look-ups, slow imports, ``like`` on batch names, see :class:`.gl.GlSettings`), ``GET|POST /__sandbox__/fusion/payables/settings`` (payables
   business units, duplicate-number scope, see :class:`.payables.PayablesSettings`) and
   ``GET|POST /__sandbox__/fusion/settings`` (page-size cap, default page size, tie order).
 
@@ -428,9 +433,7 @@ class FusionSandbox(SandboxSystem):
         return self.journal_import.interface_rows()
 
     def ess_jobs(self) -> list[dict[str, Any]]:
-        """The ESS requests submitted through ``erpintegrations``: ``request_id``, ``status``,
-        ``polls``, ``file_name``, ``parameters``, ``load_error``, ``summary`` (row counts) and
-        ``log`` (text, once terminal)."""
+        """The ESS requests of every import (see :meth:`.gl.JournalImportService.jobs`)."""
         return self.journal_import.jobs()
 
     def configure_gl(self, **changes: Any) -> dict[str, Any]:
