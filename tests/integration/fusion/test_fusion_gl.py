@@ -32,12 +32,10 @@ from ml_connector_sandbox.systems.fusion.gl import (
 from ml_connector_provider.hooks.oracle_fusion import (
     ESS_TERMINAL_STATUSES,
     FusionBadRequest,
-    FusionEssJobError,
     FusionEssRequestNotFound,
     FusionEssTimeout,
     OracleFusionHook,
     expanded_items,
-    parse_journal_import_log,
 )
 from ml_connector_provider.hooks.oracle_fusion.fbdi import (
     JOURNAL_IMPORT_JOB,
@@ -52,6 +50,7 @@ from tests.integration.fusion.conftest import REST, Api, ConnectionFactory
 
 D = Decimal
 ERP = f"^{REST}/erpintegrations$"
+SCHEDULER = "/ess/rest/scheduler/v1/requests"
 BATCHES = "journalBatches"
 EXPAND = "journalHeaders.journalLines"
 
@@ -125,16 +124,47 @@ def wait(hook: OracleFusionHook, request_id: str) -> str:
     return hook.wait_for_ess_job(request_id, timeout=10, poll_interval=0.01, max_poll_interval=0.05)
 
 
-def batches(hook: OracleFusionHook, *names: str) -> dict[str, dict[str, Any]]:
-    return {
-        row["BatchName"]: row for row in hook.find_by_attribute(BATCHES, "BatchName", names, expand=EXPAND)
-    }
+def requests_of(api: Api, load_id: str) -> dict[str, dict[str, Any]]:
+    """The ESS requests of one import by name, from the scheduler REST (the load included)."""
+    response = api.get(SCHEDULER, q=f"absParentRequestId eq {load_id}")
+    assert response.status_code == 200, response.text
+    return {item["name"]: item for item in response.json()["items"]}
+
+
+def run_import(hook: OracleFusionHook, api: Api, load_id: str) -> dict[str, str]:
+    """Wait for the load, then for Import Journals and its child: name → terminal status."""
+    statuses = {"Load Interface File for Import": wait(hook, load_id)}
+    found = requests_of(api, load_id)
+    for name in ("Import Journals", "Import Journals: Child"):
+        if name in found:
+            statuses[name] = wait(hook, str(found[name]["requestId"]))
+        found = requests_of(api, load_id)
+    return statuses
+
+
+def child_id(api: Api, load_id: str) -> str:
+    return str(requests_of(api, load_id)["Import Journals: Child"]["requestId"])
+
+
+def batches(api: Api, *references: str) -> dict[str, dict[str, Any]]:
+    """Imported batches by REFERENCE1, looked up by name prefix (Journal Import extends the name)."""
+    found: dict[str, dict[str, Any]] = {}
+    for reference in references:
+        escaped = reference.replace("'", "''")
+        for row in api.items(f"{REST}/{BATCHES}", 4, q=f"BatchName like '{escaped} %'", expand=EXPAND):
+            found[reference] = row
+    return found
 
 
 def journals_of(batch: dict[str, Any]) -> list[dict[str, Any]]:
     headers, complete = expanded_items(batch, "journalHeaders")
     assert complete
     return headers
+
+
+def report(hook: OracleFusionHook, api: Api, load_id: str) -> str:
+    """The Journal Import child's execution report."""
+    return hook.ess_job_log(child_id(api, load_id))
 
 
 # -- chart of accounts --------------------------------------------------------------------------------
@@ -163,21 +193,38 @@ def test_account_combinations(hook: OracleFusionHook, fusion: FusionSandbox) -> 
 # -- the happy path ---------------------------------------------------------------------------------------
 
 
-def test_import_wait_and_read_the_journals(
-    hook: OracleFusionHook, fusion: FusionSandbox, admin: SandboxClient, today: date
+def test_import_runs_as_three_requests_and_extends_batch_names(
+    hook: OracleFusionHook, api: Api, fusion: FusionSandbox, admin: SandboxClient, today: date
 ) -> None:
-    request_id = submit(hook, [payment(today, "pi_1"), payment(today, "pi_2", gross="250.00")], today)
-    assert request_id.isdigit()
-    assert batches(hook, "Stripe pi_1", "Stripe pi_2") == {}  # not visible while the job runs
-    assert hook.ess_job_status(request_id) == "RUNNING"
-    assert batches(hook, "Stripe pi_1") == {}
-    assert wait(hook, request_id) == "SUCCEEDED"
-    found = batches(hook, "Stripe pi_1", "Stripe pi_2")
-    assert sorted(found) == ["Stripe pi_1", "Stripe pi_2"]
-    batch = found["Stripe pi_2"]
+    load_id = submit(hook, [payment(today, "pi_1"), payment(today, "pi_2", gross="250.00")], today)
+    assert load_id == "2345001"
+    assert hook.ess_job_status(load_id) == "RUNNING"
+    assert hook.ess_job_status(load_id) == "SUCCEEDED"  # the load is done ...
+    assert batches(api, "Stripe pi_1", "Stripe pi_2") == {}  # ... but nothing is imported yet
+    found = requests_of(api, load_id)
+    assert [
+        (name, item["requestId"], item["parentRequestId"], item["state"]) for name, item in found.items()
+    ] == [
+        ("Load Interface File for Import", 2345001, None, "SUCCEEDED"),
+        ("Import Journals", 2345002, 2345001, "RUNNING"),
+        ("Import Journals: Child", 2345003, 2345002, "WAIT"),
+    ]
+    assert hook.ess_job_status(2345002) == "RUNNING"
+    assert run_import(hook, api, load_id) == {
+        "Load Interface File for Import": "SUCCEEDED",
+        "Import Journals": "SUCCEEDED",
+        "Import Journals: Child": "SUCCEEDED",
+    }
+    found_batches = batches(api, "Stripe pi_1", "Stripe pi_2")
+    assert {ref: row["BatchName"] for ref, row in found_batches.items()} == {
+        "Stripe pi_1": "Stripe pi_1 Stripe A 7 2345003 N",
+        "Stripe pi_2": "Stripe pi_2 Stripe A 7 2345003 N",
+    }
+    assert api.items(f"{REST}/{BATCHES}", 4, q="BatchName = 'Stripe pi_1'") == []  # never the bare REFERENCE1
+    batch = found_batches["Stripe pi_2"]
     assert (batch["Status"], batch["RequestId"], batch["LedgerName"], batch["JournalSource"]) == (
         "Unposted",
-        int(request_id),
+        None,
         LEDGER_NAME,
         "Stripe",
     )
@@ -219,8 +266,15 @@ def test_import_wait_and_read_the_journals(
         (AR_SUSPENSE_ACCOUNT, None, 250, "Gross", "pi_2:2"),
     ]
     assert fusion.gl_interface_rows() == []  # imported rows leave GL_INTERFACE
-    [job] = fusion.ess_jobs()
-    assert job["summary"] == {"rows_loaded": 6, "rows_selected": 6, "rows_imported": 6, "rows_rejected": 0}
+    jobs = {job["kind"]: job for job in fusion.ess_jobs()}
+    assert jobs["load"]["summary"] == {"rows_loaded": 6}
+    assert jobs["child"]["summary"] == {
+        "rows_loaded": 6,
+        "rows_selected": 6,
+        "rows_imported": 6,
+        "rows_rejected": 0,
+        "batches": ["Stripe pi_1 Stripe A 7 2345003 N", "Stripe pi_2 Stripe A 7 2345003 N"],
+    }
     # What went over the wire.
     [post] = admin.request_log(method="POST", path=ERP)
     body = json.loads(post["body"])
@@ -231,13 +285,10 @@ def test_import_wait_and_read_the_journals(
         "/oracle/apps/ess/financials/generalLedger/programs/common,JournalImportLauncher",
     )
     assert body["ParameterList"] == f"{DATA_ACCESS_SET_ID},Stripe,{LEDGER_ID},7,N,N,N"
-    assert body["JobOptions"] == "InterfaceDetails=15,ImportOption=Y,PurgeOption=N,ExtractFileType=ALL"
     assert body["FileName"] == "GlInterface_7.zip"
     with zipfile.ZipFile(io.BytesIO(base64.b64decode(body["DocumentContent"]))) as archive:
         rows = list(csv.reader(io.StringIO(archive.read("GlInterface.csv").decode())))
     assert [len(row) for row in rows] == [149] * 6
-    polls = admin.request_log(method="GET", path=ERP)
-    assert all(parse_qs(p["query"])["finder"][0] == f"ESSJobStatusRF;requestId={request_id}" for p in polls)
 
 
 def test_post_answer_echoes_the_request(api: Api, today: date) -> None:
@@ -295,12 +346,12 @@ def test_post_answer_echoes_the_request(api: Api, today: date) -> None:
 
 
 def test_status_progression_is_configurable(
-    hook: OracleFusionHook, fusion: FusionSandbox, today: date
+    hook: OracleFusionHook, api: Api, fusion: FusionSandbox, today: date
 ) -> None:
     fusion.configure_gl(polls_to_terminal=3)
-    request_id = submit(hook, [payment(today, "pi_3")], today)
+    load_id = submit(hook, [payment(today, "pi_3")], today)
     assert fusion.ess_jobs()[0]["status"] == "WAIT"
-    assert [hook.ess_job_status(request_id) for _ in range(4)] == [
+    assert [hook.ess_job_status(load_id) for _ in range(4)] == [
         "RUNNING",
         "RUNNING",
         "SUCCEEDED",
@@ -308,15 +359,19 @@ def test_status_progression_is_configurable(
     ]
     fusion.configure_gl(polls_to_terminal=0)
     at_once = submit(hook, [payment(today, "pi_4")], today, group_id=8)
-    assert batches(hook, "Stripe pi_4") != {}  # finished at submission
-    assert hook.ess_job_status(at_once) == "SUCCEEDED"
+    assert sorted(batches(api, "Stripe pi_4")) == ["Stripe pi_4"]  # the whole import ran at submission
+    assert {name: item["state"] for name, item in requests_of(api, at_once).items()} == {
+        "Load Interface File for Import": "SUCCEEDED",
+        "Import Journals": "SUCCEEDED",
+        "Import Journals: Child": "SUCCEEDED",
+    }
 
 
 # -- rejections ----------------------------------------------------------------------------------------------
 
 
-def test_unbalanced_journal_is_rejected_with_eu02(
-    hook: OracleFusionHook, fusion: FusionSandbox, today: date
+def test_unbalanced_journal_is_accepted(
+    hook: OracleFusionHook, api: Api, fusion: FusionSandbox, today: date
 ) -> None:
     unbalanced = payment(today, "pi_5")
     unbalanced = Journal(
@@ -329,39 +384,36 @@ def test_unbalanced_journal_is_rejected_with_eu02(
         csv_rows([unbalanced], today)  # the builder refuses it, so write the file by hand
     rows = csv_rows([payment(today, "pi_5"), payment(today, "pi_6")], today)
     rows[2][39] = "99.00"  # ENTERED_CR (position 40) of the third line of pi_5
-    request_id = submit_csv(hook, rows)
-    assert wait(hook, request_id) == "ERROR"
-    assert sorted(batches(hook, "Stripe pi_5", "Stripe pi_6")) == ["Stripe pi_6"]
-    interface = fusion.gl_interface_rows()
-    assert [(r["REFERENCE1"], r["STATUS"], r["FILE_LINE"]) for r in interface] == [
-        ("Stripe pi_5", "EU02", 1),
-        ("Stripe pi_5", "EU02", 2),
-        ("Stripe pi_5", "EU02", 3),
-    ]
-    assert "entered debits 100.00 USD, entered credits 99.00 USD" in interface[0]["STATUS_DESCRIPTION"]
-    reasons = parse_journal_import_log(hook.ess_job_log(request_id))
-    assert list(reasons) == ["Stripe pi_5"]
-    assert len(reasons["Stripe pi_5"]) == 3
-    assert reasons["Stripe pi_5"][0].startswith(
-        "journal 'Payment pi_5', line 1: EU02 This journal entry is unbalanced"
-    )
+    load_id = submit_csv(hook, rows)
+    assert run_import(hook, api, load_id)["Import Journals: Child"] == "SUCCEEDED"
+    found = batches(api, "Stripe pi_5", "Stripe pi_6")
+    assert sorted(found) == ["Stripe pi_5", "Stripe pi_6"]
+    [header] = journals_of(found["Stripe pi_5"])
+    assert (header["RunningTotalEnteredDr"], header["RunningTotalEnteredCr"]) == (100, 99)
+    assert fusion.gl_interface_rows() == []
 
 
-def test_unknown_account_rejects_its_batch_only(
-    hook: OracleFusionHook, fusion: FusionSandbox, today: date
+def test_one_bad_line_rejects_the_whole_group(
+    hook: OracleFusionHook, api: Api, fusion: FusionSandbox, today: date
 ) -> None:
     journals = [
         payment(today, "pi_7"),
         payment(today, "pi_8", account="101-000-99999-000-000"),
         payment(today, "pi_9", account=DISABLED_ACCOUNT),
     ]
-    request_id = submit(hook, journals, today)
-    status = wait(hook, request_id)
-    assert status == "ERROR"
-    assert status in ESS_TERMINAL_STATUSES
-    assert sorted(batches(hook, "Stripe pi_7", "Stripe pi_8", "Stripe pi_9")) == ["Stripe pi_7"]
+    load_id = submit(hook, journals, today)
+    assert run_import(hook, api, load_id) == {
+        "Load Interface File for Import": "SUCCEEDED",  # the load succeeds whatever the import rejects
+        "Import Journals": "WARNING",
+        "Import Journals: Child": "WARNING",
+    }
+    assert "WARNING" in ESS_TERMINAL_STATUSES
+    assert batches(api, "Stripe pi_7", "Stripe pi_8", "Stripe pi_9") == {}  # not even the good pi_7
     interface = {(r["REFERENCE1"], r["FILE_LINE"]): r for r in fusion.gl_interface_rows()}
     assert {key: row["STATUS"] for key, row in interface.items()} == {
+        ("Stripe pi_7", 1): "P",
+        ("Stripe pi_7", 2): "P",
+        ("Stripe pi_7", 3): "P",
         ("Stripe pi_8", 4): "P",
         ("Stripe pi_8", 5): "P",
         ("Stripe pi_8", 6): "EF04",
@@ -372,49 +424,61 @@ def test_unknown_account_rejects_its_batch_only(
     assert interface[("Stripe pi_8", 6)]["STATUS_DESCRIPTION"] == (
         "FLEX-VALUE DOES NOT EXIST (SEGMENT=Account) (VALUESET=Corporate Account) (VALUE=99999)"
     )
-    log_text = hook.ess_job_log(request_id)
-    assert "Rows selected: 9" in log_text
-    assert "Rows imported: 3" in log_text
-    assert "Rows rejected: 6" in log_text
-    reasons = parse_journal_import_log(log_text)
-    assert sorted(reasons) == ["Stripe pi_8", "Stripe pi_9"]
+    assert interface[("Stripe pi_7", 1)]["STATUS_DESCRIPTION"] == (
+        "The row is valid but another row of its group was rejected."
+    )
+    text = report(hook, api, load_id)
+    lines = text.splitlines()
+    assert lines[0].startswith("Journal Import Execution Report")
+    assert lines[1] == "Request ID: 2345003    Load Request ID: 2345001    File: GlInterface_7.zip"
+    assert lines[5:8] == [
+        "Source                    Group ID           Status    Lines Read  Lines Imported  Lines Rejected  Batches",
+        "------------------------- ------------------ --------- ---------- --------------- --------------- --------",
+        "Stripe                    7                  Warning            9               0               9        0",
+    ]
+    start = lines.index("============================== Error Lines ==============================")
+    day = today.isoformat()
+    assert lines[start + 1 : start + 7] == [
+        "Status Source                    Accounting Date Currency Group ID           "
+        "Batch Name (REFERENCE1)        Journal Name (REFERENCE4)        Line",
+        "------ ------------------------- --------------- -------- ------------------ "
+        "------------------------------ ------------------------------ ------",
+        f"EF04   Stripe                    {day}      USD      7                  "
+        "Stripe pi_8                    Payment pi_8                        6",
+        "       FLEX-VALUE DOES NOT EXIST (SEGMENT=Account) (VALUESET=Corporate Account) (VALUE=99999)",
+        f"EF03   Stripe                    {day}      USD      7                  "
+        "Stripe pi_9                    Payment pi_9                        9",
+        "       Disabled account 101-000-11900-000-000.",
+    ]
+    key = lines.index("============================== Error Key ==============================")
+    assert key == start + 8
     assert (
-        "journal 'Payment pi_8', line 6: EF04 FLEX-VALUE DOES NOT EXIST (SEGMENT=Account) "
-        "(VALUESET=Corporate Account) (VALUE=99999)"
-    ) in reasons["Stripe pi_8"]
-    assert any("EF03 Disabled account 101-000-11900-000-000" in reason for reason in reasons["Stripe pi_9"])
-    error = FusionEssJobError(request_id, status, log_text[-500:])
-    assert f"ESS request {request_id} ended with status ERROR" in str(error)
-    assert error.log_excerpt.endswith("Request status: ERROR\n")
+        "EF04   The account is not valid. Check the cross-validation rules and segment values." in lines[key:]
+    )
+    assert (
+        "WU01   This journal is unbalanced; suspense posting is allowed in this ledger, so it was processed."
+        in lines
+    )
+    assert hook.ess_job_log(load_id).endswith("Request status: SUCCEEDED\n")  # the load's log names no line
 
 
 def test_rejected_rows_come_back_when_the_group_is_reused(
-    hook: OracleFusionHook, fusion: FusionSandbox, today: date
+    hook: OracleFusionHook, api: Api, fusion: FusionSandbox, today: date
 ) -> None:
     first = submit(hook, [payment(today, "pi_10", account="101-000-99999-000-000")], today, group_id=11)
-    assert wait(hook, first) == "ERROR"
+    assert run_import(hook, api, first)["Import Journals: Child"] == "WARNING"
     second = submit(hook, [payment(today, "pi_11")], today, group_id=11)
-    assert wait(hook, second) == "ERROR"  # the leftovers of group 11 are selected and fail again
-    assert sorted(batches(hook, "Stripe pi_10", "Stripe pi_11")) == ["Stripe pi_11"]
-    assert {r["REQUEST_ID"] for r in fusion.gl_interface_rows()} == {second}
+    assert (
+        run_import(hook, api, second)["Import Journals: Child"] == "WARNING"
+    )  # group 11's leftovers fail again
+    assert batches(api, "Stripe pi_10", "Stripe pi_11") == {}
+    assert {r["REQUEST_ID"] for r in fusion.gl_interface_rows()} == {child_id(api, second)}
     third = submit(hook, [payment(today, "pi_12")], today, group_id=12)
-    assert wait(hook, third) == "SUCCEEDED"  # a fresh group is clean
-
-
-def test_group_scope_rejects_every_selected_row(
-    hook: OracleFusionHook, fusion: FusionSandbox, today: date
-) -> None:
-    fusion.configure_gl(rejection_scope="group", rejected_status="WARNING")
-    request_id = submit(
-        hook, [payment(today, "pi_13"), payment(today, "pi_14", account="101-000-12990-000-999")], today
+    assert run_import(hook, api, third)["Import Journals: Child"] == "SUCCEEDED"  # a fresh group is clean
+    assert (
+        batches(api, "Stripe pi_12")["Stripe pi_12"]["BatchName"]
+        == f"Stripe pi_12 Stripe A 12 {child_id(api, third)} N"
     )
-    assert wait(hook, request_id) == "WARNING"
-    assert batches(hook, "Stripe pi_13", "Stripe pi_14") == {}
-    reasons = parse_journal_import_log(hook.ess_job_log(request_id))
-    assert reasons["Stripe pi_13"][0].endswith(
-        "P The row is valid but another row of the import was rejected."
-    )
-    assert "VALUESET=Corporate Product) (VALUE=999)" in reasons["Stripe pi_14"][-1]
 
 
 @pytest.mark.parametrize(
@@ -437,28 +501,32 @@ def test_group_scope_rejects_every_selected_row(
     ],
 )
 def test_row_validation_codes(
-    hook: OracleFusionHook, fusion: FusionSandbox, today: date, change: dict[int, str], code: str, text: str
+    hook: OracleFusionHook,
+    api: Api,
+    fusion: FusionSandbox,
+    today: date,
+    change: dict[int, str],
+    code: str,
+    text: str,
 ) -> None:
     rows = csv_rows([payment(today, "pi_15")], today)
     for position, value in change.items():
         rows[0][position - 1] = value
-    request_id = submit_csv(hook, rows)
-    assert wait(hook, request_id) == "ERROR"
+    load_id = submit_csv(hook, rows)
+    assert run_import(hook, api, load_id)["Import Journals: Child"] == "WARNING"
     first = fusion.gl_interface_rows()[0]
     assert first["STATUS"] == code
     assert text in first["STATUS_DESCRIPTION"]
-    # The other lines are fine but their batch is rejected; with the first line in another
-    # currency, the USD rest of the journal no longer balances.
-    rest = ["EU02", "EU02"] if code == "EC08" else ["P", "P"]
-    assert [r["STATUS"] for r in fusion.gl_interface_rows()[1:]] == rest
+    assert [r["STATUS"] for r in fusion.gl_interface_rows()[1:]] == ["P", "P"]
+    assert f"\n{code:<7}Stripe " in report(hook, api, load_id)
 
 
 def test_closed_period_and_inactive_account_dates(
-    hook: OracleFusionHook, fusion: FusionSandbox, today: date
+    hook: OracleFusionHook, api: Api, fusion: FusionSandbox, today: date
 ) -> None:
     fusion.configure_gl(open_periods=["Jan-01"])
-    request_id = submit(hook, [payment(today, "pi_16")], today)
-    assert wait(hook, request_id) == "ERROR"
+    load_id = submit(hook, [payment(today, "pi_16")], today)
+    assert run_import(hook, api, load_id)["Import Journals: Child"] == "WARNING"
     assert {r["STATUS"] for r in fusion.gl_interface_rows()} == {"EP01"}
     assert fusion.configure_gl(open_periods=None)["effective_open_periods"][-1] == period_name(today)
     fusion.upsert(
@@ -466,7 +534,7 @@ def test_closed_period_and_inactive_account_dates(
         {"_CODE_COMBINATION_ID": 13001, "StartDateActive": (today + timedelta(days=40)).isoformat()},
     )
     second = submit(hook, [payment(today, "pi_17")], today, group_id=17)
-    assert wait(hook, second) == "ERROR"
+    assert run_import(hook, api, second)["Import Journals: Child"] == "WARNING"
     assert [r["STATUS"] for r in fusion.gl_interface_rows() if r["REFERENCE1"] == "Stripe pi_17"] == [
         "EF01",
         "P",
@@ -477,26 +545,33 @@ def test_closed_period_and_inactive_account_dates(
 # -- selection and load failures ------------------------------------------------------------------------
 
 
-def test_wrong_group_selects_nothing(hook: OracleFusionHook, fusion: FusionSandbox, today: date) -> None:
+def test_wrong_group_selects_nothing(
+    hook: OracleFusionHook, api: Api, fusion: FusionSandbox, today: date
+) -> None:
     rows = csv_rows([payment(today, "pi_18")], today, group_id=18)
-    request_id = submit_csv(hook, rows, group_id=19)
-    assert wait(hook, request_id) == "ERROR"
-    assert batches(hook, "Stripe pi_18") == {}
+    load_id = submit_csv(hook, rows, group_id=19)
+    assert run_import(hook, api, load_id) == {
+        "Load Interface File for Import": "SUCCEEDED",
+        "Import Journals": "ERROR",
+        "Import Journals: Child": "ERROR",
+    }
+    assert batches(api, "Stripe pi_18") == {}
     assert [r["STATUS"] for r in fusion.gl_interface_rows()] == [
         "NEW",
         "NEW",
         "NEW",
     ]  # loaded, never selected
-    log_text = hook.ess_job_log(request_id)
-    assert "No rows were selected" in log_text
-    assert "GROUP_ID 19" in log_text
-    assert "Rows imported: 0" in log_text
-    assert parse_journal_import_log(log_text) == {}
+    text = report(hook, api, load_id)
+    assert (
+        "No rows were selected: GL_INTERFACE has no rows with USER_JE_SOURCE_NAME 'Stripe' and GROUP_ID 19."
+        in text.splitlines()
+    )
+    assert "No errors were found." in text
     # An empty file fails to load; the same group with a good file then selects the earlier rows too.
     empty = hook.import_bulk_data(
         zip_gl_interface(b"\n"), file_name="empty.zip", job_name=JOURNAL_IMPORT_JOB, parameters=parameters(18)
     )
-    assert wait(hook, empty) == "ERROR"
+    assert run_import(hook, api, empty) == {"Load Interface File for Import": "ERROR"}
     assert "GlInterface.csv has no rows." in hook.ess_job_log(empty)
     again = hook.import_bulk_data(
         zip_gl_interface(csv_bytes(today, "pi_19", group_id=18)),
@@ -504,8 +579,8 @@ def test_wrong_group_selects_nothing(hook: OracleFusionHook, fusion: FusionSandb
         job_name=JOURNAL_IMPORT_JOB,
         parameters=parameters(18),
     )
-    assert wait(hook, again) == "SUCCEEDED"
-    assert sorted(batches(hook, "Stripe pi_18", "Stripe pi_19")) == ["Stripe pi_18", "Stripe pi_19"]
+    assert run_import(hook, api, again)["Import Journals: Child"] == "SUCCEEDED"
+    assert sorted(batches(api, "Stripe pi_18", "Stripe pi_19")) == ["Stripe pi_18", "Stripe pi_19"]
 
 
 @pytest.mark.parametrize(
@@ -524,13 +599,13 @@ def test_wrong_group_selects_nothing(hook: OracleFusionHook, fusion: FusionSandb
     ],
 )
 def test_load_failures_import_nothing(
-    hook: OracleFusionHook, fusion: FusionSandbox, today: date, mangle: Any, message: str
+    hook: OracleFusionHook, api: Api, fusion: FusionSandbox, today: date, mangle: Any, message: str
 ) -> None:
-    request_id = submit_csv(hook, mangle(csv_rows([payment(today, "pi_20")], today)))
-    assert wait(hook, request_id) == "ERROR"
+    load_id = submit_csv(hook, mangle(csv_rows([payment(today, "pi_20")], today)))
+    assert run_import(hook, api, load_id) == {"Load Interface File for Import": "ERROR"}  # no Import Journals
     assert fusion.gl_interface_rows() == []
-    assert batches(hook, "Stripe pi_20") == {}
-    log_text = hook.ess_job_log(request_id)
+    assert batches(api, "Stripe pi_20") == {}
+    log_text = hook.ess_job_log(load_id)
     assert message in log_text
     assert "No rows were loaded" in log_text
 
@@ -539,26 +614,26 @@ def test_zip_without_gl_interface_csv_fails_the_load(hook: OracleFusionHook, tod
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("Journals.csv", "x")
-    request_id = hook.import_bulk_data(
+    load_id = hook.import_bulk_data(
         buffer.getvalue(), file_name="j.zip", job_name=JOURNAL_IMPORT_JOB, parameters=parameters()
     )
-    assert wait(hook, request_id) == "ERROR"
-    assert "The zip holds no GlInterface.csv (it holds Journals.csv)" in hook.ess_job_log(request_id)
+    assert wait(hook, load_id) == "ERROR"
+    assert "The zip holds no GlInterface.csv (it holds Journals.csv)" in hook.ess_job_log(load_id)
 
 
-def test_launch_problems_select_nothing(hook: OracleFusionHook, today: date) -> None:
+def test_launch_problems_select_nothing(hook: OracleFusionHook, api: Api, today: date) -> None:
     data = zip_gl_interface(csv_bytes(today, "pi_21"))
-    request_id = hook.import_bulk_data(
+    load_id = hook.import_bulk_data(
         data,
         file_name="g.zip",
         job_name=JOURNAL_IMPORT_JOB,
         parameters=["1", "Payroll", str(LEDGER_ID), "7", "N", "N", None],
     )
-    assert wait(hook, request_id) == "ERROR"
-    log_text = hook.ess_job_log(request_id)
-    assert "The data access set 1 does not exist." in log_text
-    assert "The journal source Payroll does not exist." in log_text
-    assert "ImportDescriptiveFlexfields=#NULL" in log_text
+    assert run_import(hook, api, load_id)["Import Journals: Child"] == "ERROR"
+    text = report(hook, api, load_id)
+    assert "Journal Import did not start: The data access set 1 does not exist." in text
+    assert "Journal Import did not start: The journal source Payroll does not exist." in text
+    assert "Import Descriptive Flexfields: N" in text
 
 
 # -- malformed requests ---------------------------------------------------------------------------------------
@@ -678,26 +753,39 @@ def test_client_side_checks_happen_before_sending(
 # -- the job log -----------------------------------------------------------------------------------------------
 
 
-def test_log_is_a_zip_with_the_request_log(hook: OracleFusionHook, api: Api, today: date) -> None:
-    request_id = submit(hook, [payment(today, "pi_23")], today)
-    assert hook.ess_job_log(request_id) == ""  # not finished yet
-    assert wait(hook, request_id) == "SUCCEEDED"
+def test_logs_are_zips_per_request(hook: OracleFusionHook, api: Api, today: date) -> None:
+    load_id = submit(hook, [payment(today, "pi_23")], today)
+    assert hook.ess_job_log(load_id) == ""  # not finished yet
+    assert run_import(hook, api, load_id)["Import Journals: Child"] == "SUCCEEDED"
     answer = api.get(
-        f"{REST}/erpintegrations", finder=f"ESSJobExecutionDetailsRF;requestId={request_id},fileType=LOG"
+        f"{REST}/erpintegrations", finder=f"ESSJobExecutionDetailsRF;requestId={load_id},fileType=LOG"
     ).json()
     [item] = answer["items"]
     assert (item["OperationName"], item["FileType"], item["ReqstId"], item["RequestStatus"]) == (
         "downloadESSJobExecutionDetails",
         "LOG",
-        request_id,
+        load_id,
         "SUCCEEDED",
     )
     with zipfile.ZipFile(io.BytesIO(base64.b64decode(item["DocumentContent"]))) as archive:
-        assert archive.namelist() == [f"{request_id}.log"]
-        text = archive.read(f"{request_id}.log").decode()
-    assert text == hook.ess_job_log(request_id)
-    assert 'IMPORTED batch="Stripe pi_23" journals=1 rows=3 JeBatchId=' in text
-    assert text.endswith("Request status: SUCCEEDED\n")
+        assert archive.namelist() == [f"{load_id}.log"]
+        text = archive.read(f"{load_id}.log").decode()
+    assert text == hook.ess_job_log(load_id)
+    assert text.splitlines()[3:] == [
+        "Rows loaded: 3",
+        "Submitted Import Journals, request 2345002",
+        "Request status: SUCCEEDED",
+    ]
+    child = child_id(api, load_id)
+    out = api.get(
+        f"{REST}/erpintegrations", finder=f"ESSJobExecutionDetailsRF;requestId={child},fileType=ALL"
+    )
+    [child_item] = out.json()["items"]
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(child_item["DocumentContent"]))) as archive:
+        assert archive.namelist() == [f"{child}.log", f"{child}.out"]
+        report_text = archive.read(f"{child}.out").decode()
+    assert "Stripe pi_23 Stripe A 7 2345003 N" in report_text
+    assert "No errors were found." in report_text
     assert hook.ess_job_log("424242") == ""
 
 
@@ -731,14 +819,15 @@ def test_log_decoding_is_tolerant(hook: OracleFusionHook, fusion: FusionSandbox)
 
 
 def test_unavailable_status_polls_are_survived(
-    hook: OracleFusionHook, fusion: FusionSandbox, admin: SandboxClient, today: date
+    hook: OracleFusionHook, api: Api, fusion: FusionSandbox, admin: SandboxClient, today: date
 ) -> None:
-    request_id = submit(hook, [payment(today, "pi_24")], today)
+    load_id = submit(hook, [payment(today, "pi_24")], today)
     fusion.faults.add(FaultRule.unavailable(path=ERP, method="GET", query="ESSJobStatusRF", times=2))
-    assert wait(hook, request_id) == "SUCCEEDED"
+    assert wait(hook, load_id) == "SUCCEEDED"
     statuses = [entry["status"] for entry in admin.request_log(method="GET", path=ERP)]
     assert statuses == [503, 503, 200, 200]
-    assert batches(hook, "Stripe pi_24") != {}
+    assert run_import(hook, api, load_id)["Import Journals: Child"] == "SUCCEEDED"
+    assert sorted(batches(api, "Stripe pi_24")) == ["Stripe pi_24"]
 
 
 def test_an_outage_longer_than_the_retries_does_not_end_the_wait(
@@ -793,12 +882,15 @@ def test_unknown_request(hook: OracleFusionHook) -> None:
 
 
 def test_submission_is_not_repeated_when_the_answer_is_lost(
-    hook: OracleFusionHook, fusion: FusionSandbox, today: date
+    hook: OracleFusionHook, api: Api, fusion: FusionSandbox, today: date
 ) -> None:
     fusion.faults.add(FaultRule.disconnect(path=ERP, method="POST", process=True))
     with pytest.raises(ConnectionFailed, match="not retried because POST is not idempotent"):
         submit(hook, [payment(today, "pi_29")], today)
-    assert len(fusion.ess_jobs()) == 1  # Fusion got it once, and only once
+    assert [job["request_id"] for job in fusion.ess_jobs()] == ["2345001"]  # Fusion got it once
+    # Fusion stored the import and runs it although the client never saw the 201.
+    assert run_import(hook, api, "2345001")["Import Journals: Child"] == "SUCCEEDED"
+    assert sorted(batches(api, "Stripe pi_29")) == ["Stripe pi_29"]
 
 
 def test_submission_refused_as_unavailable_is_retried(
@@ -814,11 +906,21 @@ def test_submission_refused_as_unavailable_is_retried(
 
 
 def test_find_by_attribute_in_both_dialects(
-    hook: OracleFusionHook, make_connection: ConnectionFactory, admin: SandboxClient, today: date
+    hook: OracleFusionHook,
+    api: Api,
+    make_connection: ConnectionFactory,
+    admin: SandboxClient,
+    today: date,
 ) -> None:
-    names = ["Stripe O'Brien refund", "Stripe pi_31"]
-    journals = [payment(today, "pi_31"), Journal(**{**payment(today, "x").__dict__, "batch_name": names[0]})]
-    assert wait(hook, submit(hook, journals, today)) == "SUCCEEDED"
+    references = ["Stripe O'Brien refund", "Stripe pi_31"]
+    journals = [
+        payment(today, "pi_31"),
+        Journal(**{**payment(today, "x").__dict__, "batch_name": references[0]}),
+    ]
+    load_id = submit(hook, journals, today)
+    assert run_import(hook, api, load_id)["Import Journals: Child"] == "SUCCEEDED"
+    names = [f"{reference} Stripe A 7 2345003 N" for reference in references]
+    assert sorted(row["BatchName"] for row in batches(api, *references).values()) == sorted(names)
     admin.clear_request_log()
     wanted = [*names, *(f"Stripe missing {n}" for n in range(150))]
     found = hook.find_by_attribute(BATCHES, "BatchName", wanted)
@@ -828,7 +930,7 @@ def test_find_by_attribute_in_both_dialects(
     ]
     assert len(queries) == 2  # 152 values: 100 per query
     assert queries[0].startswith(
-        "BatchName in ('Stripe O''Brien refund', 'Stripe pi_31', 'Stripe missing 0',"
+        "BatchName in ('Stripe O''Brien refund Stripe A 7 2345003 N', 'Stripe pi_31 Stripe A 7 2345003 N', "
     )
     assert queries[1].count("'Stripe missing") == 52
     v1 = OracleFusionHook(make_connection("fusion_v1_batches", rest_framework_version="1"))
@@ -839,11 +941,7 @@ def test_find_by_attribute_in_both_dialects(
     queries = [
         parse_qs(e["query"])["q"][0] for e in admin.request_log(method="GET", path=f"^{REST}/{BATCHES}$")
     ]
-    assert queries == [
-        "BatchName=Stripe O'Brien refund",
-        "BatchName=Stripe pi_31",
-        "BatchName=Stripe nothing",
-    ]
+    assert queries == [f"BatchName={name}" for name in [*names, "Stripe nothing"]]
     with pytest.raises(ValueError, match="cannot be written in the REST framework version 1"):
         v1.find_by_attribute(BATCHES, "BatchName", ["a;b"])
     assert hook.find_by_attribute(BATCHES, "BatchName", []) == []
@@ -863,10 +961,13 @@ def test_find_filters_to_exact_matches(hook: OracleFusionHook, fusion: FusionSan
 
 
 def test_batches_can_be_deleted_not_created(
-    hook: OracleFusionHook, fusion: FusionSandbox, today: date
+    hook: OracleFusionHook, api: Api, fusion: FusionSandbox, today: date
 ) -> None:
-    assert wait(hook, submit(hook, [payment(today, "pi_32")], today)) == "SUCCEEDED"
-    [batch] = hook.find_by_attribute(BATCHES, "BatchName", ["Stripe pi_32"])
+    assert (
+        run_import(hook, api, submit(hook, [payment(today, "pi_32")], today))["Import Journals"]
+        == "SUCCEEDED"
+    )
+    batch = batches(api, "Stripe pi_32")["Stripe pi_32"]
     with pytest.raises(FusionBadRequest, match="Invalid operation create"):
         hook.create_item(BATCHES, {"BatchName": "x"})
     assert hook.delete_item(BATCHES, batch["JeBatchId"]) is True
@@ -874,17 +975,21 @@ def test_batches_can_be_deleted_not_created(
 
 
 def test_journal_batches_python_api_and_admin_routes(
-    hook: OracleFusionHook, fusion: FusionSandbox, base_url: str, today: date
+    hook: OracleFusionHook, api: Api, fusion: FusionSandbox, base_url: str, today: date
 ) -> None:
-    request_id = submit(hook, [payment(today, "pi_33", account="101-000-12990-000-777")], today)
-    wait(hook, request_id)
+    load_id = submit(hook, [payment(today, "pi_33", account="101-000-12990-000-777")], today)
+    run_import(hook, api, load_id)
     assert fusion.journal_batches() == []
     admin_url = f"{base_url}/__sandbox__/fusion"
     interface = requests.get(f"{admin_url}/gl-interface", timeout=10).json()
     assert [row["STATUS"] for row in interface] == ["P", "P", "EF04"]
     assert interface == fusion.gl_interface_rows()
     jobs = requests.get(f"{admin_url}/ess-jobs", timeout=10).json()
-    assert [(job["request_id"], job["status"]) for job in jobs] == [(request_id, "ERROR")]
+    assert [(job["request_id"], job["kind"], job["status"]) for job in jobs] == [
+        ("2345001", "load", "SUCCEEDED"),
+        ("2345002", "launcher", "WARNING"),
+        ("2345003", "child", "WARNING"),
+    ]
     settings = requests.post(
         f"{admin_url}/gl-settings", json={"polls_to_terminal": 1, "categories": ["Receipts"]}, timeout=10
     )
@@ -892,7 +997,8 @@ def test_journal_batches_python_api_and_admin_routes(
     assert (settings.json()["polls_to_terminal"], settings.json()["categories"]) == (1, ["Receipts"])
     assert requests.post(f"{admin_url}/gl-settings", json={"colour": 1}, timeout=10).status_code == 422
     second = submit(hook, [payment(today, "pi_34")], today, group_id=34)
-    assert hook.ess_job_status(second) == "SUCCEEDED"  # one poll now
+    assert hook.ess_job_status(second) == "SUCCEEDED"  # one tick per request now
+    assert run_import(hook, api, second)["Import Journals: Child"] == "SUCCEEDED"
     [batch] = fusion.journal_batches()
     [header] = batch["journalHeaders"]
     assert [line["AccountCombination"] for line in header["journalLines"]] == [

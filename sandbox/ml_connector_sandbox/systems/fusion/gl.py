@@ -1,9 +1,9 @@
 """General ledger in the Fusion stand-in: account combinations, journal batches, FBDI journal import.
 
-Contract A5.7, A5.7b and A5.8. Fusion's REST API cannot create journals; a client uploads
-``GlInterface.zip`` through ``erpintegrations`` (``importBulkData``), the ESS job
-``JournalImportLauncher`` loads ``GlInterface.csv`` into the ``GL_INTERFACE`` table and runs Journal
-Import, and the journals then appear, unposted, in ``journalBatches``. The stand-in does the same
+Contract A5.7, A5.7b, A5.7c and A5.8. Fusion's REST API cannot create journals; a client uploads
+``GlInterface.zip`` through ``erpintegrations`` (``importBulkData``), an ESS request loads
+``GlInterface.csv`` into the ``GL_INTERFACE`` table, later requests run Journal Import, and the
+journals then appear, unposted, in ``journalBatches``. The stand-in does the same
 with its own parser, so it checks the client's file rather than trusting it.
 
 Resources
@@ -21,15 +21,16 @@ Resources
   combinations against this resource); :data:`DISABLED_EXPENSE_ACCOUNT` and
   :data:`ENDED_EXPENSE_ACCOUNT` are the disabled and the ended expense combination.
 * ``journalBatches`` — read (collection, item, children) and ``DELETE``; key ``JeBatchId``;
-  ``BatchName`` (= ``REFERENCE1``), ``BatchDescription`` (``REFERENCE2``), ``Status``
-  (``Unposted``), ``AccountingPeriod``, ``JournalSource``, ``RequestId`` (the ESS request that
-  imported it), ``LedgerName`` and the who columns; child ``journalHeaders`` (``JeHeaderId``,
-  ``JournalName`` = ``REFERENCE4``, ``Description`` = ``REFERENCE5``, ``LedgerName``,
-  ``CurrencyCode``, ``JournalCategory``, ``AccountingDate``, ``PeriodName``,
-  ``RunningTotalEnteredDr``/``Cr``) with child ``journalLines`` (``JeLineNumber``,
-  ``AccountCombination`` joined by ``-``, ``EnteredDr``, ``EnteredCr``, ``Description`` =
-  ``REFERENCE10``, ``LineReference`` = position 53). Names beyond ``JeBatchId`` are
-  **UNCONFIRMED**. ``BatchName`` is queryable in both ``q`` dialects (``in (…)`` from version 2).
+  ``BatchName`` (``<REFERENCE1> <source> A <GROUP_ID> <child request id> N``, contract A5.7c),
+  ``BatchDescription`` (``REFERENCE2``), ``Status`` (``Unposted``), ``AccountingPeriod``,
+  ``JournalSource``, ``RequestId`` (``null``: ``GL_JE_BATCHES.REQUEST_ID`` is NULL, A5.7c),
+  ``LedgerName`` and the who columns; child ``journalHeaders`` (``JeHeaderId``, ``JournalName`` =
+  ``REFERENCE4``, ``Description`` = ``REFERENCE5``, ``LedgerName``, ``CurrencyCode``,
+  ``JournalCategory``, ``AccountingDate``, ``PeriodName``, ``RunningTotalEnteredDr``/``Cr``) with
+  child ``journalLines`` (``JeLineNumber``, ``AccountCombination`` joined by ``-``, ``EnteredDr``,
+  ``EnteredCr``, ``Description`` = ``REFERENCE10``, ``LineReference`` = position 53). Names beyond
+  ``JeBatchId`` are **UNCONFIRMED**. ``BatchName`` is queryable in both ``q`` dialects (``in (…)``
+  and ``like`` from version 2; :attr:`GlSettings.batch_name_like` off makes ``like`` a 400).
 * ``erpintegrations`` — served by :class:`JournalImportService`, not by the ADF engine:
 
   - ``POST`` with ``OperationName`` ``importBulkData`` (the only operation the stand-in knows):
@@ -38,39 +39,46 @@ Resources
     ``JobName`` ``/oracle/apps/ess/financials/generalLedger/programs/common,JournalImportLauncher``
     and a ``ParameterList`` of seven values (``DataAccessSetId, JournalSource, LedgerId, GroupId,
     PostErrorsToSuspense, CreateSummaryJournals, ImportDFF``; ``#NULL`` is empty). A request that
-    is malformed in itself (unknown attribute or operation, not base64, not a zip, unknown job or
-    account, wrong parameter count) answers 400. Otherwise 201 with the body echoed —
-    ``DocumentContent`` included — in the attribute order of contract A5.7, ``ReqstId`` set to
-    the new ESS request id (a string of digits) and a ``Location`` header.
+    is malformed in itself answers 400. Otherwise 201 with the body echoed — ``DocumentContent``
+    included — in the attribute order of contract A5.7, ``ReqstId`` set to the id of the **load**
+    request (a string of digits) and a ``Location`` header.
   - ``GET erpintegrations?finder=ESSJobStatusRF;requestId=<id>`` — one item with
-    ``RequestStatus``; every such poll moves the request on: ``WAIT`` → ``RUNNING`` → terminal,
-    terminal on the :attr:`GlSettings.polls_to_terminal`-th poll (default 2; 0 finishes the job
-    at submission). An unknown id gives no items.
+    ``RequestStatus`` for any of the import's requests; unknown ids give no items.
+  - ``GET erpintegrations?finder=ESSExecutionDetailsRF;requestId=<id>`` — one item whose
+    ``RequestStatus`` is a JSON string of the request tree (see :meth:`JournalImportService._details`).
   - ``GET erpintegrations?finder=ESSJobExecutionDetailsRF;requestId=<id>,fileType=LOG`` (or
     ``OUT``, ``ALL``) — one item whose ``DocumentContent`` is the base64 of a zip holding
-    ``<id>.log`` (and/or ``<id>.out``); before the request is terminal the content is ``null``.
+    ``<id>.log`` (and/or ``<id>.out``, the same text); ``null`` before the request is terminal.
+* ``/ess/rest/scheduler/v1/requests`` (outside ``/fscmRestApi``, same credentials) — the ESS
+  scheduler REST for the import's requests (:meth:`JournalImportService.scheduler`).
 
-The job
--------
+The requests of one import
+--------------------------
 
-At submission the file is *loaded*: the zip's ``GlInterface.csv`` (by that exact name) is read as
-UTF-8 with the stand-in's own CSV reader — no header, positional, **149 fields per row**. A row with
-another field count, an empty or malformed ``DATE_CREATED`` (``YYYY/MM/DD``), an amount or
-``GROUP_ID`` that is not a number, a file that is not UTF-8 or CSV, or a zip without
-``GlInterface.csv`` fails the load: the request ends ``ERROR`` and no row reaches ``GL_INTERFACE``.
+Contract A5.7c. ``importBulkData`` creates **Load Interface File for Import**
+(``InterfaceLoaderController``). Once it ends, **Import Journals** (``JournalImportLauncher``) is
+a new request with a higher id, which submits **Import Journals: Child** (``JournalImport``);
+the child runs Journal Import and the launcher ends with its child's state. The scheduler moves
+every active request one step per *tick*, and any status read is a tick (``ESSJobStatusRF``,
+``ESSExecutionDetailsRF``, the scheduler REST; ``POST /__sandbox__/fusion/ess/run`` ticks until
+nothing moves). The load and the child each end on their
+:attr:`GlSettings.polls_to_terminal`-th tick (default 2), so with the defaults a client polling
+the load sees ``RUNNING`` then ``SUCCEEDED`` while Import Journals has not started.
 
-When the request turns terminal, the loaded rows enter ``GL_INTERFACE`` (status ``NEW``) and
-Journal Import runs:
+At submission the zip's ``GlInterface.csv`` (by that exact name) is read as UTF-8 with the
+stand-in's own CSV reader — no header, positional, **149 fields per row**. A row with another
+field count, an empty or malformed ``DATE_CREATED`` (``YYYY/MM/DD``), an amount or ``GROUP_ID``
+that is not a number, a file that is not UTF-8 or CSV, or a zip without ``GlInterface.csv``
+fails the load: it ends ``ERROR``, no row reaches ``GL_INTERFACE`` and no Import Journals runs.
+Otherwise the load puts its rows in ``GL_INTERFACE`` (status ``NEW``) and ends ``SUCCEEDED``,
+whatever Journal Import later makes of them. The child then:
 
-1. The launch checks the parameters: the data access set, the ledger and the journal source must
-   be the stand-in's (:class:`GlSettings`); otherwise the request ends ``ERROR`` and selects nothing.
-2. It selects the interface rows — this load's and any earlier load's still in the table — whose
+1. checks the parameters: the data access set, the ledger and the journal source must be the
+   stand-in's (:class:`GlSettings`); otherwise it ends ``ERROR`` and selects nothing;
+2. selects the interface rows — this load's and any earlier load's still in the table — whose
    ``USER_JE_SOURCE_NAME`` is the source parameter and whose ``GROUP_ID`` is the group parameter
-   (``ALL`` selects every group, ``#NULL`` the rows without one). None selected: ``ERROR``, and the
-   log says so. Rows left behind by a failed import are therefore selected again by the next
-   import of the same group (as in Fusion), so clients should use a fresh group per import.
-3. Each selected row is validated; the first problem found sets its ``STATUS`` and
-   ``STATUS_DESCRIPTION``:
+   (``ALL`` selects every group, ``#NULL`` the rows without one). None selected: ``ERROR``;
+3. validates each row; the first problem found sets its ``STATUS`` and ``STATUS_DESCRIPTION``:
 
    ========  ===================================================================================
    code      meaning
@@ -86,42 +94,18 @@ Journal Import runs:
              ``COMBINATION DOES NOT EXIST …`` when every value exists but the combination does not
    ``EF03``  the combination is disabled (``EnabledFlag`` ``N``)
    ``EF01``  the accounting date is outside the combination's ``StartDateActive``/``EndDateActive``
-   ``EU02``  the journal (same ``REFERENCE1``, ``REFERENCE4`` and currency) does not balance: the
-             entered debits differ from the entered credits (suspense posting is not allowed)
-   ``P``     the row is valid but was not imported because another row of its batch was rejected
+   ``P``     the row is valid but another row of its group was rejected
    ========  ===================================================================================
 
-   EP01, EF01, EF03, EF04, EU02, EC08 and EM03 carry the meanings Oracle's Journal Import error
-   code lists give them (as published for E-Business Suite); that Fusion uses the same codes is
-   UNCONFIRMED beyond EF04, which the contract saw on a live pod.
-4. Rows form batches by ``REFERENCE1`` and journals by ``REFERENCE4`` + currency (empty names get
-   ``<source> <request id>: A <group>`` and ``<category> <currency>``). A batch with any rejected
-   row is rejected whole (with :attr:`GlSettings.rejection_scope` ``"group"``, any rejected row
-   rejects every selected row, as some Fusion integrations report). The other batches become
-   ``journalBatches`` items and their rows leave ``GL_INTERFACE``; rejected rows stay there
-   (``GET /__sandbox__/fusion/gl-interface``).
-5. The request ends ``SUCCEEDED`` when every selected row was imported, otherwise ``ERROR``
-   (:attr:`GlSettings.rejected_status` can make it ``WARNING`` or ``SUCCEEDED`` instead — the
-   contract's live run reported ``SUCCEEDED`` for a load whose bad line was rejected, so clients
-   must check the journals, not only the status). Journals are visible only from then on.
+   Unbalanced journals are accepted (A5.7b live note), so no row gets ``EU02``;
+4. one rejected row rejects the whole group (A5.7b): no batch at all, every selected row stays in
+   ``GL_INTERFACE`` (``GET /__sandbox__/fusion/gl-interface``) and is selected again by a later
+   import of the same group; the child ends :attr:`GlSettings.rejected_status` (``WARNING``);
+5. otherwise the rows form batches by ``REFERENCE1`` and journals by ``REFERENCE4`` + currency
+   (an empty ``REFERENCE4`` becomes ``<category> <currency>``), become ``journalBatches`` items,
+   leave ``GL_INTERFACE``, and the child ends ``SUCCEEDED``.
 
-The log (format **UNCONFIRMED** — a real pod's log differs; this one is designed to be read by
-people and by :func:`ml_connector_provider.hooks.oracle_fusion.fbdi.parse_journal_import_log`)::
-
-    Journal Import (Oracle Fusion stand-in; log format UNCONFIRMED)
-    Request id: 2345001
-    File: GlInterface_7.zip (GlInterface.csv)
-    Parameters: DataAccessSetId=300000046975980, JournalSource=Stripe, LedgerId=300000046975971, GroupId=7, PostErrorsToSuspense=N, CreateSummaryJournals=N, ImportDescriptiveFlexfields=N
-    Rows loaded: 5
-    Rows selected: 5
-    Rows imported: 3
-    Rows rejected: 2
-    IMPORTED batch="Stripe pi_1" journals=1 rows=3 JeBatchId=300000047700001
-    REJECTED batch="Stripe pi_2" journal="Payment pi_2" line=4 status=EF04 description="FLEX-VALUE DOES NOT EXIST (SEGMENT=Account) (VALUESET=Corporate Account) (VALUE=99999)"
-    REJECTED batch="Stripe pi_2" journal="Payment pi_2" line=5 status=P description="The row is valid but its batch was rejected."
-    Request status: ERROR
-
-``line`` is the row's line number in ``GlInterface.csv``; quoted values are JSON strings.
+The child's log and output are the fixed-width execution report of :meth:`_ImportRun.report_text`.
 """
 
 from __future__ import annotations
@@ -133,11 +117,11 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -174,6 +158,9 @@ __all__ = [
     "DOCUMENT_ACCOUNTS",
     "ENDED_EXPENSE_ACCOUNT",
     "ERP_INTEGRATIONS",
+    "ERROR_KEY",
+    "ESS_JOBS",
+    "ESS_STATES",
     "FREIGHT_EXPENSE_ACCOUNT",
     "FREIGHT_SALES_ACCOUNT",
     "GL_INTERFACE_FIELDS",
@@ -205,12 +192,16 @@ __all__ = [
     "UTILITIES_EXPENSE_ACCOUNT",
     "CombinationProblem",
     "CsvError",
+    "DetailsLayout",
+    "EssStateError",
     "GlSettings",
     "JournalImportService",
+    "StateNames",
     "combination_problem",
     "combinations_by_segments",
     "parse_csv",
     "period_name",
+    "render_state",
 ]
 
 ACCOUNT_COMBINATION_RESOURCE_NAME = "accountCombinationsLOV"
@@ -506,6 +497,12 @@ def period_name(day: date) -> str:
     return f"{_MONTHS[day.month - 1]}-{day.year % 100:02d}"
 
 
+StateNames = Literal["spaces", "underscores"]
+"""How ``erpintegrations`` writes multi-word ESS states: ``VALIDATION FAILED`` or ``VALIDATION_FAILED``."""
+DetailsLayout = Literal["nested", "flat"]
+"""How ``ESSExecutionDetailsRF`` lays out the request tree (see :class:`JournalImportService`)."""
+
+
 @dataclass
 class GlSettings:
     """The stand-in's general ledger setup; tests change it through
@@ -519,11 +516,24 @@ class GlSettings:
     :param currencies: enabled currencies.
     :param open_periods: names of the open periods; ``None`` means the sandbox clock's current
         and previous month.
-    :param polls_to_terminal: the status poll on which an ESS request turns terminal (0: at
-        submission).
-    :param rejection_scope: ``batch`` — a rejected row rejects its batch; ``group`` — it rejects
-        every selected row.
-    :param rejected_status: terminal status of a request that rejected rows.
+    :param polls_to_terminal: how many scheduler ticks each ESS request of an import runs
+        (a tick is any status read: ``ESSJobStatusRF``, ``ESSExecutionDetailsRF`` or the
+        scheduler REST); 0 runs the whole import at submission.
+    :param rejected_status: terminal status of the Journal Import child when rows were
+        rejected (A5.7c: ``WARNING``).
+    :param state_names: ``spaces`` (``VALIDATION FAILED``, as the contract shows for
+        ``ESSJobStatusRF``) or ``underscores`` (the ESS enum names).
+    :param execution_details_finder: serve ``ESSExecutionDetailsRF``; off, it answers 400 as an
+        undefined finder does.
+    :param execution_details_layout: ``nested`` (each request's ``CHILD`` list under it) or
+        ``flat`` (a ``JOBS`` list).
+    :param scheduler_rest: serve ``/ess/rest/scheduler/v1/requests``; off, it answers 403.
+    :param import_delay_polls: extra ticks Import Journals stays ``RUNNING`` after the load
+        succeeded (fault: a slow import).
+    :param import_delay_seconds: sandbox-clock seconds after the load ended before Import
+        Journals may finish (fault: a slow import).
+    :param batch_name_like: ``journalBatches`` accepts ``like`` in ``q``; off, ``like`` answers
+        400 as an unsupported filter does.
     """
 
     ledger_id: int = LEDGER_ID
@@ -534,8 +544,14 @@ class GlSettings:
     currencies: tuple[str, ...] = CURRENCIES
     open_periods: tuple[str, ...] | None = None
     polls_to_terminal: int = 2
-    rejection_scope: Literal["batch", "group"] = "batch"
-    rejected_status: Literal["ERROR", "WARNING", "SUCCEEDED"] = "ERROR"
+    rejected_status: Literal["WARNING", "ERROR", "SUCCEEDED"] = "WARNING"
+    state_names: StateNames = "spaces"
+    execution_details_finder: bool = True
+    execution_details_layout: DetailsLayout = "nested"
+    scheduler_rest: bool = True
+    import_delay_polls: int = 0
+    import_delay_seconds: float = 0.0
+    batch_name_like: bool = True
 
     def open_period_names(self, today: date) -> tuple[str, ...]:
         """The open periods on ``today`` (the sandbox date)."""
@@ -690,9 +706,84 @@ _PARAMETER_NAMES = (
 _CSV_NAME = "GlInterface.csv"
 _JOBS = "_essJobs"
 _INTERFACE = "_glInterface"
+_HOLD_NEXT = "_essHoldNextImport"
 _REQUEST_START = 2345001
 _HEADER_ID_START = 300000047710001
 _DATE = re.compile(r"^(\d{4})/(\d{2})/(\d{2})$")
+_SETTLE_LIMIT = 10_000
+
+#: The three ESS requests of one import: kind → (display name, package, job definition).
+#: Contract A5.7c: importBulkData returns the id of "Load Interface File for Import"; "Import
+#: Journals" (JournalImportLauncher) and "Import Journals: Child" are separate, later requests.
+#: InterfaceLoaderController is the loader's definition (public SQL that reads ESS_REQUEST_HISTORY,
+#: github.com/throwing-cheese/oracle-fusion-cloud-sql-scripts, sa-requests-properties-single-param-values.sql);
+#: the child's definition name ``JournalImport`` is UNCONFIRMED.
+ESS_JOBS: Mapping[str, tuple[str, str, str]] = {
+    "load": (
+        "Load Interface File for Import",
+        "/oracle/apps/ess/financials/commonModules/shared/common/interfaceLoader",
+        "InterfaceLoaderController",
+    ),
+    "launcher": (
+        "Import Journals",
+        "/oracle/apps/ess/financials/generalLedger/programs/common",
+        "JournalImportLauncher",
+    ),
+    "child": (
+        "Import Journals: Child",
+        "/oracle/apps/ess/financials/generalLedger/programs/common",
+        "JournalImport",
+    ),
+}
+#: ESS request states (Oracle Enterprise Scheduler ``State`` enum, contract A5.7c), as stored.
+ESS_STATES = (
+    "WAIT",
+    "READY",
+    "RUNNING",
+    "COMPLETED",
+    "BLOCKED",
+    "HOLD",
+    "CANCELLING",
+    "EXPIRED",
+    "CANCELLED",
+    "ERROR",
+    "WARNING",
+    "SUCCEEDED",
+    "PAUSED",
+    "PENDING_VALIDATION",
+    "VALIDATION_FAILED",
+    "SCHEDULE_ENDED",
+    "FINISHED",
+    "ERROR_AUTO_RETRY",
+    "ERROR_MANUAL_RECOVERY",
+    "UNKNOWN",
+)
+_ACTIVE_STATES = frozenset({"WAIT", "READY", "RUNNING", "BLOCKED", "HOLD", "PAUSED", "PENDING_VALIDATION"})
+_HELD_STATES = frozenset({"HOLD", "PAUSED"})
+#: The Journal Import error codes and their meaning, as Oracle's "Error Codes for Journal Import"
+#: (Fusion General Ledger guide, e.g. docs.oracle.com/cd/G31366_01/trans/G31246-01/error-codes-for-journal-import.html)
+#: lists them; the report's "Error Key" lists every code whatever the run found (as the public
+#: parser of github.com/kavin0831/GLFBDI services/fusion_service.py ``analyze_ess_logs`` notes).
+ERROR_KEY: tuple[tuple[str, str], ...] = (
+    ("EP01", "This date is not in an open or future enterable period."),
+    ("EP02", "This ledger has no open or future enterable period."),
+    ("WU01", "This journal is unbalanced; suspense posting is allowed in this ledger, so it was processed."),
+    ("EU02", "This journal is unbalanced and suspense posting is not allowed in this ledger."),
+    ("EF01", "The account is inactive for the accounting date."),
+    ("EF02", "Detail posting is not allowed for this account."),
+    ("EF03", "Disabled account."),
+    ("EF04", "The account is not valid. Check the cross-validation rules and segment values."),
+    ("EF05", "There is no account with this account combination id."),
+    ("EC08", "Invalid currency code."),
+    ("EM01", "Invalid journal entry category (stand-in code)."),
+    ("EM03", "Invalid ledger (stand-in code)."),
+    ("EM04", "Invalid actual flag (stand-in code)."),
+)
+
+
+def render_state(state: str, names: StateNames) -> str:
+    """An ESS state as ``erpintegrations`` writes it: ``VALIDATION FAILED`` with ``spaces``."""
+    return state.replace("_", " ") if names == "spaces" else state
 
 
 class _LoadError(Exception):
@@ -712,9 +803,22 @@ class _Row:
     interface_id: int = 0
 
 
+class EssStateError(ValueError):
+    """A hold or release that the request's state does not allow.
+
+    :param status: the HTTP status to answer with (404 unknown request, 400 wrong state).
+    :param message: what is wrong.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class JournalImportService:
-    """``erpintegrations`` of the stand-in: ``importBulkData`` for ``JournalImportLauncher``, the
-    ESS finders, and the Journal Import that fills ``journalBatches``.
+    """``erpintegrations`` of the stand-in (``importBulkData`` for ``JournalImportLauncher`` and
+    the ESS finders), the ESS scheduler REST for the import's requests, and the Journal Import
+    that fills ``journalBatches``.
 
     :param service: the ADF engine (its state holds every resource).
     :param state: the system state; ESS requests live under ``_essJobs``, the interface table
@@ -740,14 +844,16 @@ class JournalImportService:
     @staticmethod
     def initial_state() -> dict[str, Any]:
         """The non-resource part of the seed: no ESS requests, an empty interface table."""
-        return {_JOBS: {}, _INTERFACE: []}
+        return {_JOBS: {}, _INTERFACE: [], _HOLD_NEXT: None}
 
     def jobs(self) -> list[dict[str, Any]]:
-        """Every ESS request: id, status, polls, file, parameters, counts, log (copies)."""
+        """Every ESS request in id order: ``request_id``, ``kind`` (``load``, ``launcher``,
+        ``child``), ``name``, ``parent_id``, ``abs_parent_id``, ``status`` (enum name), ``polls``,
+        ``parameters``, ``summary`` and ``log`` (text, once terminal) among others (copies)."""
         with self.state as db:
             return [
                 {key: copy.deepcopy(value) for key, value in job.items() if key != "rows"}
-                for job in db.setdefault(_JOBS, {}).values()
+                for job in sorted(db.setdefault(_JOBS, {}).values(), key=lambda job: int(job["request_id"]))
             ]
 
     def interface_rows(self) -> list[dict[str, Any]]:
@@ -756,8 +862,8 @@ class JournalImportService:
         Each row has the named columns of :data:`GL_INTERFACE_FIELDS` as loaded (text), with
         ``STATUS`` the row's current status (``NEW``, ``P`` or an error code), plus
         ``STATUS_DESCRIPTION``, ``INTERFACE_ID``, ``LOAD_REQUEST_ID`` (the request that loaded it),
-        ``REQUEST_ID`` (the last Journal Import that selected it) and ``FILE_LINE`` (its line in
-        ``GlInterface.csv``).
+        ``REQUEST_ID`` (the last Journal Import child that selected it) and ``FILE_LINE`` (its line
+        in ``GlInterface.csv``).
         """
         with self.state as db:
             return [
@@ -773,7 +879,61 @@ class JournalImportService:
                 for row in db.setdefault(_INTERFACE, [])
             ]
 
-    # -- HTTP ---------------------------------------------------------------------------------------
+    # -- admin controls ---------------------------------------------------------------------------
+
+    def hold_next_import(self, state: Literal["HOLD", "PAUSED"] | None) -> None:
+        """Create the next Import Journals request in ``state`` (``None`` cancels the order)."""
+        with self.state as db:
+            db[_HOLD_NEXT] = state
+
+    def hold(self, request_id: str, state: Literal["HOLD", "PAUSED"] = "HOLD") -> dict[str, Any]:
+        """Put a waiting request on hold (ESS holds requests that have not started).
+
+        :raises EssStateError: unknown request, or one that is not ``WAIT``/``READY``.
+        """
+        with self.state as db:
+            job = self._job(db, request_id)
+            if job["status"] not in ("WAIT", "READY"):
+                raise EssStateError(400, f"The request {request_id} is {job['status']} and cannot be held.")
+            job["status"] = state
+            return self._public(job)
+
+    def release(self, request_id: str) -> dict[str, Any]:
+        """Release a held or paused request: it waits again and runs on the next ticks.
+
+        :raises EssStateError: unknown request, or one that is not held.
+        """
+        with self.state as db:
+            job = self._job(db, request_id)
+            if job["status"] not in _HELD_STATES:
+                raise EssStateError(400, f"The request {request_id} is {job['status']}, not held.")
+            job["status"] = "WAIT"
+            return self._public(job)
+
+    def run(self, ticks: int | None = None) -> list[dict[str, Any]]:
+        """Advance the scheduler ``ticks`` times, or until nothing more can move (held
+        requests and requests waiting for the sandbox clock stay as they are)."""
+        settings = self.settings()
+        with self.state as db:
+            if ticks is None:
+                self._settle(db, settings)
+            else:
+                for _ in range(ticks):
+                    self._tick(db, settings)
+        return self.jobs()
+
+    @staticmethod
+    def _job(db: dict[str, Any], request_id: str) -> dict[str, Any]:
+        job = db.setdefault(_JOBS, {}).get(str(request_id))
+        if job is None:
+            raise EssStateError(404, f"The request {request_id} does not exist.")
+        return cast("dict[str, Any]", job)
+
+    @staticmethod
+    def _public(job: Mapping[str, Any]) -> dict[str, Any]:
+        return {key: copy.deepcopy(value) for key, value in job.items() if key != "rows"}
+
+    # -- HTTP: erpintegrations ----------------------------------------------------------------------
 
     async def handle(self, request: Request, base_path: str, path: str, user: str) -> Response:
         """Answer a request for ``erpintegrations`` (``path`` starts with it)."""
@@ -822,11 +982,53 @@ class JournalImportService:
     # -- importBulkData -----------------------------------------------------------------------------
 
     def submit(self, payload: Mapping[str, Any], user: str) -> dict[str, Any]:
-        """Validate an ``importBulkData`` body, load its file, and queue the ESS request.
+        """Validate an ``importBulkData`` body, read its file, and queue the load request.
 
-        :returns: the answer item (the body echoed, ``ReqstId`` set).
+        :returns: the answer item (the body echoed, ``ReqstId`` = the load request's id).
         :raises AdfError: 400 for a malformed request.
         """
+        parameters, file_name = self._check_payload(payload)
+        content = str(payload["DocumentContent"])
+        try:
+            document = base64.b64decode("".join(content.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise AdfError(
+                400, "DocumentContent is not valid base64.", "INVALID_VALUE", "DocumentContent"
+            ) from None
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(document))
+        except (zipfile.BadZipFile, OSError):
+            raise AdfError(
+                400, "DocumentContent is not a zip file.", "INVALID_VALUE", "DocumentContent"
+            ) from None
+        with archive:
+            csv_bytes, load_error = _read_member(archive)
+
+        settings = self.settings()
+        with self.state as db:
+            load = self._new_request(db, "load", None, user, parameters)
+            rows: list[dict[str, Any]] = []
+            if load_error is None and csv_bytes is not None:
+                try:
+                    rows = [asdict(row) for row in _load(csv_bytes, load["request_id"])]
+                except _LoadError as exc:
+                    load_error = str(exc)
+            load.update(
+                file_name=file_name,
+                load_error=load_error,
+                rows=rows,
+                rows_loaded=0 if load_error else len(rows),
+                import_delay_polls=settings.import_delay_polls,
+                import_delay_seconds=settings.import_delay_seconds,
+            )
+            echo = {name: payload.get(name) for name in _ESS_ATTRIBUTES}
+            echo["ReqstId"] = load["request_id"]
+            if settings.polls_to_terminal <= 0:
+                self._settle(db, settings)
+        return echo
+
+    @staticmethod
+    def _check_payload(payload: Mapping[str, Any]) -> tuple[dict[str, str], str]:
         unknown = sorted(name for name in payload if name not in _ACCEPTED_ATTRIBUTES and name != "links")
         if unknown:
             raise AdfError(
@@ -885,146 +1087,394 @@ class JournalImportService:
                 "INVALID_VALUE",
                 "ParameterList",
             )
-        parameters = {
-            name: ("" if value == "#NULL" else value)
-            for name, value in zip(_PARAMETER_NAMES, values, strict=True)
-        }
         content = payload.get("DocumentContent")
         if not isinstance(content, str) or not content.strip():
             raise AdfError(
                 400, "Attribute DocumentContent is required.", "MANDATORY_ATTRIBUTE", "DocumentContent"
             )
-        try:
-            document = base64.b64decode("".join(content.split()), validate=True)
-        except (binascii.Error, ValueError):
-            raise AdfError(
-                400, "DocumentContent is not valid base64.", "INVALID_VALUE", "DocumentContent"
-            ) from None
-        try:
-            archive = zipfile.ZipFile(io.BytesIO(document))
-        except (zipfile.BadZipFile, OSError):
-            raise AdfError(
-                400, "DocumentContent is not a zip file.", "INVALID_VALUE", "DocumentContent"
-            ) from None
-        with archive:
-            csv_bytes, load_error = _read_member(archive)
+        parameters = {
+            name: ("" if value == "#NULL" else value)
+            for name, value in zip(_PARAMETER_NAMES, values, strict=True)
+        }
+        return parameters, file_name
 
-        settings = self.settings()
-        with self.state as db:
-            request_id = str(self.state.next_id("ess-request", _REQUEST_START))
-            now = self.now()
-            rows: list[dict[str, Any]] = []
-            if load_error is None and csv_bytes is not None:
-                try:
-                    rows = [asdict(row) for row in _load(csv_bytes, request_id)]
-                except _LoadError as exc:
-                    load_error = str(exc)
-            echo = {name: payload.get(name) for name in _ESS_ATTRIBUTES}
-            echo["ReqstId"] = request_id
-            job: dict[str, Any] = {
-                "request_id": request_id,
-                "status": "WAIT",
-                "polls": 0,
-                "polls_to_terminal": settings.polls_to_terminal,
-                "submitted": format_timestamp(now),
-                "finished": None,
-                "user": user,
-                "file_name": file_name,
-                "parameters": parameters,
-                "load_error": load_error,
-                "rows": rows,
-                "rows_loaded": 0 if load_error else len(rows),
-                "summary": None,
-                "log": None,
-            }
-            db.setdefault(_JOBS, {})[request_id] = job
-            if job["polls_to_terminal"] <= 0:
+    def _new_request(
+        self,
+        db: dict[str, Any],
+        kind: str,
+        parent: Mapping[str, Any] | None,
+        user: str,
+        parameters: Mapping[str, str],
+        state: str = "WAIT",
+    ) -> dict[str, Any]:
+        # Ids come from one sequence, so a descendant always has a higher id than its parent (A5.7c).
+        request_id = str(self.state.next_id("ess-request", _REQUEST_START))
+        name, package, definition = ESS_JOBS[kind]
+        job: dict[str, Any] = {
+            "request_id": request_id,
+            "kind": kind,
+            "name": name,
+            "package": package,
+            "definition": definition,
+            "parent_id": None if parent is None else parent["request_id"],
+            # "All child requests created on behalf of that request have the same absolute parent"
+            # (Oracle, ESS REST "Get job request information", absParentRequestId); the submitted
+            # request is its own absolute parent (the public get_descendant_requests of
+            # github.com/kavin0831/GLFBDI services/fusion_service.py drops the parent itself from
+            # the absParentRequestId answer).
+            "abs_parent_id": request_id if parent is None else parent["abs_parent_id"],
+            "status": state,
+            "polls": 0,
+            "polls_to_terminal": self.settings().polls_to_terminal,
+            "extra_polls": 0,
+            "not_before": None,
+            "submitted": format_timestamp(self.now()),
+            "started": None,
+            "finished": None,
+            "user": user,
+            "parameters": dict(parameters),
+            "file_name": None if parent is None else parent.get("file_name"),
+            "summary": None,
+            "log": None,
+            "report": None,
+        }
+        db.setdefault(_JOBS, {})[request_id] = job
+        return job
+
+    # -- the scheduler ------------------------------------------------------------------------------
+
+    def _tick(self, db: dict[str, Any], settings: GlSettings) -> None:
+        """One scheduler step: every active, unheld request moves on once; a parent whose
+        children are all terminal ends with the worst of their states."""
+        now = self.now()
+        jobs: dict[str, dict[str, Any]] = db.setdefault(_JOBS, {})
+        for job in sorted(jobs.values(), key=lambda job: int(job["request_id"])):
+            if job["finished"] is not None or job["status"] not in _ACTIVE_STATES - _HELD_STATES:
+                continue
+            if job["kind"] == "launcher":
+                if job["status"] in ("WAIT", "READY"):
+                    # Import Journals starts and submits its child as a separate request (A5.7c).
+                    self._start(job, now)
+                    child = self._new_request(db, "child", job, job["user"], job["parameters"])
+                    child.update(extra_polls=job["extra_polls"], not_before=job["not_before"])
+                continue
+            need = job["polls_to_terminal"] + job["extra_polls"]
+            if job["polls"] < need:
+                job["polls"] += 1
+            due = job["not_before"] is None or now >= datetime.fromisoformat(job["not_before"])
+            if job["polls"] >= need and due:
                 self._finish(db, job, settings)
-        return echo
-
-    # -- finders ------------------------------------------------------------------------------------
-
-    def find(self, finder_text: str) -> list[dict[str, Any]]:
-        """Run an ``erpintegrations`` finder (``ESSJobStatusRF`` or ``ESSJobExecutionDetailsRF``)."""
-        name, pairs = parse_finder(finder_text)
-        binds = {var.lower(): value.strip() for var, value in pairs}
-        if name not in ("ESSJobStatusRF", "ESSJobExecutionDetailsRF"):
-            if not name:
-                raise AdfError(
-                    400,
-                    "erpintegrations is read with a finder: ESSJobStatusRF or ESSJobExecutionDetailsRF.",
-                    "INVALID_FINDER",
+            elif job["status"] != "RUNNING":
+                self._start(job, now)
+        for job in jobs.values():
+            if job["kind"] != "launcher" or job["finished"] is not None or job["status"] != "RUNNING":
+                continue
+            children = [child for child in jobs.values() if child["parent_id"] == job["request_id"]]
+            if children and all(child["finished"] is not None for child in children):
+                worst = _worst(child["status"] for child in children)
+                self._end(job, worst, now)
+                job["log"] = (
+                    f"Import Journals, request {job['request_id']}\n"
+                    + "".join(
+                        f"Submitted Import Journals: Child, request {child['request_id']}: {child['status']}\n"
+                        for child in children
+                    )
+                    + f"Request status: {worst}\n"
                 )
-            raise AdfError(
-                400, f"The finder {name} is not defined for resource {ERP_INTEGRATIONS}.", "INVALID_FINDER"
-            )
-        allowed = {"requestid"} if name == "ESSJobStatusRF" else {"requestid", "filetype"}
-        extra = sorted(set(binds) - allowed)
-        if extra:
-            raise AdfError(
-                400, f"The bind variable {extra[0]} is not defined for finder {name}.", "INVALID_FINDER"
-            )
-        request_id = binds.get("requestid", "")
-        settings = self.settings()
-        with self.state as db:
-            job = db.setdefault(_JOBS, {}).get(request_id)
-            if job is None:
-                return []
-            if name == "ESSJobStatusRF":
-                self._advance(db, job, settings)
-                return [
-                    {
-                        "OperationName": "getESSJobStatus",
-                        "ReqstId": request_id,
-                        "RequestStatus": job["status"],
-                    }
-                ]
-            file_type = (binds.get("filetype") or "LOG").upper()
-            if file_type not in ("LOG", "OUT", "ALL"):
-                raise AdfError(
-                    400, f"The fileType {file_type} is not valid; use LOG, OUT or ALL.", "INVALID_VALUE"
-                )
-            content = None
-            if job["log"] is not None:
-                content = base64.b64encode(_log_zip(request_id, job["log"], file_type)).decode("ascii")
-            return [
-                {
-                    "OperationName": "downloadESSJobExecutionDetails",
-                    "DocumentContent": content,
-                    "FileName": f"{request_id}.zip",
-                    "ContentType": "zip",
-                    "FileType": file_type,
-                    "ReqstId": request_id,
-                    "RequestStatus": job["status"],
-                }
-            ]
 
-    def _advance(self, db: dict[str, Any], job: dict[str, Any], settings: GlSettings) -> None:
-        if job["finished"] is not None:
-            return
-        job["polls"] += 1
-        if job["polls"] >= job["polls_to_terminal"]:
-            self._finish(db, job, settings)
-        else:
-            job["status"] = "RUNNING"
+    def _settle(self, db: dict[str, Any], settings: GlSettings) -> None:
+        """Tick until no request moves any more."""
+        for _ in range(_SETTLE_LIMIT):
+            before = [(job["status"], job["polls"]) for job in db.setdefault(_JOBS, {}).values()]
+            self._tick(db, settings)
+            after = [(job["status"], job["polls"]) for job in db[_JOBS].values()]
+            if before == after:
+                return
 
-    # -- the job --------------------------------------------------------------------------------------
+    @staticmethod
+    def _start(job: dict[str, Any], now: datetime) -> None:
+        job["status"] = "RUNNING"
+        job["started"] = job["started"] or format_timestamp(now)
+
+    @staticmethod
+    def _end(job: dict[str, Any], status: str, now: datetime) -> None:
+        job["status"] = status
+        job["started"] = job["started"] or format_timestamp(now)
+        job["finished"] = format_timestamp(now)
 
     def _finish(self, db: dict[str, Any], job: dict[str, Any], settings: GlSettings) -> None:
         now = self.now()
-        run = _ImportRun(job, settings, now)
-        if job["load_error"] is None:
+        if job["kind"] == "load":
+            self._finish_load(db, job, now)
+            return
+        load = db[_JOBS][job["abs_parent_id"]]
+        run = _ImportRun(job, load, settings, now)
+        run.execute(db, self.service)
+        self._end(job, run.status, now)
+        job["summary"] = run.summary
+        job["report"] = job["log"] = run.report_text()
+
+    def _finish_load(self, db: dict[str, Any], job: dict[str, Any], now: datetime) -> None:
+        lines = [
+            "Load Interface File for Import",
+            f"Request id: {job['request_id']}",
+            f"File: {job['file_name']} ({_CSV_NAME}), interface GL_INTERFACE",
+        ]
+        if job["load_error"] is not None:
+            lines.append(f"Load failed: {job['load_error']} No rows were loaded into GL_INTERFACE.")
+            self._end(job, "ERROR", now)
+        else:
             interface: list[dict[str, Any]] = db.setdefault(_INTERFACE, [])
             next_id = max([0, *(row.get("interface_id", 0) for row in interface)]) + 1
             for number, row in enumerate(job["rows"]):
                 row["interface_id"] = next_id + number
                 interface.append(row)
             job["rows"] = []
-            run.execute(db, self.service)
-        job["status"] = run.status
-        job["finished"] = format_timestamp(now)
-        job["summary"] = run.summary
-        job["log"] = run.log_text()
+            # The load succeeds once its rows are in GL_INTERFACE, whatever Journal Import later
+            # makes of them (A5.7c: "a load whose journals were all rejected still shows SUCCEEDED").
+            self._end(job, "SUCCEEDED", now)
+            held = db.get(_HOLD_NEXT)
+            db[_HOLD_NEXT] = None
+            launcher = self._new_request(db, "launcher", job, job["user"], job["parameters"], held or "WAIT")
+            lines.append(f"Rows loaded: {job['rows_loaded']}")
+            lines.append(f"Submitted Import Journals, request {launcher['request_id']}")
+            self._delay(job, launcher, now)
+        lines.append(f"Request status: {job['status']}")
+        job["summary"] = {"rows_loaded": job["rows_loaded"]}
+        job["log"] = "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _delay(load: Mapping[str, Any], launcher: dict[str, Any], now: datetime) -> None:
+        """Carry the slow-import fault of the load onto its Import Journals request, whose child
+        inherits it: the child runs ``extra_polls`` more ticks and not before ``not_before``."""
+        launcher["extra_polls"] = load["import_delay_polls"]
+        if load["import_delay_seconds"]:
+            launcher["not_before"] = format_timestamp(now + timedelta(seconds=load["import_delay_seconds"]))
+
+    # -- finders ------------------------------------------------------------------------------------
+
+    def find(self, finder_text: str) -> list[dict[str, Any]]:
+        """Run an ``erpintegrations`` finder: ``ESSJobStatusRF``, ``ESSExecutionDetailsRF`` or
+        ``ESSJobExecutionDetailsRF``."""
+        name, pairs = parse_finder(finder_text)
+        binds = {var.lower(): value.strip() for var, value in pairs}
+        settings = self.settings()
+        finders = {"ESSJobStatusRF": {"requestid"}, "ESSJobExecutionDetailsRF": {"requestid", "filetype"}}
+        if settings.execution_details_finder:
+            finders["ESSExecutionDetailsRF"] = {"requestid"}
+        if name not in finders:
+            if not name:
+                raise AdfError(
+                    400,
+                    f"erpintegrations is read with a finder: {', '.join(finders)}.",
+                    "INVALID_FINDER",
+                )
+            # A pod without the finder answers as ADF does for any undefined finder: 400.
+            raise AdfError(
+                400, f"The finder {name} is not defined for resource {ERP_INTEGRATIONS}.", "INVALID_FINDER"
+            )
+        extra = sorted(set(binds) - finders[name])
+        if extra:
+            raise AdfError(
+                400, f"The bind variable {extra[0]} is not defined for finder {name}.", "INVALID_FINDER"
+            )
+        request_id = binds.get("requestid", "")
+        with self.state as db:
+            job = db.setdefault(_JOBS, {}).get(request_id)
+            if job is None:
+                return []
+            if name == "ESSJobStatusRF":
+                self._tick(db, settings)
+                return [
+                    {
+                        "OperationName": "getESSJobStatus",
+                        "ReqstId": request_id,
+                        "RequestStatus": render_state(job["status"], settings.state_names),
+                    }
+                ]
+            if name == "ESSExecutionDetailsRF":
+                self._tick(db, settings)
+                return [
+                    {
+                        "OperationName": "getESSExecutionDetails",
+                        "ReqstId": request_id,
+                        "RequestStatus": json.dumps(self._details(db, job, settings)),
+                    }
+                ]
+            return [self._execution_files(job, binds.get("filetype") or "LOG", settings)]
+
+    def _details(self, db: dict[str, Any], root: Mapping[str, Any], settings: GlSettings) -> dict[str, Any]:
+        """The ``ESSExecutionDetailsRF`` tree: the request and every descendant.
+
+        Key names are those the public reader of this finder uses
+        (github.com/kavin0831/GLFBDI services/fusion_service.py ``get_execution_details``: the
+        item's ``RequestStatus`` is a JSON string with ``JOBS`` — one object or a list — whose
+        entries carry ``JOBNAME``, ``JOBPATH``, ``REQUESTID``, ``STATUS`` and may nest ``CHILD``).
+        Which layout a pod sends is UNCONFIRMED: :attr:`GlSettings.execution_details_layout`.
+        """
+        jobs = sorted(db[_JOBS].values(), key=lambda job: int(job["request_id"]))
+
+        def node(job: Mapping[str, Any]) -> dict[str, Any]:
+            return {
+                "JOBNAME": job["name"],
+                "JOBPATH": job["package"],
+                "REQUESTID": job["request_id"],
+                "STATUS": render_state(job["status"], settings.state_names),
+            }
+
+        def nested(job: Mapping[str, Any]) -> dict[str, Any]:
+            out = node(job)
+            children = [nested(child) for child in jobs if child["parent_id"] == job["request_id"]]
+            if children:
+                out["CHILD"] = children
+            return out
+
+        if settings.execution_details_layout == "nested":
+            return {"JOBS": nested(root)}
+        descendants = [job for job in jobs if _descends(db[_JOBS], job, root["request_id"])]
+        return {"JOBS": [node(root), *(node(job) for job in descendants)]}
+
+    @staticmethod
+    def _execution_files(job: Mapping[str, Any], file_type_text: str, settings: GlSettings) -> dict[str, Any]:
+        file_type = file_type_text.upper()
+        if file_type not in ("LOG", "OUT", "ALL"):
+            raise AdfError(
+                400, f"The fileType {file_type} is not valid; use LOG, OUT or ALL.", "INVALID_VALUE"
+            )
+        request_id = job["request_id"]
+        content = None
+        if job["log"] is not None:
+            content = base64.b64encode(_log_zip(request_id, job["log"], file_type)).decode("ascii")
+        return {
+            "OperationName": "downloadESSJobExecutionDetails",
+            "DocumentContent": content,
+            "FileName": f"{request_id}.zip",
+            "ContentType": "zip",
+            "FileType": file_type,
+            "ReqstId": request_id,
+            "RequestStatus": render_state(job["status"], settings.state_names),
+        }
+
+    # -- HTTP: the ESS scheduler REST -----------------------------------------------------------------
+
+    def scheduler(self, method: str, path: str, params: Mapping[str, str]) -> tuple[int, Any]:
+        """Answer ``/ess/rest/scheduler/v1/requests…`` (``path`` is what follows ``requests``):
+        ``GET`` the list (``q`` in SCIM form, e.g. ``absParentRequestId eq 2345001``; ``fields``),
+        ``GET /<id>``, ``POST /<id>/hold`` and ``POST /<id>/release``.
+
+        Operations and field names are Oracle's (Applications Common REST, "Scheduler REST
+        Endpoints": docs.oracle.com/en/cloud/saas/applications-common/25b/farca/api-scheduler.html;
+        ``RequestDetails`` of "Get job request information"; the list's ``RequestQueryResponse``
+        has ``items`` and ``count``). ``name`` and ``requestParameters`` (``submit.argumentN``)
+        follow the public client github.com/kavin0831/GLFBDI services/fusion_service.py
+        (``get_descendant_requests``, ``get_ji_group_id``).
+
+        :returns: status and JSON body (a text body for errors).
+        """
+        settings = self.settings()
+        if not settings.scheduler_rest:
+            # A pod that does not grant the integration user the scheduler REST: 403 (UNCONFIRMED).
+            return 403, "Forbidden: the user has no access to the Enterprise Scheduler REST API."
+        parts = [part for part in path.split("/") if part]
+        with self.state as db:
+            jobs: dict[str, dict[str, Any]] = db.setdefault(_JOBS, {})
+            if method == "GET" and not parts:
+                try:
+                    predicate = _scim_filter(params.get("q") or "")
+                except ValueError as exc:
+                    return 400, str(exc)
+                self._tick(db, settings)
+                fields = [name.strip() for name in (params.get("fields") or "").split(",") if name.strip()]
+                items = [
+                    _project(self._scheduler_item(job), fields)
+                    for job in sorted(jobs.values(), key=lambda job: int(job["request_id"]))
+                    if predicate(self._scheduler_item(job))
+                ]
+                return 200, {"items": items, "count": len(items)}
+            if not parts[0].isdigit() or parts[0] not in jobs:
+                return 404, f"The request {parts[0]} does not exist."
+            if method == "GET" and len(parts) == 1:
+                self._tick(db, settings)
+                fields = [name.strip() for name in (params.get("fields") or "").split(",") if name.strip()]
+                return 200, _project(self._scheduler_item(jobs[parts[0]]), fields)
+            if method == "POST" and len(parts) == 2 and parts[1] in ("hold", "release"):
+                try:
+                    self.hold(parts[0]) if parts[1] == "hold" else self.release(parts[0])
+                except EssStateError as exc:
+                    return exc.status, str(exc)
+                return 200, self._scheduler_item(jobs[parts[0]])
+        return 404, "The requested resource does not exist."
+
+    @staticmethod
+    def _scheduler_item(job: Mapping[str, Any]) -> dict[str, Any]:
+        parameters = [job["parameters"][name] for name in _PARAMETER_NAMES]
+        if job["kind"] == "load":
+            parameters = [job["file_name"] or ""]
+        return {
+            "requestId": int(job["request_id"]),
+            "parentRequestId": None if job["parent_id"] is None else int(job["parent_id"]),
+            "absParentRequestId": int(job["abs_parent_id"]),
+            "name": job["name"],
+            "jobDefinitionId": f"JobDefinition:/{job['package']}/{job['definition']}",
+            "application": "FscmEss",
+            "state": job["status"],
+            "submitter": job["user"],
+            "submissionTime": job["submitted"],
+            "processStartTime": job["started"],
+            "processEndTime": job["finished"],
+            "completedTime": job["finished"],
+            "requestParameters": [
+                {"name": f"submit.argument{number}", "value": value or "#NULL"}
+                for number, value in enumerate(parameters, start=1)
+            ],
+        }
+
+
+def _worst(states: Iterable[str]) -> str:
+    """The state a parent ends with: its worst child's (ERROR over WARNING over SUCCEEDED)."""
+    order = {"SUCCEEDED": 0, "WARNING": 1, "ERROR": 2}
+    return max(states, key=lambda state: order.get(state, 2))
+
+
+def _descends(jobs: Mapping[str, Mapping[str, Any]], job: Mapping[str, Any], ancestor: str) -> bool:
+    parent = job["parent_id"]
+    while parent is not None:
+        if parent == ancestor:
+            return True
+        parent = jobs[parent]["parent_id"]
+    return False
+
+
+_SCIM_CLAUSE = re.compile(r"^\s*(\w+)\s+eq\s+(?:'([^']*)'|\"([^\"]*)\"|(\S+))\s*$", re.IGNORECASE)
+_SCIM_FIELDS = ("requestId", "absParentRequestId", "parentRequestId", "state", "name")
+
+
+def _scim_filter(text: str) -> Callable[[Mapping[str, Any]], bool]:
+    """A predicate for the SCIM filters a client uses here: ``<field> eq <value>`` joined by
+    ``and`` (fields :data:`_SCIM_FIELDS`); an empty filter matches everything.
+
+    :raises ValueError: another form or field.
+    """
+    clauses: list[tuple[str, str]] = []
+    for part in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE) if text.strip() else []:
+        match = _SCIM_CLAUSE.match(part)
+        if match is None:
+            raise ValueError(
+                f"Invalid query string: {text!r} (the stand-in supports '<field> eq <value>' and 'and')."
+            )
+        field = match[1]
+        if field not in _SCIM_FIELDS:
+            raise ValueError(f"Invalid query field {field}; the stand-in queries {', '.join(_SCIM_FIELDS)}.")
+        clauses.append((field, next(value for value in match.groups()[1:] if value is not None)))
+
+    def matches(item: Mapping[str, Any]) -> bool:
+        return all(str(item.get(field)) == value for field, value in clauses)
+
+    return matches
+
+
+def _project(item: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    return {name: value for name, value in item.items() if name in fields} if fields else item
 
 
 def _read_member(archive: zipfile.ZipFile) -> tuple[bytes | None, str | None]:
@@ -1105,63 +1555,92 @@ def _log_zip(request_id: str, text: str, file_type: str) -> bytes:
     return buffer.getvalue()
 
 
-def _quoted(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+_Column = tuple[str, int, bool]  # title, width, right-aligned
+_SUMMARY_COLUMNS: tuple[_Column, ...] = (
+    ("Source", 25, False),
+    ("Group ID", 18, False),
+    ("Status", 9, False),
+    ("Lines Read", 10, True),
+    ("Lines Imported", 15, True),
+    ("Lines Rejected", 15, True),
+    ("Batches", 8, True),
+)
+_BATCH_COLUMNS: tuple[_Column, ...] = (
+    ("Batch Name", 69, False),
+    ("Batch ID", 15, True),
+    ("Journals", 9, True),
+)
+_ERROR_COLUMNS: tuple[_Column, ...] = (
+    ("Status", 6, False),
+    ("Source", 25, False),
+    ("Accounting Date", 15, False),
+    ("Currency", 8, False),
+    ("Group ID", 18, False),
+    ("Batch Name (REFERENCE1)", 30, False),
+    ("Journal Name (REFERENCE4)", 30, False),
+    ("Line", 6, True),
+)
+
+
+def _table_row(columns: Sequence[_Column], values: Sequence[Any]) -> str:
+    """One fixed-width line: each value cut or padded to its column, columns one space apart."""
+    cells = []
+    for (_title, width, right), value in zip(columns, values, strict=True):
+        text = str(value)[:width]
+        cells.append(text.rjust(width) if right else text.ljust(width))
+    return " ".join(cells).rstrip()
+
+
+def _table_head(columns: Sequence[_Column]) -> list[str]:
+    """A table's title line and its dashes."""
+    return [
+        _table_row(columns, [title for title, _width, _right in columns]),
+        " ".join("-" * width for _title, width, _right in columns),
+    ]
 
 
 class _ImportRun:
-    """One run of Journal Import for a finished ESS request."""
+    """One run of Journal Import (the "Import Journals: Child" request).
 
-    def __init__(self, job: dict[str, Any], settings: GlSettings, now: datetime) -> None:
+    :param job: the child request.
+    :param load: the load request it descends from (file name, rows loaded).
+    :param settings: the ledger setup.
+    :param now: the sandbox time.
+    """
+
+    def __init__(
+        self, job: dict[str, Any], load: Mapping[str, Any], settings: GlSettings, now: datetime
+    ) -> None:
         self.job = job
+        self.load = load
         self.settings = settings
         self.now = now
         self.status = "ERROR"
         self.messages: list[str] = []
-        self.imported: list[str] = []
-        self.rejected: list[str] = []
-        self.selected = 0
+        self.selected: list[dict[str, Any]] = []
+        self.batches: list[tuple[str, int, int]] = []  # (name, JeBatchId, journals)
         self.imported_rows = 0
 
     @property
-    def rejected_rows(self) -> int:
-        return len(self.rejected)
+    def rejected(self) -> list[dict[str, Any]]:
+        """The selected rows left in ``GL_INTERFACE`` with an error code."""
+        return [row for row in self.selected if row["status"] not in ("NEW", "P")]
 
     @property
     def summary(self) -> dict[str, Any]:
+        """Row counts of the run."""
         return {
-            "rows_loaded": self.job["rows_loaded"],
-            "rows_selected": self.selected,
+            "rows_loaded": self.load["rows_loaded"],
+            "rows_selected": len(self.selected),
             "rows_imported": self.imported_rows,
-            "rows_rejected": self.rejected_rows,
+            "rows_rejected": len(self.selected) - self.imported_rows,
+            "batches": [name for name, _batch_id, _journals in self.batches],
         }
 
-    def log_text(self) -> str:
-        job = self.job
-        parameters = job["parameters"]
-        lines = [
-            "Journal Import (Oracle Fusion stand-in; log format UNCONFIRMED)",
-            f"Request id: {job['request_id']}",
-            f"File: {job['file_name']} ({_CSV_NAME})",
-            "Parameters: " + ", ".join(f"{name}={parameters[name] or '#NULL'}" for name in _PARAMETER_NAMES),
-        ]
-        if job["load_error"] is not None:
-            lines.append(f"Load failed: {job['load_error']} No rows were loaded into GL_INTERFACE.")
-        else:
-            lines.append(f"Rows loaded: {job['rows_loaded']}")
-            lines.extend(self.messages)
-            lines.append(f"Rows selected: {self.selected}")
-            lines.append(f"Rows imported: {self.imported_rows}")
-            lines.append(f"Rows rejected: {self.rejected_rows}")
-            lines.extend(self.imported)
-            lines.extend(self.rejected)
-        lines.append(f"Request status: {self.status}")
-        return "\n".join(lines) + "\n"
-
     def execute(self, db: dict[str, Any], service: AdfService) -> None:
+        """Select, validate and import the group's rows, or reject the whole group."""
         settings = self.settings
         parameters = self.job["parameters"]
-        request_id = self.job["request_id"]
         problems = []
         if parameters["DataAccessSetId"] != str(settings.data_access_set_id):
             problems.append(
@@ -1180,14 +1659,14 @@ class _ImportRun:
             return
         group = parameters["GroupId"]
         interface: list[dict[str, Any]] = db.setdefault(_INTERFACE, [])
-        selected = [
+        # Leftovers of an earlier import of the same group are selected again (A5.7c).
+        self.selected = [
             row
             for row in interface
             if row["values"]["USER_JE_SOURCE_NAME"] == source
             and (group.upper() == "ALL" or row["values"]["GROUP_ID"].strip() == group)
         ]
-        self.selected = len(selected)
-        if not selected:
+        if not self.selected:
             self.messages.append(
                 f"No rows were selected: GL_INTERFACE has no rows with USER_JE_SOURCE_NAME {source!r} "
                 f"and GROUP_ID {group or '(empty)'}."
@@ -1196,65 +1675,103 @@ class _ImportRun:
         combinations = combinations_by_segments(db)
         known_values = [{key[index] for key in combinations} for index in range(len(SEGMENTS))]
         open_periods = settings.open_period_names(self.now.date())
-        for row in selected:
-            row["request_id"] = request_id
+        for row in self.selected:
+            row["request_id"] = self.job["request_id"]
             row["status"], row["description"] = "NEW", None
             problem = self._validate(row["values"], combinations, known_values, open_periods)
             if problem is not None:
                 row["status"], row["description"] = problem
-
-        batches: dict[str, list[dict[str, Any]]] = {}
-        for row in selected:
-            batches.setdefault(self._batch_name(row), []).append(row)
-        for rows in batches.values():
-            for (_name, currency), journal_rows in self._journals(rows).items():
-                debit = sum(
-                    (_parse_amount(r["values"]["ENTERED_DR"]) or Decimal(0) for r in journal_rows), Decimal(0)
-                )
-                credit = sum(
-                    (_parse_amount(r["values"]["ENTERED_CR"]) or Decimal(0) for r in journal_rows), Decimal(0)
-                )
-                if debit != credit:
-                    for row in journal_rows:
-                        if row["status"] == "NEW":
-                            row["status"] = "EU02"
-                            row["description"] = (
-                                "This journal entry is unbalanced and suspense posting is not allowed in this "
-                                f"ledger (entered debits {debit} {currency}, entered credits {credit} {currency})."
-                            )
-        any_rejected = any(row["status"] != "NEW" for row in selected)
-        accepted: list[tuple[str, list[dict[str, Any]]]] = []
-        for name, rows in batches.items():
-            rejected = any(row["status"] != "NEW" for row in rows) or (
-                any_rejected and settings.rejection_scope == "group"
-            )
-            if not rejected:
-                accepted.append((name, rows))
-                continue
-            for row in rows:
+        # No balance check: a live import accepted an unbalanced journal (A5.7b live note), so
+        # the client must refuse unbalanced journals itself.
+        if self.rejected:
+            # One bad line rejects every journal of its group: no batch at all (A5.7b live probe).
+            for row in self.selected:
                 if row["status"] == "NEW":
                     row["status"] = "P"
-                    row["description"] = (
-                        "The row is valid but its batch was rejected."
-                        if settings.rejection_scope == "batch"
-                        else "The row is valid but another row of the import was rejected."
-                    )
-        for name, rows in accepted:
+                    row["description"] = "The row is valid but another row of its group was rejected."
+            self.status = settings.rejected_status
+            return
+        batches: dict[str, list[dict[str, Any]]] = {}
+        for row in self.selected:
+            batches.setdefault(row["values"]["REFERENCE1"].strip(), []).append(row)
+        for reference, rows in batches.items():
+            name = self._batch_name(reference, rows[0])
             batch_id = self._store_batch(db, service, name, rows)
-            self.imported.append(
-                f"IMPORTED batch={_quoted(name)} journals={len({self._journal_name(r) for r in rows})} "
-                f"rows={len(rows)} JeBatchId={batch_id}"
-            )
+            self.batches.append((name, batch_id, len(self._journals(rows))))
             self.imported_rows += len(rows)
-        imported = {id(row) for _name, rows in accepted for row in rows}
+        imported = {id(row) for row in self.selected}
         interface[:] = [row for row in interface if id(row) not in imported]
-        for row in selected:
-            if row["status"] != "NEW":  # rejected rows stay in GL_INTERFACE
-                self.rejected.append(
-                    f"REJECTED batch={_quoted(self._batch_name(row))} journal={_quoted(self._journal_name(row))} "
-                    f"line={row['file_line']} status={row['status']} description={_quoted(row['description'] or '')}"
-                )
-        self.status = "SUCCEEDED" if self.rejected_rows == 0 else settings.rejected_status
+        self.status = "SUCCEEDED"
+
+    # -- the report ----------------------------------------------------------------------------------
+
+    def report_text(self) -> str:
+        """The Journal Import execution report: fixed-width, an "Error Lines" table and the
+        "Error Key" legend.
+
+        Modelled on what a public client parses out of real reports (github.com/kavin0831/GLFBDI
+        services/fusion_service.py ``analyze_ess_logs``): a totals row ``<source> <group>
+        Error|Warning|Success <count>``; error lines that start with the code, then the source and
+        the accounting date (``EF04   Manual   2026-05-16  USD …``); the problem text (``FLEX-VALUE
+        DOES NOT EXIST …``) in the body; a legend headed by ``=====`` lines around "Error Key".
+        The exact columns of a pod's report are UNCONFIRMED.
+        """
+        parameters = self.job["parameters"]
+        outcome = {"SUCCEEDED": "Success", "WARNING": "Warning"}.get(self.status, "Error")
+        rule = "=" * 30
+        lines = [
+            f"{'Journal Import Execution Report':<60}Report Date: {self.now.strftime('%Y-%m-%d %H:%M:%S')}",
+            f"Request ID: {self.job['request_id']}    Load Request ID: {self.load['request_id']}    "
+            f"File: {self.load['file_name']}",
+            f"Ledger: {self.settings.ledger_name}    Data Access Set: {parameters['DataAccessSetId'] or '#NULL'}",
+            f"Post Errors to Suspense: {parameters['PostErrorsToSuspense'] or 'N'}    "
+            f"Create Summary Journals: {parameters['CreateSummaryJournals'] or 'N'}    "
+            f"Import Descriptive Flexfields: {parameters['ImportDescriptiveFlexfields'] or 'N'}",
+            "",
+            *self.messages,
+            *([""] if self.messages else []),
+            *_table_head(_SUMMARY_COLUMNS),
+            _table_row(
+                _SUMMARY_COLUMNS,
+                [
+                    parameters["JournalSource"],
+                    parameters["GroupId"] or "#NULL",
+                    outcome,
+                    len(self.selected),
+                    self.imported_rows,
+                    len(self.selected) - self.imported_rows,
+                    len(self.batches),
+                ],
+            ),
+            "",
+        ]
+        if self.batches:
+            lines.extend(_table_head(_BATCH_COLUMNS))
+            lines.extend(_table_row(_BATCH_COLUMNS, batch) for batch in self.batches)
+            lines.append("")
+        lines.append(f"{rule} Error Lines {rule}")
+        lines.extend(_table_head(_ERROR_COLUMNS))
+        if not self.rejected:
+            lines.append("No errors were found.")
+        for row in self.rejected:
+            values = row["values"]
+            accounting = _parse_date(values["ACCOUNTING_DATE"])
+            cells = [
+                row["status"],
+                values["USER_JE_SOURCE_NAME"],
+                accounting.isoformat() if accounting else values["ACCOUNTING_DATE"].strip(),
+                values["CURRENCY_CODE"].strip(),
+                values["GROUP_ID"].strip(),
+                values["REFERENCE1"].strip(),
+                values["REFERENCE4"].strip(),
+                row["file_line"],
+            ]
+            lines.append(_table_row(_ERROR_COLUMNS, cells))
+            lines.append(f"       {row['description']}")
+        lines.append("")
+        lines.append(f"{rule} Error Key {rule}")
+        lines.extend(f"{code:<7}{text}" for code, text in ERROR_KEY)
+        return "\n".join(lines) + "\n"
 
     # -- validation --------------------------------------------------------------------------------------
 
@@ -1339,12 +1856,22 @@ class _ImportRun:
 
     # -- names and storage ----------------------------------------------------------------------------------
 
-    def _batch_name(self, row: Mapping[str, Any]) -> str:
-        name = str(row["values"]["REFERENCE1"]).strip()
-        if name:
-            return name
-        parameters = self.job["parameters"]
-        return f"{row['values']['USER_JE_SOURCE_NAME']} {self.job['request_id']}: A {parameters['GroupId'] or ''}".strip()
+    def _batch_name(self, reference: str, row: Mapping[str, Any]) -> str:
+        """The imported batch's name: ``<REFERENCE1> <source> A <GROUP_ID> <child request id> N``.
+
+        Journal Import extends the name; a live pod named a batch ``93294RT-JNL-G1 Spreadsheet A
+        238 10070490 N`` (contract A5.7c), so clients look batches up by prefix. Without a
+        REFERENCE1 the name starts with the source.
+        """
+        parts = [
+            reference,
+            row["values"]["USER_JE_SOURCE_NAME"].strip(),
+            "A",
+            row["values"]["GROUP_ID"].strip(),
+            self.job["request_id"],
+            "N",
+        ]
+        return " ".join(part for part in parts if part)
 
     @classmethod
     def _journals(cls, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -1425,7 +1952,8 @@ class _ImportRun:
                 "Status": "Unposted",
                 "AccountingPeriod": headers[0]["PeriodName"],
                 "JournalSource": first_values["USER_JE_SOURCE_NAME"],
-                "RequestId": int(self.job["request_id"]),
+                # GL_JE_BATCHES.REQUEST_ID is NULL after a journal import (contract A5.7c).
+                "RequestId": None,
                 "LedgerName": self.settings.ledger_name,
                 "journalHeaders": headers,
             },

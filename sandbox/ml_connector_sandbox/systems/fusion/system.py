@@ -18,8 +18,10 @@ Wire behaviour follows ``contracts/oracle_fusion_netsuite.md`` part A and the ch
     ``suppliers`` with their ``sites`` and AP ``invoices`` with ``invoiceLines`` and
     ``invoiceDistributions`` (:mod:`.payables`);
   - ``erpintegrations`` — FBDI ``importBulkData`` of ``GlInterface.zip`` with
-    ``JournalImportLauncher``, and the ESS finders ``ESSJobStatusRF`` and
-    ``ESSJobExecutionDetailsRF`` (:class:`.gl.JournalImportService`).
+    ``JournalImportLauncher``, and the ESS finders ``ESSJobStatusRF``, ``ESSExecutionDetailsRF``
+    and ``ESSJobExecutionDetailsRF`` (:class:`.gl.JournalImportService`).
+* ``/ess/rest/scheduler/v1/requests`` — the ESS scheduler REST for the import's requests (list
+  with ``q=absParentRequestId eq <id>``, item, ``hold``, ``release``), same credentials.
 * Admin API (besides the framework's ``/__sandbox__/…``): ``/__sandbox__/fusion/resources``
   (list the declared resources), ``GET|POST /__sandbox__/fusion/resources/<name>`` (dump, or
   create/change items — read-only resources included — stamping ``LastUpdateDate``),
@@ -30,9 +32,12 @@ Wire behaviour follows ``contracts/oracle_fusion_netsuite.md`` part A and the ch
   suppliers with their sites, see :meth:`FusionSandbox.upsert_supplier`; the generic
   ``resources/suppliers`` route does the same), ``GET /__sandbox__/fusion/gl-interface`` (the rows
   Journal Import left in ``GL_INTERFACE``), ``GET /__sandbox__/fusion/ess-jobs`` (the ESS
-  requests with their logs), ``GET|POST /__sandbox__/fusion/gl-settings`` (ledger, sources,
-  categories, currencies, open periods, polls to a terminal status, rejection scope, see
-  :class:`.gl.GlSettings`), ``GET|POST /__sandbox__/fusion/payables/settings`` (payables
+  requests with their logs), ``POST /__sandbox__/fusion/ess/hold-next`` (``{"state": "HOLD"}`` or
+  ``"PAUSED"``: the next Import Journals request is created held), ``POST
+  /__sandbox__/fusion/ess/requests/<id>/hold|release``, ``POST /__sandbox__/fusion/ess/run``
+  (``{"ticks": n}``, or until nothing moves), ``GET|POST /__sandbox__/fusion/gl-settings`` (ledger,
+  sources, categories, currencies, open periods, ticks per request, state names, descendant
+  look-ups, slow imports, ``like`` on batch names, see :class:`.gl.GlSettings`), ``GET|POST /__sandbox__/fusion/payables/settings`` (payables
   business units, duplicate-number scope, see :class:`.payables.PayablesSettings`) and
   ``GET|POST /__sandbox__/fusion/settings`` (page-size cap, default page size, tie order).
 
@@ -45,17 +50,18 @@ from __future__ import annotations
 
 import copy
 import hmac
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ml_connector_sandbox.auth import AuthFailure, OAuthError, Principal, TokenRequest
 from ml_connector_sandbox.base import ADMIN_PREFIX, SandboxClock, SandboxSystem
-from ml_connector_sandbox.systems.fusion.adf import AdfError, AdfResource, AdfService
+from ml_connector_sandbox.systems.fusion.adf import AdfError, AdfResource, AdfService, framework_version
 from ml_connector_sandbox.systems.fusion.customers import (
     ADDRESS_ATTRIBUTES,
     CUSTOMER_RESOURCE_NAME,
@@ -68,8 +74,11 @@ from ml_connector_sandbox.systems.fusion.gl import (
     ERP_INTEGRATIONS,
     JOURNAL_BATCH_RESOURCE_NAME,
     JOURNAL_BATCHES_RESOURCE,
+    DetailsLayout,
+    EssStateError,
     GlSettings,
     JournalImportService,
+    StateNames,
 )
 from ml_connector_sandbox.systems.fusion.payables import (
     AP_INVOICE_RESOURCE_NAME,
@@ -95,6 +104,7 @@ __all__ = [
     "CLIENT_ID",
     "CLIENT_SECRET",
     "REST_PREFIX",
+    "SCHEDULER_PREFIX",
     "SCOPE",
     "SCOPE_SUFFIX",
     "TOKEN_PATH",
@@ -103,6 +113,9 @@ __all__ = [
 
 TOKEN_PATH = "/oauth2/v1/token"
 REST_PREFIX = "/fscmRestApi/resources"
+SCHEDULER_PREFIX = "/ess/rest/scheduler/v1/requests"
+_LIKE = re.compile(r"\blike\b", re.IGNORECASE)
+_QUOTED = re.compile(r"'(?:[^']|'')*'")
 API_VERSIONS = ("11.13.18.05", "latest")
 SCOPE_SUFFIX = "urn:opc:resource:consumer::all"
 SCOPE = "urn:opc:resource:fa:instanceid=1234567" + SCOPE_SUFFIX
@@ -131,8 +144,26 @@ class _GlSettingsBody(BaseModel):
     currencies: list[str] | None = None
     open_periods: list[str] | None = None
     polls_to_terminal: int | None = Field(default=None, ge=0)
-    rejection_scope: Literal["batch", "group"] | None = None
     rejected_status: Literal["ERROR", "WARNING", "SUCCEEDED"] | None = None
+    state_names: StateNames | None = None
+    execution_details_finder: bool | None = None
+    execution_details_layout: DetailsLayout | None = None
+    scheduler_rest: bool | None = None
+    import_delay_polls: int | None = Field(default=None, ge=0)
+    import_delay_seconds: float | None = Field(default=None, ge=0)
+    batch_name_like: bool | None = None
+
+
+class _HoldBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["HOLD", "PAUSED"] | None = "HOLD"
+
+
+class _RunBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ticks: int | None = Field(default=None, ge=0)
 
 
 class _PayablesSettingsBody(BaseModel):
@@ -402,9 +433,7 @@ class FusionSandbox(SandboxSystem):
         return self.journal_import.interface_rows()
 
     def ess_jobs(self) -> list[dict[str, Any]]:
-        """The ESS requests submitted through ``erpintegrations``: ``request_id``, ``status``,
-        ``polls``, ``file_name``, ``parameters``, ``load_error``, ``summary`` (row counts) and
-        ``log`` (text, once terminal)."""
+        """The ESS requests of every import (see :meth:`.gl.JournalImportService.jobs`)."""
         return self.journal_import.jobs()
 
     def configure_gl(self, **changes: Any) -> dict[str, Any]:
@@ -559,9 +588,23 @@ class FusionSandbox(SandboxSystem):
             base_path = f"{REST_PREFIX}/{version}"
             raw_path = bytes(request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
             rest_path = raw_path[raw_path.find(base_path) + len(base_path) :] if base_path in raw_path else ""
-            if rest_path.strip("/").split("/", 1)[0].split("?", 1)[0] == ERP_INTEGRATIONS:
+            resource = rest_path.strip("/").split("/", 1)[0].split("?", 1)[0]
+            if resource == ERP_INTEGRATIONS:
                 return await self.journal_import.handle(request, base_path, rest_path, principal.subject)
+            if resource == JOURNAL_BATCH_RESOURCE_NAME and not self.gl_settings.batch_name_like:
+                refused = _refuse_like(request)
+                if refused is not None:
+                    return refused
             return await self.service.handle(request, base_path, rest_path, principal.subject)
+
+        @app.api_route(SCHEDULER_PREFIX, methods=["GET"], include_in_schema=False)
+        @app.api_route(SCHEDULER_PREFIX + "/{path:path}", methods=["GET", "POST"], include_in_schema=False)
+        def scheduler(request: Request, path: str = "", principal: Principal = Depends(auth)) -> Response:
+            # The ESS scheduler REST lives outside /fscmRestApi and takes the same credentials.
+            status, body = self.journal_import.scheduler(request.method, path, dict(request.query_params))
+            if isinstance(body, str):
+                return PlainTextResponse(body, status_code=status)
+            return JSONResponse(body, status_code=status)
 
         app.include_router(self._admin_router())
 
@@ -664,6 +707,30 @@ class FusionSandbox(SandboxSystem):
         def change_gl_settings(settings: _GlSettingsBody) -> dict[str, Any]:
             return self.configure_gl(**settings.model_dump(exclude_unset=True))
 
+        def ess_call(action: Callable[[], Any]) -> Any:
+            try:
+                return action()
+            except EssStateError as exc:
+                raise HTTPException(status_code=exc.status, detail=str(exc)) from None
+
+        @router.post("/ess/hold-next")
+        def hold_next(body: _HoldBody) -> dict[str, Any]:
+            self.journal_import.hold_next_import(body.state)
+            return {"hold_next": body.state}
+
+        @router.post("/ess/requests/{request_id}/hold")
+        def hold_request(request_id: str, body: _HoldBody | None = Body(default=None)) -> dict[str, Any]:
+            state = (body or _HoldBody()).state or "HOLD"
+            return cast("dict[str, Any]", ess_call(lambda: self.journal_import.hold(request_id, state)))
+
+        @router.post("/ess/requests/{request_id}/release")
+        def release_request(request_id: str) -> dict[str, Any]:
+            return cast("dict[str, Any]", ess_call(lambda: self.journal_import.release(request_id)))
+
+        @router.post("/ess/run")
+        def run_ess(body: _RunBody | None = Body(default=None)) -> list[dict[str, Any]]:
+            return self.journal_import.run((body or _RunBody()).ticks)
+
         @router.get("/settings")
         def read_settings() -> dict[str, Any]:
             return self._settings()
@@ -688,6 +755,22 @@ class FusionSandbox(SandboxSystem):
             "default_limit": self.service.default_limit,
             "tie_order": self.service.tie_order,
         }
+
+
+def _refuse_like(request: Request) -> Response | None:
+    """The 400 a pod gives when ``journalBatches`` does not support ``like`` in ``q`` (whether
+    it does is UNCONFIRMED; ADF answers 400 to a filter it cannot run, contract A4.2), or
+    ``None`` when the request's ``q`` has no ``like``."""
+    query = request.query_params.get("q") or ""
+    if not _LIKE.search(_QUOTED.sub("''", query)):
+        return None
+    error = AdfError(
+        400,
+        f"The query expression '{query}' is not supported for resource {JOURNAL_BATCH_RESOURCE_NAME}: "
+        "the operator like is not allowed.",
+        "INVALID_QUERY",
+    )
+    return error.to_response(framework_version(request))
 
 
 def _unauthorized(failure: AuthFailure, request: Request) -> Response:
