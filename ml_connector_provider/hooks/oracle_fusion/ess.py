@@ -487,9 +487,10 @@ class FusionEssJobs(FusionRestClient):
 
         The tree is done when every request in it is terminal, except that a root that succeeded
         while none of its descendants has appeared yet is waited for further (its children run as
-        separate, later requests), unless descendants cannot be listed on this pod (the root is
-        then the whole tree) or ``settled`` says the tree's work is visible (e.g. every journal's
-        batch is found).
+        separate, later requests), until ``settled`` says the tree's work is visible (e.g. every
+        journal's batch is found). Where descendants cannot be listed on this pod, a caller that
+        passes ``settled`` waits for it (up to ``timeout``: a load's success says nothing about the
+        import that follows it); without ``settled`` the root is taken as the whole tree.
 
         A tree held up (:meth:`EssTree.held`: a request on ``HOLD``, or ``PAUSED`` with nothing
         running) for ``hold_timeout`` seconds raises :class:`FusionEssHeld`: the request can be
@@ -544,10 +545,12 @@ class FusionEssJobs(FusionRestClient):
                 last_summary = summary
                 last_state = tree.root.state
                 if tree.finished and (
-                    not tree.visible
-                    or tree.descendants
+                    tree.descendants
                     or tree.root.state not in ESS_SUCCESS_STATUSES
                     or (settled is not None and settled(tree))
+                    # Descendants cannot be listed on this pod: a caller that can tell the work is
+                    # done (``settled``) keeps waiting for it; otherwise the root is the whole tree.
+                    or (not tree.visible and settled is None)
                 ):
                     return tree
                 held = tree.held()

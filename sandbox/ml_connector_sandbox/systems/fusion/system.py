@@ -556,6 +556,9 @@ class FusionSandbox(SandboxSystem):
                 "scope": SCOPE,
                 "rest_framework_version": "4",
                 "timeout": 30,
+                # Both descendant look-ups of a journal import are served; which one a pod lets
+                # the integration user call is UNCONFIRMED (contract A5.7c), so the client tries both.
+                "ess_descendants": "auto",
             },
         }
 
