@@ -253,3 +253,24 @@ def test_a_held_import_is_waited_for_and_never_submitted_again(
     assert (result.action, third.imports) == (Action.SKIPPED, 0)  # linked to the released import's batch
     assert result.target_id
     assert len(batches(hook, "pi_h")) == 1
+
+
+@pytest.mark.parametrize(("bad", "imports"), [((), 1), ((7,), 2), ((2, 9, 15), 2)])
+def test_import_count_for_twenty_journals(
+    bad: tuple[int, ...], imports: int, hook: OracleFusionHook, ledger: Ledger, fusion: FusionSandbox
+) -> None:
+    """Isolation cost on the stand-in: one import for a clean batch; one more whatever the number
+    of bad journals, since the child's report names them (one group per journal would take 20)."""
+    today = fusion.clock.now().date()
+    keys = [f"pi_n{n:02d}" for n in range(20)]
+    w = writer(hook, ledger)
+    results = w.write(
+        [
+            item(key, today, account=DISABLED_ACCOUNT if n in bad else AR_SUSPENSE_ACCOUNT)
+            for n, key in enumerate(keys)
+        ]
+    )
+    assert w.imports == imports
+    assert {r.source_id for r in results if r.action is Action.DEAD_LETTERED} == {keys[n] for n in bad}
+    for n, key in enumerate(keys):
+        assert len(batches(hook, key)) == (0 if n in bad else 1), key
