@@ -98,6 +98,56 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    """Probe each enabled tenant integration's real systems, read-only, through its connections."""
+    import contextlib
+    import importlib
+
+    from ml_connector_provider.checks import CheckResult, CheckStatus
+    from ml_connector_provider.config import ConfigError, effective_tenant_integrations, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        sys.stderr.write(f"{err}\n")
+        return 1
+    rows: list[dict[str, str]] = []
+    for ti in effective_tenant_integrations(config):
+        if not ti.enabled or ti.spec.checks is None:
+            continue
+        if args.tenant and ti.tenant_id != args.tenant:
+            continue
+        if args.integration and ti.integration_id != args.integration:
+            continue
+        module_name, _, attr = ti.spec.checks.rpartition(".")
+        run_checks = getattr(importlib.import_module(module_name), attr)
+        settings = ti.spec.settings_model.model_validate(ti.settings)
+        try:
+            # Hooks log through Airflow's logging, which prints to standard output: keep that
+            # free for the report (``--json`` output stays parseable).
+            with contextlib.redirect_stdout(sys.stderr):
+                results: list[CheckResult] = run_checks(ti.connections, settings)
+        except Exception as exc:  # noqa: BLE001 - one tenant's unreachable system must not hide the others
+            results = [
+                CheckResult(
+                    f"{ti.integration_id}.connect",
+                    CheckStatus.FAIL,
+                    f"{type(exc).__name__}: {exc}",
+                    "check the tenant's Airflow connections (ml-connector never prints their secrets)",
+                )
+            ]
+        rows.extend(
+            {"tenant": ti.tenant_id, "integration": ti.integration_id, **r.as_dict()} for r in results
+        )
+    if args.json:
+        _dump({"checks": rows}, out)
+    elif rows:
+        table(rows, ["tenant", "integration", "check", "status", "found", "fix"], out)
+    else:
+        out.write("No enabled integration of this config has checks to run.\n")
+    return 1 if any(row["status"] == CheckStatus.FAIL.value for row in rows) else 0
+
+
 # -- sandbox / demo ---------------------------------------------------------------------------
 
 SANDBOX_PACKAGE = "ml_connector_sandbox"
@@ -392,6 +442,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="path of the tenant YAML file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "check",
+        help="probe each tenant's real systems read-only and say what to change (e.g. Fusion GL import)",
+    )
+    p.add_argument("config", help="path of the tenant YAML file")
+    p.add_argument("--tenant", help="only this tenant")
+    p.add_argument("--integration", help="only this integration")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(
         "sandbox",

@@ -70,6 +70,9 @@ class IntegrationSpec:
     :param default_schedule: cron expression used when the tenant gives none.
     :param docs: the integration's documentation page, relative to the repository.
     :param params: integration-specific DAG-run params (see :class:`ParamSpec`).
+    :param checks: dotted path of a ``run_checks(connections, settings) -> list[CheckResult]``
+        function that probes the tenant's real systems read-only (``ml-connector check``);
+        imported only when the command runs.
     """
 
     id: str
@@ -81,6 +84,7 @@ class IntegrationSpec:
     docs: str = ""
     tags: tuple[str, ...] = field(default=())
     params: tuple[ParamSpec, ...] = field(default=())
+    checks: str | None = None
 
     def stream(self, name: str) -> StreamSpec:
         for spec in self.streams:

@@ -445,6 +445,31 @@ class FusionEssJobs(FusionRestClient):
         self.__dict__["_ess_descendant_source_found"] = "none"
         return None
 
+    def probe_descendant_sources(self, request_id: str | int = 1) -> dict[str, str | None]:
+        """Ask each way of listing ESS descendants once, read-only, and say which the pod allows.
+
+        :param request_id: any request id; it need not exist (an allowed source answers with no
+            item, a refused one with 400, 403, 404 or 405).
+        :returns: ``{"execution_details": None | "<why refused>", "scheduler": None | "<why>"}``,
+            ``None`` meaning allowed.
+        :raises FusionApiError: Fusion failed otherwise (5xx, 401).
+        """
+        rid = _request_id(request_id)
+        found: dict[str, str | None] = {}
+        for source, read in (
+            ("execution_details", self._execution_details),
+            ("scheduler", self._scheduler_requests),
+        ):
+            try:
+                read(rid)
+            except FusionApiError as exc:
+                if exc.status not in _REFUSED:
+                    raise
+                found[source] = f"HTTP {exc.status}: {exc.detail}"
+            else:
+                found[source] = None
+        return found
+
     def ess_request_tree(self, request_id: str | int, *, descendants: bool = True) -> EssTree:
         """Read an ESS request's state and, with ``descendants``, the requests it spawned.
 

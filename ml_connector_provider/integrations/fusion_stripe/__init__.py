@@ -62,6 +62,7 @@ SPEC = IntegrationSpec(
     settings_model=FusionStripeSettings,
     default_schedule="*/15 * * * *",
     docs="docs/integrations/fusion_stripe.md",
+    checks=f"{_HERE}.checks.run_checks",
     params=(
         ParamSpec(
             name="invoice_numbers",

@@ -80,6 +80,10 @@ from ml_connector_sandbox.systems.fusion.gl import (
     JournalImportService,
     StateNames,
 )
+from ml_connector_sandbox.systems.fusion.journal_setup import (
+    JOURNAL_CATEGORIES_RESOURCE,
+    JOURNAL_SOURCES_RESOURCE,
+)
 from ml_connector_sandbox.systems.fusion.payables import (
     AP_INVOICE_RESOURCE_NAME,
     AP_INVOICES_RESOURCE,
@@ -243,6 +247,8 @@ class FusionSandbox(SandboxSystem):
         JOURNAL_BATCHES_RESOURCE,
         SUPPLIERS_RESOURCE,
         AP_INVOICES_RESOURCE,
+        JOURNAL_SOURCES_RESOURCE,
+        JOURNAL_CATEGORIES_RESOURCE,
     )
     """The resources served; later changes append their declarations here."""
 
