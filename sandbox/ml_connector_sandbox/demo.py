@@ -251,6 +251,11 @@ def run_demo(
                 # Stripe's clock runs a little behind, so what a scenario does just before a run is
                 # already older than the sync's lag and inside that run's window.
                 runner.system("stripe").clock.set_offset(-SCENARIO_CLOCK_LAG)
+            if "fusion" in runner.names:
+                # A journal import runs its three ESS requests at submission here: the example
+                # tenants poll ESS every 10 s, as suits a real pod, and the demo should not wait
+                # minutes per import. The tests exercise the slow, pod-like progression.
+                runner.system("fusion").configure_gl(polls_to_terminal=0)  # type: ignore[attr-defined]
             tenant_dags = [dag for dag in dags if dag.tenant == tenant]
             sftp = None
             if any(c.conn_type == "sftp" for dag in tenant_dags for c in dag.connections):
