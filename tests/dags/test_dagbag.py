@@ -153,6 +153,7 @@ ACME_SETTINGS = {
         "segment_delimiter": "-",
         "import_timeout": 1800,
         "poll_interval": 5.0,
+        "hold_timeout": 900,
     },
 }
 

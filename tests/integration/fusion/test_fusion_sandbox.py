@@ -837,6 +837,8 @@ def test_admin_routes(base_url: str, api: Api) -> None:
         ("journalBatches", ["delete", "get"], 0),
         ("suppliers", ["get"], 9),
         ("invoices", ["create", "delete", "get", "update"], 3),
+        ("journalSourcesLOV", ["get"], 3),
+        ("journalCategoriesLOV", ["get"], 3),
         ("workNotes", ["create", "delete", "get", "update"], 0),
     ]
     created = requests.post(

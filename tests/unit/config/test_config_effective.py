@@ -40,6 +40,7 @@ GL_RESOLVED: dict[str, Any] = {
     "segment_delimiter": "-",
     "import_timeout": 1800,
     "poll_interval": 10.0,
+    "hold_timeout": 900,
 }
 
 
