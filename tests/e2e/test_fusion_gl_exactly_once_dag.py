@@ -5,16 +5,21 @@ pod-like Fusion stand-in (contract A5.7c) and the Stripe stand-in over HTTP.
 After every step each payment, refund and billing cycle has exactly one batch in Fusion's
 ``journalBatches`` under its journal prefix (``Stripe <id> ``); the number of Journal Import
 submissions (ESS load requests) is checked too, so "nothing imported again" is shown, not assumed.
+
+The steps (contract A5.7c): the ``importBulkData`` answer lost; Import Journals still running after
+the load succeeded, with the descendant look-ups as served and with each one off; an import held
+in Fusion, then released; one bad journal among good ones, fixed in the tenant config; a worker
+killed while it waits for the request tree. Every run is also cleared and run again. The module is
+one story: tests share the stand-ins and the ledger and run in order.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,7 @@ from ml_connector_sandbox import SandboxClient
 from ml_connector_sandbox.runner import SandboxRunner
 
 from ml_connector_provider.engine.types import StreamKey
+from ml_connector_provider.integrations.fusion_stripe.journals import subscription_of
 from ml_connector_provider.ledger import Ledger
 from ml_connector_provider.ledger.schema import files, leases
 from ml_connector_provider.targets.fusion_gl import FILE_PREFIX
@@ -181,7 +187,7 @@ def cycles(sandbox: SandboxRunner, subscription: str) -> list[str]:
     return [
         str(i["id"])
         for i in stripe_state(sandbox).invoices()
-        if i["status"] == "paid" and json.dumps(i.get("parent") or {}).find(subscription) >= 0
+        if i["status"] == "paid" and subscription_of(i) == subscription
     ]
 
 
@@ -247,12 +253,40 @@ def attempts(ledger: Ledger) -> list[Any]:
         )
 
 
-def run_failing(capfd: pytest.CaptureFixture[str], logical_date: datetime) -> str:
-    """Run the DAG expecting a failed task; the task log (what an operator reads)."""
-    capfd.readouterr()
-    run_dag(DAG_ID, expect="failed", logical_date=logical_date)
-    captured = capfd.readouterr()
-    return captured.out + captured.err
+class TaskLogs:
+    """Runs the DAG and reads its task logs, as an operator would: what the task runner prints
+    (exceptions, hook logs) and what the provider's own loggers record."""
+
+    def __init__(self, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+        self.capfd = capfd
+        self.caplog = caplog
+
+    def run(self, logical_date: datetime, wanted: str, *, expect: str = "success") -> tuple[str, str]:
+        """Run the DAG; its run id and its task logs, which must contain ``wanted`` (printed task
+        log lines may reach the output a moment after the task ended)."""
+        self.capfd.readouterr()
+        self.caplog.clear()
+        run_id = run_dag(DAG_ID, expect=expect, logical_date=logical_date)
+        printed = ""
+        deadline = time.monotonic() + 5
+        while True:
+            captured = self.capfd.readouterr()
+            printed += captured.out + captured.err
+            text = printed + self.caplog.text
+            if wanted in text or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        assert wanted in text, text[-5000:]
+        return run_id, text
+
+    def failing(self, logical_date: datetime, wanted: str) -> str:
+        """Run the DAG expecting a failed task whose log contains ``wanted``; the task logs."""
+        return self.run(logical_date, wanted, expect="failed")[1]
+
+
+@pytest.fixture
+def task_logs(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> TaskLogs:
+    return TaskLogs(capfd, caplog)
 
 
 def run_ok(logical_date: datetime) -> str:
@@ -285,12 +319,13 @@ def batch_ids(sandbox: SandboxRunner, keys: list[str]) -> dict[str, str]:
 def assert_linked_to_their_batches(
     sandbox: SandboxRunner,
     ledger: Ledger,
-    payments: list[str],
-    cycles_: list[str] = (),  # type: ignore[assignment]
+    payments: Sequence[str],
+    billing_cycles: Sequence[str] = (),
 ) -> None:
-    ids = batch_ids(sandbox, [*payments, *cycles_])
-    assert links(ledger, "payments", payments) == {k: ids[k] for k in payments}
-    assert links(ledger, "subscriptions", list(cycles_)) == {k: ids[k] for k in cycles_}
+    """The ledger links each journal to its one batch's ``JeBatchId``."""
+    ids = batch_ids(sandbox, [*payments, *billing_cycles])
+    assert links(ledger, "payments", list(payments)) == {k: ids[k] for k in payments}
+    assert links(ledger, "subscriptions", list(billing_cycles)) == {k: ids[k] for k in billing_cycles}
 
 
 # -- 1. the importBulkData answer lost ----------------------------------------------------------------
@@ -302,7 +337,7 @@ def test_a_lost_import_answer_fails_the_task_and_later_runs_link_the_stored_impo
     client: stripe.StripeClient,
     customer: str,
     subscription: str,
-    capfd: pytest.CaptureFixture[str],
+    task_logs: TaskLogs,
 ) -> None:
     keys = [pay(client, customer, 12000), pay(client, customer, 3450)]
     keys.append(refund(client, keys[0], 2000))
@@ -312,8 +347,7 @@ def test_a_lost_import_answer_fails_the_task_and_later_runs_link_the_stored_impo
         admin.add_fault(kind="drop", path="/erpintegrations$", method="POST", process=True)
 
     failed = new_date()
-    log = run_failing(capfd, failed)
-    assert "not retried because POST is not idempotent" in log
+    task_logs.failing(failed, "not retried because POST is not idempotent")
     assert loads(sandbox) == before + 1  # the POST reached Fusion; its answer did not come back
     [lost] = ledger.files_in_progress("acme", "fusion_stripe")
     assert lost.state is not None
@@ -433,14 +467,14 @@ def test_a_held_import_fails_the_runs_naming_it_and_posts_once_released(
     ledger: Ledger,
     client: stripe.StripeClient,
     customer: str,
-    capfd: pytest.CaptureFixture[str],
+    task_logs: TaskLogs,
 ) -> None:
     ess_admin(sandbox, "hold-next", {"state": "HOLD"})
     payment = pay(client, customer, 8800)
     before = loads(sandbox)
 
     first = new_date()
-    log = run_failing(capfd, first)
+    log = task_logs.failing(first, "FusionEssHeld")
     [held] = [job for job in fusion(sandbox).ess_jobs() if job["status"] == "HOLD"]
     assert held["name"] == "Import Journals"
     assert f"Oracle Fusion ESS request {held['request_id']} has been HOLD" in log
@@ -452,8 +486,7 @@ def test_a_held_import_fails_the_runs_naming_it_and_posts_once_released(
 
     # Still held: the next run waits again, submits nothing and fails naming the same request.
     second = new_date()
-    log = run_failing(capfd, second)
-    assert f"Oracle Fusion ESS request {held['request_id']} has been HOLD" in log
+    task_logs.failing(second, f"Oracle Fusion ESS request {held['request_id']} has been HOLD")
     assert loads(sandbox) == before + 1
     assert batches_per_journal(sandbox, [payment]) == {payment: 0}
 
@@ -553,7 +586,7 @@ def test_a_task_killed_mid_wait_is_retried_and_settles_its_attempt(
     ledger: Ledger,
     client: stripe.StripeClient,
     customer: str,
-    capfd: pytest.CaptureFixture[str],
+    task_logs: TaskLogs,
     tmp_path: Path,
 ) -> None:
     delay = 200
@@ -574,20 +607,22 @@ def test_a_task_killed_mid_wait_is_retried_and_settles_its_attempt(
     assert attempt.state["load_request_id"] == load_id
     assert child["request_id"] in attempt.state["requests"]
 
-    # Fusion goes on meanwhile: the child is a few ticks from its end when the retry comes (the
-    # slow-import fault stays with the requests it was given to).
+    # Fusion goes on meanwhile: the child is a few ticks from its end when the retry comes
+    # (turning the slow-import fault off only affects later imports).
     fusion(sandbox).configure_gl(import_delay_polls=0)
     ess_admin(sandbox, "run", {"ticks": child["polls_to_terminal"] + delay - child["polls"] - 4})
     [still] = [job for job in fusion(sandbox).ess_jobs() if job["request_id"] == child["request_id"]]
     assert still["status"] == "RUNNING"
 
     # While the killed task's lease stands, a retry fails fast and imports nothing.
-    log = run_failing(capfd, when)
-    assert "is held by" in log
+    task_logs.failing(when, "LeaseHeld")
     assert loads(sandbox) == before + 1
     expire_lease(ledger, "payments")  # as lease_ttl passing would
 
-    run_id = run_ok(when)
+    run_id, _ = task_logs.run(when, f"ESS request {load_id}) left by an earlier attempt")
+    # The retry waited for the killed attempt's request tree to end (only its polls move it).
+    [ended] = [job for job in fusion(sandbox).ess_jobs() if job["request_id"] == child["request_id"]]
+    assert ended["status"] == "SUCCEEDED"
     assert posted(ledger, run_id, "payments") == {}
     assert outcomes(ledger, run_id, "payments")[payment] == "skipped"  # linked to the killed attempt's batch
     assert loads(sandbox) == before + 1
