@@ -176,10 +176,13 @@ def refund(client: stripe.StripeClient, intent: str, amount: int) -> str:
     return str(client.v1.refunds.create(params={"payment_intent": intent, "amount": amount}).id)
 
 
-def renew(sandbox: SandboxRunner, subscription: str) -> str:
-    """Bill the subscription's next cycle; the paid invoice's id (the journal's key)."""
+def renew(sandbox: SandboxRunner, ledger: Ledger, subscription: str) -> list[str]:
+    """Bill the subscription's next cycle; the paid invoices not posted yet (the journals' keys:
+    the new cycle's, and the first cycle's when no earlier step posted it)."""
     stripe_state(sandbox).advance_subscription(subscription)
-    return cycles(sandbox, subscription)[-1]
+    paid = cycles(sandbox, subscription)
+    linked = links(ledger, "subscriptions", paid)
+    return [key for key in paid if key not in linked]
 
 
 def cycles(sandbox: SandboxRunner, subscription: str) -> list[str]:
@@ -396,28 +399,44 @@ def assert_import_journals_ran_late(sandbox: SandboxRunner, since: int, delay: i
         assert int(child["request_id"]) > int(root["request_id"])
 
 
+def submitted_since(sandbox: SandboxRunner, ledger: Ledger, mark: tuple[int, int]) -> list[list[str]]:
+    """The journals of each import since ``mark`` (:func:`import_mark`), from the ledger's
+    attempts, after checking that Fusion received exactly those imports and that each ended
+    ``processed`` (every journal in it imported)."""
+    loads_before, attempts_before = mark
+    rows = attempts(ledger)[attempts_before:]
+    assert loads(sandbox) - loads_before == len(rows)
+    assert [row.outcome for row in rows] == ["processed"] * len(rows)
+    return [sorted(journal["record"] for journal in row.state["journals"]) for row in rows]
+
+
+def import_mark(sandbox: SandboxRunner, ledger: Ledger) -> tuple[int, int]:
+    return loads(sandbox), len(attempts(ledger))
+
+
 def test_import_journals_running_after_the_load_succeeded_posts_one_batch_per_journal(
     sandbox: SandboxRunner, ledger: Ledger, client: stripe.StripeClient, customer: str, subscription: str
 ) -> None:
     fusion(sandbox).configure_gl(import_delay_polls=DELAY)
     payments = [pay(client, customer, 5000), pay(client, customer, 7725)]
     payments.append(refund(client, payments[1], 725))
-    cycle = renew(sandbox, subscription)
-    before = loads(sandbox)
+    new_cycles = renew(sandbox, ledger, subscription)
+    mark = import_mark(sandbox, ledger)
 
     when = new_date()
     run_id = run_ok(when)
     assert posted(ledger, run_id, "payments") == dict.fromkeys(payments, "created")
-    assert posted(ledger, run_id, "subscriptions") == {cycle: "created"}
-    assert loads(sandbox) == before + 2  # one import per stream's write batch
-    assert_import_journals_ran_late(sandbox, before, DELAY)
-    assert_exactly_once(sandbox, [*payments, cycle])
-    assert_linked_to_their_batches(sandbox, ledger, payments, [cycle])
+    assert posted(ledger, run_id, "subscriptions") == dict.fromkeys(new_cycles, "created")
+    imports = submitted_since(sandbox, ledger, mark)
+    assert sorted(key for group in imports for key in group) == sorted([*payments, *new_cycles])
+    assert_import_journals_ran_late(sandbox, mark[0], DELAY)
+    assert_exactly_once(sandbox, [*payments, *new_cycles])
+    assert_linked_to_their_batches(sandbox, ledger, payments, new_cycles)
 
     # 5. Cleared and run again.
     rerun(ledger, when)
-    assert loads(sandbox) == before + 2
-    assert_exactly_once(sandbox, [*payments, cycle])
+    assert submitted_since(sandbox, ledger, mark) == imports
+    assert_exactly_once(sandbox, [*payments, *new_cycles])
 
 
 @pytest.mark.parametrize(
@@ -442,21 +461,22 @@ def test_without_a_descendant_look_up_a_late_import_still_posts_once(
         scheduler_rest=scheduler_rest,
     )
     payment = pay(client, customer, 2100)
-    cycle = renew(sandbox, subscription)
-    before = loads(sandbox)
+    new_cycles = renew(sandbox, ledger, subscription)
+    mark = import_mark(sandbox, ledger)
 
     when = new_date()
     run_id = run_ok(when)
     assert posted(ledger, run_id, "payments") == {payment: "created"}
-    assert posted(ledger, run_id, "subscriptions") == {cycle: "created"}
-    assert loads(sandbox) == before + 2
-    assert_import_journals_ran_late(sandbox, before, DELAY - 2)
-    assert_exactly_once(sandbox, [payment, cycle])
-    assert_linked_to_their_batches(sandbox, ledger, [payment], [cycle])
+    assert posted(ledger, run_id, "subscriptions") == dict.fromkeys(new_cycles, "created")
+    imports = submitted_since(sandbox, ledger, mark)
+    assert sorted(key for group in imports for key in group) == sorted([payment, *new_cycles])
+    assert_import_journals_ran_late(sandbox, mark[0], DELAY - 2)
+    assert_exactly_once(sandbox, [payment, *new_cycles])
+    assert_linked_to_their_batches(sandbox, ledger, [payment], new_cycles)
 
     rerun(ledger, when)  # 5. cleared and run again
-    assert loads(sandbox) == before + 2
-    assert_exactly_once(sandbox, [payment, cycle])
+    assert submitted_since(sandbox, ledger, mark) == imports
+    assert_exactly_once(sandbox, [payment, *new_cycles])
 
 
 # -- 3. HOLD, then release ------------------------------------------------------------------------------
@@ -523,7 +543,7 @@ def test_a_bad_journal_is_dead_lettered_with_fusions_reason_and_posts_once_fixed
     rewrite_config(tenant_config(fee_account=MISSING_ACCOUNT))
     bad = pay(client, customer, 9900)  # has a fee line: on the missing account
     good = [refund(client, paid[0], 1000), refund(client, paid[1], 1500)]  # no fee line
-    bad_cycle = renew(sandbox, subscription)
+    [bad_cycle] = renew(sandbox, ledger, subscription)  # earlier cycles were posted by the run above
     before = loads(sandbox)
 
     when = new_date()
