@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from ml_connector_provider.ledger import Ledger
 
 DAG_FILE = """\
 import os
+import signal
 from ml_connector_provider.dag_factory import build_dags  # airflow dag
 build_dags(os.environ["ML_CONNECTOR_CONFIG"])
 """
@@ -120,3 +122,46 @@ def stream_summary(ledger: Ledger, tenant: str, run_id: str, stream: str) -> dic
     [row] = [r for r in ledger.list_runs(tenant=tenant) if r.run_id == run_id and r.key.stream == stream]
     assert row.summary is not None
     return dict(row.summary)
+
+
+def rewrite_config(config: str) -> None:
+    """Replace the tenant file of the current DAG environment (the next run's DAG is built from it)."""
+    path = Path(os.environ["ML_CONNECTOR_CONFIG"])
+    if path.read_text() != config:
+        path.write_text(config)
+
+
+_RUN_IN_CHILD = """\
+import sys
+from datetime import datetime
+from tests.harness.airflow_dags import run_dag
+run_dag(sys.argv[1], logical_date=datetime.fromisoformat(sys.argv[2]))
+"""
+
+
+def start_dag_process(dag_id: str, logical_date: datetime, log: Path) -> subprocess.Popen[bytes]:
+    """Run the DAG with ``dag.test()`` in a process of its own (a worker that can be killed), in
+    the current DAG environment, importing this source tree; output goes to ``log``.
+
+    It runs in a new session: :func:`kill_process_group` kills it with its children.
+    """
+    root = Path(__file__).resolve().parents[2]
+    path = [str(root), str(root / "sandbox"), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-c", _RUN_IN_CHILD, dag_id, logical_date.isoformat()],
+            env=env,
+            cwd=root,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def kill_process_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process started by :func:`start_dag_process` and its children (no clean-up runs
+    in them), and reap it."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)

@@ -13,7 +13,9 @@ positions or headings beyond the words "Error Key" (sources: public Fusion clien
 the texts of ``EU02``/``WU01``; contract A5.7b/A5.7c). It reads:
 
 * **error rows** — every line before the legend that carries an error code (two capital letters
-  and two digits, standing alone: ``EF04``, ``EF04,EC03``); a row belongs to a journal when it
+  and two digits, standing alone: ``EF04``, ``EF04,EC03``), with the indented lines right under
+  it that carry none (the row's ``STATUS_DESCRIPTION``, e.g. ``FLEX-VALUE DOES NOT EXIST …
+  (VALUE=99999)``: the only place naming the bad value); a row belongs to a journal when it
   names one of the journal's references (its ``REFERENCE1``, its journal name, its source id — as
   whole words, so ``pi_1`` does not match ``pi_12``);
 * **the legend** — after a line containing "Error Key", lines starting with a code give its text;
@@ -92,10 +94,12 @@ def parse_journal_import_report(text: str) -> JournalImportReport:
     legend: dict[str, str] = {}
     in_legend = False
     current: str | None = None
+    # The last error row may go on over indented lines without a code (its description).
+    continuing = False
     for raw in text.splitlines():
         line = raw.rstrip()
         if _LEGEND_HEADING.search(line) and not _CODE.search(line):
-            in_legend, current = True, None
+            in_legend, current, continuing = True, None, False
             continue
         if in_legend:
             entry = _LEGEND_ENTRY.match(line)
@@ -113,4 +117,9 @@ def parse_journal_import_report(text: str) -> JournalImportReport:
             in_legend, current = False, None
         if _CODE.search(line):
             rows.append(" ".join(line.split()))
+            continuing = True
+        elif continuing and raw[:1].isspace() and not _RULE.match(line):
+            rows[-1] = f"{rows[-1]} {' '.join(line.split())}"
+        else:
+            continuing = False
     return JournalImportReport(tuple(rows), legend)

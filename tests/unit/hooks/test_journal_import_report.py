@@ -30,6 +30,11 @@ def test_table_layout_names_each_rejected_journal_with_code_and_text() -> None:
     assert set(reasons) == {"pi_BAD1", "pi_BAD2"}
     assert reasons["pi_BAD1"][0].startswith("EF04 (Invalid account combination")
     assert "EU02 (The journal entry is unbalanced and suspense posting isn't allowed" in reasons["pi_BAD2"][0]
+    # The row's description (the indented line under it) says which value is wrong.
+    assert reasons["pi_BAD1"][0].endswith(
+        "EF04 FLEX-VALUE DOES NOT EXIST (SEGMENT=Account) (VALUESET=Corporate Account) (VALUE=99999)"
+    )
+    assert "FLEX-VALUE" not in reasons["pi_BAD2"][0]
     # The legend's own codes are not error rows.
     assert not any("WU01" in row for row in report.error_rows)
 
@@ -50,3 +55,28 @@ def test_stand_in_key_value_lines_and_nothing() -> None:
     ]
     assert parse_journal_import_report("").rejections({"x": ["x"]}) == {}
     assert parse_journal_import_report("SHRD0079: Number of records inserted: 5").error_rows == ()
+
+
+def test_description_lines_stay_with_their_error_row_only() -> None:
+    text = "\n".join(
+        [
+            "Error Lines",
+            "EF04   Stripe  2026-12-07  USD  7  Stripe pi_b G7;  Payment pi_b  4",
+            "       FLEX-VALUE DOES NOT EXIST (SEGMENT=Account)",
+            "       (VALUESET=Corporate Account) (VALUE=99999)",
+            "EF03   Stripe  2026-12-07  USD  7  Stripe pi_c G7;  Payment pi_c  6",
+            "",
+            "       Totals: 2 rejected",
+            "------ -------",
+            "Error Key",
+            "EF04   The account is not valid.",
+        ]
+    )
+    reasons = parse_journal_import_report(text).rejections(
+        {"b": ["Stripe pi_b G7;"], "c": ["Stripe pi_c G7;"]}
+    )
+    assert reasons["b"] == [
+        "EF04 (The account is not valid.): EF04 Stripe 2026-12-07 USD 7 Stripe pi_b G7; Payment pi_b 4 "
+        "FLEX-VALUE DOES NOT EXIST (SEGMENT=Account) (VALUESET=Corporate Account) (VALUE=99999)"
+    ]
+    assert reasons["c"] == ["EF03 Stripe 2026-12-07 USD 7 Stripe pi_c G7; Payment pi_c 6"]
