@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -226,12 +227,31 @@ def connection_settings(
     )
 
 
+#: The stripe SDK's logger: it logs two INFO lines for every API call (request and response).
+SDK_LOGGER = "stripe"
+
+
+def quiet_sdk_logs() -> None:
+    """Keep the stripe SDK's per-call INFO lines out of task logs (its warnings and errors stay).
+
+    The SDK logs every request and response at INFO; with thousands of calls per run that buried
+    the connector's own lines and cost half its CPU. The hook logs retries and the streams log one
+    line per batch instead. A level set on the ``stripe`` logger in the deployment's logging
+    configuration is left as it is (set ``DEBUG`` or ``INFO`` there to see the calls again).
+    """
+    logger = logging.getLogger(SDK_LOGGER)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+
+
 def build_client(settings: StripeConnectionSettings, http_client: stripe.HTTPClient) -> stripe.StripeClient:
-    """A ``StripeClient`` for these settings on the given HTTP client.
+    """A ``StripeClient`` for these settings on the given HTTP client (the SDK's per-call INFO
+    logging off, see :func:`quiet_sdk_logs`).
 
     :param http_client: ``stripe.RequestsClient`` for blocking calls, ``stripe.HTTPXClient`` for
         the ``*_async`` methods; the caller owns (and closes) it.
     """
+    quiet_sdk_logs()
     options: dict[str, Any] = {}
     if settings.api_base:
         options["base_addresses"] = {"api": settings.api_base}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from typing import Any
@@ -397,3 +398,22 @@ def test_test_connection_fails_when_unreachable(
     assert message.startswith("APIConnectionError: ")
     assert stripe_system.secret_key not in message
     assert time.monotonic() - started < 5
+
+
+def test_sdk_logs_no_line_per_call(hook: StripeHook, caplog: pytest.LogCaptureFixture) -> None:
+    """The stripe SDK logs every request and response at INFO; the hook keeps them out of task
+    logs unless the deployment configured the ``stripe`` logger itself."""
+    sdk = logging.getLogger("stripe")
+    before = sdk.level
+    caplog.set_level(logging.INFO)
+    try:
+        sdk.setLevel(logging.NOTSET)
+        hook.create_customer({"name": "Quiet Co"}, idempotency_key="quiet-1")
+        assert [r.getMessage() for r in caplog.records if r.name == "stripe"] == []
+        assert sdk.level == logging.WARNING
+        # A level the deployment chose is kept.
+        sdk.setLevel(logging.INFO)
+        StripeHook(hook.stripe_conn_id).create_customer({"name": "Loud Co"}, idempotency_key="quiet-2")
+        assert any("Request to Stripe api" in r.getMessage() for r in caplog.records if r.name == "stripe")
+    finally:
+        sdk.setLevel(before)
