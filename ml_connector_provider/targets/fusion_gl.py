@@ -504,27 +504,23 @@ class FusionJournalWriter:
     def _attempt(self, entries: Sequence[_Entry]) -> _Outcome:
         """Import one group of journals, wait for its whole request tree, and sort the journals
         into imported, rejected (with Fusion's reasons) and left for another attempt."""
-        from ml_connector_provider.hooks.oracle_fusion.fbdi import (
-            JOURNAL_IMPORT_JOB,
-            build_gl_interface_csv,
-            journal_import_parameters,
-            zip_gl_interface,
-        )
+        from ml_connector_provider.hooks.oracle_fusion.fbdi import build_gl_interface_csv, zip_gl_interface
 
         group_id = self.ledger.next_control_number(self.tenant, "fusion-gl", "journal-import-group")
         journals = [
             replace(entry.journal, batch_name=reference1(entry.stable, group_id)) for entry in entries
         ]
-        csv_bytes = build_gl_interface_csv(
-            journals,
-            source=self.gl.journal_source,
-            group_id=group_id,
-            ledger_id=self.gl.ledger_id,
-            ledger_name=self.gl.ledger_name,
-            created=self.clock().date(),
-            segment_delimiter=self.gl.segment_delimiter,
+        document = zip_gl_interface(
+            build_gl_interface_csv(
+                journals,
+                source=self.gl.journal_source,
+                group_id=group_id,
+                ledger_id=self.gl.ledger_id,
+                ledger_name=self.gl.ledger_name,
+                created=self.clock().date(),
+                segment_delimiter=self.gl.segment_delimiter,
+            )
         )
-        document = zip_gl_interface(csv_bytes)
         checksum = hashlib.sha256(document).hexdigest()
         path = f"{self._prefix}GlInterface-{group_id}.zip"
         state: dict[str, Any] = {
@@ -538,16 +534,12 @@ class FusionJournalWriter:
             self.tenant, self.integration, path=path, size=len(document), checksum=checksum, state=state
         )
         try:
-            load_id = self.fusion.import_bulk_data(
+            load_id = self.fusion.submit_journal_import(
                 document,
-                file_name=f"GlInterface_{group_id}.zip",
-                job_name=JOURNAL_IMPORT_JOB,
-                parameters=journal_import_parameters(
-                    data_access_set_id=self.gl.data_access_set_id,
-                    source=self.gl.journal_source,
-                    ledger_id=self.gl.ledger_id,
-                    group_id=group_id,
-                ),
+                data_access_set_id=self.gl.data_access_set_id,
+                source=self.gl.journal_source,
+                ledger_id=self.gl.ledger_id,
+                group_id=group_id,
             )
         except FusionBadRequest as exc:
             # Refused outright: nothing was submitted.
@@ -684,29 +676,16 @@ class FusionJournalWriter:
         return "\n".join(texts)
 
     def _reasons(self, text: str, entries: Sequence[_Entry], group_id: int) -> dict[str, list[str]]:
-        """Journal key → Fusion's reasons, from the Journal Import report (and the stand-in's
-        ``key=value`` log lines)."""
-        from ml_connector_provider.hooks.oracle_fusion.fbdi import parse_journal_import_log
+        """Journal key → Fusion's reasons, from the *Import Journals: Child* report."""
         from ml_connector_provider.hooks.oracle_fusion.journal_import_report import (
             parse_journal_import_report,
         )
 
         if not text.strip() or not entries:
             return {}
-        by_batch = parse_journal_import_log(text)
-        reasons: dict[str, list[str]] = {}
-        for entry in entries:
-            listed = by_batch.get(reference1(entry.stable, group_id))
-            if listed:
-                reasons[entry.key] = list(listed)
-        rest = [entry for entry in entries if entry.key not in reasons]
-        report = parse_journal_import_report(text)
-        reasons.update(
-            report.rejections(
-                {
-                    entry.key: (reference1(entry.stable, group_id), entry.journal.journal_name, entry.key)
-                    for entry in rest
-                }
-            )
+        return parse_journal_import_report(text).rejections(
+            {
+                entry.key: (reference1(entry.stable, group_id), entry.journal.journal_name, entry.key)
+                for entry in entries
+            }
         )
-        return reasons

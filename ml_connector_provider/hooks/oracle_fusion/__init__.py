@@ -97,7 +97,6 @@ from ml_connector_provider.hooks.oracle_fusion.ess import (
     EssTree,
     normalize_ess_state,
 )
-from ml_connector_provider.hooks.oracle_fusion.fbdi import parse_journal_import_log
 from ml_connector_provider.hooks.oracle_fusion.hook import OracleFusionHook
 from ml_connector_provider.hooks.oracle_fusion.query import format_timestamp, parse_timestamp
 from ml_connector_provider.hooks.oracle_fusion.rest import ACTION_MEDIA_TYPE, ITEM_MEDIA_TYPE, expanded_items
@@ -126,6 +125,5 @@ __all__ = [
     "expanded_items",
     "format_timestamp",
     "normalize_ess_state",
-    "parse_journal_import_log",
     "parse_timestamp",
 ]

@@ -139,12 +139,12 @@ class FusionBulkImports(FusionRestClient):
         :func:`~ml_connector_provider.hooks.oracle_fusion.fbdi.build_gl_interface_csv` checks every journal
         first (balance, names, amounts), so nothing is sent when one is wrong. The job is
         ``JournalImportLauncher`` with ``ParameterList`` ``DataAccessSetId, JournalSource,
-        LedgerId, GroupId, PostErrorsToSuspense, CreateSummaryJournals, ImportDFF``. Wait for the
-        returned request with
-        :meth:`~ml_connector_provider.hooks.oracle_fusion.OracleFusionHook.wait_for_ess_job`, then
-        read the batches back (``find_by_attribute("journalBatches", "BatchName", …)``) and the log
-        of rejections (:meth:`~ml_connector_provider.hooks.oracle_fusion.OracleFusionHook.ess_job_log` +
-        :func:`~ml_connector_provider.hooks.oracle_fusion.fbdi.parse_journal_import_log`).
+        LedgerId, GroupId, PostErrorsToSuspense, CreateSummaryJournals, ImportDFF``. The returned id is
+        the load request's only: wait for its whole tree with
+        :meth:`~ml_connector_provider.hooks.oracle_fusion.OracleFusionHook.wait_for_ess_tree`, read
+        the batches back by name prefix (``find_by_prefix("journalBatches", "BatchName", …)``) and
+        the *Import Journals: Child* report of rejections
+        (:mod:`~ml_connector_provider.hooks.oracle_fusion.journal_import_report`).
 
         :param journals: the journals (see :class:`~ml_connector_provider.hooks.oracle_fusion.fbdi.Journal`).
         :param data_access_set_id: the data access set of the ledger.
@@ -164,30 +164,65 @@ class FusionBulkImports(FusionRestClient):
         :returns: the ESS request id.
         :raises ~ml_connector_provider.hooks.oracle_fusion.fbdi.JournalError: a journal cannot be written.
         """
-        csv_bytes = build_gl_interface_csv(
-            journals,
-            source=source,
-            group_id=group_id,
-            ledger_id=ledger_id,
-            ledger_name=ledger_name,
-            created=created,
-            period_name=period_name,
-            segment_delimiter=segment_delimiter,
+        document = zip_gl_interface(
+            build_gl_interface_csv(
+                journals,
+                source=source,
+                group_id=group_id,
+                ledger_id=ledger_id,
+                ledger_name=ledger_name,
+                created=created,
+                period_name=period_name,
+                segment_delimiter=segment_delimiter,
+            )
         )
-        parameters = journal_import_parameters(
+        return self.submit_journal_import(
+            document,
             data_access_set_id=data_access_set_id,
             source=source,
             ledger_id=ledger_id,
             group_id=group_id,
+            file_name=file_name,
             post_errors_to_suspense=post_errors_to_suspense,
             create_summary_journals=create_summary_journals,
             import_descriptive_flexfields=import_descriptive_flexfields,
+            document_account=document_account,
+            job_options=job_options,
         )
+
+    def submit_journal_import(
+        self,
+        document: bytes,
+        *,
+        data_access_set_id: str | int,
+        source: str,
+        ledger_id: str | int,
+        group_id: int,
+        file_name: str | None = None,
+        post_errors_to_suspense: bool = False,
+        create_summary_journals: bool = False,
+        import_descriptive_flexfields: bool = False,
+        document_account: str = GL_IMPORT_DOCUMENT_ACCOUNT,
+        job_options: str | None = DEFAULT_JOB_OPTIONS,
+    ) -> str:
+        """Submit a ``GlInterface.zip`` already built (see :meth:`import_journals`, which builds it
+        too); for a caller that records the exact file before it is sent. Parameters as there.
+
+        :returns: the load request's ESS id.
+        """
         return self.import_bulk_data(
-            zip_gl_interface(csv_bytes),
+            document,
             file_name=file_name or f"GlInterface_{group_id}.zip",
             job_name=JOURNAL_IMPORT_JOB,
-            parameters=parameters,
+            parameters=journal_import_parameters(
+                data_access_set_id=data_access_set_id,
+                source=source,
+                ledger_id=ledger_id,
+                group_id=group_id,
+                post_errors_to_suspense=post_errors_to_suspense,
+                create_summary_journals=create_summary_journals,
+                import_descriptive_flexfields=import_descriptive_flexfields,
+            ),
             document_account=document_account,
             job_options=job_options,
         )

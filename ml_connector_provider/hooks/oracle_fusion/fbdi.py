@@ -45,10 +45,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -75,7 +74,6 @@ __all__ = [
     "UnbalancedJournal",
     "build_gl_interface_csv",
     "journal_import_parameters",
-    "parse_journal_import_log",
     "zip_gl_interface",
 ]
 
@@ -433,75 +431,7 @@ def journal_import_parameters(
 
 # -- the import log ---------------------------------------------------------------------------------
 
-_PAIR = re.compile(r"""(?P<key>[A-Za-z_][\w-]*)=(?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s]*)""")
-_BATCH_KEYS = ("batch", "batch_name", "batchname", "reference1")
-_JOURNAL_KEYS = ("journal", "journal_name", "journalname", "reference4")
-_STATUS_KEYS = ("status", "status_code", "code")
-_REASON_KEYS = ("description", "status_description", "reason", "message", "error")
-_LINE_KEYS = ("line", "row", "line_number")
-
-
-def parse_journal_import_log(text: str) -> dict[str, list[str]]:
-    """Map batch name → reasons its rows were rejected, read from a Journal Import log.
-
-    Reads the lines that carry ``key=value`` pairs naming a batch and a status or description —
-    the form the project's stand-in writes (``REJECTED batch="…" journal="…" line=3 status=EF04
-    description="FLEX-VALUE DOES NOT EXIST …"``; values may be JSON-quoted, single-quoted or bare,
-    keys in any order and case, other keys ignored). The log format of a real pod is UNCONFIRMED;
-    anything this function does not recognise is skipped, and a log without such lines gives ``{}``.
-
-    :param text: the log text (see ``OracleFusionHook.ess_job_log``).
-    :returns: for each batch, one reason per rejected row, e.g.
-        ``"journal 'po_1 USD', line 3: EF04 FLEX-VALUE DOES NOT EXIST (SEGMENT=Account) …"``.
-    """
-    found: dict[str, list[str]] = {}
-    if not isinstance(text, str):
-        return found
-    for raw_line in text.splitlines():
-        pairs: dict[str, str] = {}
-        for match in _PAIR.finditer(raw_line):
-            pairs.setdefault(match["key"].lower(), _unquote(match["value"]))
-        batch = _first(pairs, _BATCH_KEYS)
-        status = _first(pairs, _STATUS_KEYS)
-        reason = _first(pairs, _REASON_KEYS)
-        if batch is None or (status is None and reason is None):
-            continue
-        journal = _first(pairs, _JOURNAL_KEYS)
-        line = _first(pairs, _LINE_KEYS)
-        where = ", ".join(
-            part
-            for part in (
-                f"journal {journal!r}" if journal else "",
-                f"line {line}" if line else "",
-            )
-            if part
-        )
-        detail = " ".join(part for part in (status, reason) if part)
-        found.setdefault(batch, []).append(f"{where}: {detail}" if where else detail)
-    return found
-
-
 # -- helpers ----------------------------------------------------------------------------------------------
-
-
-def _first(pairs: Mapping[str, str], keys: Sequence[str]) -> str | None:
-    for key in keys:
-        value = pairs.get(key)
-        if value is not None and value != "":
-            return value
-    return None
-
-
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        try:
-            decoded: Any = json.loads(value)
-        except ValueError:
-            return value[1:-1]
-        return decoded if isinstance(decoded, str) else value[1:-1]
-    if len(value) >= 2 and value[0] == value[-1] == "'":
-        return value[1:-1].replace("\\'", "'")
-    return value
 
 
 def _put(row: list[str], position: int, value: str) -> None:

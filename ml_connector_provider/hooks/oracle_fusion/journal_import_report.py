@@ -20,9 +20,6 @@ the texts of ``EU02``/``WU01``; contract A5.7b/A5.7c). It reads:
   whole words, so ``pi_1`` does not match ``pi_12``);
 * **the legend** — after a line containing "Error Key", lines starting with a code give its text;
   indented lines that follow continue it.
-
-The same rule also reads the ``key=value`` lines of the project's stand-in
-(``REJECTED batch="…" status=EF04 description="…"``), so one parser serves both.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def test_code_first_layout_and_whole_word_references() -> None:
     )
 
 
-def test_stand_in_key_value_lines_and_nothing() -> None:
+def test_any_line_naming_the_journal_and_a_code_and_nothing() -> None:
     line = 'REJECTED batch="Stripe pi_X G3;" journal="P" line=2 status=EF04 description="FLEX-VALUE DOES NOT EXIST"'
     assert parse_journal_import_report(line).rejections({"x": ["Stripe pi_X G3;"]})["x"] == [
         " ".join(line.split())

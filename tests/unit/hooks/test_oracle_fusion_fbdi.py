@@ -22,7 +22,6 @@ from ml_connector_provider.hooks.oracle_fusion.fbdi import (
     UnbalancedJournal,
     build_gl_interface_csv,
     journal_import_parameters,
-    parse_journal_import_log,
     zip_gl_interface,
 )
 
@@ -370,48 +369,3 @@ def test_journal_import_parameters() -> None:
         journal_import_parameters(data_access_set_id="1", source="a,b", ledger_id=2, group_id=3)
     with pytest.raises(ValueError, match="ledger_id is required"):
         journal_import_parameters(data_access_set_id="1", source="a", ledger_id=" ", group_id=3)
-
-
-# -- the import log ----------------------------------------------------------------------------------------
-
-STAND_IN_LOG = """Journal Import (Oracle Fusion stand-in; log format UNCONFIRMED)
-Request id: 2345001
-Rows selected: 5
-IMPORTED batch="Stripe pi_1" journals=1 rows=3 JeBatchId=300000047700001
-REJECTED batch="Stripe pi_2" journal="Payment pi_2" line=4 status=EF04 description="FLEX-VALUE DOES NOT EXIST (SEGMENT=Account) (VALUESET=Corporate Account) (VALUE=99999)"
-REJECTED batch="Stripe \\"quoted\\" pi_3" journal="J" line=5 status=EU02 description="This journal entry is unbalanced"
-Request status: ERROR
-"""
-
-
-def test_parse_the_stand_in_log() -> None:
-    parsed = parse_journal_import_log(STAND_IN_LOG)
-    assert parsed == {
-        "Stripe pi_2": [
-            "journal 'Payment pi_2', line 4: EF04 FLEX-VALUE DOES NOT EXIST (SEGMENT=Account) "
-            "(VALUESET=Corporate Account) (VALUE=99999)"
-        ],
-        'Stripe "quoted" pi_3': ["journal 'J', line 5: EU02 This journal entry is unbalanced"],
-    }
-
-
-def test_parse_other_spellings_of_the_same_facts() -> None:
-    text = "error: Batch_Name='Manual adj' Status_Code=EP01 reason='period closed'\nbatch=plain code=EF03"
-    assert parse_journal_import_log(text) == {
-        "Manual adj": ["EP01 period closed"],
-        "plain": ["EF03"],
-    }
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "Journal Import completed.\nNo errors.",
-        "ESS request 12345 finished with status SUCCEEDED",
-        "batch=onlyname",
-        "<html><body>Service Unavailable</body></html>",
-    ],
-)
-def test_parse_unknown_formats_gives_nothing(text: str) -> None:
-    assert parse_journal_import_log(text) == {}

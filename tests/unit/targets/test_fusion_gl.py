@@ -78,7 +78,7 @@ class PodFusion:
         self.next_id = 10070485
 
     # what the writer calls
-    def import_bulk_data(self, document: bytes, *, parameters: Sequence[str | None], **_: Any) -> str:
+    def submit_journal_import(self, document: bytes, *, group_id: int, **_: Any) -> str:
         import csv
         import io
         import zipfile
@@ -86,7 +86,7 @@ class PodFusion:
         rows = list(
             csv.reader(io.StringIO(zipfile.ZipFile(io.BytesIO(document)).read("GlInterface.csv").decode()))
         )
-        group = int(str(parameters[3]))
+        group = group_id
         refs = list(dict.fromkeys(row[42] for row in rows))
         bad = sorted({row[42] for row in rows if "-".join(row[8:13]) == BAD_ACCOUNT})
         load, launcher, child = (str(self.next_id + k) for k in (0, 4, 5))
