@@ -101,10 +101,10 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     """Probe each enabled tenant integration's real systems, read-only, through its connections."""
     import contextlib
-    import importlib
 
     from ml_connector_provider.checks import CheckResult, CheckStatus
     from ml_connector_provider.config import ConfigError, effective_tenant_integrations, load_config
+    from ml_connector_provider.engine.spec import import_object
 
     try:
         config = load_config(args.config)
@@ -119,8 +119,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             continue
         if args.integration and ti.integration_id != args.integration:
             continue
-        module_name, _, attr = ti.spec.checks.rpartition(".")
-        run_checks = getattr(importlib.import_module(module_name), attr)
+        run_checks = import_object(ti.spec.checks)
         settings = ti.spec.settings_model.model_validate(ti.settings)
         try:
             # Hooks log through Airflow's logging, which prints to standard output: keep that

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -62,11 +61,11 @@ def stream_class(integration: IntegrationSpec, stream: str) -> type[Stream]:
     :raises KeyError: the integration has no such stream.
     :raises TypeError: the dotted path names something that is not a stream class.
     """
+    from ml_connector_provider.engine.spec import import_object
     from ml_connector_provider.engine.stream import Stream
 
     path = integration.stream(stream).stream_class
-    module_name, _, attr = path.rpartition(".")
-    found = getattr(importlib.import_module(module_name), attr)
+    found = import_object(path)
     if not (isinstance(found, type) and issubclass(found, Stream)):
         raise TypeError(f"{path} (stream {integration.id}/{stream}) is not a Stream subclass")
     return found

@@ -91,3 +91,11 @@ class IntegrationSpec:
             if spec.name == name:
                 return spec
         raise KeyError(f"integration {self.id!r} has no stream {name!r}")
+
+
+def import_object(path: str) -> Any:
+    """The object a spec names by dotted path (``package.module.Name``), imported now."""
+    import importlib
+
+    module_name, _, attr = path.rpartition(".")
+    return getattr(importlib.import_module(module_name), attr)

@@ -134,14 +134,7 @@ class FileLedger(LedgerBase):
         values: dict[str, Any] = {"outcome": outcome, "detail": detail, "processed_at": self._clock()}
         if state is not None:
             values["state"] = state
-        stmt = (
-            sa.update(files)
-            .where(*matching(files, tenant=tenant, integration=integration, checksum=checksum.lower()))
-            .values(**values)
-        )
-        with self._write() as conn:
-            if conn.execute(stmt).rowcount == 0:
-                raise LedgerError(f"no file with checksum {checksum} was begun for {tenant}/{integration}")
+        self._update_file(tenant, integration, checksum, values)
 
     def note_file(
         self,
@@ -165,6 +158,9 @@ class FileLedger(LedgerBase):
             values["state"] = state
         if not values:
             raise ValueError("note_file needs a detail or a state")
+        self._update_file(tenant, integration, checksum, values)
+
+    def _update_file(self, tenant: str, integration: str, checksum: str, values: dict[str, Any]) -> None:
         stmt = (
             sa.update(files)
             .where(*matching(files, tenant=tenant, integration=integration, checksum=checksum.lower()))
