@@ -176,9 +176,14 @@ def match_batch_name(name: str, stable: str, source: str) -> tuple[bool, int | N
 
 
 def stable_name(payload: Mapping[str, Any]) -> str:
-    """The journal-stable part of the batch name: the mapping's ``batch_name``, trimmed to
-    :data:`STABLE_NAME_MAX` characters."""
-    return str(payload["batch_name"]).strip()[:STABLE_NAME_MAX].rstrip()
+    """The journal-stable part of the batch name: the mapping's ``batch_name``; one longer than
+    :data:`STABLE_NAME_MAX` is cut and ends with a hash of the whole name, so two long names that
+    share their first characters never share a prefix."""
+    name = str(payload["batch_name"]).strip()
+    if len(name) <= STABLE_NAME_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[: STABLE_NAME_MAX - len(digest) - 1].rstrip()} {digest}"
 
 
 def plan_retry(left: Sequence[T], *, named: bool) -> list[list[T]] | None:

@@ -16,11 +16,13 @@ from ml_connector_provider.engine.types import Action, SourceRecord, WriteItem
 from ml_connector_provider.hooks.oracle_fusion import EssRequest, EssTree, FusionEssHeld
 from ml_connector_provider.ledger import Ledger
 from ml_connector_provider.targets.fusion_gl import (
+    STABLE_NAME_MAX,
     FusionJournalWriter,
     JournalImportFailed,
     match_batch_name,
     plan_retry,
     reference1,
+    stable_name,
 )
 
 T0 = datetime(2026, 11, 3, 10, tzinfo=UTC)
@@ -43,6 +45,16 @@ def test_reference1_and_batch_names() -> None:
     assert match_batch_name("Stripe pi_12 G42;", "Stripe pi_1", source) == (False, None)
     assert match_batch_name("Stripe pi_1 G42", "Stripe pi_1", source) == (False, None)
     assert match_batch_name("Stripe pi_1 Gx;", "Stripe pi_1", source) == (False, None)
+
+
+def test_long_batch_names_stay_distinct() -> None:
+    assert stable_name({"batch_name": " Stripe pi_1 "}) == "Stripe pi_1"
+    first = stable_name({"batch_name": "Stripe " + "x" * 100 + "a"})
+    second = stable_name({"batch_name": "Stripe " + "x" * 100 + "b"})
+    assert len(first) == len(second) == STABLE_NAME_MAX
+    assert not first.startswith(second)
+    assert not second.startswith(first)
+    assert first == stable_name({"batch_name": "Stripe " + "x" * 100 + "a"})
 
 
 def test_plan_retry() -> None:
