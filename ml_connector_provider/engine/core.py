@@ -359,7 +359,8 @@ class SyncEngine:
     ) -> list[Outcome]:
         ids = [r.id for r in records]
         links = self.ledger.get_links(key, ids)
-        pending = self.ledger.pending_for(key, ids)
+        pending = self.ledger.pending_intents(key, ids)
+        attempts = self.ledger.open_attempts(key, ids)
         lookups = stream.prepare(records, links)
 
         outcomes: list[Outcome] = []
@@ -384,13 +385,17 @@ class SyncEngine:
                         )
                     )
                     continue
+                intent = pending.get(record.id) if link is None else None
                 items.append(
                     WriteItem(
                         record=record,
                         payload=verdict.payload,
                         idempotency_key=idempotency_key(key, record.id, content),
                         target_id=link.target_id if link else None,
-                        uncertain=link is None and record.id in pending,
+                        uncertain=intent is not None,
+                        pending_since=intent.since if intent else None,
+                        pending_key=intent.idempotency_key if intent else None,
+                        attempt=attempts.get(record.id, 0),
                     )
                 )
             else:  # pragma: no cover - guarded by the type checker

@@ -126,8 +126,16 @@ class WriteItem:
         the same content always yields the same key, changed content a new one.
     :param target_id: the target id already linked to this source record, if any (update, not create).
     :param uncertain: ``True`` when an earlier attempt may have written this record without the
-        ledger learning of it (a crash between the target write and the ledger commit). A writer
-        must then look the record up in the target before creating it.
+        ledger learning of it (a crash between the target write and the ledger commit, or a
+        record dead-lettered after a partial write). A writer must then look the record up in the
+        target before creating it.
+    :param pending_since: when the oldest unconfirmed write intent of this record was recorded
+        (set when ``uncertain``): nothing an earlier attempt created in the target is older.
+    :param pending_key: the idempotency key of the latest unconfirmed intent (set when ``uncertain``).
+    :param attempt: how many times this record has been dead-lettered without being resolved
+        since. A target that caches the answer of an idempotency key (Stripe keeps it 24 hours)
+        must derive fresh keys from it, so a retry after an operator fixed or deleted what the
+        failed attempt left behind is a new request, not a replay of the failure.
     """
 
     record: SourceRecord
@@ -135,6 +143,21 @@ class WriteItem:
     idempotency_key: str
     target_id: str | None = None
     uncertain: bool = False
+    pending_since: datetime | None = None
+    pending_key: str | None = None
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class PendingIntent:
+    """An unconfirmed write intent kept in the ledger.
+
+    :param idempotency_key: the key of the first write attempted for the record.
+    :param since: when the first of the record's unconfirmed intents was recorded.
+    """
+
+    idempotency_key: str
+    since: datetime
 
 
 @dataclass(frozen=True)

@@ -380,9 +380,11 @@ class StripeHook(BaseHook):
     def find_customer_by_metadata(self, key: str, value: str) -> dict[str, Any] | None:
         """The live customer whose ``metadata[key] == value``, found with the search API.
 
-        Search is eventually consistent (a customer created moments ago may be missing), so use it
-        as a fallback after the ledger link and the idempotency key. When several customers match,
-        the oldest is returned and a warning names them all.
+        Search is eventually consistent: a customer created moments ago may be missing, and one
+        deleted a while ago can still be returned as a normal customer (contract Appendix S). So
+        use it only for objects older than the lag, after the ledger link and the idempotency key;
+        every hit is retrieved by id and deleted ones are dropped. When several live customers
+        match, the oldest is returned and a warning names them all.
         """
         query = f"metadata[{_search_literal(key)}]:{_search_literal(value)}"
 
@@ -391,8 +393,10 @@ class StripeHook(BaseHook):
             return [item.to_dict() for item in result.auto_paging_iter()]
 
         found = self._read(f"search customers {query}", search)
+        hits = [c for c in found if not c.get("deleted") and (c.get("metadata") or {}).get(key) == value]
+        live = [self.retrieve_customer(str(c["id"])) for c in hits]
         matches = sorted(
-            (c for c in found if not c.get("deleted") and (c.get("metadata") or {}).get(key) == value),
+            (c for c in live if c is not None and (c.get("metadata") or {}).get(key) == value),
             key=lambda c: (int(c.get("created") or 0), str(c["id"])),
         )
         if not matches:
@@ -477,6 +481,23 @@ class StripeHook(BaseHook):
             "create invoice item",
             self.client.v1.invoice_items.create,
             params=params,
+            idempotency_key=idempotency_key,
+        )
+
+    def add_invoice_lines(
+        self, invoice_id: str, lines: Sequence[Mapping[str, Any]], *, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Add lines to a draft in one call (``POST /v1/invoices/{id}/add_lines``); each line
+        becomes an invoice item of the invoice. Returns the updated invoice (totals included).
+
+        :param lines: ``amount`` (minor units) or ``pricing``/``price_data`` with ``quantity``,
+            ``description``, ``metadata``, ``period`` …; an invoice holds at most 250 items.
+        :raises StripeRecordError: not a draft, too many lines, or refused line parameters.
+        """
+        return self._post(
+            f"add lines to invoice {invoice_id}",
+            functools.partial(self.client.v1.invoices.add_lines, invoice_id),
+            params={"lines": [dict(line) for line in lines]},
             idempotency_key=idempotency_key,
         )
 

@@ -86,6 +86,19 @@ class DeadLetterLedger(LedgerBase):
                 found.update((row.source_id, row) for row in map(_dead_letter, conn.execute(stmt)))
         return found
 
+    def open_attempts(self, key: StreamKey, source_ids: Sequence[str]) -> dict[str, int]:
+        """How often each of these records has been dead-lettered, for those with an open dead letter."""
+        found: dict[str, int] = {}
+        with self._read() as conn:
+            for chunk in chunks(sorted(set(source_ids))):
+                stmt = sa.select(dead_letters.c.source_id, dead_letters.c.attempts).where(
+                    *of_stream(dead_letters, key),
+                    dead_letters.c.source_id.in_(chunk),
+                    dead_letters.c.status == "open",
+                )
+                found.update((row.source_id, int(row.attempts)) for row in conn.execute(stmt))
+        return found
+
     def list_dead_letters(
         self,
         *,

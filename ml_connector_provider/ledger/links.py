@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ml_connector_provider.engine.types import Link, StreamKey
+from ml_connector_provider.engine.types import Link, PendingIntent, StreamKey
 from ml_connector_provider.ledger.base import LedgerBase, chunks, key_values, of_stream, stream_of
 from ml_connector_provider.ledger.schema import links, pending
 
@@ -43,6 +43,9 @@ class LinkLedger(LedgerBase):
         without the ledger learning of it; the writer must then look before it creates.
 
         :param items: ``(source_id, idempotency_key)`` pairs; a later pair for the same id wins.
+            An intent already open for a record is kept as it is: its time is the earliest moment
+            an earlier attempt may have written the record, and its key the one that attempt used
+            (a writer may resend that key while the target still replays it).
         """
         latest = dict(items)
         if not latest:
@@ -52,11 +55,7 @@ class LinkLedger(LedgerBase):
             {**key_values(key), "source_id": source_id, "idempotency_key": idem, "created_at": now}
             for source_id, idem in sorted(latest.items())
         ]
-        stmt = self._upsert(pending)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(pending.primary_key),
-            set_={"idempotency_key": stmt.excluded.idempotency_key, "created_at": stmt.excluded.created_at},
-        )
+        stmt = self._upsert(pending).on_conflict_do_nothing(index_elements=list(pending.primary_key))
         with self._write() as conn:
             conn.execute(stmt, rows)
 
@@ -69,6 +68,22 @@ class LinkLedger(LedgerBase):
                     *of_stream(pending, key), pending.c.source_id.in_(chunk)
                 )
                 found.update({row.source_id: row.idempotency_key for row in conn.execute(stmt)})
+        return found
+
+    def pending_intents(self, key: StreamKey, source_ids: Sequence[str]) -> dict[str, PendingIntent]:
+        """The open write intents among ``source_ids``: the first key and time of each."""
+        found: dict[str, PendingIntent] = {}
+        with self._read() as conn:
+            for chunk in chunks(list(dict.fromkeys(source_ids))):
+                stmt = sa.select(pending.c.source_id, pending.c.idempotency_key, pending.c.created_at).where(
+                    *of_stream(pending, key), pending.c.source_id.in_(chunk)
+                )
+                found.update(
+                    {
+                        row.source_id: PendingIntent(row.idempotency_key, row.created_at)
+                        for row in conn.execute(stmt)
+                    }
+                )
         return found
 
     def _clear_pending(self, conn: Connection, key: StreamKey, source_ids: Sequence[str]) -> None:

@@ -99,6 +99,17 @@ class FusionStripeSettings(BaseModel):
     default_days_until_due: int = Field(
         default=30, ge=0, le=365, description="Days until due for a Fusion invoice without a due date."
     )
+    past_due_date: Literal["postpone", "dead_letter"] = Field(
+        default="postpone",
+        description=(
+            "What to do with an invoice whose Fusion due date has passed (Stripe refuses due dates in "
+            "the past): postpone = send it due past_due_days from today, the original date kept in "
+            "the metadata and shown on the invoice; dead_letter = keep it out of Stripe with the reason."
+        ),
+    )
+    past_due_days: int = Field(
+        default=7, ge=1, le=365, description="Days from today given to an invoice whose due date has passed."
+    )
     gl: GeneralLedgerSettings | None = Field(
         default=None,
         description="General-ledger posting of Stripe payments; required by the payments and subscriptions streams.",

@@ -8,12 +8,11 @@ the rest (windows, idempotency, ledger, dead letters). Each is built with ``from
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ml_connector_provider.engine.stream import Stream
 from ml_connector_provider.engine.types import (
-    Action,
     Link,
     MapResult,
     SourceRecord,
@@ -30,6 +29,7 @@ from ml_connector_provider.integrations.fusion_stripe.mapping import (
     map_invoice,
 )
 from ml_connector_provider.integrations.fusion_stripe.settings import FusionStripeSettings
+from ml_connector_provider.integrations.fusion_stripe.stripe_writer import CustomerWriter, InvoiceWriter
 
 if TYPE_CHECKING:
     from ml_connector_provider.engine.context import StreamContext
@@ -80,9 +80,8 @@ class FusionCustomersToStripe(Stream):
 
     Reads ``receivablesCustomerAccountSiteActivities`` changed in the window (``LastUpdateDate``),
     maps each site with :func:`~ml_connector_provider.integrations.fusion_stripe.mapping.map_customer` and
-    creates or updates the Stripe customer. Before creating, it looks the site up in Stripe by the
-    ``<prefix>bill_to_site_use_id`` metadata key, so a customer created earlier (by a run whose
-    ledger commit was lost, or before the ledger existed) is linked instead of duplicated.
+    creates or updates the Stripe customer with one call each (:class:`~.stripe_writer.CustomerWriter`).
+    A site an interrupted attempt may have created already is looked up first, never duplicated.
 
     :param fusion: hook of the tenant's Fusion connection.
     :param stripe: hook of the tenant's Stripe connection.
@@ -106,7 +105,9 @@ class FusionCustomersToStripe(Stream):
         self.fusion = fusion
         self.stripe = stripe
         self.settings = settings
-        self._site_key = customer_metadata_keys(settings.customer_metadata_prefix)["site_use_id"]
+        keys = customer_metadata_keys(settings.customer_metadata_prefix)
+        self._site_key = keys["site_use_id"]
+        self.writer = CustomerWriter(stripe, site_key=self._site_key, managed_keys=keys.values())
 
     def read(self, window: Window) -> Iterable[Sequence[SourceRecord]]:
         for page in self.fusion.iter_changed(
@@ -126,59 +127,10 @@ class FusionCustomersToStripe(Stream):
         )
 
     def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
-        return write_each_to_stripe(items, self._write_one)
-
-    def _write_one(self, item: WriteItem) -> WriteResult:
-        from ml_connector_provider.hooks.stripe import StripeRecordError
-
-        if item.target_id is not None:
-            try:
-                self.stripe.update_customer(
-                    item.target_id, item.payload, idempotency_key=_update_key(item, item.target_id)
-                )
-                return WriteResult(item.record.id, Action.UPDATED, item.target_id)
-            except StripeRecordError as err:
-                if err.code != "resource_missing":
-                    raise
-                log.warning(
-                    "Stripe customer %s linked to Fusion site %s no longer exists; linking or creating anew",
-                    item.target_id,
-                    item.record.id,
-                )
-        existing = self.stripe.find_customer_by_metadata(self._site_key, item.record.id)
-        if existing is not None:
-            target_id = str(existing["id"])
-            self.stripe.update_customer(target_id, item.payload, idempotency_key=_update_key(item, target_id))
-            return WriteResult(item.record.id, Action.UPDATED, target_id)
-        created = self.stripe.create_customer(item.payload, idempotency_key=item.idempotency_key)
-        return WriteResult(item.record.id, Action.CREATED, str(created["id"]))
+        return self.writer.write(items)
 
     def close(self) -> None:
         self.fusion.close()
-
-
-def write_each_to_stripe(
-    items: Sequence[WriteItem], write_one: Callable[[WriteItem], WriteResult]
-) -> list[WriteResult]:
-    """Write items one by one; a record Stripe refuses for a data reason is dead-lettered with
-    Stripe's message, anything else (after the SDK's retries) fails the task."""
-    from ml_connector_provider.hooks.stripe import StripeRecordError
-
-    results: list[WriteResult] = []
-    for item in items:
-        try:
-            results.append(write_one(item))
-        except StripeRecordError as err:
-            results.append(
-                WriteResult(item.record.id, Action.DEAD_LETTERED, reason=f"Stripe refused it: {err}")
-            )
-    return results
-
-
-def _update_key(item: WriteItem, target_id: str) -> str:
-    # Stripe rejects a key reused for a different request, so an update never reuses the key of
-    # the create that may have happened for the same content.
-    return f"{item.idempotency_key}-upd-{target_id}"
 
 
 INVOICE_RESOURCE = "receivablesInvoices"
@@ -216,14 +168,15 @@ class FusionInvoicesToStripe(Stream):
     Reads ``receivablesInvoices`` (lines expanded) changed in the window, or, in ``on_demand``
     mode, the invoice numbers given in the run's ``invoice_numbers`` param. Each complete invoice
     whose bill-to site the customers stream has synced becomes a ``send_invoice`` Stripe invoice:
-    created as a draft, one invoice item per Fusion line (exact minor units), checked against the
-    Fusion total, finalized, and e-mailed when the tenant asks for it.
+    a draft, every Fusion line added in one call (exact minor units), the total checked against
+    Fusion's, finalized, and e-mailed when the tenant asks for it — four calls
+    (:class:`~.stripe_writer.InvoiceWriter`). A due date that has passed is handled by the
+    tenant's ``past_due_date`` setting.
 
-    Every step is idempotent and resumable: before creating, the customer's Stripe invoices are
-    searched for the Fusion transaction id in their metadata; a draft left by an interrupted run
-    gets only its missing lines (matched by the Fusion line id in the item metadata) and is then
-    finalized. A finalized Stripe invoice is never changed: later edits in Fusion are reported as
-    skipped with the reason.
+    Every step is idempotent and resumable: an invoice an interrupted attempt may have started is
+    looked up by the Fusion transaction id in its metadata, a draft gets only its missing lines
+    (matched by the Fusion line id), and an invoice is e-mailed at most once. A finalized Stripe
+    invoice is never changed: later edits in Fusion are reported as skipped with the reason.
 
     :param fusion: hook of the tenant's Fusion connection.
     :param stripe: hook of the tenant's Stripe connection.
@@ -266,6 +219,7 @@ class FusionInvoicesToStripe(Stream):
         self.key = key
         self.params = dict(params or {})
         self._keys = invoice_metadata_keys(settings.customer_metadata_prefix)
+        self.writer = InvoiceWriter(stripe, settings, self._keys)
 
     def read(self, window: Window) -> Iterable[Sequence[SourceRecord]]:
         if self.settings.invoice_mode == "on_demand":
@@ -327,85 +281,7 @@ class FusionInvoicesToStripe(Stream):
         )
 
     def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
-        existing = self._existing_invoices({str(i.payload["invoice"]["customer"]) for i in items})
-        return write_each_to_stripe(items, lambda item: self._write_one(item, existing))
-
-    def _existing_invoices(self, customers: set[str]) -> dict[str, dict[str, Any]]:
-        """The live Stripe invoices of these customers that carry a Fusion transaction id, by that
-        id (one list per customer and batch; a finalized invoice wins over a draft)."""
-        found: dict[str, dict[str, Any]] = {}
-        for customer in sorted(customers):
-            for invoice in self.stripe.iter_invoices(customer=customer):
-                transaction_id = (invoice.get("metadata") or {}).get(self._keys["transaction_id"])
-                if not transaction_id or invoice.get("status") in ("void", "deleted"):
-                    continue
-                if transaction_id not in found or invoice.get("status") != "draft":
-                    found[transaction_id] = invoice
-        return found
-
-    def _write_one(self, item: WriteItem, existing: Mapping[str, dict[str, Any]]) -> WriteResult:
-        payload = item.payload
-        params = payload["invoice"]
-        number = payload["number"]
-        transaction_id = params["metadata"][self._keys["transaction_id"]]
-        invoice: dict[str, Any] | None = None
-        if item.target_id is not None:
-            invoice = self.stripe.retrieve_invoice(item.target_id)
-            if invoice is not None and invoice.get("status") not in ("draft", "void"):
-                return WriteResult(
-                    item.record.id,
-                    Action.SKIPPED,
-                    item.target_id,
-                    reason=(
-                        f"Stripe invoice {invoice.get('number') or item.target_id} is already "
-                        f"{invoice.get('status')}; changes made in Fusion after it was finalized are not sent"
-                    ),
-                )
-            if invoice is not None and invoice.get("status") == "void":
-                invoice = None
-        if invoice is None:
-            invoice = existing.get(transaction_id)
-        created = False
-        if invoice is None:
-            invoice = self.stripe.create_invoice(params, idempotency_key=f"{item.idempotency_key}-inv")
-            created = True
-        invoice_id = str(invoice["id"])
-        finalized_now = False
-        if invoice.get("status") == "draft":
-            present = {
-                str((line.get("metadata") or {}).get(self._keys["line_id"]))
-                for line in self.stripe.iter_invoice_lines(invoice_id)
-            }
-            for line in payload["items"]:
-                line_id = str(line["metadata"][self._keys["line_id"]])
-                if line_id in present:
-                    continue
-                self.stripe.create_invoice_item(
-                    {**line, "customer": params["customer"], "invoice": invoice_id},
-                    idempotency_key=f"{item.idempotency_key}-item-{line_id}",
-                )
-            draft = self.stripe.retrieve_invoice(invoice_id) or invoice
-            total = draft.get("total", draft.get("amount_due"))
-            if total is not None and int(total) != int(payload["total"]):
-                return WriteResult(
-                    item.record.id,
-                    Action.DEAD_LETTERED,
-                    reason=(
-                        f"Stripe draft invoice {invoice_id} totals {total} but Fusion invoice {number} "
-                        f"totals {payload['total']} (minor units); fix or delete the draft in Stripe, then retry"
-                    ),
-                )
-            invoice = self.stripe.finalize_invoice(invoice_id, idempotency_key=f"{item.idempotency_key}-fin")
-            finalized_now = True
-        if (
-            self.settings.email_invoices
-            and invoice.get("status") == "open"
-            and (finalized_now or item.uncertain)
-        ):
-            # The same key as the first try: Stripe replays an e-mail already sent instead of
-            # sending it twice.
-            self.stripe.send_invoice(invoice_id, idempotency_key=f"{item.idempotency_key}-send")
-        return WriteResult(item.record.id, Action.CREATED if created else Action.UPDATED, invoice_id)
+        return self.writer.write(items)
 
     def close(self) -> None:
         self.fusion.close()

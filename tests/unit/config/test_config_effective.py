@@ -143,6 +143,8 @@ class TestExample:
             "invoice_mode": "automatic",
             "email_invoices": True,
             "default_days_until_due": 30,
+            "past_due_date": "postpone",
+            "past_due_days": 7,
             "gl": {
                 **GL_RESOLVED,
                 "subscription_revenue_account": "101-000-40100-000-000",
@@ -160,6 +162,8 @@ class TestExample:
             "invoice_mode": "automatic",
             "email_invoices": True,
             "default_days_until_due": 30,
+            "past_due_date": "postpone",
+            "past_due_days": 7,
             "gl": GL_RESOLVED,
         }
 
@@ -283,6 +287,8 @@ class TestOverrides:
             "invoice_mode": "automatic",
             "email_invoices": True,
             "default_days_until_due": 30,
+            "past_due_date": "postpone",
+            "past_due_days": 7,
             "gl": None,
         }
 
