@@ -17,6 +17,13 @@ Retries happen at two levels, both with exponential backoff and jitter:
   :class:`~ml_connector_provider.transport.RetryRunner` under :meth:`StripeHook.retry_policy`,
   with a Stripe predicate (:func:`hook_should_retry`) and :func:`stripe_retry_after`.
 
+Every HTTP attempt — the SDK's retries and the hook's included — first waits for the account's
+rate limiter (:mod:`ml_connector_provider.transport.ratelimit`): one limiter per Stripe account
+(API base, ``Stripe-Account``, fingerprint of the key) shared by every hook of the worker process,
+pacing at ``rate_limit_utilization`` of Stripe's limit (100 requests/s live, 25 in test mode;
+searches also take a slot of the 20/s search limit), so a run stays just under the limit instead
+of drawing 429s. :attr:`StripeHook.stats` counts calls, attempts, 429s and the time spent waiting.
+
 Errors that concern a single record (Stripe's 400/402/404 answers) become
 :class:`StripeRecordError` so the sync engine can dead-letter the record; authentication and
 permission errors, exhausted rate limits, 5xx and connection failures propagate and fail the task,
@@ -31,39 +38,57 @@ Stripe lists only filter by creation time, so changes come from the Events API
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import math
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 import requests
 import stripe
 from airflow.providers.common.compat.sdk import BaseHook
 
 from ml_connector_provider.transport import (
+    RateLimiter,
     RetryAttempt,
     RetryPolicy,
     RetryRunner,
+    acquire_all,
     parse_retry_after,
     redact_text,
     register_secret,
+    shared_limiter,
 )
 
 __all__ = [
     "DEFAULT_MAX_NETWORK_RETRIES",
+    "DEFAULT_RATE_LIMIT_UTILIZATION",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WEBHOOK_TOLERANCE",
     "EVENT_RETENTION",
+    "LIVE_RATE_LIMIT",
     "MAX_EVENT_TYPES",
+    "PACING_BURST",
+    "SEARCH_RATE_LIMIT",
+    "STRIPE_API_BASE",
+    "TEST_RATE_LIMIT",
+    "PacedRequestsClient",
+    "StripeCallStats",
     "StripeConnectionSettings",
     "StripeHook",
+    "StripePacer",
     "StripeRecordError",
     "hook_should_retry",
+    "key_fingerprint",
+    "route_template",
     "stripe_retry_after",
 ]
 
@@ -85,6 +110,21 @@ MAX_EVENT_TYPES = 20
 """Most event names one ``GET /v1/events`` accepts in ``types``."""
 DEFAULT_WEBHOOK_TOLERANCE = 300
 """Seconds a webhook signature's timestamp may lag behind the clock (the SDK's default)."""
+STRIPE_API_BASE = "https://api.stripe.com"
+"""Where the SDK sends requests when the connection sets no ``api_base``."""
+LIVE_RATE_LIMIT = 100.0
+"""Stripe's global limit in live mode, requests per second per account (extra ``rate_limit``)."""
+TEST_RATE_LIMIT = 25.0
+"""Stripe's global limit in test mode (``sk_test_…``/``rk_test_…`` keys), requests per second."""
+SEARCH_RATE_LIMIT = 20.0
+"""Stripe's limit on search requests (``…/search``), per second (extra ``search_rate_limit``)."""
+DEFAULT_RATE_LIMIT_UTILIZATION = 0.92
+"""Share of the limits the hook paces at (extra ``rate_limit_utilization``): the rest absorbs
+network jitter, which can bunch requests sent evenly into the same second at the server."""
+PACING_BURST = 1
+"""Requests let through at once after an idle spell: 1 spaces every request evenly, which gets
+the most out of a server counting requests in any sliding second."""
+_TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 
 T = TypeVar("T")
 
@@ -147,15 +187,37 @@ class StripeConnectionSettings:
     :param max_network_retries: extra ``max_network_retries`` (default 2).
     :param timeout: extra ``timeout`` in seconds (default 80).
     :param webhook_secret: extra ``webhook_secret`` (``whsec_…``), for webhook signature checks.
+    :param rate_limit: Stripe's global limit for the account in requests per second (extra
+        ``rate_limit``; default :data:`TEST_RATE_LIMIT` for test keys, else
+        :data:`LIVE_RATE_LIMIT`); ``0`` turns pacing off.
+    :param search_rate_limit: Stripe's search limit per second (extra ``search_rate_limit``,
+        default :data:`SEARCH_RATE_LIMIT`); ``0`` leaves searches to the global limit alone.
+    :param rate_limit_utilization: share of both limits the hook paces at (extra
+        ``rate_limit_utilization``, default :data:`DEFAULT_RATE_LIMIT_UTILIZATION`).
     """
 
-    api_key: str
+    api_key: str = field(repr=False)
     api_base: str | None
     account_id: str | None
     api_version: str | None
     max_network_retries: int
     timeout: float
-    webhook_secret: str | None
+    webhook_secret: str | None = field(repr=False)
+    rate_limit: float = LIVE_RATE_LIMIT
+    search_rate_limit: float = SEARCH_RATE_LIMIT
+    rate_limit_utilization: float = DEFAULT_RATE_LIMIT_UTILIZATION
+
+    @property
+    def account_key(self) -> tuple[str, str, str, str]:
+        """What identifies the Stripe account whose budget requests draw on: API base,
+        ``Stripe-Account`` (``""`` for the key's own account) and :func:`key_fingerprint` — never
+        the key itself."""
+        return (
+            "stripe",
+            self.api_base or STRIPE_API_BASE,
+            self.account_id or "",
+            key_fingerprint(self.api_key),
+        )
 
 
 def _text(value: Any) -> str | None:
@@ -181,6 +243,25 @@ def describe_error(error: BaseException, *secrets: str | None) -> str:
     return redact_text(" ".join(text.split()), secrets)
 
 
+def key_fingerprint(api_key: str) -> str:
+    """A short, stable stand-in for a secret key (the first 12 hex digits of its SHA-256): tells
+    two keys apart in limiter keys and logs without revealing either."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:12]
+
+
+def _number(conn_id: str, extras: Mapping[str, Any], name: str, default: float) -> float:
+    raw = _text(extras.get(name))
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"Stripe connection {conn_id!r}: {name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"Stripe connection {conn_id!r}: {name} must be a number >= 0, got {raw!r}")
+    return value
+
+
 def _search_literal(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace("'", "\\'")
     return f"'{escaped}'"
@@ -196,11 +277,12 @@ def connection_settings(
 ) -> StripeConnectionSettings:
     """Read a ``stripe`` connection's fields: the password is the secret key; extras
     ``api_base``, ``account_id``, ``api_version``, ``max_network_retries``, ``timeout``,
-    ``webhook_secret``. Shared by :class:`StripeHook` and the deferrable trigger.
+    ``webhook_secret``, ``rate_limit``, ``search_rate_limit``, ``rate_limit_utilization``.
+    Shared by :class:`StripeHook` and the deferrable trigger.
 
     :param max_network_retries: overrides the connection's retry count.
     :param timeout: overrides the connection's timeout.
-    :raises ValueError: no key, or an invalid retry count or timeout.
+    :raises ValueError: no key, or an invalid retry count, timeout, rate limit or utilization.
     """
     api_key = _text(password)
     if api_key is None:
@@ -216,6 +298,10 @@ def connection_settings(
     if seconds <= 0:
         raise ValueError(f"Stripe connection {conn_id!r}: timeout must be positive")
     api_base = _text(extras.get("api_base"))
+    test_mode = api_key.startswith(_TEST_KEY_PREFIXES)
+    utilization = _number(conn_id, extras, "rate_limit_utilization", DEFAULT_RATE_LIMIT_UTILIZATION)
+    if not 0 < utilization <= 1:
+        raise ValueError(f"Stripe connection {conn_id!r}: rate_limit_utilization must be in (0, 1]")
     return StripeConnectionSettings(
         api_key=api_key,
         api_base=api_base.rstrip("/") if api_base else None,
@@ -224,6 +310,9 @@ def connection_settings(
         max_network_retries=retries,
         timeout=seconds,
         webhook_secret=_text(extras.get("webhook_secret")),
+        rate_limit=_number(conn_id, extras, "rate_limit", TEST_RATE_LIMIT if test_mode else LIVE_RATE_LIMIT),
+        search_rate_limit=_number(conn_id, extras, "search_rate_limit", SEARCH_RATE_LIMIT),
+        rate_limit_utilization=utilization,
     )
 
 
@@ -267,12 +356,222 @@ def build_client(settings: StripeConnectionSettings, http_client: stripe.HTTPCli
     )
 
 
+@dataclass
+class StripeCallStats:
+    """What a :class:`StripeHook` sent, for per-batch log lines and benchmarks; thread-safe.
+
+    Read a consistent copy with :meth:`snapshot`; :meth:`since` gives the difference to an earlier
+    snapshot (one batch's share), :meth:`summary` a one-line description.
+
+    :param calls: calls per operation kind (``create customer``, ``search customers``,
+        ``list invoices``, ``retrieve charge`` …), each counted once however often it was retried;
+        a list counts one call per page.
+    :param attempts: HTTP requests put on the wire, the SDK's and the hook's retries included.
+    :param attempts_by_route: the same per method and route template
+        (``POST /v1/customers/{id}``), requests made through :attr:`StripeHook.client` directly
+        included.
+    :param rate_limited: 429 answers received.
+    :param no_response: attempts that got no answer (connection errors, timeouts).
+    :param wait_seconds: time spent waiting for the rate limiter before sending.
+    :param delayed: attempts that had to wait for the rate limiter.
+    """
+
+    calls: Counter[str] = field(default_factory=Counter)
+    attempts: int = 0
+    attempts_by_route: Counter[str] = field(default_factory=Counter)
+    rate_limited: int = 0
+    no_response: int = 0
+    wait_seconds: float = 0.0
+    delayed: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def total_calls(self) -> int:
+        """Calls of every kind."""
+        return sum(self.calls.values())
+
+    def add_call(self, kind: str) -> None:
+        """Count one call of ``kind``."""
+        with self._lock:
+            self.calls[kind] += 1
+
+    def add_attempt(self, route: str, status: int | None, waited: float) -> None:
+        """Count one HTTP attempt: its route template, its status (``None``: no answer) and the
+        seconds it waited for the rate limiter."""
+        with self._lock:
+            self.attempts += 1
+            self.attempts_by_route[route] += 1
+            if status is None:
+                self.no_response += 1
+            elif status == 429:
+                self.rate_limited += 1
+            if waited > 0:
+                self.delayed += 1
+                self.wait_seconds += waited
+
+    def snapshot(self) -> StripeCallStats:
+        """A consistent copy (a new object, safe to keep while the hook goes on counting)."""
+        with self._lock:
+            return StripeCallStats(
+                calls=Counter(self.calls),
+                attempts=self.attempts,
+                attempts_by_route=Counter(self.attempts_by_route),
+                rate_limited=self.rate_limited,
+                no_response=self.no_response,
+                wait_seconds=self.wait_seconds,
+                delayed=self.delayed,
+            )
+
+    def since(self, earlier: StripeCallStats) -> StripeCallStats:
+        """What was counted after ``earlier`` (a :meth:`snapshot` of these stats)."""
+        now = self.snapshot()
+        return StripeCallStats(
+            calls=+(now.calls - earlier.calls),
+            attempts=now.attempts - earlier.attempts,
+            attempts_by_route=+(now.attempts_by_route - earlier.attempts_by_route),
+            rate_limited=now.rate_limited - earlier.rate_limited,
+            no_response=now.no_response - earlier.no_response,
+            wait_seconds=now.wait_seconds - earlier.wait_seconds,
+            delayed=now.delayed - earlier.delayed,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counters as plain data (JSON-ready)."""
+        copy = self.snapshot()
+        return {
+            "calls": dict(copy.calls),
+            "total_calls": copy.total_calls,
+            "attempts": copy.attempts,
+            "attempts_by_route": dict(copy.attempts_by_route),
+            "rate_limited": copy.rate_limited,
+            "no_response": copy.no_response,
+            "wait_seconds": round(copy.wait_seconds, 3),
+            "delayed": copy.delayed,
+        }
+
+    def summary(self) -> str:
+        """One line, e.g. ``12 calls (create customer 10, search customers 2), 13 attempts,
+        1 429s, waited 0.4 s for the rate limiter``."""
+        copy = self.snapshot()
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(copy.calls.items()))
+        calls = f"{copy.total_calls} calls" + (f" ({kinds})" if kinds else "")
+        return (
+            f"{calls}, {copy.attempts} attempts, {copy.rate_limited} 429s, "
+            f"waited {copy.wait_seconds:.1f} s for the rate limiter"
+        )
+
+
+def route_template(method: str, url: str) -> str:
+    """``METHOD /v1/resource/{id}/action`` for a request URL: ids (every second segment after the
+    version, except ``search``) become ``{id}``, the query string is dropped."""
+    path = urlsplit(url).path
+    parts = [part for part in path.split("/") if part]
+    if parts and parts[0] in ("v1", "v2"):
+        head, rest = parts[:1], parts[1:]
+        if rest[:1] == ["test_helpers"]:
+            head, rest = [*head, rest[0]], rest[1:]
+        rest = ["{id}" if i % 2 == 1 and part != "search" else part for i, part in enumerate(rest)]
+        parts = head + rest
+    return f"{method.upper()} /{'/'.join(parts)}"
+
+
+def _is_search(url: str) -> bool:
+    return urlsplit(url).path.rstrip("/").endswith("/search")
+
+
+class StripePacer:
+    """Waits for the account's rate limiters before each HTTP attempt and counts the attempts.
+
+    :param limiter: the account's global limiter (``None``: no pacing).
+    :param search_limiter: the account's search limiter, taken as well by requests whose path ends
+        in ``/search`` (``None``: searches only wait for the global limiter).
+    :param stats: where attempts are counted.
+    """
+
+    def __init__(
+        self, limiter: RateLimiter | None, search_limiter: RateLimiter | None, stats: StripeCallStats
+    ) -> None:
+        self.limiter = limiter
+        self.search_limiter = search_limiter
+        self.stats = stats
+
+    def wait(self, url: str) -> float:
+        """Block until a request to ``url`` may go; returns the seconds waited."""
+        limiters = [self.limiter] if self.limiter is not None else []
+        if self.search_limiter is not None and _is_search(url):
+            limiters.append(self.search_limiter)
+        return acquire_all(limiters) if limiters else 0.0
+
+    def send(self, method: str, url: str, request: Callable[[], T]) -> T:
+        """Wait for the limiters, run ``request`` (one HTTP attempt) and count it.
+
+        ``request`` answers ``(body, status, headers)``; whatever it raises counts as an attempt
+        without an answer.
+        """
+        waited = self.wait(url)
+        status: int | None = None
+        try:
+            response = request()
+            status = cast("tuple[Any, int, Any]", response)[1]
+            return response
+        finally:
+            self.stats.add_attempt(route_template(method, url), status, waited)
+
+
+class PacedRequestsClient(stripe.RequestsClient):
+    """``stripe.RequestsClient`` whose every request — the SDK's retries included — first waits
+    for a :class:`StripePacer` and is counted there.
+
+    Only the blocking client is paced: the hook makes no async calls, and the deferrable trigger's
+    ``stripe.HTTPXClient`` polls once a minute from the triggerer, another process whose limiter
+    would share nothing with the workers' (and a blocking wait would stall its event loop).
+
+    :param pacer: the hook's pacer.
+    :param kwargs: passed to ``stripe.RequestsClient`` (``timeout`` …).
+    """
+
+    def __init__(self, pacer: StripePacer, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pacer = pacer
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
+    ) -> tuple[Any, int, Mapping[str, str]]:
+        """One paced HTTP request (see :meth:`StripePacer.send`)."""
+        parent = super().request
+        return self.pacer.send(method, url, lambda: parent(method, url, headers, post_data))
+
+    def request_stream(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
+    ) -> tuple[Any, int, Mapping[str, str]]:
+        """One paced streaming HTTP request (see :meth:`StripePacer.send`)."""
+        parent = super().request_stream
+        return self.pacer.send(method, url, lambda: parent(method, url, headers, post_data))
+
+
 class StripeHook(BaseHook):
     """Talk to Stripe through a ``stripe`` Airflow connection.
 
     Connection fields: password = secret key (``sk_…`` or restricted ``rk_…``); extras
     ``api_base``, ``account_id``, ``api_version``, ``max_network_retries``, ``timeout``,
-    ``webhook_secret``. Nothing is read or sent until the client is first used.
+    ``webhook_secret``, ``rate_limit``, ``search_rate_limit``, ``rate_limit_utilization``.
+    Nothing is read or sent until the client is first used.
+
+    Every HTTP attempt waits for the Stripe account's shared rate limiters first (see
+    :attr:`limiters`); :attr:`stats` counts what the hook sent. One hook may be used from several
+    threads.
 
     :param stripe_conn_id: the Airflow connection id.
     :param timeout: overrides the connection's request timeout (seconds).
@@ -296,6 +595,8 @@ class StripeHook(BaseHook):
         self.stripe_conn_id = stripe_conn_id
         self._timeout_override = timeout
         self._retries_override = max_network_retries
+        self.stats = StripeCallStats()
+        """Calls, HTTP attempts, 429s and rate-limiter waits of this hook (see :class:`StripeCallStats`)."""
 
     # -- connection and client ------------------------------------------------------------------
 
@@ -316,8 +617,31 @@ class StripeHook(BaseHook):
 
     @cached_property
     def client(self) -> stripe.StripeClient:
-        """The ``StripeClient`` for this connection (built on first use, then reused)."""
-        return build_client(self.settings, stripe.RequestsClient(timeout=self.settings.timeout))
+        """The ``StripeClient`` for this connection (built on first use, then reused); every request
+        it sends is paced and counted (:class:`PacedRequestsClient`)."""
+        http_client = PacedRequestsClient(self.pacer, timeout=self.settings.timeout)
+        return build_client(self.settings, http_client)
+
+    @cached_property
+    def limiters(self) -> dict[str, RateLimiter]:
+        """The account's shared limiters: ``"global"`` and ``"search"`` (each absent when its limit
+        is ``0``). Their :meth:`~ml_connector_provider.transport.RateLimiter.stats` cover every hook
+        of the process on this account."""
+        settings = self.settings
+        account = settings.account_key
+        found: dict[str, RateLimiter] = {}
+        for kind, limit in (("global", settings.rate_limit), ("search", settings.search_rate_limit)):
+            if limit > 0:
+                rate = limit * settings.rate_limit_utilization
+                name = f"Stripe {kind} {account[1]} {account[2] or 'own account'} key {account[3]}"
+                found[kind] = shared_limiter((*account, kind), rate, PACING_BURST, name=name)
+        self.log.debug("Stripe rate limiters: %s", ", ".join(map(repr, found.values())) or "none")
+        return found
+
+    @cached_property
+    def pacer(self) -> StripePacer:
+        """Waits for :attr:`limiters` before each HTTP attempt and counts it in :attr:`stats`."""
+        return StripePacer(self.limiters.get("global"), self.limiters.get("search"), self.stats)
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:
@@ -362,10 +686,11 @@ class StripeHook(BaseHook):
         :raises StripeRecordError: unknown or deleted customer, or refused parameters.
         """
         return self._post(
-            f"update customer {customer_id}",
+            "update customer",
             functools.partial(self.client.v1.customers.update, customer_id),
             params=params,
             idempotency_key=idempotency_key,
+            subject=customer_id,
         )
 
     def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
@@ -374,7 +699,7 @@ class StripeHook(BaseHook):
         :raises StripeRecordError: Stripe refused the request for another reason.
         """
         return self._retrieve(
-            f"retrieve customer {customer_id}", lambda: self.client.v1.customers.retrieve(customer_id)
+            "retrieve customer", lambda: self.client.v1.customers.retrieve(customer_id), subject=customer_id
         )
 
     def find_customer_by_metadata(self, key: str, value: str) -> dict[str, Any] | None:
@@ -392,7 +717,7 @@ class StripeHook(BaseHook):
             result = self.client.v1.customers.search(params={"query": query, "limit": LIST_PAGE_SIZE})
             return [item.to_dict() for item in result.auto_paging_iter()]
 
-        found = self._read(f"search customers {query}", search)
+        found = self._read("search customers", search, subject=query)
         hits = [c for c in found if not c.get("deleted") and (c.get("metadata") or {}).get(key) == value]
         live = [self.retrieve_customer(str(c["id"])) for c in hits]
         matches = sorted(
@@ -437,8 +762,9 @@ class StripeHook(BaseHook):
     def retrieve_invoice(self, invoice_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any] | None:
         """The invoice (``expand``: e.g. ``("payments", "customer")``), or ``None`` when missing or deleted."""
         return self._retrieve(
-            f"retrieve invoice {invoice_id}",
+            "retrieve invoice",
             functools.partial(self.client.v1.invoices.retrieve, invoice_id, params=_expand(expand)),
+            subject=invoice_id,
         )
 
     def update_invoice(
@@ -450,10 +776,11 @@ class StripeHook(BaseHook):
         :raises StripeRecordError: unknown invoice, or a field that can no longer change.
         """
         return self._post(
-            f"update invoice {invoice_id}",
+            "update invoice",
             functools.partial(self.client.v1.invoices.update, invoice_id),
             params=params,
             idempotency_key=idempotency_key,
+            subject=invoice_id,
         )
 
     def iter_invoices(self, **filters: Any) -> Iterator[dict[str, Any]]:
@@ -464,9 +791,10 @@ class StripeHook(BaseHook):
     def iter_invoice_lines(self, invoice_id: str) -> Iterator[dict[str, Any]]:
         """Every line item of an invoice (``GET /v1/invoices/{id}/lines``), in Stripe's order."""
         return self.iter_list(
-            f"lines of invoice {invoice_id}",
+            "invoice lines",
             functools.partial(self.client.v1.invoices.line_items.list, invoice_id),
             {},
+            subject=invoice_id,
         )
 
     def create_invoice_item(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
@@ -495,10 +823,11 @@ class StripeHook(BaseHook):
         :raises StripeRecordError: not a draft, too many lines, or refused line parameters.
         """
         return self._post(
-            f"add lines to invoice {invoice_id}",
+            "add invoice lines",
             functools.partial(self.client.v1.invoices.add_lines, invoice_id),
             params={"lines": [dict(line) for line in lines]},
             idempotency_key=idempotency_key,
+            subject=invoice_id,
         )
 
     def finalize_invoice(
@@ -511,10 +840,11 @@ class StripeHook(BaseHook):
         :raises StripeRecordError: not a draft, or no line items.
         """
         return self._post(
-            f"finalize invoice {invoice_id}",
+            "finalize invoice",
             functools.partial(self.client.v1.invoices.finalize_invoice, invoice_id),
             params={"auto_advance": auto_advance},
             idempotency_key=idempotency_key,
+            subject=invoice_id,
         )
 
     def send_invoice(self, invoice_id: str, *, idempotency_key: str) -> dict[str, Any]:
@@ -523,10 +853,11 @@ class StripeHook(BaseHook):
         :raises StripeRecordError: not open, or not ``collection_method=send_invoice``.
         """
         return self._post(
-            f"send invoice {invoice_id}",
+            "send invoice",
             functools.partial(self.client.v1.invoices.send_invoice, invoice_id),
             params=None,
             idempotency_key=idempotency_key,
+            subject=invoice_id,
         )
 
     # -- payments -------------------------------------------------------------------------------
@@ -557,8 +888,9 @@ class StripeHook(BaseHook):
     def retrieve_payment_intent(self, pi_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any] | None:
         """The PaymentIntent (``expand``: e.g. ``("latest_charge",)``), or ``None`` when missing."""
         return self._retrieve(
-            f"retrieve payment intent {pi_id}",
+            "retrieve payment intent",
             functools.partial(self.client.v1.payment_intents.retrieve, pi_id, params=_expand(expand)),
+            subject=pi_id,
         )
 
     def update_payment_intent(
@@ -566,10 +898,11 @@ class StripeHook(BaseHook):
     ) -> dict[str, Any]:
         """Update a PaymentIntent's ``metadata``/``description`` (``POST /v1/payment_intents/{id}``)."""
         return self._post(
-            f"update payment intent {pi_id}",
+            "update payment intent",
             functools.partial(self.client.v1.payment_intents.update, pi_id),
             params=params,
             idempotency_key=idempotency_key,
+            subject=pi_id,
         )
 
     def retrieve_charge(
@@ -577,8 +910,9 @@ class StripeHook(BaseHook):
     ) -> dict[str, Any] | None:
         """The charge, by default with its balance transaction (``fee``, ``net``) expanded."""
         return self._retrieve(
-            f"retrieve charge {charge_id}",
+            "retrieve charge",
             functools.partial(self.client.v1.charges.retrieve, charge_id, params=_expand(expand)),
+            subject=charge_id,
         )
 
     def iter_charges(self, **filters: Any) -> Iterator[dict[str, Any]]:
@@ -590,8 +924,9 @@ class StripeHook(BaseHook):
     ) -> dict[str, Any] | None:
         """The refund, by default with its balance transaction expanded."""
         return self._retrieve(
-            f"retrieve refund {refund_id}",
+            "retrieve refund",
             functools.partial(self.client.v1.refunds.retrieve, refund_id, params=_expand(expand)),
+            subject=refund_id,
         )
 
     def iter_refunds(self, **filters: Any) -> Iterator[dict[str, Any]]:
@@ -601,14 +936,15 @@ class StripeHook(BaseHook):
     def retrieve_balance_transaction(self, txn_id: str) -> dict[str, Any] | None:
         """A balance transaction (``amount``, ``fee``, ``fee_details``, ``net``), or ``None``."""
         return self._retrieve(
-            f"retrieve balance transaction {txn_id}",
+            "retrieve balance transaction",
             lambda: self.client.v1.balance_transactions.retrieve(txn_id),
+            subject=txn_id,
         )
 
     def retrieve_subscription(self, sub_id: str) -> dict[str, Any] | None:
         """The subscription (canceled ones included), or ``None`` when Stripe has none with this id."""
         return self._retrieve(
-            f"retrieve subscription {sub_id}", lambda: self.client.v1.subscriptions.retrieve(sub_id)
+            "retrieve subscription", lambda: self.client.v1.subscriptions.retrieve(sub_id), subject=sub_id
         )
 
     # -- events ---------------------------------------------------------------------------------
@@ -744,17 +1080,22 @@ class StripeHook(BaseHook):
         label: str,
         list_call: Callable[..., Any],
         filters: Mapping[str, Any],
+        *,
+        subject: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Page through any Stripe list endpoint, each page retried like any other read.
 
-        :param label: what is listed, for logs.
+        :param label: what is listed (``invoices``), for logs and :attr:`stats` (``list invoices``).
         :param list_call: the service method, e.g. ``client.v1.invoices.list``.
         :param filters: list parameters; ``limit`` defaults to 100.
+        :param subject: the object whose items are listed (an invoice id …), for logs.
         """
         params: dict[str, Any] = {"limit": LIST_PAGE_SIZE, **filters}
         backwards = "ending_before" in params and "starting_after" not in params
         while True:
-            page = self._read(f"list {label}", functools.partial(list_call, params=dict(params)))
+            page = self._read(
+                f"list {label}", functools.partial(list_call, params=dict(params)), subject=subject
+            )
             items = list(page.data)
             for item in reversed(items) if backwards else items:
                 yield item.to_dict()
@@ -768,6 +1109,7 @@ class StripeHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """Call ``GET /v1/balance`` once (no retries); never raises, never shows the key."""
         try:
+            self.stats.add_call("test connection")
             self.client.v1.balance.retrieve(options={"max_network_retries": 0})
         except Exception as error:  # noqa: BLE001 - the UI wants a verdict, not a traceback
             return False, self._describe(error)
@@ -781,24 +1123,25 @@ class StripeHook(BaseHook):
 
     def _post(
         self,
-        operation: str,
+        kind: str,
         method: Callable[..., Any],
         *,
         params: Mapping[str, Any] | None,
         idempotency_key: str,
+        subject: str | None = None,
     ) -> dict[str, Any]:
         """A POST with an explicit idempotency key, as a plain dict."""
         body = None if params is None else cast("Any", dict(params))
         result = self._write(
-            operation, lambda: method(params=body, options={"idempotency_key": idempotency_key})
+            kind, lambda: method(params=body, options={"idempotency_key": idempotency_key}), subject=subject
         )
         data: dict[str, Any] = result.to_dict()
         return data
 
-    def _retrieve(self, operation: str, call: Callable[[], Any]) -> dict[str, Any] | None:
+    def _retrieve(self, kind: str, call: Callable[[], Any], *, subject: str) -> dict[str, Any] | None:
         """A retrieve as a plain dict, ``None`` when Stripe answers 404 or the object is deleted."""
         try:
-            obj = self._call(operation, call)
+            obj = self._call(kind, call, subject=subject)
         except stripe.InvalidRequestError as error:
             if error.http_status == 404:
                 return None
@@ -810,20 +1153,26 @@ class StripeHook(BaseHook):
 
     # -- retries and error mapping --------------------------------------------------------------
 
-    def _write(self, operation: str, call: Callable[[], T]) -> T:
+    def _write(self, kind: str, call: Callable[[], T], *, subject: str | None = None) -> T:
         try:
-            return self._call(operation, call)
+            return self._call(kind, call, subject=subject)
         except (stripe.InvalidRequestError, stripe.IdempotencyError, stripe.CardError) as error:
             raise StripeRecordError.from_stripe(error) from error
 
-    def _read(self, operation: str, call: Callable[[], T]) -> T:
+    def _read(self, kind: str, call: Callable[[], T], *, subject: str | None = None) -> T:
         try:
-            return self._call(operation, call)
+            return self._call(kind, call, subject=subject)
         except (stripe.InvalidRequestError, stripe.CardError) as error:
             raise StripeRecordError.from_stripe(error) from error
 
-    def _call(self, operation: str, call: Callable[[], T]) -> T:
-        """Run ``call``, retrying the failures the SDK does not retry (see the module docstring)."""
+    def _call(self, kind: str, call: Callable[[], T], *, subject: str | None = None) -> T:
+        """Run ``call``, retrying the failures the SDK does not retry (see the module docstring).
+
+        :param kind: the operation (``create customer``), counted in :attr:`stats`.
+        :param subject: what it acts on (an id, a search query), named in retry warnings.
+        """
+        self.stats.add_call(kind)
+        operation = f"{kind} {subject}" if subject else kind
         runner = RetryRunner(
             self.retry_policy, retry_if=hook_should_retry, retry_after=stripe_retry_after, sleep=time.sleep
         )

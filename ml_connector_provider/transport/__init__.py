@@ -1,7 +1,7 @@
 """The shared HTTP layer of every hook: a pooled session with timeouts, one retry policy (backoff
 with jitter that honours ``Retry-After``, also run around vendor SDK calls), auth providers that add
-credentials or sign whole requests (token providers refresh on 401), one secret redaction, and
-secret-free errors.
+credentials or sign whole requests (token providers refresh on 401), client-side rate limiters
+shared per process, one secret redaction, and secret-free errors.
 """
 
 from __future__ import annotations
@@ -39,6 +39,13 @@ from ml_connector_provider.transport.paging import (
     iter_next_url_pages,
     iter_offset_pages,
 )
+from ml_connector_provider.transport.ratelimit import (
+    LimiterStats,
+    RateLimiter,
+    acquire_all,
+    clear_shared_limiters,
+    shared_limiter,
+)
 from ml_connector_provider.transport.redaction import REDACTED, redact_text, redact_url, register_secret
 from ml_connector_provider.transport.retry import (
     RetryAfterWait,
@@ -60,6 +67,7 @@ __all__ = [
     "ConnectionFailed",
     "HttpStatusError",
     "HttpTransport",
+    "LimiterStats",
     "LinkedPage",
     "OAuth2ClientCredentials",
     "OAuth2JwtBearer",
@@ -67,6 +75,7 @@ __all__ = [
     "OAuth2TokenProvider",
     "OffsetPage",
     "PagingError",
+    "RateLimiter",
     "RequestOptions",
     "RetryAfterWait",
     "RetryAttempt",
@@ -77,10 +86,13 @@ __all__ = [
     "TokenProviderOptions",
     "TransportError",
     "TransportStats",
+    "acquire_all",
+    "clear_shared_limiters",
     "iter_next_url_pages",
     "iter_offset_pages",
     "parse_retry_after",
     "redact_text",
     "redact_url",
     "register_secret",
+    "shared_limiter",
 ]

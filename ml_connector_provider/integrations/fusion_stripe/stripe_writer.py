@@ -94,29 +94,25 @@ def write_each(
 
 
 class _BatchLog:
-    """One log line per batch: what happened, how many Stripe calls it took and how long."""
+    """One log line per batch: what happened, the Stripe calls it took and how long."""
 
     def __init__(self, what: str, stripe: StripeHook) -> None:
         self.what = what
         self.stripe = stripe
         self.started = time.monotonic()
-        self.calls_before = _calls(stripe)
+        stats = getattr(stripe, "stats", None)
+        self.before = stats.snapshot() if stats is not None else None
 
     def done(self, results: Sequence[WriteResult]) -> None:
         counts: dict[str, int] = {}
         for result in results:
             counts[result.action.value] = counts.get(result.action.value, 0) + 1
         elapsed = time.monotonic() - self.started
-        calls = _calls(self.stripe) - self.calls_before
         summary = ", ".join(f"{action} {n}" for action, n in sorted(counts.items())) or "nothing"
-        calls_text = f"{calls} Stripe calls" if calls >= 0 else "Stripe calls not counted"
-        log.info("%s: batch of %d: %s; %s in %.2fs", self.what, len(results), summary, calls_text, elapsed)
-
-
-def _calls(stripe: StripeHook) -> int:
-    stats = getattr(stripe, "stats", None)
-    total = getattr(stats, "calls", None)
-    return int(total) if isinstance(total, int) else -1
+        calls = "Stripe calls not counted"
+        if self.before is not None:
+            calls = "Stripe: " + self.stripe.stats.since(self.before).summary()
+        log.info("%s: batch of %d: %s in %.2fs; %s", self.what, len(results), summary, elapsed, calls)
 
 
 # -- customers ----------------------------------------------------------------------------------
