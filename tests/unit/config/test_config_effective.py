@@ -42,6 +42,8 @@ GL_RESOLVED: dict[str, Any] = {
     "poll_interval": 10.0,
     "hold_timeout": 900,
 }
+#: The ``onboarding`` settings a tenant gets when it gives none.
+ONBOARDING_DEFAULTS: dict[str, Any] = {"enabled": True, "rules": ["email", "name_country"], "links": {}}
 
 
 def _one(
@@ -143,6 +145,7 @@ class TestExample:
             "invoice_mode": "automatic",
             "email_invoices": True,
             "default_days_until_due": 30,
+            "onboarding": ONBOARDING_DEFAULTS,
             "gl": {
                 **GL_RESOLVED,
                 "subscription_revenue_account": "101-000-40100-000-000",
@@ -160,6 +163,7 @@ class TestExample:
             "invoice_mode": "automatic",
             "email_invoices": True,
             "default_days_until_due": 30,
+            "onboarding": ONBOARDING_DEFAULTS,
             "gl": GL_RESOLVED,
         }
 
@@ -283,6 +287,7 @@ class TestOverrides:
             "invoice_mode": "automatic",
             "email_invoices": True,
             "default_days_until_due": 30,
+            "onboarding": ONBOARDING_DEFAULTS,
             "gl": None,
         }
 
