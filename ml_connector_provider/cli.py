@@ -1,4 +1,5 @@
-"""The ``ml-connector`` command line: validate configs, read the ledger, start the sandbox and the demo.
+"""The ``ml-connector`` command line: validate configs, read the ledger, match a tenant's existing
+Stripe customers (onboarding), start the sandbox and the demo.
 
 The sandbox and the demo live in the separate ``ml-connector-sandbox`` distribution; this module
 never imports it. ``ml-connector sandbox`` and ``ml-connector demo`` run it as
@@ -8,14 +9,16 @@ never imports it. ``ml-connector sandbox`` and ``ml-connector demo`` run it as
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
+import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -145,6 +148,148 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     else:
         out.write("No enabled integration of this config has checks to run.\n")
     return 1 if any(row["status"] == CheckStatus.FAIL.value for row in rows) else 0
+
+
+# -- onboard ----------------------------------------------------------------------------------
+
+
+def tenant_config_path(given: str | None) -> Path | None:
+    """The tenant file a command reads: ``given``, else ``$ML_CONNECTOR_CONFIG``, else Airflow's
+    ``[ml_connector] tenant_config_path``; ``None`` when nothing names one."""
+    from ml_connector_provider.dag_factory import CONFIG_ENV_VAR, CONFIG_OPTION, CONFIG_SECTION
+
+    if given:
+        return Path(given)
+    from_env = os.environ.get(CONFIG_ENV_VAR, "").strip()
+    if from_env:
+        return Path(from_env)
+    from airflow.sdk import conf
+
+    from_conf = (conf.get(CONFIG_SECTION, CONFIG_OPTION, fallback=None) or "").strip()
+    return Path(from_conf) if from_conf and from_conf != "None" else None
+
+
+def _flush_stdout() -> None:
+    for stream in (sys.stdout, sys.__stdout__):
+        if stream is not None:
+            stream.flush()
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send what is printed to standard output while the block runs to standard error, the file
+    descriptor included: Airflow's log handlers keep the standard output they were configured
+    with, and a command's ``--json`` document must be all that standard output carries."""
+    _flush_stdout()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1 (an embedding without a console)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _flush_stdout()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def cmd_onboard(args: argparse.Namespace, out: TextIO) -> int:
+    """Match one tenant's Fusion customer sites with its existing Stripe customers; print the plan
+    and, with ``--apply``, write the links into the ledger. Exit code 1 when a site is ambiguous."""
+    from ml_connector_provider.config import ConfigError, effective_tenant_integrations, load_config
+    from ml_connector_provider.engine.types import RunRef, StreamKey, utcnow
+    from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
+    from ml_connector_provider.hooks.stripe import StripeHook
+    from ml_connector_provider.integrations.fusion_stripe.onboarding import (
+        OnboardingResult,
+        apply_onboarding,
+        plan_onboarding,
+        plan_to_json,
+        render_plan,
+    )
+    from ml_connector_provider.integrations.fusion_stripe.settings import FusionStripeSettings
+    from ml_connector_provider.ledger.runs import LeaseHeld
+
+    path = tenant_config_path(args.config)
+    if path is None:
+        sys.stderr.write("name the tenant file with --config (or set ML_CONNECTOR_CONFIG)\n")
+        return 2
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        sys.stderr.write(f"{err}\n")
+        return 2
+    found = [
+        ti
+        for ti in effective_tenant_integrations(config)
+        if ti.tenant_id == args.tenant and ti.integration_id == "fusion_stripe"
+    ]
+    if not found:
+        sys.stderr.write(f"{path}: tenant {args.tenant!r} has no fusion_stripe integration\n")
+        return 2
+    ti = found[0]
+    settings = FusionStripeSettings.model_validate(ti.settings)
+    key = StreamKey(ti.tenant_id, ti.integration_id, "customers")
+    run = RunRef(f"onboard-{utcnow():%Y%m%dT%H%M%SZ}", 1) if args.apply else None
+    fusion = OracleFusionHook(ti.connections["fusion"])
+    stripe = StripeHook(ti.connections["stripe"])
+    result: OnboardingResult | None = None
+    try:
+        # Hooks and Airflow log to standard output: keep that for the plan (``--json`` stays parseable).
+        with stdout_to_stderr():
+            if run is None:
+                plan = plan_onboarding(fusion, stripe, settings)
+            else:
+                ledger = _ledger(args)
+                try:
+                    # The lease keeps the customers task from writing links while these are decided.
+                    with ledger.lease(key, owner=f"ml-connector {run.run_id}", ttl=timedelta(minutes=30)):
+                        plan = plan_onboarding(fusion, stripe, settings, ledger=ledger, key=key)
+                        result = apply_onboarding(plan, ledger, key, run)
+                finally:
+                    ledger.dispose()
+    except LeaseHeld as err:
+        sys.stderr.write(f"{key} is running ({err}); try again once it has finished\n")
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one line an operator can act on, not a traceback
+        sys.stderr.write(f"onboarding {args.tenant} failed: {type(exc).__name__}: {exc}\n")
+        return 2
+    finally:
+        fusion.close()
+    code = 1 if plan.ambiguous else 0
+    if args.json:
+        document: dict[str, Any] = {
+            "tenant": ti.tenant_id,
+            "applied": result is not None,
+            "run_id": run.run_id if run else None,
+            **plan_to_json(plan, verbose=args.verbose),
+        }
+        if result is not None:
+            document["ledger"] = {
+                "linked": [m.site_use_id for m in result.linked],
+                "kept": [{"site_use_id": m.site_use_id, "stripe_id": target} for m, target in result.kept],
+            }
+        _dump(document, out)
+        return code
+    mode = "applied" if result is not None else "dry run, nothing written"
+    out.write(f"Onboarding plan of tenant {ti.tenant_id} (fusion_stripe customers; {mode})\n")
+    if not settings.onboarding.enabled:
+        out.write(
+            "Note: onboarding.enabled is false, so the customers stream does not run this pass itself.\n"
+        )
+    out.write(render_plan(plan, verbose=args.verbose))
+    if result is not None and run is not None:
+        out.write(
+            f"\nWrote {len(result.linked)} link(s) into the ledger (run {run.run_id}); "
+            f"{len(result.kept)} site(s) the ledger had linked already were left as they were.\n"
+        )
+    else:
+        out.write("\nNothing was written. Run again with --apply to write the links into the ledger.\n")
+    return code
 
 
 # -- sandbox / demo ---------------------------------------------------------------------------
@@ -451,6 +596,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--integration", help="only this integration")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "onboard",
+        help="match a tenant's Fusion customer sites with the customers its Stripe account already has "
+        "(dry run unless --apply; exit code 1 when a match is ambiguous)",
+    )
+    p.add_argument("--tenant", required=True, help="the tenant whose fusion_stripe customers are matched")
+    p.add_argument(
+        "--config",
+        help="tenant YAML (default: $ML_CONNECTOR_CONFIG, else Airflow's [ml_connector] tenant_config_path)",
+    )
+    p.add_argument(
+        "--apply", action="store_true", help="write the links into the ledger (default: write nothing)"
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also list the Stripe customers left alone and the Fusion sites not synced",
+    )
+    p.add_argument("--json", action="store_true")
+    _ledger_args(p)
+    p.set_defaults(func=cmd_onboard)
 
     p = sub.add_parser(
         "sandbox",

@@ -8,8 +8,10 @@ loopback interface are needed.
 
 The demo drives the provider only through its commands, as an operator would: ``ml-connector
 validate --json`` says which DAGs the config yields and which connections they need,
-``airflow db migrate`` and ``airflow dags test`` run them, ``ml-connector dead-letters retry``
-makes dead letters due, and ``ml-connector report`` reads the ledger. Nothing here imports the
+``airflow db migrate`` and ``airflow dags test`` run them, ``ml-connector onboard`` (a dry run)
+shows what the first sync of a Stripe account that already has customers will link and create,
+``ml-connector dead-letters retry`` makes dead letters due, and ``ml-connector report`` reads the
+ledger. Nothing here imports the
 provider: a stand-in that shared the client's code would confirm the client's bugs.
 """
 
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ml_connector_sandbox.runner import SandboxRunner, airflow_conn_env_var
-from ml_connector_sandbox.scenarios import SCENARIOS, ScenarioContext
+from ml_connector_sandbox.scenarios import BEFORE_FIRST_RUN, SCENARIOS, ScenarioContext
 from ml_connector_sandbox.sftp import SftpSandbox
 from ml_connector_sandbox.stampli import first_exports, put_files
 from ml_connector_sandbox.systems import available_systems
@@ -117,20 +119,21 @@ class ProviderCli:
         self.executable = _command("ml-connector")
         self.env = dict(env)
 
-    def text(self, *args: str) -> str:
-        """Run ``ml-connector *args`` and return what it printed; raise :class:`DemoError` if it fails."""
+    def text(self, *args: str, ok: Sequence[int] = (0,)) -> str:
+        """Run ``ml-connector *args`` and return what it printed; raise :class:`DemoError` if it
+        exits with a code not in ``ok``."""
         proc = subprocess.run(
             [self.executable, *args], env=self.env, capture_output=True, text=True, check=False
         )
-        if proc.returncode != 0:
+        if proc.returncode not in ok:
             raise DemoError(
                 f"`ml-connector {' '.join(args)}` exited with {proc.returncode}: {proc.stderr.strip()}"
             )
         return proc.stdout
 
-    def json(self, *args: str) -> Any:
+    def json(self, *args: str, ok: Sequence[int] = (0,)) -> Any:
         """Run ``ml-connector *args --json`` and return the document it printed."""
-        return json.loads(self.text(*args, "--json"))
+        return json.loads(self.text(*args, "--json", ok=ok))
 
 
 def _connection_env(
@@ -239,6 +242,8 @@ def run_demo(
     note(f"Starting sandbox stand-ins: {', '.join(systems) or 'none registered yet'}")
     results: list[DagResult] = []
     activity: list[dict[str, str]] = []
+    before: list[dict[str, str]] = []
+    plans: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         # Each tenant gets its own stand-ins, as each has its own Fusion pod and Stripe account.
         connection_env: dict[str, str] = {}
@@ -284,6 +289,25 @@ def run_demo(
             scope = ["--tenant", dag.tenant, "--integration", dag.integration, "--ledger-url", ledger_url]
             return int(provider.json("dead-letters", "retry", *scope)["count"])
 
+        onboard_cli = ProviderCli(env)
+        for dag in dags:
+            setup = BEFORE_FIRST_RUN.get(dag.integration)
+            if setup is None:
+                continue
+            note(f"Before the first run, at {dag.tenant}:")
+            context = ScenarioContext(runners[dag.tenant], sftp_roots.get(dag.tenant), tenant=dag.tenant)
+            for line in setup(context):
+                before.append({"tenant": dag.tenant, "integration": dag.integration, "what": line})
+                note(f"  - {line}")
+            if dag.integration == "fusion_stripe":
+                # What an operator does first: look at what the first sync will link and create.
+                # Exit code 1 says some match is ambiguous, which the demo's data has on purpose.
+                note(f"Running `ml-connector onboard --tenant {dag.tenant}` (dry run)…")
+                command = ("onboard", "--tenant", dag.tenant)
+                if as_json:
+                    plans.append({"tenant": dag.tenant, **onboard_cli.json(*command, ok=(0, 1))})
+                else:
+                    plans.append({"tenant": dag.tenant, "text": onboard_cli.text(*command, ok=(0, 1))})
         for dag in dags:
             run(dag, "")
         for dag in dags:
@@ -313,6 +337,8 @@ def run_demo(
                     {"dag_id": r.dag_id, "ok": r.ok, "seconds": round(r.seconds, 1), "log": str(r.log_file)}
                     for r in results
                 ],
+                "before_first_run": before,
+                "onboarding": plans,
                 "activity": activity,
                 **report,
             },
@@ -335,6 +361,14 @@ def run_demo(
         ["dag_id", "result", "seconds", "log"],
         out,
     )
+    if before:
+        out.write("\nBefore the first runs (sandbox activity)\n")
+        table(before, ["tenant", "integration", "what"], out)
+    for plan in plans:
+        out.write(
+            f"\nOnboarding plan of {plan['tenant']} before its first run (`ml-connector onboard`, dry run)\n"
+        )
+        out.write(plan["text"])
     if activity:
         out.write("\nBetween the runs (sandbox activity)\n")
         table(activity, ["tenant", "integration", "what"], out)

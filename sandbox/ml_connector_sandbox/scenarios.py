@@ -1,8 +1,9 @@
 """What the other side does between two runs of an integration, played on the stand-ins.
 
-The demo runs each DAG, lets the "outside world" act (customers pay invoices, a refund is issued,
-a subscription renews), then runs the DAG again, so that both directions of an integration move
-something. Each scenario talks to the stand-ins the way the real actors would: through the
+Before the first runs, :data:`BEFORE_FIRST_RUN` sets up what the other side already holds (a
+Stripe account with customers of its own). The demo then runs each DAG, lets the "outside world"
+act (customers pay invoices, a refund is issued, a subscription renews), then runs the DAG again,
+so that both directions of an integration move something. Each scenario talks to the stand-ins the way the real actors would: through the
 system's public API (the real ``stripe`` SDK) or the stand-in's own helpers for what only a
 customer's browser does (paying a hosted invoice page).
 """
@@ -10,7 +11,7 @@ customer's browser does (paying a hosted invoice page).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -44,6 +45,11 @@ Scenario = Callable[[ScenarioContext], list[str]]
 
 # The invoice the fusion_stripe scenario pays with a reference that matches no Fusion invoice.
 UNKNOWN_FUSION_INVOICE = "AR-99999"
+# The Stripe metadata key naming the Fusion bill-to site of a customer the connector synced (the
+# example tenants keep the default metadata prefix, fusion_).
+FUSION_SITE_KEY = "fusion_bill_to_site_use_id"
+# The business unit both example tenants sync (acme syncs only this one).
+SYNCED_BUSINESS_UNIT = "US1 Business Unit"
 
 
 def _money(amount: int, currency: str) -> str:
@@ -89,7 +95,8 @@ def fusion_stripe_activity(ctx: ScenarioContext) -> list[str]:
         )
         done.append(f"refunded {_money(amount, first['currency'])} of Stripe invoice {first['number']}")
 
-    customers = sandbox.customers()
+    # The customers the connector synced from Fusion (the account also has customers of its own).
+    customers = [c for c in sandbox.customers() if (c.get("metadata") or {}).get(FUSION_SITE_KEY)]
     if customers:
         customer = customers[0]["id"]
         client.v1.payment_intents.create(
@@ -129,6 +136,69 @@ def fusion_stripe_activity(ctx: ScenarioContext) -> list[str]:
     return done
 
 
+def fusion_stripe_existing_customers(ctx: ScenarioContext) -> list[str]:
+    """The tenant's Stripe account has customers before the connector's first run: one with the
+    e-mail address of a Fusion site (in other letter case), one with the name and country of a
+    site that has no e-mail, two sharing the e-mail of another site, and one unrelated to Fusion.
+
+    The sites are chosen from the Fusion stand-in's own customers (active, in the business unit
+    the example tenants sync), so the Stripe side stays consistent with whatever Fusion holds.
+    Customers are created through Stripe's API, as the tenant (or an older tool) created them.
+    """
+    import stripe
+
+    runner = ctx.runner
+    logging.getLogger("stripe").setLevel(logging.WARNING)
+    sandbox: Any = runner.system("stripe")
+    fusion: Any = runner.system("fusion")
+    client = stripe.StripeClient(
+        sandbox.secret_key, base_addresses={"api": runner.url("stripe")}, max_network_retries=2
+    )
+    sites = sorted(
+        (
+            row
+            for row in fusion.customers()
+            if (row.get("Status") or "A") == "A" and row.get("BusinessUnit") == SYNCED_BUSINESS_UNIT
+        ),
+        key=lambda row: int(row["BillToSiteUseId"]),
+    )
+    with_email = [row for row in sites if row.get("EmailAddress")]
+    without_email = [row for row in sites if not row.get("EmailAddress") and row.get("Country")]
+
+    def create(params: Any) -> str:
+        return str(client.v1.customers.create(params=params).id)
+
+    def site_name(row: Mapping[str, Any]) -> str:
+        return f"Fusion site {row['BillToSiteNumber']} ({row['CustomerName']})"
+
+    done: list[str] = []
+    if with_email:
+        row = with_email[0]
+        email = str(row["EmailAddress"]).upper()
+        customer = create({"name": f"{row['CustomerName']} (imported)", "email": email})
+        done.append(f"Stripe already had customer {customer}, e-mail {email}: the e-mail of {site_name(row)}")
+    if without_email:
+        row = without_email[0]
+        name = str(row["CustomerName"]).rstrip(".").upper()
+        customer = create({"name": name, "address": {"country": row["Country"]}})
+        done.append(
+            f"Stripe already had customer {customer}, {name} in {row['Country']}: the name and "
+            f"country of {site_name(row)}, which has no e-mail"
+        )
+    if len(with_email) > 1:
+        # The last one (in the seed, its only invoice is incomplete: no invoice waits on the site
+        # while it stays ambiguous).
+        row = with_email[-1]
+        email = str(row["EmailAddress"])
+        twins = [create({"name": f"{row['CustomerName']} {n}", "email": email}) for n in ("(AP)", "(AR)")]
+        done.append(
+            f"Stripe already had two customers, {' and '.join(twins)}, with the e-mail of {site_name(row)}"
+        )
+    walk_in = create({"name": "Walk-in customer", "email": "walk-in@example.com"})
+    done.append(f"Stripe already had customer {walk_in}, Walk-in customer, unrelated to Fusion")
+    return done
+
+
 def stampli_fusion_activity(ctx: ScenarioContext) -> list[str]:
     """The AP team sets up the supplier the first run could not find, Stampli exports a new file,
     and someone uploads the morning's first export a second time."""
@@ -149,6 +219,9 @@ def stampli_fusion_activity(ctx: ScenarioContext) -> list[str]:
     done.extend(f"{name} uploaded to /outbound" for name in files)
     return done
 
+
+BEFORE_FIRST_RUN: dict[str, Scenario] = {"fusion_stripe": fusion_stripe_existing_customers}
+"""What the outside world already holds before an integration's first run, per integration id."""
 
 SCENARIOS: dict[str, Scenario] = {
     "fusion_stripe": fusion_stripe_activity,

@@ -114,9 +114,13 @@ TITLES_OF = {
     },
 }
 
-PARAM_NAMES = {"replay_from", "replay_to", "record_ids", "stream", "invoice_numbers"}
-#: DAG params per integration (fusion_stripe adds invoice_numbers to the generic ones).
-PARAMS_OF = {"fusion_stripe": PARAM_NAMES, "stampli_fusion": PARAM_NAMES - {"invoice_numbers"}}
+PARAM_NAMES = {"replay_from", "replay_to", "record_ids", "stream"}
+#: DAG params per integration (fusion_stripe adds invoice_numbers and onboarding_dry_run to the
+#: generic ones).
+PARAMS_OF = {
+    "fusion_stripe": PARAM_NAMES | {"invoice_numbers", "onboarding_dry_run"},
+    "stampli_fusion": PARAM_NAMES,
+}
 #: Connection ids per role, as the example names them for a tenant.
 CONNECTIONS_OF = {
     "fusion_stripe": lambda tenant: {"fusion": f"{tenant}_fusion", "stripe": f"{tenant}_stripe"},
@@ -140,6 +144,7 @@ ACME_SETTINGS = {
     "invoice_mode": "automatic",
     "email_invoices": True,
     "default_days_until_due": 30,
+    "onboarding": {"enabled": True, "rules": ["email", "name_country"], "links": {}},
     "gl": {
         "ledger_id": "300000046975971",
         "ledger_name": "US Primary Ledger",
@@ -363,6 +368,24 @@ class TestDagBag:
             "type": ["null", "array"],
             "items": {"type": "string"},
         }
+
+    @pytest.mark.parametrize("dag_id", sorted(d for d in EXPECTED if _integration(d) == "fusion_stripe"))
+    def test_onboarding_dry_run_param(self, dagbag: DagBag, dag_id: str) -> None:
+        params = copy.deepcopy(dagbag.dags[dag_id].params)
+        param = params.get_param("onboarding_dry_run")
+
+        assert param.value is None  # off unless a run asks for it
+        assert param.description == (
+            "customers task: print the onboarding plan (what would be linked, created and left alone) "
+            "and change nothing"
+        )
+        assert param.schema == {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "title": "Onboarding dry run",
+            "type": ["null", "boolean"],
+        }
+        params.update({"onboarding_dry_run": True})
+        assert params.validate()["onboarding_dry_run"] is True
 
     def test_invoice_numbers_validate(self, dagbag: DagBag) -> None:
         params = copy.deepcopy(dagbag.dags["mlc__acme__fusion_stripe"].params)

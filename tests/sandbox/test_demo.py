@@ -113,6 +113,17 @@ def test_demo_runs_every_integration_and_reports_what_moved(tmp_path: Path) -> N
         retried
         == ["operator ran `ml-connector dead-letters retry` for stampli_fusion: 2 dead letter(s) due now"] * 2
     )
+    # Before the first runs each tenant's Stripe account holds customers of its own, and
+    # `ml-connector onboard` (a dry run, exit code 1 for the ambiguous site) says what the first
+    # sync will link, create and leave alone.
+    assert len(report["before_first_run"]) == 8
+    plans = {plan["tenant"]: plan for plan in report["onboarding"]}
+    assert set(plans) == {"acme", "globex"}
+    for plan in plans.values():
+        assert plan["applied"] is False
+        summary = plan["summary"]
+        assert (summary["link"], summary["ambiguous"], summary["left_alone"]) == (2, 1, 1)
+        assert sorted(s["rule"] for s in plan["sites"] if s["action"] == "link") == ["email", "name_country"]
     # Each tenant's SFTP stand-in receives that tenant's later exports.
     uploads = [
         (a["tenant"], a["what"]) for a in report["activity"] if a["what"].endswith("uploaded to /outbound")

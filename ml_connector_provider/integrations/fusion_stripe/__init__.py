@@ -73,5 +73,14 @@ SPEC = IntegrationSpec(
             ),
             schema={"type": ["null", "array"], "items": {"type": "string"}},
         ),
+        ParamSpec(
+            name="onboarding_dry_run",
+            title="Onboarding dry run",
+            description=(
+                "customers task: print the onboarding plan (what would be linked, created and left "
+                "alone) and change nothing"
+            ),
+            schema={"type": ["null", "boolean"]},
+        ),
     ),
 )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _ACCOUNT = r"^[A-Za-z0-9]+([-.][A-Za-z0-9]+)*$"
 
@@ -72,6 +73,91 @@ class GeneralLedgerSettings(BaseModel):
         return self
 
 
+OnboardingRule = Literal["email", "name_country"]
+"""A rule of the onboarding matching pass besides the Fusion metadata, which always comes first."""
+
+
+def _default_rules() -> list[OnboardingRule]:
+    return ["email", "name_country"]
+
+
+_SITE_USE_ID = re.compile(r"^[0-9]{1,30}$")
+_STRIPE_CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]{1,250}$")
+
+
+class OnboardingSettings(BaseModel):
+    """How the ``customers`` stream matches a Fusion bill-to site with a customer the tenant's Stripe
+    account already has, so the first sync links it instead of creating a second copy.
+
+    Matching is decided in this order: an explicit entry of :attr:`links`; the Stripe metadata
+    ``<customer_metadata_prefix>bill_to_site_use_id``; then each of :attr:`rules`. Several
+    candidates, or one Stripe customer matched by several sites, are never guessed: the site is
+    dead-lettered with every candidate named until :attr:`links` settles it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Run the matching pass on the customers stream's first sync; false: every site without "
+            "a ledger link or Fusion metadata in Stripe becomes a new Stripe customer."
+        ),
+    )
+    rules: list[OnboardingRule] = Field(
+        default_factory=_default_rules,
+        description=(
+            "Rules tried after the Fusion metadata, in order: email (the same e-mail address, "
+            "ignoring case), name_country (the same name ignoring case, punctuation and spacing, "
+            "and the same address country). Empty: metadata and links only."
+        ),
+    )
+    links: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Fusion bill-to site use id → Stripe customer id (cus_…): links an operator sets to "
+            "settle an ambiguous match; they win over every rule."
+        ),
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _distinct_rules(cls, value: list[OnboardingRule]) -> list[OnboardingRule]:
+        if len(set(value)) != len(value):
+            raise ValueError("each onboarding rule may be listed once")
+        return value
+
+    @field_validator("links", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        # YAML reads an unquoted site use id (300000047112001: cus_…) as a number.
+        if isinstance(value, dict):
+            return {
+                str(k) if isinstance(k, int) and not isinstance(k, bool) else k: v for k, v in value.items()
+            }
+        return value
+
+    @field_validator("links")
+    @classmethod
+    def _valid_links(cls, value: dict[str, str]) -> dict[str, str]:
+        for site, customer in value.items():
+            if not _SITE_USE_ID.match(site):
+                raise ValueError(f"{site!r} is not a Fusion bill-to site use id (digits only)")
+            if not _STRIPE_CUSTOMER_ID.match(customer):
+                raise ValueError(f"{customer!r} (site {site}) is not a Stripe customer id (cus_…)")
+        sites_by_customer: dict[str, list[str]] = {}
+        for site, customer in value.items():
+            sites_by_customer.setdefault(customer, []).append(site)
+        shared = {c: s for c, s in sites_by_customer.items() if len(s) > 1}
+        if shared:
+            customer, sites = sorted(shared.items())[0]
+            raise ValueError(
+                f"{customer} is linked to several sites ({', '.join(sites)}); a Stripe customer "
+                "belongs to one bill-to site"
+            )
+        return value
+
+
 class FusionStripeSettings(BaseModel):
     """Tenant settings of the ``fusion_stripe`` integration."""
 
@@ -113,4 +199,11 @@ class FusionStripeSettings(BaseModel):
     gl: GeneralLedgerSettings | None = Field(
         default=None,
         description="General-ledger posting of Stripe payments; required by the payments and subscriptions streams.",
+    )
+    onboarding: OnboardingSettings = Field(
+        default_factory=OnboardingSettings,
+        description=(
+            "Matching of Fusion sites with the customers the Stripe account already has, on the "
+            "customers stream's first sync (see docs/integrations/fusion_stripe.md, Onboarding)."
+        ),
     )

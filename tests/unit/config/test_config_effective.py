@@ -42,6 +42,8 @@ GL_RESOLVED: dict[str, Any] = {
     "poll_interval": 10.0,
     "hold_timeout": 900,
 }
+#: The ``onboarding`` settings a tenant gets when it gives none.
+ONBOARDING_DEFAULTS: dict[str, Any] = {"enabled": True, "rules": ["email", "name_country"], "links": {}}
 
 
 def _one(
@@ -145,6 +147,7 @@ class TestExample:
             "default_days_until_due": 30,
             "past_due_date": "postpone",
             "past_due_days": 7,
+            "onboarding": ONBOARDING_DEFAULTS,
             "gl": {
                 **GL_RESOLVED,
                 "subscription_revenue_account": "101-000-40100-000-000",
@@ -164,6 +167,7 @@ class TestExample:
             "default_days_until_due": 30,
             "past_due_date": "postpone",
             "past_due_days": 7,
+            "onboarding": ONBOARDING_DEFAULTS,
             "gl": GL_RESOLVED,
         }
 
@@ -289,6 +293,7 @@ class TestOverrides:
             "default_days_until_due": 30,
             "past_due_date": "postpone",
             "past_due_days": 7,
+            "onboarding": ONBOARDING_DEFAULTS,
             "gl": None,
         }
 
