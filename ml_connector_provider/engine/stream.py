@@ -40,6 +40,12 @@ class Stream(abc.ABC):
         """
         raise NotImplementedError(f"{cls.__qualname__} cannot be built from a StreamContext")
 
+    def dry_run(self) -> Mapping[str, Any] | None:
+        """Called before the run. A stream asked by its run params for a dry run (a plan of what
+        it would do) returns that plan here, and the run stops: nothing is read through the
+        engine, written, or moved in the ledger. Default: ``None``, a normal run."""
+        return None
+
     @abc.abstractmethod
     def read(self, window: Window) -> Iterable[Sequence[SourceRecord]]:
         """Yield pages of the records changed in ``[window.start, window.end)``.

@@ -99,6 +99,10 @@ class SyncStreamOperator(BaseOperator):
         )
         key = StreamKey(self.tenant_id, self.integration_id, self.stream)
         try:
+            plan = stream.dry_run()
+            if plan is not None:
+                self.log.info("%s: dry run; nothing was written and the cursor did not move.", key)
+                return {"stream": self.stream, "mode": "dry_run", **plan}
             summary = SyncEngine(ledger, SyncOptions.from_mapping(self.sync_options)).run(
                 key, stream, run, request
             )

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ml_connector_provider.engine.stream import Stream
 from ml_connector_provider.engine.types import (
+    DeadLetter,
     Link,
     MapResult,
     SourceRecord,
     StreamKey,
     Window,
+    Write,
     WriteItem,
     WriteResult,
 )
@@ -28,6 +31,7 @@ from ml_connector_provider.integrations.fusion_stripe.mapping import (
     map_customer,
     map_invoice,
 )
+from ml_connector_provider.integrations.fusion_stripe.onboarding import MatchAction, OnboardingPlan, SiteMatch
 from ml_connector_provider.integrations.fusion_stripe.settings import FusionStripeSettings
 from ml_connector_provider.integrations.fusion_stripe.stripe_writer import CustomerWriter, InvoiceWriter
 
@@ -83,9 +87,19 @@ class FusionCustomersToStripe(Stream):
     creates or updates the Stripe customer with one call each (:class:`~.stripe_writer.CustomerWriter`).
     A site an interrupted attempt may have created already is looked up first, never duplicated.
 
+    On the first sync of a tenant (no cursor yet) with ``onboarding.enabled``, the onboarding pass
+    (:mod:`~.onboarding`) matches the Fusion sites with the customers the Stripe account already
+    has: a matched site updates and links that customer instead of creating another, an ambiguous
+    one is dead-lettered with every candidate named. The retry of such a dead letter matches the
+    site again. With the run param ``onboarding_dry_run`` the task only logs the plan.
+
     :param fusion: hook of the tenant's Fusion connection.
     :param stripe: hook of the tenant's Stripe connection.
     :param settings: the tenant's ``fusion_stripe`` settings.
+    :param ledger: the ledger (first-sync test, links of other sites, open dead letters); without
+        it there is no onboarding.
+    :param key: this stream's key.
+    :param params: the DAG run's params (``onboarding_dry_run``).
     """
 
     source_system = "fusion"
@@ -98,16 +112,50 @@ class FusionCustomersToStripe(Stream):
 
         settings = ctx.settings_as(FusionStripeSettings)
         return cls(
-            OracleFusionHook(ctx.connections["fusion"]), StripeHook(ctx.connections["stripe"]), settings
+            OracleFusionHook(ctx.connections["fusion"]),
+            StripeHook(ctx.connections["stripe"]),
+            settings,
+            ledger=ctx.ledger,
+            key=ctx.key,
+            params=ctx.params,
         )
 
-    def __init__(self, fusion: OracleFusionHook, stripe: StripeHook, settings: FusionStripeSettings) -> None:
+    def __init__(
+        self,
+        fusion: OracleFusionHook,
+        stripe: StripeHook,
+        settings: FusionStripeSettings,
+        *,
+        ledger: Ledger | None = None,
+        key: StreamKey | None = None,
+        params: Any = None,
+    ) -> None:
         self.fusion = fusion
         self.stripe = stripe
         self.settings = settings
+        self.ledger = ledger
+        self.key = key
+        self.params = dict(params or {})
         keys = customer_metadata_keys(settings.customer_metadata_prefix)
         self._site_key = keys["site_use_id"]
         self.writer = CustomerWriter(stripe, site_key=self._site_key, managed_keys=keys.values())
+        self._plan: OnboardingPlan | None = None
+        self._first_sync: bool | None = None
+        self._ambiguous: list[SourceRecord] | None = None
+        self._matched: dict[str, str] = {}
+
+    def dry_run(self) -> Mapping[str, Any] | None:
+        if not self.params.get("onboarding_dry_run"):
+            return None
+        from ml_connector_provider.integrations.fusion_stripe.onboarding import (
+            plan_onboarding,
+            plan_to_json,
+            render_plan,
+        )
+
+        plan = plan_onboarding(self.fusion, self.stripe, self.settings, ledger=self.ledger, key=self.key)
+        log.info("Onboarding plan (dry run: nothing is written):\n%s", render_plan(plan))
+        return {"onboarding": plan_to_json(plan)}
 
     def read(self, window: Window) -> Iterable[Sequence[SourceRecord]]:
         for page in self.fusion.iter_changed(
@@ -119,15 +167,79 @@ class FusionCustomersToStripe(Stream):
         for row in self.fusion.find_by_attribute(CUSTOMER_RESOURCE, CUSTOMER_KEY, numeric_keys(ids)):
             yield customer_record(row, self.fusion)
 
+    def prepare(self, records: Sequence[SourceRecord], links: Mapping[str, Link]) -> Any:
+        """The onboarding verdicts of the batch's unlinked sites (empty when onboarding is off)."""
+        unlinked = [r for r in records if r.id not in links]
+        if not unlinked or self.ledger is None or self.key is None or not self.settings.onboarding.enabled:
+            return {}
+        from ml_connector_provider.integrations.fusion_stripe.onboarding import (
+            ambiguous_dead_letters,
+            ledger_claims,
+            plan_onboarding,
+            rematch_sites,
+        )
+
+        if self._first_sync is None:
+            self._first_sync = self.ledger.get_cursor(self.key) is None
+        verdicts: dict[str, SiteMatch] = {}
+        if self._first_sync:
+            if self._plan is None:
+                self._plan = plan_onboarding(
+                    self.fusion, self.stripe, self.settings, ledger=self.ledger, key=self.key
+                )
+                plan = self._plan
+                log.info(
+                    "%s: first sync: onboarding links %d site(s) to existing Stripe customers, creates %d, "
+                    "leaves %d ambiguous (dead-lettered) and %d Stripe customer(s) alone",
+                    self.key,
+                    len(plan.links),
+                    len(plan.creates),
+                    len(plan.ambiguous),
+                    len(plan.left_alone),
+                )
+            for record in unlinked:
+                match = self._plan.match_for(record.id)
+                if match is not None:
+                    verdicts[record.id] = match
+            return verdicts
+        if self._ambiguous is None:
+            self._ambiguous = ambiguous_dead_letters(self.ledger, self.key)
+        waiting = {r.id for r in self._ambiguous}
+        again = [r for r in unlinked if r.id in waiting]
+        if again:
+            claims = ledger_claims(self.ledger, self.key)
+
+            def claimed_by(customer_id: str) -> str | None:
+                return self._matched.get(customer_id) or claims(customer_id)
+
+            verdicts = rematch_sites(
+                again, self.stripe, self.settings, claimed_by=claimed_by, competing=self._ambiguous
+            )
+        return verdicts
+
     def map(self, record: SourceRecord, lookups: Any) -> MapResult:
-        return map_customer(
+        match = (lookups or {}).get(record.id)
+        if match is not None and match.action is MatchAction.AMBIGUOUS:
+            return DeadLetter(match.reason)
+        result = map_customer(
             record.data,
             metadata_prefix=self.settings.customer_metadata_prefix,
             business_units=self.settings.business_units,
         )
+        if match is not None and match.action is MatchAction.LINK and isinstance(result, Write):
+            # The payload is unchanged; the existing customer becomes the target of the write.
+            self._matched[str(match.customer_id)] = record.id
+        return result
 
     def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
-        return self.writer.write(items)
+        targets = {site: customer for customer, site in self._matched.items()}
+        matched = [
+            replace(item, target_id=targets[item.record.id])
+            if item.target_id is None and item.record.id in targets
+            else item
+            for item in items
+        ]
+        return self.writer.write(matched)
 
     def close(self) -> None:
         self.fusion.close()
