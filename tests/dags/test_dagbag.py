@@ -144,6 +144,8 @@ ACME_SETTINGS = {
     "invoice_mode": "automatic",
     "email_invoices": True,
     "default_days_until_due": 30,
+    "past_due_date": "postpone",
+    "past_due_days": 7,
     "onboarding": {"enabled": True, "rules": ["email", "name_country"], "links": {}},
     "gl": {
         "ledger_id": "300000046975971",
