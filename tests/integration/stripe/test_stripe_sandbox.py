@@ -258,6 +258,7 @@ def _search(http: requests.Session, base_url: str, query: str, **params: Any) ->
 def test_search_by_metadata_email_and_name(
     http: requests.Session, base_url: str, stripe_system: StripeSandbox
 ) -> None:
+    stripe_system.settings.search_lag = 0
     acme = create(http, base_url, "name=Acme&email=ap%40acme.test&metadata[erp_id]=1&metadata[region]=EU")
     stripe_system.clock.advance(5)
     globex = create(http, base_url, "name=Globex&email=ar%40globex.test&metadata[erp_id]=2")
@@ -283,6 +284,7 @@ def test_search_by_metadata_email_and_name(
 def test_search_pages_with_next_page(
     http: requests.Session, base_url: str, stripe_system: StripeSandbox
 ) -> None:
+    stripe_system.settings.search_lag = 0
     ids = []
     for n in range(3):
         ids.append(create(http, base_url, f"name=Same&metadata[n]={n}")["id"])

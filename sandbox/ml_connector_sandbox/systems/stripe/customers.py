@@ -8,12 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ml_connector_sandbox.systems.stripe.errors import resource_missing
-from ml_connector_sandbox.systems.stripe.listing import (
-    created_matches,
-    newest_first,
-    paginate,
-    search_page,
-)
+from ml_connector_sandbox.systems.stripe.listing import search_page
 from ml_connector_sandbox.systems.stripe.objects import (
     address_object,
     customer_object,
@@ -35,7 +30,7 @@ from ml_connector_sandbox.systems.stripe.params import (
     validate,
 )
 from ml_connector_sandbox.systems.stripe.search import FieldKind
-from ml_connector_sandbox.systems.stripe.store import changed_attributes, find
+from ml_connector_sandbox.systems.stripe.store import changed_attributes, find, list_response
 
 if TYPE_CHECKING:
     from ml_connector_sandbox.systems.stripe.api import StripeApi, StripeRequest
@@ -171,6 +166,7 @@ def register_customers(api: StripeApi) -> None:
         with system.state as db:
             customer = customer_object(new_id("cus"), system.timestamp(), {**fields, "metadata": metadata})
             db["customers"][customer["id"]] = customer
+            system.customer_emails.move(customer["id"], None, customer["email"])
             system.index_for_search("customer", customer["id"], customer)
             snapshot = copy.deepcopy(customer)
         system.emit_event("customer.created", snapshot)
@@ -178,22 +174,37 @@ def register_customers(api: StripeApi) -> None:
 
     @api.get("/v1/customers")
     def list_customers(request: StripeRequest) -> dict[str, Any]:
+        """Live customers only (never deleted ones), newest first; ``email`` is an exact,
+        case-sensitive filter answered from an index (contract A8 "Customer")."""
         params = validate(request.params, LIST_FIELDS)
+        email = params.get("email")
+
+        def wanted(customer: Mapping[str, Any]) -> bool:
+            return email is None or customer.get("email") == email
+
         with system.state as db:
-            live = [c for c in db["customers"].values() if not c.get("deleted")]
-            items = [
-                copy.deepcopy(c)
-                for c in newest_first(live)
-                if ("email" not in params or c.get("email") == params["email"])
-                and created_matches(c["created"], params.get("created"))
-            ]
-        return paginate("/v1/customers", items, params, kind="customer")
+            return list_response(
+                db,
+                "customer",
+                "/v1/customers",
+                params,
+                system.clock.time(),
+                wanted,
+                order=system.creation_order("customer"),
+                candidates=None if email is None else system.customer_emails.ids(email),
+            )
 
     @api.get("/v1/customers/search")
     def search_customers(request: StripeRequest) -> dict[str, Any]:
+        """What the search index shows (:mod:`.searchindex`): writes appear after ``search_lag``,
+        deletes after ``search_delete_lag`` (contract Appendix S)."""
         params = validate(request.params, SEARCH_FIELDS)
-        items = system.searchable("customer")
-        return search_page("/v1/customers/search", newest_first(items), params, CUSTOMER_SEARCH_FIELDS)
+        return search_page(
+            "/v1/customers/search",
+            params,
+            CUSTOMER_SEARCH_FIELDS,
+            lambda query: system.search("customer", query),
+        )
 
     @api.get("/v1/customers/{id}")
     def retrieve(request: StripeRequest) -> dict[str, Any]:
@@ -214,6 +225,7 @@ def register_customers(api: StripeApi) -> None:
             changed = copy.deepcopy(customer)
             _apply_update(changed, fields)  # raises before anything is stored
             db["customers"][customer_id] = changed
+            system.customer_emails.move(customer_id, customer.get("email"), changed.get("email"))
             previous = changed_attributes(customer, changed)
             if previous:
                 system.index_for_search("customer", customer_id, changed)
@@ -228,6 +240,7 @@ def register_customers(api: StripeApi) -> None:
         with system.state as db:
             customer = find(db, "customer", customer_id)
             db["customers"][customer_id] = deleted_object(customer_id, "customer")
+            system.customer_emails.move(customer_id, customer.get("email"), None)
             system.index_for_search("customer", customer_id, None)
         system.emit_event("customer.deleted", customer)
         return deleted_object(customer_id, "customer")

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ml_connector_sandbox.systems.stripe.cursor import CreationOrder, creation_order_page
 from ml_connector_sandbox.systems.stripe.errors import (
     StripeAPIError,
     invalid_request,
@@ -39,6 +40,7 @@ __all__ = [
     "Operation",
     "apply_update",
     "changed_attributes",
+    "created_field",
     "expand",
     "expand_list",
     "find",
@@ -310,6 +312,11 @@ def apply_update(
 # -- lists -------------------------------------------------------------------------------------------
 
 
+def created_field(kind: str) -> str:
+    """The field holding the creation time of ``kind`` (``created``; ``date`` for invoice items)."""
+    return _CREATED_FIELDS.get(kind, "created")
+
+
 def list_response(
     db: Mapping[str, Any],
     kind: str,
@@ -317,17 +324,40 @@ def list_response(
     params: Mapping[str, Any],
     now: float,
     predicate: Callable[[Mapping[str, Any]], bool] = lambda _obj: True,
+    *,
+    order: CreationOrder | None = None,
+    candidates: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """A list answer over one collection: live objects matching ``predicate`` and ``created``,
-    newest first, paged with ``limit`` and the cursors, with ``expand[]`` applied to ``data``."""
-    created = _CREATED_FIELDS.get(kind, "created")
-    live = [obj for obj in db[COLLECTIONS[kind]].values() if not obj.get("deleted")]
-    items = [
-        snapshot(kind, obj, now)
-        for obj in newest_first(live, created)
-        if predicate(obj) and created_matches(int(obj[created]), params.get("created"))
-    ]
-    envelope = paginate(url, items, params, kind=kind)
+    newest first, paged with ``limit`` and the cursors, with ``expand[]`` applied to ``data``.
+
+    Only the objects on the page are copied. With ``order`` (the collection's
+    :class:`~.cursor.CreationOrder`, see :meth:`~.system.StripeSandbox.creation_order`) the page is
+    found by position, without sorting or scanning the whole collection.
+
+    :param candidates: ids known to include every object ``predicate`` accepts (an index
+        look-up); only used with ``order``.
+    """
+    collection = db[COLLECTIONS[kind]]
+    created = created_field(kind)
+
+    def render(obj: Mapping[str, Any]) -> dict[str, Any]:
+        return snapshot(kind, obj, now)
+
+    envelope = None
+    if order is not None:
+        envelope = creation_order_page(
+            order, collection, url, params, kind=kind, wanted=predicate, render=render, candidates=candidates
+        )
+    if envelope is None:
+        bounds = params.get("created")
+        items = [
+            obj
+            for obj in newest_first([obj for obj in collection.values() if not obj.get("deleted")], created)
+            if predicate(obj) and created_matches(int(obj[created]), bounds)
+        ]
+        envelope = paginate(url, items, params, kind=kind)
+        envelope["data"] = [render(obj) for obj in envelope["data"]]
     expand_paths = params.get("expand") or []
     return expand_list(db, envelope, expand_paths, now) if expand_paths else envelope
 
@@ -357,7 +387,9 @@ def list_route(
             )
 
         with system.state as db:
-            return list_response(db, kind, path, params, system.clock.time(), wanted)
+            return list_response(
+                db, kind, path, params, system.clock.time(), wanted, order=system.creation_order(kind)
+            )
 
     api.route("GET", path, list_objects)
 

@@ -14,19 +14,27 @@ from ml_connector_sandbox.base import ADMIN_PREFIX, SandboxClock, SandboxSystem
 from ml_connector_sandbox.systems.stripe.api import (
     IdempotencyStore,
     RateLimiter,
+    RequestStats,
     StripeApi,
     current_request,
 )
 from ml_connector_sandbox.systems.stripe.billing import pay_invoice as pay_invoice_in
 from ml_connector_sandbox.systems.stripe.billing import register_billing
 from ml_connector_sandbox.systems.stripe.catalog import register_catalog
-from ml_connector_sandbox.systems.stripe.customers import register_balance, register_customers
+from ml_connector_sandbox.systems.stripe.cursor import CreationOrder, ValueIndex
+from ml_connector_sandbox.systems.stripe.customers import (
+    CUSTOMER_SEARCH_FIELDS,
+    register_balance,
+    register_customers,
+)
 from ml_connector_sandbox.systems.stripe.errors import StripeAPIError, unrecognized_url
 from ml_connector_sandbox.systems.stripe.events import register_events
 from ml_connector_sandbox.systems.stripe.objects import new_id
 from ml_connector_sandbox.systems.stripe.payments import card_error, register_payments
+from ml_connector_sandbox.systems.stripe.search import SearchQuery
+from ml_connector_sandbox.systems.stripe.searchindex import SearchIndex
 from ml_connector_sandbox.systems.stripe.settings import StripeSandboxSettings
-from ml_connector_sandbox.systems.stripe.store import COLLECTIONS, find, operation, snapshot
+from ml_connector_sandbox.systems.stripe.store import COLLECTIONS, created_field, find, operation, snapshot
 from ml_connector_sandbox.systems.stripe.subscriptions import (
     advance_subscription as advance_subscription_in,
 )
@@ -96,6 +104,11 @@ class StripeSandbox(SandboxSystem):
         self.settings = base.model_copy(deep=True)
         self.idempotency = IdempotencyStore()
         self.rate_limiter = RateLimiter()
+        self.stats = RequestStats()
+        self.search_index = SearchIndex({"customer": CUSTOMER_SEARCH_FIELDS})
+        self._creation_orders: dict[str, CreationOrder] = {}
+        self.customer_emails = ValueIndex()
+        """Customer ids by ``email`` (the exact filter of ``GET /v1/customers``)."""
         self.webhooks = WebhookSender(self)
         self.event_listeners: list[EventListener] = [self.webhooks.on_event]
         super().__init__(clock=clock, **kwargs)
@@ -107,7 +120,6 @@ class StripeSandbox(SandboxSystem):
         return {
             "customers": {},
             "events": [],
-            "search_index": {},
             "balance": copy.deepcopy(_EMPTY_BALANCE),
             "products": {},
             "prices": {},
@@ -164,10 +176,14 @@ class StripeSandbox(SandboxSystem):
         return app
 
     def reset_state(self) -> None:
-        """Also forget stored idempotent responses, the rate window, webhook deliveries and changed
-        settings."""
+        """Also forget stored idempotent responses, the rate windows, the request counters, the search
+        index, webhook deliveries and changed settings."""
         self.idempotency.clear()
         self.rate_limiter.reset()
+        self.stats.reset()
+        self.search_index.clear()
+        self._creation_orders.clear()
+        self.customer_emails.clear()
         self.webhooks.reset()
         self.settings = self._initial_settings.model_copy(deep=True)
 
@@ -217,25 +233,36 @@ class StripeSandbox(SandboxSystem):
         return copy.deepcopy(event)
 
     def index_for_search(self, kind: str, object_id: str, obj: Mapping[str, Any] | None) -> None:
-        """Make the current version of an object searchable after ``settings.search_lag`` seconds.
+        """Hand the current version of an object to the search index (:mod:`.searchindex`).
+
+        A create or update becomes searchable after ``settings.search_lag`` seconds of sandbox time,
+        a delete after ``settings.search_delete_lag``; until then search shows the previous
+        version (contract Appendix S "Search is eventually consistent").
 
         :param obj: the object, or ``None`` when it was deleted.
         """
-        visible_at = self.clock.time() + self.settings.search_lag
-        with self.state as db:
-            versions = db["search_index"].setdefault(kind, {}).setdefault(object_id, [])
-            versions.append([visible_at, None if obj is None else copy.deepcopy(dict(obj))])
+        lag = self.settings.search_lag if obj is not None else self.settings.search_delete_lag
+        version = None if obj is None else copy.deepcopy(dict(obj))
+        self.search_index.put(kind, object_id, version, self.clock.time() + lag)
 
     def searchable(self, kind: str) -> list[dict[str, Any]]:
-        """The objects of ``kind`` as search currently sees them (creation order)."""
-        now = self.clock.time()
-        found: list[dict[str, Any]] = []
-        with self.state as db:
-            for versions in db["search_index"].get(kind, {}).values():
-                visible = [doc for visible_at, doc in versions if visible_at <= now]
-                if visible and visible[-1] is not None:
-                    found.append(copy.deepcopy(visible[-1]))
-        return found
+        """Copies of the objects of ``kind`` as search currently sees them (creation order)."""
+        return copy.deepcopy(self.search_index.visible(kind, self.clock.time()))
+
+    def search(self, kind: str, query: SearchQuery) -> list[dict[str, Any]]:
+        """The objects of ``kind`` search finds for ``query`` now, newest first.
+
+        Not copied: the caller copies what it returns (see :func:`.listing.search_page`).
+        """
+        return self.search_index.search(kind, query, self.clock.time())
+
+    def creation_order(self, kind: str) -> CreationOrder:
+        """The :class:`~.cursor.CreationOrder` of the collection of ``kind`` (use it while holding the
+        state lock; it catches up with the collection on use)."""
+        order = self._creation_orders.get(kind)
+        if order is None:
+            order = self._creation_orders[kind] = CreationOrder(created_field(kind))
+        return order
 
     # -- in-process helpers for tests and the demo ----------------------------------------------
 
@@ -404,6 +431,15 @@ class StripeSandbox(SandboxSystem):
         @app.get(f"{ADMIN_PREFIX}/stripe/webhooks/deliveries", include_in_schema=False)
         def deliveries() -> list[dict[str, Any]]:
             return system.webhook_deliveries()
+
+        @app.get(f"{ADMIN_PREFIX}/stripe/stats", include_in_schema=False)
+        def read_stats() -> dict[str, Any]:
+            return system.stats.snapshot()
+
+        @app.post(f"{ADMIN_PREFIX}/stripe/stats/reset", include_in_schema=False)
+        def reset_stats() -> dict[str, Any]:
+            system.stats.reset()
+            return system.stats.snapshot()
 
         @app.get(f"{ADMIN_PREFIX}/stripe/settings", include_in_schema=False)
         def read_settings() -> dict[str, Any]:
