@@ -39,7 +39,6 @@ Rules from the contract's Appendix S ("Stripe behaviours a faithful stand-in mus
 
 from __future__ import annotations
 
-import copy
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from ml_connector_sandbox.systems.stripe.catalog import PRICE_DATA, inline_price
 from ml_connector_sandbox.systems.stripe.errors import StripeAPIError, invalid_request, missing_param
 from ml_connector_sandbox.systems.stripe.listing import created_matches, paginate
 from ml_connector_sandbox.systems.stripe.objects import (
+    clone,
     decimal_string,
     deleted_object,
     list_envelope,
@@ -218,11 +218,11 @@ ASSIGNED_ITEM_FIELDS = frozenset({"invoice_item", "description", "discountable",
 
 def _customer_snapshot(customer: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "customer_address": copy.deepcopy(customer.get("address")),
+        "customer_address": clone(customer.get("address")),
         "customer_email": customer.get("email"),
         "customer_name": customer.get("name"),
         "customer_phone": customer.get("phone"),
-        "customer_shipping": copy.deepcopy(customer.get("shipping")),
+        "customer_shipping": clone(customer.get("shipping")),
         "customer_tax_exempt": customer.get("tax_exempt") or "none",
         "customer_tax_ids": [],
     }
@@ -373,7 +373,7 @@ def _line_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
         },
         "period": dict(item["period"]),
         "pretax_credit_amounts": [],
-        "pricing": copy.deepcopy(item["pricing"]),
+        "pricing": clone(item["pricing"]),
         "quantity": item["quantity"],
         "quantity_decimal": item["quantity_decimal"],
         "subscription": None,
@@ -404,7 +404,7 @@ def _recompute(op: Operation, invoice: dict[str, Any]) -> None:
     )
     invoice["lines"] = list_envelope(
         f"/v1/invoices/{invoice['id']}/lines",
-        [copy.deepcopy(line) for line in lines[:EMBEDDED_LINES]],
+        [clone(line) for line in lines[:EMBEDDED_LINES]],
         len(lines) > EMBEDDED_LINES,
     )
 
@@ -712,7 +712,7 @@ def _assign_item(
             f"{invoice['id']} ({invoice['currency']}).",
             param=param,
         )
-    changed = copy.deepcopy(item)
+    changed = clone(item)
     changed["invoice"] = invoice["id"]
     for key in ("description", "discountable"):
         if key in line:
@@ -761,7 +761,7 @@ def add_lines(
     if not lines:
         raise invalid_request("`lines` must contain at least one line.", param="lines")
     _room_for(op, invoice, len(lines))
-    before = copy.deepcopy(invoice)
+    before = clone(invoice)
     new_metadata = (
         merge_metadata(invoice.get("metadata"), invoice_metadata, param="invoice_metadata")
         if metadata_given
@@ -1093,7 +1093,7 @@ def register_billing(api: StripeApi) -> None:
                 raise refused(
                     f"Invoice item {item['id']} is on a finalized invoice ({invoice['id']}) and cannot be deleted."
                 )
-            snapshot = copy.deepcopy(item)
+            snapshot = clone(item)
             _delete_item(op, item)
             if invoice is not None:
                 lines = _lines(op, invoice["id"])
@@ -1148,8 +1148,8 @@ def register_billing(api: StripeApi) -> None:
                             param=key,
                         )
             private = _private(op.db, invoice["id"])
-            before = copy.deepcopy(invoice)
-            changed = copy.deepcopy(invoice)
+            before = clone(invoice)
+            changed = clone(invoice)
             new_private = dict(private)
             for key, value in fields.items():
                 if key == "metadata":
@@ -1231,7 +1231,7 @@ def register_billing(api: StripeApi) -> None:
         params = validate(request.params, LINES_LIST)
         with system.state as db:
             invoice = find(db, "invoice", request.path_params["id"])
-            lines = [copy.deepcopy(line) for line in db["invoice_lines"].get(invoice["id"], [])]
+            lines = [clone(line) for line in db["invoice_lines"].get(invoice["id"], [])]
             envelope = paginate(f"/v1/invoices/{invoice['id']}/lines", lines, params, kind="line_item")
             paths = params.get("expand") or []
             if paths:

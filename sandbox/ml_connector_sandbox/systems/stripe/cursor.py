@@ -31,63 +31,9 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 
 
-class CreationOrder:
-    """Positions and creation times of one collection's ids, in insertion order.
-
-    :param created_field: the field holding the creation time (``created``; ``date`` for invoice
-        items).
-    """
-
-    def __init__(self, created_field: str = "created") -> None:
-        self.created_field = created_field
-        self._source: dict[str, Any] | None = None
-        self.ids: list[str] = []
-        self.created: list[int] = []
-        self.positions: dict[str, int] = {}
-        self.monotone = True
-
-    def sync(self, collection: dict[str, Any]) -> bool:
-        """Catch up with objects added to ``collection`` since the last call.
-
-        :return: whether creation times never decrease along the insertion order (the positions
-            can then be used for newest-first paging).
-        """
-        if self._source is not collection or len(self.ids) > len(collection):
-            self._source = collection
-            self.ids, self.created, self.positions, self.monotone = [], [], {}, True
-        added = len(collection) - len(self.ids)
-        if added:
-            new_ids = list(itertools.islice(reversed(collection), added))
-            new_ids.reverse()
-            for object_id in new_ids:
-                obj = collection[object_id]
-                value = obj.get(self.created_field, obj.get("created"))
-                # a tombstone may carry no creation time; it is never listed, so any value that
-                # keeps the order non-decreasing will do
-                created = int(value) if value is not None else (self.created[-1] if self.created else 0)
-                if self.created and created < self.created[-1]:
-                    self.monotone = False
-                self.positions[object_id] = len(self.ids)
-                self.ids.append(object_id)
-                self.created.append(created)
-        return self.monotone
-
-    def window(self, bounds: Mapping[str, int] | None) -> tuple[int, int]:
-        """The positions ``[low, high)`` whose creation time satisfies a coerced ``created`` filter."""
-        low, high = 0, len(self.ids)
-        for op, bound in (bounds or {}).items():
-            if op in ("gt", "eq", "gte"):
-                side = bisect.bisect_right if op == "gt" else bisect.bisect_left
-                low = max(low, side(self.created, bound))
-            if op in ("lt", "eq", "lte"):
-                side = bisect.bisect_left if op == "lt" else bisect.bisect_right
-                high = min(high, side(self.created, bound))
-        return low, high
-
-
 class ValueIndex:
-    """Ids by the exact value of one field (``email`` of customers), kept up to date by the routes
-    that write the field; hands :func:`creation_order_page` its ``candidates``."""
+    """Ids by the exact value of one field (``email`` of customers): objects are added as
+    :meth:`CreationOrder.sync` meets them, and routes that change the field call :meth:`move`."""
 
     def __init__(self) -> None:
         self._ids: dict[str, set[str]] = {}
@@ -112,6 +58,68 @@ class ValueIndex:
     def clear(self) -> None:
         """Forget every value."""
         self._ids.clear()
+
+
+class CreationOrder:
+    """Positions and creation times of one collection's ids, in insertion order.
+
+    :param created_field: the field holding the creation time (``created``; ``date`` for invoice
+        items).
+    :param indexed_field: also keep the ids by the value of this field in :attr:`values` (a list
+        filter such as the customers' ``email``).
+    """
+
+    def __init__(self, created_field: str = "created", indexed_field: str | None = None) -> None:
+        self.created_field = created_field
+        self.indexed_field = indexed_field
+        self.values = ValueIndex()
+        """Ids by :attr:`indexed_field`; writers that change the field call ``values.move``."""
+        self._source: dict[str, Any] | None = None
+        self.ids: list[str] = []
+        self.created: list[int] = []
+        self.positions: dict[str, int] = {}
+        self.monotone = True
+
+    def sync(self, collection: dict[str, Any]) -> bool:
+        """Catch up with objects added to ``collection`` since the last call.
+
+        :return: whether creation times never decrease along the insertion order (the positions
+            can then be used for newest-first paging).
+        """
+        if self._source is not collection or len(self.ids) > len(collection):
+            self._source = collection
+            self.ids, self.created, self.positions, self.monotone = [], [], {}, True
+            self.values.clear()
+        added = len(collection) - len(self.ids)
+        if added:
+            new_ids = list(itertools.islice(reversed(collection), added))
+            new_ids.reverse()
+            for object_id in new_ids:
+                obj = collection[object_id]
+                value = obj.get(self.created_field, obj.get("created"))
+                # a tombstone may carry no creation time; it is never listed, so any value that
+                # keeps the order non-decreasing will do
+                created = int(value) if value is not None else (self.created[-1] if self.created else 0)
+                if self.created and created < self.created[-1]:
+                    self.monotone = False
+                self.positions[object_id] = len(self.ids)
+                self.ids.append(object_id)
+                self.created.append(created)
+                if self.indexed_field is not None and not obj.get("deleted"):
+                    self.values.move(object_id, None, obj.get(self.indexed_field))
+        return self.monotone
+
+    def window(self, bounds: Mapping[str, int] | None) -> tuple[int, int]:
+        """The positions ``[low, high)`` whose creation time satisfies a coerced ``created`` filter."""
+        low, high = 0, len(self.ids)
+        for op, bound in (bounds or {}).items():
+            if op in ("gt", "eq", "gte"):
+                side = bisect.bisect_right if op == "gt" else bisect.bisect_left
+                low = max(low, side(self.created, bound))
+            if op in ("lt", "eq", "lte"):
+                side = bisect.bisect_left if op == "lt" else bisect.bisect_right
+                high = min(high, side(self.created, bound))
+        return low, high
 
 
 def _walk(start: int, step: int, low: int, high: int, candidates: Sequence[int] | None) -> Iterator[int]:
@@ -140,7 +148,7 @@ def creation_order_page(
     kind: str,
     wanted: Callable[[Mapping[str, Any]], bool],
     render: Callable[[Mapping[str, Any]], dict[str, Any]],
-    candidates: Sequence[str] | None = None,
+    candidates: Callable[[], Sequence[str]] | None = None,
 ) -> dict[str, Any] | None:
     """One newest-first list page of the live objects of ``collection`` that are ``wanted`` and match
     the ``created`` filter, cut with ``limit`` and the cursors — or ``None`` when the collection is
@@ -149,7 +157,8 @@ def creation_order_page(
     Answers like :func:`.listing.paginate` (same errors), but visits only the positions it needs.
 
     :param render: the copy of an object put on the page (only page objects are copied).
-    :param candidates: ids known to contain every wanted object (an index look-up), or ``None``.
+    :param candidates: gives ids known to include every wanted object (an index look-up, such as
+        ``order.values.ids``), called once ``order`` caught up; ``None``: every object.
     :raises StripeAPIError: 400 for a bad ``limit``, both cursors, or a cursor that names no
         listed object (``No such <kind>``).
     """
@@ -168,7 +177,7 @@ def creation_order_page(
     low, high = order.window(params.get("created"))
     positions = None
     if candidates is not None:
-        positions = sorted(p for p in (order.positions.get(c) for c in candidates) if p is not None)
+        positions = sorted(p for p in (order.positions.get(c) for c in candidates()) if p is not None)
 
     def listed(position: int) -> Mapping[str, Any] | None:
         obj = collection[order.ids[position]]

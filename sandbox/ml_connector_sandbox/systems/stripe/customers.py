@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -11,6 +10,7 @@ from ml_connector_sandbox.systems.stripe.errors import resource_missing
 from ml_connector_sandbox.systems.stripe.listing import search_page
 from ml_connector_sandbox.systems.stripe.objects import (
     address_object,
+    clone,
     customer_object,
     deleted_object,
     new_id,
@@ -166,10 +166,10 @@ def register_customers(api: StripeApi) -> None:
         with system.state as db:
             customer = customer_object(new_id("cus"), system.timestamp(), {**fields, "metadata": metadata})
             db["customers"][customer["id"]] = customer
-            system.customer_emails.move(customer["id"], None, customer["email"])
-            system.index_for_search("customer", customer["id"], customer)
-            snapshot = copy.deepcopy(customer)
-        system.emit_event("customer.created", snapshot)
+            # one copy serves the search index, the event and the answer (none of them changes it)
+            snapshot = clone(customer)
+            system.index_for_search("customer", customer["id"], snapshot, owned=True)
+        system.record_event("customer.created", snapshot)
         return snapshot
 
     @api.get("/v1/customers")
@@ -182,6 +182,7 @@ def register_customers(api: StripeApi) -> None:
         def wanted(customer: Mapping[str, Any]) -> bool:
             return email is None or customer.get("email") == email
 
+        emails = system.creation_order("customer").values
         with system.state as db:
             return list_response(
                 db,
@@ -191,7 +192,7 @@ def register_customers(api: StripeApi) -> None:
                 system.clock.time(),
                 wanted,
                 order=system.creation_order("customer"),
-                candidates=None if email is None else system.customer_emails.ids(email),
+                candidates=None if email is None else lambda: emails.ids(email),
             )
 
     @api.get("/v1/customers/search")
@@ -214,7 +215,7 @@ def register_customers(api: StripeApi) -> None:
             customer = db["customers"].get(customer_id)
             if customer is None:
                 raise resource_missing("customer", customer_id)
-            return copy.deepcopy(customer)
+            return clone(customer)
 
     @api.post("/v1/customers/{id}")
     def update(request: StripeRequest) -> dict[str, Any]:
@@ -222,16 +223,18 @@ def register_customers(api: StripeApi) -> None:
         fields = validate(request.params, UPDATE_FIELDS)
         with system.state as db:
             customer = find(db, "customer", customer_id)
-            changed = copy.deepcopy(customer)
+            changed = clone(customer)
             _apply_update(changed, fields)  # raises before anything is stored
             db["customers"][customer_id] = changed
-            system.customer_emails.move(customer_id, customer.get("email"), changed.get("email"))
+            system.creation_order("customer").values.move(
+                customer_id, customer.get("email"), changed.get("email")
+            )
             previous = changed_attributes(customer, changed)
+            snapshot = clone(changed)
             if previous:
-                system.index_for_search("customer", customer_id, changed)
-            snapshot = copy.deepcopy(changed)
+                system.index_for_search("customer", customer_id, snapshot, owned=True)
         if previous:
-            system.emit_event("customer.updated", snapshot, previous_attributes=previous)
+            system.record_event("customer.updated", snapshot, previous)
         return snapshot
 
     @api.delete("/v1/customers/{id}")
@@ -240,9 +243,9 @@ def register_customers(api: StripeApi) -> None:
         with system.state as db:
             customer = find(db, "customer", customer_id)
             db["customers"][customer_id] = deleted_object(customer_id, "customer")
-            system.customer_emails.move(customer_id, customer.get("email"), None)
+            system.creation_order("customer").values.move(customer_id, customer.get("email"), None)
             system.index_for_search("customer", customer_id, None)
-        system.emit_event("customer.deleted", customer)
+        system.record_event("customer.deleted", customer)  # no longer stored: the event may keep it
         return deleted_object(customer_id, "customer")
 
 
@@ -253,4 +256,4 @@ def register_balance(api: StripeApi) -> None:
     @api.get("/v1/balance")
     def balance(request: StripeRequest) -> dict[str, Any]:
         validate(request.params, RETRIEVE)
-        return copy.deepcopy(system.state["balance"])
+        return clone(system.state["balance"])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -20,7 +19,7 @@ from typing import Any
 
 from ml_connector_sandbox.paging import PagingError, cursor_page
 from ml_connector_sandbox.systems.stripe.errors import StripeAPIError, invalid_request
-from ml_connector_sandbox.systems.stripe.objects import list_envelope, search_envelope
+from ml_connector_sandbox.systems.stripe.objects import clone, list_envelope, search_envelope
 from ml_connector_sandbox.systems.stripe.params import require
 from ml_connector_sandbox.systems.stripe.search import (
     FieldKind,
@@ -123,7 +122,7 @@ def search_page(
         raise invalid_request("Invalid limit: must be between 1 and 100.", param="limit")
     offset = _page_offset(query_text, params.get("page"))
     matched = find(query)
-    chunk = [copy.deepcopy(item) for item in matched[offset : offset + size]]
+    chunk = [clone(item) for item in matched[offset : offset + size]]
     has_more = offset + size < len(matched)
     next_page = _page_token(query_text, offset + size) if has_more else None
     return search_envelope(url, chunk, has_more, next_page)
