@@ -500,6 +500,7 @@ def test_metadata_limits_allow_exactly_50_keys_of_40_and_500_characters(
 
 
 def test_deleted_customers(http: requests.Session, base_url: str, stripe_system: StripeSandbox) -> None:
+    stripe_system.settings.search_lag = 0
     customer = create(http, base_url, "name=Gone&metadata[erp_id]=1")
     url = f"{base_url}/v1/customers/{customer['id']}"
     tombstone = {"id": customer["id"], "object": "customer", "deleted": True}
@@ -507,6 +508,9 @@ def test_deleted_customers(http: requests.Session, base_url: str, stripe_system:
     assert http.delete(url).json() == tombstone
     assert http.get(url).json() == tombstone
     assert http.get(f"{base_url}/v1/customers").json()["data"] == []
+    # search still shows the last live version until the delete reaches the index (Appendix S)
+    assert _search(http, base_url, "metadata['erp_id']:'1'")["data"] == [customer]
+    stripe_system.clock.advance(stripe_system.settings.search_delete_lag + 1)
     assert _search(http, base_url, "metadata['erp_id']:'1'")["data"] == []
     assert error_of(post_form(http, url, "name=Back"), 404)["code"] == "resource_missing"
     again = error_of(http.delete(url), 404)

@@ -59,7 +59,10 @@ class StripeSandbox(SandboxSystem):
 
     It follows ``contracts/stripe_salesforce.md`` part A: secret-key auth (Bearer or Basic),
     bracket-nested form bodies, Stripe's error bodies and headers, idempotent POSTs, cursor-paged
-    lists, search, and an optional test-mode rate limiter; see :mod:`.api` for the pipeline.
+    lists (:mod:`.cursor`), search with Stripe's indexing lag (:mod:`.searchindex`), optional
+    per-account rate limiters and request counters; see :mod:`.api` for the pipeline. Where real
+    Stripe refuses what a naive fake would accept (contract Appendix S: past due dates, stale
+    search results, expiring idempotency keys) it refuses too; see :mod:`.settings`.
 
     Resources: customers (create, retrieve, update, delete, list, search), ``GET /v1/balance``,
     products and prices (:mod:`.catalog`), invoice items and invoices (:mod:`.billing`),
