@@ -182,8 +182,8 @@ def register_customers(api: StripeApi) -> None:
         def wanted(customer: Mapping[str, Any]) -> bool:
             return email is None or customer.get("email") == email
 
-        emails = system.creation_order("customer").values
         with system.state as db:
+            order = system.creation_order("customer")
             return list_response(
                 db,
                 "customer",
@@ -191,8 +191,8 @@ def register_customers(api: StripeApi) -> None:
                 params,
                 system.clock.time(),
                 wanted,
-                order=system.creation_order("customer"),
-                candidates=None if email is None else lambda: emails.ids(email),
+                order=order,
+                candidates=None if email is None else lambda: order.values.ids(email),
             )
 
     @api.get("/v1/customers/search")

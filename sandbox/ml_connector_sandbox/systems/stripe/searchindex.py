@@ -107,14 +107,25 @@ class SearchIndex:
             part = self._kinds[kind] = _Kind(fields=self._fields.get(kind, {"metadata": "metadata"}))
         return part
 
-    def put(self, kind: str, object_id: str, version: dict[str, Any] | None, visible_at: float) -> None:
+    def put(
+        self,
+        kind: str,
+        object_id: str,
+        version: dict[str, Any] | None,
+        visible_at: float,
+        now: float | None = None,
+    ) -> None:
         """Record a write: ``version`` (``None`` for a delete) becomes visible at ``visible_at``.
 
         :param version: the object as written; the index keeps it as given, so pass a copy that
             nothing else changes.
+        :param now: the current time, to settle versions whose time came (so that pending versions
+            do not pile up while nobody searches).
         """
         with self._lock:
             part = self._kind(kind)
+            if now is not None:
+                part.settle(now)
             write = part.writes
             part.writes += 1
             part.first_seen.setdefault(object_id, write)

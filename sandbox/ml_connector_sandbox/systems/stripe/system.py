@@ -258,7 +258,8 @@ class StripeSandbox(SandboxSystem):
         """
         lag = self.settings.search_lag if obj is not None else self.settings.search_delete_lag
         version = None if obj is None else (dict(obj) if owned else clone(dict(obj)))
-        self.search_index.put(kind, object_id, version, self.clock.time() + lag)
+        now = self.clock.time()
+        self.search_index.put(kind, object_id, version, now + lag, now=now)
 
     def searchable(self, kind: str) -> list[dict[str, Any]]:
         """Copies of the objects of ``kind`` as search currently sees them (creation order)."""
