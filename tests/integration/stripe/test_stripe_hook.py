@@ -150,6 +150,7 @@ def test_retrieve_missing_or_deleted_is_none(
 def test_find_customer_by_metadata(
     hook: StripeHook, stripe_system: StripeSandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    stripe_system.settings.search_lag = 0  # read-after-write: search is immediate here
     assert hook.find_customer_by_metadata("fusion_party_id", "1") is None
 
     only = hook.create_customer({"name": "O'Brien", "metadata": {"erp": "O'Brien"}}, idempotency_key="k-q")

@@ -258,6 +258,7 @@ def _search(http: requests.Session, base_url: str, query: str, **params: Any) ->
 def test_search_by_metadata_email_and_name(
     http: requests.Session, base_url: str, stripe_system: StripeSandbox
 ) -> None:
+    stripe_system.settings.search_lag = 0
     acme = create(http, base_url, "name=Acme&email=ap%40acme.test&metadata[erp_id]=1&metadata[region]=EU")
     stripe_system.clock.advance(5)
     globex = create(http, base_url, "name=Globex&email=ar%40globex.test&metadata[erp_id]=2")
@@ -283,6 +284,7 @@ def test_search_by_metadata_email_and_name(
 def test_search_pages_with_next_page(
     http: requests.Session, base_url: str, stripe_system: StripeSandbox
 ) -> None:
+    stripe_system.settings.search_lag = 0
     ids = []
     for n in range(3):
         ids.append(create(http, base_url, f"name=Same&metadata[n]={n}")["id"])
@@ -498,6 +500,7 @@ def test_metadata_limits_allow_exactly_50_keys_of_40_and_500_characters(
 
 
 def test_deleted_customers(http: requests.Session, base_url: str, stripe_system: StripeSandbox) -> None:
+    stripe_system.settings.search_lag = 0
     customer = create(http, base_url, "name=Gone&metadata[erp_id]=1")
     url = f"{base_url}/v1/customers/{customer['id']}"
     tombstone = {"id": customer["id"], "object": "customer", "deleted": True}
@@ -505,6 +508,9 @@ def test_deleted_customers(http: requests.Session, base_url: str, stripe_system:
     assert http.delete(url).json() == tombstone
     assert http.get(url).json() == tombstone
     assert http.get(f"{base_url}/v1/customers").json()["data"] == []
+    # search still shows the last live version until the delete reaches the index (Appendix S)
+    assert _search(http, base_url, "metadata['erp_id']:'1'")["data"] == [customer]
+    stripe_system.clock.advance(stripe_system.settings.search_delete_lag + 1)
     assert _search(http, base_url, "metadata['erp_id']:'1'")["data"] == []
     assert error_of(post_form(http, url, "name=Back"), 404)["code"] == "resource_missing"
     again = error_of(http.delete(url), 404)

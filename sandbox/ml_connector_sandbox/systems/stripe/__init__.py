@@ -6,6 +6,8 @@ Modules:
 * :mod:`.api` — the request pipeline (auth, rate limit, form parsing, idempotency, errors);
 * :mod:`.forms` — bracket-nested form decoding; :mod:`.params` — parameter checking;
 * :mod:`.listing` — list and search envelopes; :mod:`.search` — the search query language;
+* :mod:`.searchindex` — what search sees, behind the writes by a lag; :mod:`.cursor` — list pages
+  found by position;
 * :mod:`.objects` — ids and object shapes; :mod:`.errors` — Stripe's error answers;
 * :mod:`.customers` — the customer and balance routes;
 * :mod:`.catalog` — products and prices; :mod:`.billing` — invoice items and invoices;

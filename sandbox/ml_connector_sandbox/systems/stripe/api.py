@@ -6,7 +6,9 @@ the real API does around every operation, in this order:
 1. a ``Request-Id`` (``req_…``), echoed ``Stripe-Version`` (checked for shape);
 2. authentication: ``Authorization: Bearer <secret key>`` or Basic with the key as user name;
    missing or unknown keys → 401 with Stripe's error body;
-3. the optional test-mode rate limiter (429 ``rate_limit``);
+3. the optional rate limiters (429 ``rate_limit``): ``settings.rate_limit`` for every request
+   and ``settings.search_rate_limit`` for ``/v1/*/search``, per account, each at most N
+   admitted requests in any sliding 1-second window (see :class:`RateLimiter`);
 4. parameters: the query string, plus the form body for POST, decoded with bracket nesting
    (:mod:`.forms`);
 5. idempotency for POST (contract A4): the first response per ``Idempotency-Key`` (scoped to the
@@ -15,6 +17,8 @@ the real API does around every operation, in this order:
    a request still in flight → 409; refusals during parameter validation are not stored;
 6. the handler, which returns the object (a dict) or raises
    :class:`~.errors.StripeAPIError`; unexpected exceptions become a stored 500 ``api_error``.
+
+Every request is counted in :class:`RequestStats` (``GET /__sandbox__/stripe/stats``).
 
 A handler receives a :class:`StripeRequest`. While it runs, :func:`current_request` returns that
 request (events record its id and idempotency key).
@@ -33,7 +37,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -64,6 +68,7 @@ __all__ = [
     "Handler",
     "IdempotencyStore",
     "RateLimiter",
+    "RequestStats",
     "StoredResponse",
     "StripeApi",
     "StripeRequest",
@@ -144,11 +149,23 @@ class StoredResponse:
 
 
 class IdempotencyStore:
-    """Stored responses per (scope, idempotency key), pruned after ``ttl`` seconds."""
+    """Stored responses per (scope, idempotency key), pruned after ``ttl`` seconds.
+
+    Entries are kept in the order they were claimed, so expired ones are dropped from the front as
+    new keys arrive (the SDK sends a fresh key with every POST; the store must not grow forever).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, str], StoredResponse] = {}
+
+    def _prune(self, now: float, ttl: float) -> None:
+        while self._entries:
+            oldest_key = next(iter(self._entries))
+            oldest = self._entries[oldest_key]
+            if now - oldest.created_at < ttl or oldest.in_flight:
+                return
+            del self._entries[oldest_key]
 
     def begin(
         self,
@@ -160,10 +177,12 @@ class IdempotencyStore:
     ) -> tuple[Literal["new", "replay", "mismatch", "in_flight"], StoredResponse]:
         """Claim ``entry.key`` for a new request, or report what an earlier one left."""
         with self._lock:
+            self._prune(now, ttl)
             existing = self._entries.get((scope, entry.key))
             if existing is not None and now - existing.created_at >= ttl:
                 existing = None
             if existing is None:
+                self._entries.pop((scope, entry.key), None)  # a renewed key moves to the end
                 self._entries[(scope, entry.key)] = entry
                 return "new", entry
             if (existing.method, existing.path, existing.params) != (entry.method, entry.path, entry.params):
@@ -204,34 +223,120 @@ class IdempotencyStore:
 
 
 class RateLimiter:
-    """A sliding one-second window of admitted requests."""
+    """Sliding one-second windows of admitted requests, one per (limit name, account).
+
+    A request is admitted when every window it counts against holds fewer requests than its
+    limit; it is then recorded in all of them (so at most N admitted requests fall in any
+    1-second interval of each window). Refused requests are not recorded. Times are
+    :func:`time.monotonic` (the wall clock, not the sandbox clock).
+    """
+
+    WINDOW = 1.0
+    """Seconds of each window."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._admitted: deque[float] = deque()
+        self._windows: dict[tuple[str, str], deque[float]] = {}
 
-    def allow(self, limit: int) -> bool:
-        """Admit one more request unless ``limit`` were admitted in the last second."""
+    def admit(self, account: str, limits: Sequence[tuple[str, int]]) -> str | None:
+        """Admit one request of ``account`` against ``limits`` (``(name, requests per second)``).
+
+        :return: ``None`` when admitted, else the name of the first limit it would exceed.
+        """
         now = time.monotonic()
         with self._lock:
-            while self._admitted and self._admitted[0] <= now - 1.0:
-                self._admitted.popleft()
-            if len(self._admitted) >= limit:
-                return False
-            self._admitted.append(now)
-            return True
+            windows = []
+            for name, limit in limits:
+                window = self._windows.setdefault((name, account), deque())
+                while window and window[0] <= now - self.WINDOW:
+                    window.popleft()
+                if len(window) >= limit:
+                    return name
+                windows.append(window)
+            for window in windows:
+                window.append(now)
+            return None
+
+    def allow(self, limit: int, account: str = "") -> bool:
+        """Admit one more request unless ``limit`` were admitted in the last second (global window)."""
+        return self.admit(account, [("global", limit)]) is None
 
     def reset(self) -> None:
-        """Empty the window."""
+        """Empty every window."""
         with self._lock:
-            self._admitted.clear()
+            self._windows.clear()
+
+
+class RequestStats:
+    """Counters for benchmarks, served at ``GET /__sandbox__/stripe/stats``.
+
+    Constant memory: counts per route template (``POST /v1/invoices/{id}/finalize``) and per
+    status, 429s sent by the stand-in's own limiters, and the wall-clock time of the first and
+    last request. Framework faults (:mod:`ml_connector_sandbox.faults`) answer before the
+    pipeline and are not counted here (they are in the request log).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to zero."""
+        with self._lock:
+            self.requests = 0
+            self.by_route: dict[str, int] = {}
+            self.by_status: dict[int, int] = {}
+            self.rate_limited = 0
+            self.rate_limited_by_limit: dict[str, int] = {}
+            self.first_request_at: float | None = None
+            self.last_request_at: float | None = None
+
+    def arrived(self, route: str) -> None:
+        """Count a request to ``route`` (method and path template)."""
+        now = time.time()
+        with self._lock:
+            self.requests += 1
+            self.by_route[route] = self.by_route.get(route, 0) + 1
+            if self.first_request_at is None:
+                self.first_request_at = now
+            self.last_request_at = now
+
+    def answered(self, status: int) -> None:
+        """Count an answer with ``status``."""
+        with self._lock:
+            self.by_status[status] = self.by_status.get(status, 0) + 1
+
+    def limited(self, limit: str) -> None:
+        """Count a 429 sent by the limiter named ``limit`` (``global`` or ``search``)."""
+        with self._lock:
+            self.rate_limited += 1
+            self.rate_limited_by_limit[limit] = self.rate_limited_by_limit.get(limit, 0) + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as JSON: ``requests``, ``by_route``, ``by_status``, ``rate_limited`` (429s
+        sent), ``rate_limited_by_limit``, ``first_request_at`` / ``last_request_at`` (Unix seconds,
+        wall clock) and ``elapsed`` between them."""
+        with self._lock:
+            first, last = self.first_request_at, self.last_request_at
+            return {
+                "requests": self.requests,
+                "by_route": dict(sorted(self.by_route.items())),
+                "by_status": {str(status): count for status, count in sorted(self.by_status.items())},
+                "rate_limited": self.rate_limited,
+                "rate_limited_by_limit": dict(self.rate_limited_by_limit),
+                "first_request_at": first,
+                "last_request_at": last,
+                "elapsed": None if first is None or last is None else last - first,
+            }
 
 
 # -- the pipeline ------------------------------------------------------------------------------
 
 
 def _json_bytes(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, indent=2).encode()
+    # compact, so that the C encoder does the work (``indent`` falls back to the pure-Python one,
+    # a hot spot under load); Stripe pretty-prints, which no client depends on
+    return json.dumps(body).encode()
 
 
 class StripeApi:
@@ -259,8 +364,11 @@ class StripeApi:
         Register fixed paths (``/v1/customers/search``) before templated ones.
         """
 
+        label = f"{method.upper()} {path}"
+        search = method.upper() == "GET" and path.startswith("/v1/") and path.endswith("/search")
+
         async def endpoint(request: Request) -> Response:
-            return await self.handle(request, handler)
+            return await self.handle(request, handler, route=label, search=search)
 
         self.app.add_route(path, endpoint, methods=[method.upper()], include_in_schema=False)
 
@@ -320,8 +428,38 @@ class StripeApi:
 
     # -- handling -------------------------------------------------------------------------------
 
-    async def handle(self, request: Request, handler: Handler) -> Response:
-        """Run one request through the pipeline."""
+    async def handle(
+        self, request: Request, handler: Handler, *, route: str | None = None, search: bool = False
+    ) -> Response:
+        """Run one request through the pipeline (and count it in ``system.stats``).
+
+        :param route: the route's method and path template, for the counters.
+        :param search: whether it is a search request (``settings.search_rate_limit`` applies).
+        """
+        stats = self.system.stats
+        stats.arrived(route or f"{request.method} {request.url.path}")
+        response = await self._handle(request, handler, search)
+        stats.answered(response.status_code)
+        return response
+
+    def _rate_limit(self, account: str | None, search: bool) -> None:
+        """429 when a limiter refuses (contract A5; see ``StripeSandboxSettings.rate_limit``)."""
+        settings = self.system.settings
+        limits: list[tuple[str, int]] = []
+        if settings.rate_limit is not None:
+            limits.append(("global", settings.rate_limit))
+        if search and settings.search_rate_limit is not None:
+            limits.append(("search", settings.search_rate_limit))
+        if not limits:
+            return
+        refused_by = self.system.rate_limiter.admit(account or "", limits)
+        if refused_by is None:
+            return
+        self.system.stats.limited(refused_by)
+        reason = settings.search_rate_limit_reason if refused_by == "search" else settings.rate_limit_reason
+        raise rate_limited(should_retry=settings.rate_limit_should_retry, reason=reason)
+
+    async def _handle(self, request: Request, handler: Handler, search: bool) -> Response:
         settings = self.system.settings
         request.state.stripe_request_id = new_id("req")
         version = request.headers.get("stripe-version") or settings.default_api_version
@@ -335,10 +473,7 @@ class StripeApi:
             if not _VERSION_RE.match(version):
                 request.state.stripe_version = settings.default_api_version
                 raise invalid_request(f"Invalid Stripe API version: {version}")
-            if settings.rate_limit is not None and not self.system.rate_limiter.allow(settings.rate_limit):
-                raise rate_limited(
-                    should_retry=settings.rate_limit_should_retry, reason=settings.rate_limit_reason
-                )
+            self._rate_limit(request.headers.get("stripe-account") or None, search)
             params = parse_form(request.url.query)
             if request.method == "POST":
                 params.update(parse_form(await request.body()))

@@ -20,25 +20,36 @@ Stand-in choices where the contract is silent:
   ``paid`` when a charge succeeds; a retry after a decline confirms the same PaymentIntent again;
 * ``due_date`` of a ``days_until_due`` invoice counts from creation on the draft and from
   finalization once finalized;
-* adding an invoice item emits ``invoiceitem.created`` only (no ``invoice.updated``); deleting a
-  draft also deletes its invoice items, silently;
+* adding an invoice item with ``POST /v1/invoiceitems`` emits ``invoiceitem.created`` only (no
+  ``invoice.updated``); ``POST /v1/invoices/{id}/add_lines`` emits ``invoiceitem.created`` per new
+  line and one ``invoice.updated``; deleting a draft also deletes its invoice items, silently;
 * lines of an amount-only item have ``pricing.price_details: null``;
 * error messages for mixing ``amount`` with ``unit_amount_decimal``, currency mismatches,
-  non-draft invoices and the 250-item limit are the stand-in's own wording.
+  non-draft invoices and the 250-item limit are the stand-in's own wording (UNCONFIRMED).
+
+Rules from the contract's Appendix S ("Stripe behaviours a faithful stand-in must enforce"):
+
+* a ``due_date`` that is not in the future (sandbox clock) is refused on invoice create and update
+  with 400 ``invalid_request_error``, ``param: due_date``, "Invalid timestamp: must be an integer
+  Unix timestamp in the future." — a validation error, not stored for idempotent replay (A4);
+  ``settings.refuse_past_due_date`` turns the rule off;
+* finalizing a ``send_invoice`` draft whose explicit ``due_date`` has passed meanwhile is refused
+  the same way (UNCONFIRMED: ``settings.refuse_past_due_date_on_finalize``).
 """
 
 from __future__ import annotations
 
-import copy
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ml_connector_sandbox.systems.stripe.catalog import PRICE_DATA, inline_price, price_unit_amount
-from ml_connector_sandbox.systems.stripe.errors import invalid_request, missing_param
+from ml_connector_sandbox.systems.stripe.errors import StripeAPIError, invalid_request, missing_param
 from ml_connector_sandbox.systems.stripe.listing import created_matches, paginate
 from ml_connector_sandbox.systems.stripe.objects import (
+    clone,
     decimal_string,
     deleted_object,
     list_envelope,
@@ -88,7 +99,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_INVOICE_ITEMS",
+    "PAST_DUE_DATE_MESSAGE",
     "add_invoice_item",
+    "add_lines",
     "add_subscription_line",
     "create_invoice",
     "finalize_invoice",
@@ -102,6 +115,8 @@ MAX_INVOICE_ITEMS = 250
 EMBEDDED_LINES = 10
 """Lines embedded in an invoice (the rest through ``GET /v1/invoices/{id}/lines``)."""
 DAY = 86400
+PAST_DUE_DATE_MESSAGE = "Invalid timestamp: must be an integer Unix timestamp in the future."
+"""Stripe's answer to a ``due_date`` that is not in the future (contract Appendix S)."""
 
 CUSTOM_FIELDS = Arr(Obj({"name": Str(max_length=40), "value": Str(max_length=140)}), max_items=4)
 
@@ -174,6 +189,28 @@ ITEM_CREATE: dict[str, Spec] = {
     "unit_amount_decimal": Dec(),
 }
 ITEM_LIST: dict[str, Spec] = {**PAGING, "customer": Str(), "invoice": Str(), "pending": Bool()}
+ADD_LINE: dict[str, Spec] = {
+    "amount": Int(),
+    "description": Str(max_length=5000),
+    "discountable": Bool(),
+    "invoice_item": Str(),
+    "metadata": Metadata(),
+    "period": Obj({"end": Int(), "start": Int()}),
+    "price_data": PRICE_DATA,
+    "pricing": Obj({"price": Str()}),
+    "quantity": Int(minimum=0),
+    "quantity_decimal": Dec(minimum=Decimal(0)),
+}
+"""One entry of ``lines`` of ``add_lines`` (stripe-python ``InvoiceAddLinesParamsLine``; the
+stand-in does not support ``discounts``, ``tax_amounts`` or ``tax_rates``)."""
+ADD_LINES: dict[str, Spec] = {
+    "expand": EXPAND,
+    "invoice_metadata": Metadata(),
+    "lines": Arr(Obj(ADD_LINE, empty_unsets=False), empty_unsets=False),
+}
+"""``POST /v1/invoices/{id}/add_lines`` (stripe-python ``InvoiceAddLinesParams``)."""
+ASSIGNED_ITEM_FIELDS = frozenset({"invoice_item", "description", "discountable", "metadata", "period"})
+"""What a ``lines[]`` entry naming an existing ``invoice_item`` may also set (a stand-in choice)."""
 
 
 # -- objects -----------------------------------------------------------------------------------------
@@ -181,11 +218,11 @@ ITEM_LIST: dict[str, Spec] = {**PAGING, "customer": Str(), "invoice": Str(), "pe
 
 def _customer_snapshot(customer: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "customer_address": copy.deepcopy(customer.get("address")),
+        "customer_address": clone(customer.get("address")),
         "customer_email": customer.get("email"),
         "customer_name": customer.get("name"),
         "customer_phone": customer.get("phone"),
-        "customer_shipping": copy.deepcopy(customer.get("shipping")),
+        "customer_shipping": clone(customer.get("shipping")),
         "customer_tax_exempt": customer.get("tax_exempt") or "none",
         "customer_tax_ids": [],
     }
@@ -336,7 +373,7 @@ def _line_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
         },
         "period": dict(item["period"]),
         "pretax_credit_amounts": [],
-        "pricing": copy.deepcopy(item["pricing"]),
+        "pricing": clone(item["pricing"]),
         "quantity": item["quantity"],
         "quantity_decimal": item["quantity_decimal"],
         "subscription": None,
@@ -367,9 +404,29 @@ def _recompute(op: Operation, invoice: dict[str, Any]) -> None:
     )
     invoice["lines"] = list_envelope(
         f"/v1/invoices/{invoice['id']}/lines",
-        [copy.deepcopy(line) for line in lines[:EMBEDDED_LINES]],
+        [clone(line) for line in lines[:EMBEDDED_LINES]],
         len(lines) > EMBEDDED_LINES,
     )
+
+
+def check_due_date(op: Operation, due_date: int | None, *, finalizing: bool = False) -> None:
+    """Refuse a ``due_date`` that is not in the future (sandbox clock), as Stripe does.
+
+    Contract Appendix S: "``due_date`` must be in the future on invoice create/update" — 400
+    ``invalid_request_error``, ``param: due_date``, :data:`PAST_DUE_DATE_MESSAGE`
+    (stripe-python#925). A validation error: never stored for idempotent replay (contract A4).
+
+    :param finalizing: the check runs while finalizing a draft whose due date was set earlier;
+        only with ``settings.refuse_past_due_date_on_finalize`` (UNCONFIRMED: Stripe documents the
+        rule for create/update only).
+    """
+    settings = op.system.settings
+    if due_date is None or not settings.refuse_past_due_date:
+        return
+    if finalizing and not settings.refuse_past_due_date_on_finalize:
+        return
+    if int(due_date) <= op.now:
+        raise invalid_request(PAST_DUE_DATE_MESSAGE, param="due_date")
 
 
 def create_invoice(
@@ -390,6 +447,7 @@ def create_invoice(
     customer = find_param(op.db, "customer", customer_id, "customer")
     collection_method = fields.get("collection_method") or "charge_automatically"
     which_due = exclusive(fields, "days_until_due", "due_date")
+    check_due_date(op, fields.get("due_date"))
     if collection_method == "charge_automatically" and which_due is not None:
         raise invalid_request(
             f"Invoices with collection_method=charge_automatically cannot have `{which_due}` set.",
@@ -493,31 +551,51 @@ def _item_pricing(
     )
 
 
-def add_invoice_item(op: Operation, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Store an invoice item (pending, or on a draft invoice); queues ``invoiceitem.created``."""
-    customer_id = fields.get("customer")
-    if not customer_id:
-        raise missing_param("customer")
-    find_param(op.db, "customer", customer_id, "customer")
-    invoice: dict[str, Any] | None = None
-    if fields.get("invoice"):
-        invoice = find_param(op.db, "invoice", fields["invoice"], "invoice")
-        if invoice["customer"] != customer_id:
-            raise refused(
-                f"The invoice {invoice['id']} belongs to customer {invoice['customer']}, not {customer_id}.",
-                param="invoice",
-            )
-        if invoice["status"] != "draft":
-            raise refused(
-                f"Invoice {invoice['id']} is {invoice['status']}: invoice items can only be added to draft invoices.",
-                param="invoice",
-            )
-        if len(_lines(op, invoice["id"])) >= MAX_INVOICE_ITEMS:
-            raise refused(
+@dataclass
+class _NewItem:
+    """An invoice item checked and built but not stored yet."""
+
+    item: dict[str, Any]
+    invoice: dict[str, Any] | None
+    price: dict[str, Any] | None
+    """An inline ``price_data`` price to store with the item."""
+
+
+def _draft_invoice_for_item(op: Operation, invoice_id: str, customer_id: str) -> dict[str, Any]:
+    invoice = find_param(op.db, "invoice", invoice_id, "invoice")
+    if invoice["customer"] != customer_id:
+        raise refused(
+            f"The invoice {invoice['id']} belongs to customer {invoice['customer']}, not {customer_id}.",
+            param="invoice",
+        )
+    if invoice["status"] != "draft":
+        raise refused(
+            f"Invoice {invoice['id']} is {invoice['status']}: invoice items can only be added to draft invoices.",
+            param="invoice",
+        )
+    return invoice
+
+
+def _room_for(op: Operation, invoice: Mapping[str, Any], adding: int) -> None:
+    """Refuse when ``adding`` more items would take the invoice past :data:`MAX_INVOICE_ITEMS` (A8)."""
+    held = len(_lines(op, invoice["id"]))
+    if held + adding > MAX_INVOICE_ITEMS:
+        if adding == 1:
+            message = (
                 f"Invoice {invoice['id']} already has {MAX_INVOICE_ITEMS} invoice items, the most one invoice "
-                "can hold.",
-                param="invoice",
+                "can hold."
             )
+        else:
+            message = (
+                f"Invoice {invoice['id']} has {held} invoice items; adding {adding} would exceed "
+                f"{MAX_INVOICE_ITEMS}, the most one invoice can hold."
+            )
+        raise refused(message, param="invoice" if adding == 1 else "lines")
+
+
+def _new_item(op: Operation, fields: Mapping[str, Any], invoice: dict[str, Any] | None) -> _NewItem:
+    """Check coerced invoice-item parameters and build the item (nothing is stored)."""
+    customer_id = str(fields["customer"])
     period = fields.get("period")
     if period is not None:
         for edge in ("start", "end"):
@@ -540,9 +618,7 @@ def add_invoice_item(op: Operation, fields: Mapping[str, Any]) -> dict[str, Any]
             f"({invoice['currency']}).",
             param="currency",
         )
-    if price is not None and price["id"] not in op.db["prices"]:
-        op.store("price", price)  # the inline price of price_data, once nothing can refuse the item
-    item = {
+    item: dict[str, Any] = {
         "id": new_id("ii"),
         "object": "invoiceitem",
         "amount": amount,
@@ -569,12 +645,154 @@ def add_invoice_item(op: Operation, fields: Mapping[str, Any]) -> dict[str, Any]
         "tax_rates": [],
         "test_clock": None,
     }
-    op.store("invoiceitem", item)
-    if invoice is not None:
-        _lines(op, invoice["id"]).append(_line_from_item(item))
-        _recompute(op, invoice)
+    return _NewItem(
+        item, invoice, price if price is not None and price["id"] not in op.db["prices"] else None
+    )
+
+
+def _store_item(op: Operation, new: _NewItem, *, recompute: bool = True) -> dict[str, Any]:
+    """Store a checked item (and its inline price), put it on its invoice; queues
+    ``invoiceitem.created``."""
+    if new.price is not None:
+        op.store("price", new.price)  # the inline price of price_data, once nothing can refuse the item
+    item = op.store("invoiceitem", new.item)
+    if new.invoice is not None:
+        _lines(op, new.invoice["id"]).append(_line_from_item(item))
+        if recompute:
+            _recompute(op, new.invoice)
     op.emit("invoiceitem.created", item)
     return item
+
+
+def add_invoice_item(op: Operation, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Store an invoice item (pending, or on a draft invoice); queues ``invoiceitem.created``."""
+    customer_id = fields.get("customer")
+    if not customer_id:
+        raise missing_param("customer")
+    find_param(op.db, "customer", customer_id, "customer")
+    invoice: dict[str, Any] | None = None
+    if fields.get("invoice"):
+        invoice = _draft_invoice_for_item(op, fields["invoice"], customer_id)
+        _room_for(op, invoice, 1)
+    return _store_item(op, _new_item(op, fields, invoice))
+
+
+def _in_line(index: int, error: StripeAPIError) -> StripeAPIError:
+    """``error`` with its ``param`` moved under ``lines[index]`` (``period[start]`` →
+    ``lines[0][period][start]``)."""
+    if error.param is not None:
+        head, bracket, rest = error.param.partition("[")
+        error.param = f"lines[{index}][{head}]" + (bracket + rest if bracket else "")
+    return error
+
+
+def _assign_item(
+    op: Operation, invoice: dict[str, Any], line: Mapping[str, Any], index: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check a ``lines[]`` entry that names an existing pending invoice item; returns the stored
+    item and its changed copy (applied once every line passed its checks)."""
+    extra = sorted(set(line) - ASSIGNED_ITEM_FIELDS)
+    if extra:
+        raise invalid_request(
+            f"`lines[{index}][invoice_item]` cannot be combined with `lines[{index}][{extra[0]}]`.",
+            param=f"lines[{index}][{extra[0]}]",
+        )
+    param = f"lines[{index}][invoice_item]"
+    item = find_param(op.db, "invoiceitem", line["invoice_item"], param)
+    if item["invoice"] is not None:
+        raise refused(f"Invoice item {item['id']} is already on invoice {item['invoice']}.", param=param)
+    if item["customer"] != invoice["customer"]:
+        raise refused(
+            f"Invoice item {item['id']} belongs to customer {item['customer']}, not {invoice['customer']}.",
+            param=param,
+        )
+    if item["currency"] != invoice["currency"]:
+        raise refused(
+            f"The invoice item's currency ({item['currency']}) must match the currency of invoice "
+            f"{invoice['id']} ({invoice['currency']}).",
+            param=param,
+        )
+    changed = clone(item)
+    changed["invoice"] = invoice["id"]
+    for key in ("description", "discountable"):
+        if key in line:
+            changed[key] = line[key]
+    if "metadata" in line:
+        changed["metadata"] = merge_metadata(
+            changed["metadata"], line["metadata"], param=f"lines[{index}][metadata]"
+        )
+    period = line.get("period")
+    if period is not None:
+        if period.get("start") is None or period.get("end") is None:
+            raise missing_param(
+                f"lines[{index}][period][{'start' if period.get('start') is None else 'end'}]"
+            )
+        if int(period["start"]) > int(period["end"]):
+            raise invalid_request(
+                "period[start] must be before period[end].", param=f"lines[{index}][period][start]"
+            )
+        changed["period"] = {"end": int(period["end"]), "start": int(period["start"])}
+    return item, changed
+
+
+def add_lines(
+    op: Operation,
+    invoice: dict[str, Any],
+    lines: list[Mapping[str, Any]],
+    invoice_metadata: Mapping[str, str | None] | None = None,
+    *,
+    metadata_given: bool = False,
+) -> None:
+    """``POST /v1/invoices/{id}/add_lines`` (contract A8 lifecycle endpoints): each entry of
+    ``lines`` becomes an invoice item on the draft (or assigns an existing pending one with
+    ``invoice_item``), all or nothing; ``invoice_metadata`` merges into the invoice's metadata.
+
+    Queues ``invoiceitem.created`` for every new item, then one ``invoice.updated``.
+
+    :raises StripeAPIError: not a draft (message UNCONFIRMED), more than :data:`MAX_INVOICE_ITEMS`
+        items in total (A8), or a line the invoice-item rules refuse (``param`` under
+        ``lines[i]``).
+    """
+    if invoice["status"] != "draft":
+        raise refused(
+            f"You can only add lines to a draft invoice; this invoice is {invoice['status']}.",
+            code="invoice_not_editable",
+        )
+    if not lines:
+        raise invalid_request("`lines` must contain at least one line.", param="lines")
+    _room_for(op, invoice, len(lines))
+    before = clone(invoice)
+    new_metadata = (
+        merge_metadata(invoice.get("metadata"), invoice_metadata, param="invoice_metadata")
+        if metadata_given
+        else None
+    )
+    prepared: list[_NewItem | tuple[dict[str, Any], dict[str, Any]]] = []
+    for index, line in enumerate(lines):
+        try:
+            if line.get("invoice_item"):
+                prepared.append(_assign_item(op, invoice, line, index))
+            else:
+                fields = {**line, "customer": invoice["customer"], "invoice": invoice["id"]}
+                prepared.append(_new_item(op, fields, invoice))
+        except StripeAPIError as error:
+            if error.param is not None and error.param.startswith("lines["):
+                raise
+            raise _in_line(index, error) from None
+    for entry in prepared:
+        if isinstance(entry, _NewItem):
+            _store_item(op, entry, recompute=False)
+        else:
+            item, changed = entry
+            item.clear()
+            item.update(changed)
+            _lines(op, invoice["id"]).append(_line_from_item(item))
+    if new_metadata is not None:
+        invoice["metadata"] = new_metadata
+    _recompute(op, invoice)
+    previous = changed_attributes(before, invoice)
+    if previous:
+        op.emit("invoice.updated", invoice, previous)
 
 
 def add_subscription_line(
@@ -638,8 +856,10 @@ def finalize_invoice(op: Operation, invoice: dict[str, Any], *, auto_advance: bo
             "This invoice has no line items, so it cannot be finalized. Add invoice items first.",
             code="invoice_no_line_items",
         )
-    customer = op.db["customers"][invoice["customer"]]
     private = _private(op.db, invoice["id"])
+    if invoice["collection_method"] == "send_invoice" and private.get("days_until_due") is None:
+        check_due_date(op, invoice.get("due_date"), finalizing=True)
+    customer = op.db["customers"][invoice["customer"]]
     if private.get("number"):
         number = str(private["number"])
     else:
@@ -873,7 +1093,7 @@ def register_billing(api: StripeApi) -> None:
                 raise refused(
                     f"Invoice item {item['id']} is on a finalized invoice ({invoice['id']}) and cannot be deleted."
                 )
-            snapshot = copy.deepcopy(item)
+            snapshot = clone(item)
             _delete_item(op, item)
             if invoice is not None:
                 lines = _lines(op, invoice["id"])
@@ -918,6 +1138,7 @@ def register_billing(api: StripeApi) -> None:
     def update(request: StripeRequest) -> dict[str, Any]:
         fields = validate(request.params, INVOICE_UPDATE)
         with operation(system) as op:
+            check_due_date(op, fields.get("due_date"))
             invoice = find(op.db, "invoice", request.path_params["id"])
             if invoice["status"] != "draft":
                 for key in fields:
@@ -927,8 +1148,8 @@ def register_billing(api: StripeApi) -> None:
                             param=key,
                         )
             private = _private(op.db, invoice["id"])
-            before = copy.deepcopy(invoice)
-            changed = copy.deepcopy(invoice)
+            before = clone(invoice)
+            changed = clone(invoice)
             new_private = dict(private)
             for key, value in fields.items():
                 if key == "metadata":
@@ -989,12 +1210,28 @@ def register_billing(api: StripeApi) -> None:
             op.emit("invoice.deleted", snapshot)
             return deleted_object(snapshot["id"], "invoice")
 
+    @api.post("/v1/invoices/{id}/add_lines")
+    def add_lines_route(request: StripeRequest) -> dict[str, Any]:
+        fields = validate(request.params, ADD_LINES)
+        if "lines" not in fields:
+            raise missing_param("lines")
+        with operation(system) as op:
+            invoice = find(op.db, "invoice", request.path_params["id"])
+            add_lines(
+                op,
+                invoice,
+                fields["lines"],
+                fields.get("invoice_metadata"),
+                metadata_given="invoice_metadata" in fields,
+            )
+            return expand(op.db, invoice, request.expand, op.now)
+
     @api.get("/v1/invoices/{id}/lines")
     def list_lines(request: StripeRequest) -> dict[str, Any]:
         params = validate(request.params, LINES_LIST)
         with system.state as db:
             invoice = find(db, "invoice", request.path_params["id"])
-            lines = [copy.deepcopy(line) for line in db["invoice_lines"].get(invoice["id"], [])]
+            lines = [clone(line) for line in db["invoice_lines"].get(invoice["id"], [])]
             envelope = paginate(f"/v1/invoices/{invoice['id']}/lines", lines, params, kind="line_item")
             paths = params.get("expand") or []
             if paths:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ml_connector_sandbox.systems.stripe.errors import resource_missing
-from ml_connector_sandbox.systems.stripe.listing import (
-    created_matches,
-    newest_first,
-    paginate,
-    search_page,
-)
+from ml_connector_sandbox.systems.stripe.listing import search_page
 from ml_connector_sandbox.systems.stripe.objects import (
     address_object,
+    clone,
     customer_object,
     deleted_object,
     new_id,
@@ -35,7 +30,7 @@ from ml_connector_sandbox.systems.stripe.params import (
     validate,
 )
 from ml_connector_sandbox.systems.stripe.search import FieldKind
-from ml_connector_sandbox.systems.stripe.store import changed_attributes, find
+from ml_connector_sandbox.systems.stripe.store import changed_attributes, find, list_response
 
 if TYPE_CHECKING:
     from ml_connector_sandbox.systems.stripe.api import StripeApi, StripeRequest
@@ -171,29 +166,46 @@ def register_customers(api: StripeApi) -> None:
         with system.state as db:
             customer = customer_object(new_id("cus"), system.timestamp(), {**fields, "metadata": metadata})
             db["customers"][customer["id"]] = customer
-            system.index_for_search("customer", customer["id"], customer)
-            snapshot = copy.deepcopy(customer)
-        system.emit_event("customer.created", snapshot)
+            # one copy serves the search index, the event and the answer (none of them changes it)
+            snapshot = clone(customer)
+            system.index_for_search("customer", customer["id"], snapshot, owned=True)
+        system.record_event("customer.created", snapshot)
         return snapshot
 
     @api.get("/v1/customers")
     def list_customers(request: StripeRequest) -> dict[str, Any]:
+        """Live customers only (never deleted ones), newest first; ``email`` is an exact,
+        case-sensitive filter answered from an index (contract A8 "Customer")."""
         params = validate(request.params, LIST_FIELDS)
+        email = params.get("email")
+
+        def wanted(customer: Mapping[str, Any]) -> bool:
+            return email is None or customer.get("email") == email
+
         with system.state as db:
-            live = [c for c in db["customers"].values() if not c.get("deleted")]
-            items = [
-                copy.deepcopy(c)
-                for c in newest_first(live)
-                if ("email" not in params or c.get("email") == params["email"])
-                and created_matches(c["created"], params.get("created"))
-            ]
-        return paginate("/v1/customers", items, params, kind="customer")
+            order = system.creation_order("customer")
+            return list_response(
+                db,
+                "customer",
+                "/v1/customers",
+                params,
+                system.clock.time(),
+                wanted,
+                order=order,
+                candidates=None if email is None else lambda: order.values.ids(email),
+            )
 
     @api.get("/v1/customers/search")
     def search_customers(request: StripeRequest) -> dict[str, Any]:
+        """What the search index shows (:mod:`.searchindex`): writes appear after ``search_lag``,
+        deletes after ``search_delete_lag`` (contract Appendix S)."""
         params = validate(request.params, SEARCH_FIELDS)
-        items = system.searchable("customer")
-        return search_page("/v1/customers/search", newest_first(items), params, CUSTOMER_SEARCH_FIELDS)
+        return search_page(
+            "/v1/customers/search",
+            params,
+            CUSTOMER_SEARCH_FIELDS,
+            lambda query: system.search("customer", query),
+        )
 
     @api.get("/v1/customers/{id}")
     def retrieve(request: StripeRequest) -> dict[str, Any]:
@@ -203,7 +215,7 @@ def register_customers(api: StripeApi) -> None:
             customer = db["customers"].get(customer_id)
             if customer is None:
                 raise resource_missing("customer", customer_id)
-            return copy.deepcopy(customer)
+            return clone(customer)
 
     @api.post("/v1/customers/{id}")
     def update(request: StripeRequest) -> dict[str, Any]:
@@ -211,15 +223,18 @@ def register_customers(api: StripeApi) -> None:
         fields = validate(request.params, UPDATE_FIELDS)
         with system.state as db:
             customer = find(db, "customer", customer_id)
-            changed = copy.deepcopy(customer)
+            changed = clone(customer)
             _apply_update(changed, fields)  # raises before anything is stored
             db["customers"][customer_id] = changed
+            system.creation_order("customer").values.move(
+                customer_id, customer.get("email"), changed.get("email")
+            )
             previous = changed_attributes(customer, changed)
+            snapshot = clone(changed)
             if previous:
-                system.index_for_search("customer", customer_id, changed)
-            snapshot = copy.deepcopy(changed)
+                system.index_for_search("customer", customer_id, snapshot, owned=True)
         if previous:
-            system.emit_event("customer.updated", snapshot, previous_attributes=previous)
+            system.record_event("customer.updated", snapshot, previous)
         return snapshot
 
     @api.delete("/v1/customers/{id}")
@@ -228,8 +243,9 @@ def register_customers(api: StripeApi) -> None:
         with system.state as db:
             customer = find(db, "customer", customer_id)
             db["customers"][customer_id] = deleted_object(customer_id, "customer")
+            system.creation_order("customer").values.move(customer_id, customer.get("email"), None)
             system.index_for_search("customer", customer_id, None)
-        system.emit_event("customer.deleted", customer)
+        system.record_event("customer.deleted", customer)  # no longer stored: the event may keep it
         return deleted_object(customer_id, "customer")
 
 
@@ -240,4 +256,4 @@ def register_balance(api: StripeApi) -> None:
     @api.get("/v1/balance")
     def balance(request: StripeRequest) -> dict[str, Any]:
         validate(request.params, RETRIEVE)
-        return copy.deepcopy(system.state["balance"])
+        return clone(system.state["balance"])

@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ from ml_connector_sandbox.systems.stripe.errors import (
     resource_missing,
 )
 from ml_connector_sandbox.systems.stripe.listing import created_matches, newest_first
-from ml_connector_sandbox.systems.stripe.objects import list_envelope
+from ml_connector_sandbox.systems.stripe.objects import clone, list_envelope
 from ml_connector_sandbox.systems.stripe.params import (
     PAGING,
     RETRIEVE,
@@ -136,7 +135,7 @@ def register_events(api: StripeApi) -> None:
         with system.state as db:
             ordered = newest_first(retained_events(system, db))
             page, has_more = _page(ordered, wanted, params)
-            page = [copy.deepcopy(event) for event in page]
+            page = [clone(event) for event in page]
         repeats = system.settings.event_list_repeats
         data = [event for event in page for _ in range(repeats)]
         return list_envelope("/v1/events", data, has_more)
@@ -148,5 +147,5 @@ def register_events(api: StripeApi) -> None:
         with system.state as db:
             for event in retained_events(system, db):
                 if event["id"] == event_id:
-                    return copy.deepcopy(event)
+                    return clone(event)
         raise resource_missing("event", event_id)

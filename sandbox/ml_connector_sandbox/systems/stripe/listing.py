@@ -5,7 +5,7 @@
 * :func:`newest_first` — Stripe's list order;
 * :func:`created_matches` — the ``created`` filter (``created=`` or ``created[gt|gte|lt|lte]``);
 * :func:`search_page` — the ``{"object": "search_result", ...}`` envelope: parse ``query``,
-  filter, cut a page, hand out an opaque ``next_page`` token.
+  look up the matches, cut a page, hand out an opaque ``next_page`` token.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ml_connector_sandbox.paging import PagingError, cursor_page
 from ml_connector_sandbox.systems.stripe.errors import StripeAPIError, invalid_request
-from ml_connector_sandbox.systems.stripe.objects import list_envelope, search_envelope
+from ml_connector_sandbox.systems.stripe.objects import clone, list_envelope, search_envelope
 from ml_connector_sandbox.systems.stripe.params import require
 from ml_connector_sandbox.systems.stripe.search import (
     FieldKind,
+    SearchQuery,
     SearchQueryError,
     parse_search_query,
 )
@@ -101,11 +102,15 @@ def _page_offset(query: str, token: str | None) -> int:
 
 def search_page(
     url: str,
-    items: list[dict[str, Any]],
     params: Mapping[str, Any],
     fields: Mapping[str, FieldKind],
+    find: Callable[[SearchQuery], list[dict[str, Any]]],
 ) -> dict[str, Any]:
-    """A search envelope: parse ``query``, filter ``items`` (newest first), cut a ``page``."""
+    """A search envelope: parse ``query``, ``find`` its matches (newest first), cut a ``page``.
+
+    :param find: the matching objects for a parsed query, newest first (not copied: only the
+        objects on the page are copied here).
+    """
     query_text = str(require(params, "query"))
     try:
         query = parse_search_query(query_text, fields)
@@ -116,8 +121,8 @@ def search_page(
     if not 1 <= size <= 100:
         raise invalid_request("Invalid limit: must be between 1 and 100.", param="limit")
     offset = _page_offset(query_text, params.get("page"))
-    matched = [item for item in items if query.matches(item)]
-    chunk = matched[offset : offset + size]
+    matched = find(query)
+    chunk = [clone(item) for item in matched[offset : offset + size]]
     has_more = offset + size < len(matched)
     next_page = _page_token(query_text, offset + size) if has_more else None
     return search_envelope(url, chunk, has_more, next_page)

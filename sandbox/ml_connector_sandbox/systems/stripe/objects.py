@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
+import random
 import string
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 __all__ = [
     "ADDRESS_FIELDS",
@@ -14,6 +14,8 @@ __all__ = [
     "THREE_DECIMAL_CURRENCIES",
     "ZERO_DECIMAL_CURRENCIES",
     "address_object",
+    "clone",
+    "clone_or_none",
     "currency_exponent",
     "customer_object",
     "decimal_string",
@@ -27,6 +29,8 @@ __all__ = [
 ]
 
 _ID_ALPHABET = string.ascii_letters + string.digits
+_ID_RANDOM = random.Random()  # seeded from os.urandom; ids need to be unique, not unguessable
+_T = TypeVar("_T")
 
 ID_PREFIXES: Mapping[str, str] = {
     "customer": "cus",
@@ -51,8 +55,31 @@ ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
 
 
 def new_id(prefix: str, length: int = 14) -> str:
-    """A random Stripe-looking id, e.g. ``cus_QXg1o8vcGmoR32``."""
-    return f"{prefix}_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+    """A random Stripe-looking id, e.g. ``cus_QXg1o8vcGmoR32`` (62¹⁴ possibilities; not secret)."""
+    return f"{prefix}_" + "".join(_ID_RANDOM.choices(_ID_ALPHABET, k=length))
+
+
+def clone(value: _T) -> _T:
+    """A deep copy of JSON-shaped data: dicts and lists are copied all the way down, every other
+    value (strings, numbers, ``Decimal`` …) is immutable and shared.
+
+    Stored Stripe objects are JSON-shaped, and this is several times faster than
+    :func:`copy.deepcopy`, which the stand-in would otherwise spend most of its time in.
+    """
+    return cast("_T", _clone(value))
+
+
+def clone_or_none(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """:func:`clone` of a mapping (as a dict), or ``None``."""
+    return None if value is None else clone(dict(value))
+
+
+def _clone(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _clone(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clone(item) for item in value]
+    return value
 
 
 def address_object(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -63,7 +90,7 @@ def address_object(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _invoice_prefix() -> str:
-    return "".join(secrets.choice("0123456789ABCDEF") for _ in range(8))
+    return "".join(_ID_RANDOM.choices("0123456789ABCDEF", k=8))
 
 
 def customer_object(customer_id: str, created: int, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -750,7 +750,13 @@ def register_payments(api: StripeApi) -> None:
 
         with system.state as db:
             return list_response(
-                db, "invoice_payment", "/v1/invoice_payments", params, system.clock.time(), wanted
+                db,
+                "invoice_payment",
+                "/v1/invoice_payments",
+                params,
+                system.clock.time(),
+                wanted,
+                order=system.creation_order("invoice_payment"),
             )
 
     retrieve_route(api, "/v1/invoice_payments/{id}", "invoice_payment")

@@ -16,18 +16,18 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ml_connector_sandbox.systems.stripe.cursor import CreationOrder, creation_order_page
 from ml_connector_sandbox.systems.stripe.errors import (
     StripeAPIError,
     invalid_request,
     resource_missing,
 )
 from ml_connector_sandbox.systems.stripe.listing import created_matches, newest_first, paginate
-from ml_connector_sandbox.systems.stripe.objects import list_envelope
+from ml_connector_sandbox.systems.stripe.objects import clone, list_envelope
 from ml_connector_sandbox.systems.stripe.params import RETRIEVE, Spec, merge_metadata, validate
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ __all__ = [
     "Operation",
     "apply_update",
     "changed_attributes",
+    "created_field",
     "expand",
     "expand_list",
     "find",
@@ -104,9 +105,7 @@ class Operation:
 
     def emit(self, type: str, obj: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> None:
         """Queue an event about ``obj`` as it is now (emitted when the operation ends)."""
-        self.events.append(
-            (type, copy.deepcopy(dict(obj)), None if previous is None else copy.deepcopy(dict(previous)))
-        )
+        self.events.append((type, clone(dict(obj)), None if previous is None else clone(dict(previous))))
 
     def store(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Add ``obj`` to its collection; returns it."""
@@ -128,7 +127,7 @@ def operation(system: StripeSandbox) -> Iterator[Operation]:
             yield op
     finally:
         for type, obj, previous in op.events if op is not None else ():
-            system.emit_event(type, obj, previous_attributes=previous)
+            system.record_event(type, obj, previous)  # emit() already copied them
 
 
 def refused(message: str, *, param: str | None = None, code: str | None = None) -> StripeAPIError:
@@ -170,7 +169,7 @@ def refresh_balance_transaction(txn: dict[str, Any], now: float) -> dict[str, An
 def snapshot(kind: str, obj: Mapping[str, Any], now: float) -> dict[str, Any]:
     """A deep copy of a stored object as the API shows it at ``now`` (a balance transaction's
     ``status`` follows the clock)."""
-    result = copy.deepcopy(dict(obj))
+    result = clone(dict(obj))
     if kind == "balance_transaction":
         refresh_balance_transaction(result, now)
     return result
@@ -180,13 +179,13 @@ def snapshot(kind: str, obj: Mapping[str, Any], now: float) -> dict[str, Any]:
 
 
 def _invoice_payments(db: Mapping[str, Any], invoice: Mapping[str, Any]) -> dict[str, Any]:
-    items = [copy.deepcopy(p) for p in db["invoice_payments"].values() if p["invoice"] == invoice["id"]]
+    items = [clone(p) for p in db["invoice_payments"].values() if p["invoice"] == invoice["id"]]
     items.reverse()
     return list_envelope("/v1/invoice_payments", items, False)
 
 
 def _charge_refunds(db: Mapping[str, Any], charge: Mapping[str, Any]) -> dict[str, Any]:
-    items = [copy.deepcopy(r) for r in db["refunds"].values() if r["charge"] == charge["id"]]
+    items = [clone(r) for r in db["refunds"].values() if r["charge"] == charge["id"]]
     items.reverse()
     return list_envelope("/v1/refunds", items, False)
 
@@ -246,7 +245,7 @@ def expand(db: Mapping[str, Any], obj: Mapping[str, Any], paths: Sequence[str], 
 
     :raises StripeAPIError: 400 ``This property cannot be expanded (path).``
     """
-    result = copy.deepcopy(dict(obj))
+    result = clone(dict(obj))
     for path in paths:
         _expand_path(db, result, path.split("."), path, now)
     return result
@@ -277,11 +276,9 @@ def changed_attributes(before: Mapping[str, Any], after: Mapping[str, Any]) -> d
         if old == new:
             continue
         if isinstance(old, dict) and isinstance(new, dict) and old.get("object") != "list":
-            previous[key] = {
-                k: copy.deepcopy(old.get(k)) for k in set(old) | set(new) if old.get(k) != new.get(k)
-            }
+            previous[key] = {k: clone(old.get(k)) for k in set(old) | set(new) if old.get(k) != new.get(k)}
         else:
-            previous[key] = copy.deepcopy(old)
+            previous[key] = clone(old)
     return previous
 
 
@@ -294,7 +291,7 @@ def apply_update(
 
     :return: ``previous_attributes`` (empty when nothing changed).
     """
-    changed = copy.deepcopy(obj)
+    changed = clone(obj)
     for key, value in fields.items():
         if key == "metadata":
             changed["metadata"] = merge_metadata(changed.get("metadata"), value)
@@ -310,6 +307,11 @@ def apply_update(
 # -- lists -------------------------------------------------------------------------------------------
 
 
+def created_field(kind: str) -> str:
+    """The field holding the creation time of ``kind`` (``created``; ``date`` for invoice items)."""
+    return _CREATED_FIELDS.get(kind, "created")
+
+
 def list_response(
     db: Mapping[str, Any],
     kind: str,
@@ -317,17 +319,40 @@ def list_response(
     params: Mapping[str, Any],
     now: float,
     predicate: Callable[[Mapping[str, Any]], bool] = lambda _obj: True,
+    *,
+    order: CreationOrder | None = None,
+    candidates: Callable[[], Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """A list answer over one collection: live objects matching ``predicate`` and ``created``,
-    newest first, paged with ``limit`` and the cursors, with ``expand[]`` applied to ``data``."""
-    created = _CREATED_FIELDS.get(kind, "created")
-    live = [obj for obj in db[COLLECTIONS[kind]].values() if not obj.get("deleted")]
-    items = [
-        snapshot(kind, obj, now)
-        for obj in newest_first(live, created)
-        if predicate(obj) and created_matches(int(obj[created]), params.get("created"))
-    ]
-    envelope = paginate(url, items, params, kind=kind)
+    newest first, paged with ``limit`` and the cursors, with ``expand[]`` applied to ``data``.
+
+    Only the objects on the page are copied. With ``order`` (the collection's
+    :class:`~.cursor.CreationOrder`, see :meth:`~.system.StripeSandbox.creation_order`) the page is
+    found by position, without sorting or scanning the whole collection.
+
+    :param candidates: gives ids known to include every object ``predicate`` accepts (an index
+        look-up, called once ``order`` caught up); only used with ``order``.
+    """
+    collection = db[COLLECTIONS[kind]]
+    created = created_field(kind)
+
+    def render(obj: Mapping[str, Any]) -> dict[str, Any]:
+        return snapshot(kind, obj, now)
+
+    envelope = None
+    if order is not None:
+        envelope = creation_order_page(
+            order, collection, url, params, kind=kind, wanted=predicate, render=render, candidates=candidates
+        )
+    if envelope is None:
+        bounds = params.get("created")
+        items = [
+            obj
+            for obj in newest_first([obj for obj in collection.values() if not obj.get("deleted")], created)
+            if predicate(obj) and created_matches(int(obj[created]), bounds)
+        ]
+        envelope = paginate(url, items, params, kind=kind)
+        envelope["data"] = [render(obj) for obj in envelope["data"]]
     expand_paths = params.get("expand") or []
     return expand_list(db, envelope, expand_paths, now) if expand_paths else envelope
 
@@ -357,7 +382,9 @@ def list_route(
             )
 
         with system.state as db:
-            return list_response(db, kind, path, params, system.clock.time(), wanted)
+            return list_response(
+                db, kind, path, params, system.clock.time(), wanted, order=system.creation_order(kind)
+            )
 
     api.route("GET", path, list_objects)
 

@@ -27,7 +27,6 @@ Not modelled: trials, proration, quantity changes, pausing, schedules, discounts
 from __future__ import annotations
 
 import calendar
-import copy
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -40,7 +39,7 @@ from ml_connector_sandbox.systems.stripe.billing import (
 )
 from ml_connector_sandbox.systems.stripe.catalog import PRICE_DATA, inline_price
 from ml_connector_sandbox.systems.stripe.errors import invalid_request, missing_param
-from ml_connector_sandbox.systems.stripe.objects import list_envelope, new_id
+from ml_connector_sandbox.systems.stripe.objects import clone, list_envelope, new_id
 from ml_connector_sandbox.systems.stripe.params import (
     EXPAND,
     PAGING,
@@ -325,7 +324,7 @@ def create_subscription(op: Operation, fields: Mapping[str, Any]) -> dict[str, A
             "discounts": [],
             "metadata": merge_metadata({}, entry.get("metadata") or {}),
             "plan": _plan(price),
-            "price": copy.deepcopy(price),
+            "price": clone(price),
             "quantity": int(entry.get("quantity") or 1),
             "subscription": sub_id,
             "tax_rates": [],
@@ -388,7 +387,7 @@ def create_subscription(op: Operation, fields: Mapping[str, Any]) -> dict[str, A
     _private(op.db, sub_id).update(anchor=op.now, interval=interval, interval_count=count, period=0)
     position = len(op.events)
     _bill_period(op, subscription, "subscription_create", None)
-    op.events.insert(position, ("customer.subscription.created", copy.deepcopy(subscription), None))
+    op.events.insert(position, ("customer.subscription.created", clone(subscription), None))
     return subscription
 
 
@@ -405,7 +404,7 @@ def advance_subscription(system: StripeSandbox, subscription_id: str) -> dict[st
                 f"Subscription {subscription_id} is {subscription['status']} and has no further billing cycles."
             )
         private = _private(op.db, subscription_id)
-        before = copy.deepcopy(subscription)
+        before = clone(subscription)
         period = int(private["period"]) + 1
         private["period"] = period
         bounds = [
@@ -420,11 +419,11 @@ def advance_subscription(system: StripeSandbox, subscription_id: str) -> dict[st
             position,
             (
                 "customer.subscription.updated",
-                copy.deepcopy(subscription),
+                clone(subscription),
                 changed_attributes(before, subscription),
             ),
         )
-        return copy.deepcopy(invoice)
+        return clone(invoice)
 
 
 def register_subscriptions(api: StripeApi) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -14,19 +13,27 @@ from ml_connector_sandbox.base import ADMIN_PREFIX, SandboxClock, SandboxSystem
 from ml_connector_sandbox.systems.stripe.api import (
     IdempotencyStore,
     RateLimiter,
+    RequestStats,
     StripeApi,
     current_request,
 )
 from ml_connector_sandbox.systems.stripe.billing import pay_invoice as pay_invoice_in
 from ml_connector_sandbox.systems.stripe.billing import register_billing
 from ml_connector_sandbox.systems.stripe.catalog import register_catalog
-from ml_connector_sandbox.systems.stripe.customers import register_balance, register_customers
+from ml_connector_sandbox.systems.stripe.cursor import CreationOrder
+from ml_connector_sandbox.systems.stripe.customers import (
+    CUSTOMER_SEARCH_FIELDS,
+    register_balance,
+    register_customers,
+)
 from ml_connector_sandbox.systems.stripe.errors import StripeAPIError, unrecognized_url
 from ml_connector_sandbox.systems.stripe.events import register_events
-from ml_connector_sandbox.systems.stripe.objects import new_id
+from ml_connector_sandbox.systems.stripe.objects import clone, clone_or_none, new_id
 from ml_connector_sandbox.systems.stripe.payments import card_error, register_payments
+from ml_connector_sandbox.systems.stripe.search import SearchQuery
+from ml_connector_sandbox.systems.stripe.searchindex import SearchIndex
 from ml_connector_sandbox.systems.stripe.settings import StripeSandboxSettings
-from ml_connector_sandbox.systems.stripe.store import COLLECTIONS, find, operation, snapshot
+from ml_connector_sandbox.systems.stripe.store import COLLECTIONS, created_field, find, operation, snapshot
 from ml_connector_sandbox.systems.stripe.subscriptions import (
     advance_subscription as advance_subscription_in,
 )
@@ -52,7 +59,10 @@ class StripeSandbox(SandboxSystem):
 
     It follows ``contracts/stripe_salesforce.md`` part A: secret-key auth (Bearer or Basic),
     bracket-nested form bodies, Stripe's error bodies and headers, idempotent POSTs, cursor-paged
-    lists, search, and an optional test-mode rate limiter; see :mod:`.api` for the pipeline.
+    lists (:mod:`.cursor`), search with Stripe's indexing lag (:mod:`.searchindex`), optional
+    per-account rate limiters and request counters; see :mod:`.api` for the pipeline. Where real
+    Stripe refuses what a naive fake would accept (contract Appendix S: past due dates, stale
+    search results, expiring idempotency keys) it refuses too; see :mod:`.settings`.
 
     Resources: customers (create, retrieve, update, delete, list, search), ``GET /v1/balance``,
     products and prices (:mod:`.catalog`), invoice items and invoices (:mod:`.billing`),
@@ -96,6 +106,9 @@ class StripeSandbox(SandboxSystem):
         self.settings = base.model_copy(deep=True)
         self.idempotency = IdempotencyStore()
         self.rate_limiter = RateLimiter()
+        self.stats = RequestStats()
+        self.search_index = SearchIndex({"customer": CUSTOMER_SEARCH_FIELDS})
+        self._creation_orders: dict[str, CreationOrder] = {}
         self.webhooks = WebhookSender(self)
         self.event_listeners: list[EventListener] = [self.webhooks.on_event]
         super().__init__(clock=clock, **kwargs)
@@ -107,8 +120,7 @@ class StripeSandbox(SandboxSystem):
         return {
             "customers": {},
             "events": [],
-            "search_index": {},
-            "balance": copy.deepcopy(_EMPTY_BALANCE),
+            "balance": clone(_EMPTY_BALANCE),
             "products": {},
             "prices": {},
             "invoiceitems": {},
@@ -164,10 +176,13 @@ class StripeSandbox(SandboxSystem):
         return app
 
     def reset_state(self) -> None:
-        """Also forget stored idempotent responses, the rate window, webhook deliveries and changed
-        settings."""
+        """Also forget stored idempotent responses, the rate windows, the request counters, the search
+        index, webhook deliveries and changed settings."""
         self.idempotency.clear()
         self.rate_limiter.reset()
+        self.stats.reset()
+        self.search_index.clear()
+        self._creation_orders.clear()
         self.webhooks.reset()
         self.settings = self._initial_settings.model_copy(deep=True)
 
@@ -189,11 +204,23 @@ class StripeSandbox(SandboxSystem):
         events the stand-in makes on its own, such as a payment through :meth:`pay_invoice`), the
         API version it was made with, and ``pending_webhooks: 1`` while a webhook URL is set.
         ``data.object`` is a deep copy: later changes to the object do not alter the event.
+
+        :return: a copy of the stored event.
+        """
+        return clone(self.record_event(type, clone(dict(obj)), clone_or_none(previous_attributes)))
+
+    def record_event(
+        self, type: str, obj: dict[str, Any], previous_attributes: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """:meth:`emit_event` for callers that hand over private copies of ``obj`` and
+        ``previous_attributes`` (nothing else may change them afterwards; no copy is made).
+
+        :return: the stored event itself (do not change it).
         """
         request = current_request()
-        data: dict[str, Any] = {"object": copy.deepcopy(dict(obj))}
+        data: dict[str, Any] = {"object": obj}
         if previous_attributes is not None:
-            data["previous_attributes"] = copy.deepcopy(dict(previous_attributes))
+            data["previous_attributes"] = previous_attributes
         event: dict[str, Any] = {
             "id": new_id("evt"),
             "object": "event",
@@ -213,29 +240,47 @@ class StripeSandbox(SandboxSystem):
         with self.state as db:
             db["events"].append(event)
         for listener in list(self.event_listeners):
-            listener(copy.deepcopy(event))
-        return copy.deepcopy(event)
+            # the webhook sender copies what it queues; other listeners get a copy of their own
+            listener(event if listener == self.webhooks.on_event else clone(event))
+        return event
 
-    def index_for_search(self, kind: str, object_id: str, obj: Mapping[str, Any] | None) -> None:
-        """Make the current version of an object searchable after ``settings.search_lag`` seconds.
+    def index_for_search(
+        self, kind: str, object_id: str, obj: Mapping[str, Any] | None, *, owned: bool = False
+    ) -> None:
+        """Hand the current version of an object to the search index (:mod:`.searchindex`).
+
+        A create or update becomes searchable after ``settings.search_lag`` seconds of sandbox time,
+        a delete after ``settings.search_delete_lag``; until then search shows the previous
+        version (contract Appendix S "Search is eventually consistent").
 
         :param obj: the object, or ``None`` when it was deleted.
+        :param owned: ``obj`` is a copy nothing will change; the index keeps it instead of copying.
         """
-        visible_at = self.clock.time() + self.settings.search_lag
-        with self.state as db:
-            versions = db["search_index"].setdefault(kind, {}).setdefault(object_id, [])
-            versions.append([visible_at, None if obj is None else copy.deepcopy(dict(obj))])
+        lag = self.settings.search_lag if obj is not None else self.settings.search_delete_lag
+        version = None if obj is None else (dict(obj) if owned else clone(dict(obj)))
+        now = self.clock.time()
+        self.search_index.put(kind, object_id, version, now + lag, now=now)
 
     def searchable(self, kind: str) -> list[dict[str, Any]]:
-        """The objects of ``kind`` as search currently sees them (creation order)."""
-        now = self.clock.time()
-        found: list[dict[str, Any]] = []
-        with self.state as db:
-            for versions in db["search_index"].get(kind, {}).values():
-                visible = [doc for visible_at, doc in versions if visible_at <= now]
-                if visible and visible[-1] is not None:
-                    found.append(copy.deepcopy(visible[-1]))
-        return found
+        """Copies of the objects of ``kind`` as search currently sees them (creation order)."""
+        return clone(self.search_index.visible(kind, self.clock.time()))
+
+    def search(self, kind: str, query: SearchQuery) -> list[dict[str, Any]]:
+        """The objects of ``kind`` search finds for ``query`` now, newest first.
+
+        Not copied: the caller copies what it returns (see :func:`.listing.search_page`).
+        """
+        return self.search_index.search(kind, query, self.clock.time())
+
+    def creation_order(self, kind: str) -> CreationOrder:
+        """The :class:`~.cursor.CreationOrder` of the collection of ``kind`` (use it while holding the
+        state lock; it catches up with the collection on use). Customers are also indexed by
+        ``email``, the exact filter of ``GET /v1/customers``."""
+        order = self._creation_orders.get(kind)
+        if order is None:
+            indexed = "email" if kind == "customer" else None
+            order = self._creation_orders[kind] = CreationOrder(created_field(kind), indexed)
+        return order
 
     # -- in-process helpers for tests and the demo ----------------------------------------------
 
@@ -264,7 +309,7 @@ class StripeSandbox(SandboxSystem):
     def events(self, type: str | None = None) -> list[dict[str, Any]]:
         """Emitted events, oldest first, optionally of one ``type`` (retention does not apply here)."""
         with self.state as db:
-            return [copy.deepcopy(e) for e in db["events"] if type is None or e["type"] == type]
+            return [clone(e) for e in db["events"] if type is None or e["type"] == type]
 
     def mark_event_delivered(self, event_id: str) -> None:
         """A webhook endpoint accepted the event: ``pending_webhooks`` drops to 0."""
@@ -289,7 +334,7 @@ class StripeSandbox(SandboxSystem):
             outcome = pay_invoice_in(op, invoice, payment_method=payment_method)
             if outcome is not None and not outcome.succeeded:
                 raise card_error(outcome)
-            return copy.deepcopy(invoice)
+            return clone(invoice)
 
     def advance_subscription(self, subscription_id: str) -> dict[str, Any]:
         """Move a subscription one billing interval forward and bill the new period.
@@ -404,6 +449,15 @@ class StripeSandbox(SandboxSystem):
         @app.get(f"{ADMIN_PREFIX}/stripe/webhooks/deliveries", include_in_schema=False)
         def deliveries() -> list[dict[str, Any]]:
             return system.webhook_deliveries()
+
+        @app.get(f"{ADMIN_PREFIX}/stripe/stats", include_in_schema=False)
+        def read_stats() -> dict[str, Any]:
+            return system.stats.snapshot()
+
+        @app.post(f"{ADMIN_PREFIX}/stripe/stats/reset", include_in_schema=False)
+        def reset_stats() -> dict[str, Any]:
+            system.stats.reset()
+            return system.stats.snapshot()
 
         @app.get(f"{ADMIN_PREFIX}/stripe/settings", include_in_schema=False)
         def read_settings() -> dict[str, Any]:

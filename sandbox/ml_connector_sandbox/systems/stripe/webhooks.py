@@ -21,7 +21,6 @@ Every attempt is recorded (:meth:`WebhookSender.deliveries`, admin
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import hmac
 import json
@@ -34,6 +33,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import requests
+
+from ml_connector_sandbox.systems.stripe.objects import clone
 
 if TYPE_CHECKING:
     from ml_connector_sandbox.systems.stripe.system import StripeSandbox
@@ -129,7 +130,7 @@ class WebhookSender:
 
     def _enqueue(self, event: dict[str, Any], url: str, *, redelivery: bool) -> None:
         with self._lock:
-            job = _Job(copy.deepcopy(event), url, self._generation, redelivery)
+            job = _Job(clone(event), url, self._generation, redelivery)
             self._outstanding += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
