@@ -77,8 +77,11 @@ def hooks(stand_ins: SandboxRunner) -> tuple[OracleFusionHook, StripeHook]:
 
 
 @pytest.fixture
-def stripe_ids(hooks: tuple[OracleFusionHook, StripeHook]) -> dict[str, str]:
-    return seed_stripe(hooks[1])
+def stripe_ids(stand_ins: SandboxRunner, hooks: tuple[OracleFusionHook, StripeHook]) -> dict[str, str]:
+    ids = seed_stripe(hooks[1])
+    # The account had these customers long before the connector: search has indexed them.
+    stand_ins.system("stripe").clock.advance(3600)
+    return ids
 
 
 @pytest.fixture
