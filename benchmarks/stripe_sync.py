@@ -30,17 +30,17 @@ Default sizes (about 8 minutes on 2 cores, most of it the 10,000-customer memory
 200 customers, 50 invoices of 3 lines; ``throughput`` 500 customers; ``rate`` 300 customers at 25
 requests/s; ``memory`` 1,000 and 10,000 customers. ``--memory-customers 10000,100000`` asks for the
 sizes of the original question, which today's stand-ins cannot serve in reasonable time; where the
-time goes (measured at 1,000 and 10,000 on 2 cores):
+time goes (measured at 1,000, 10,000 and 20,000 on 2 cores shared with other work):
 
 * Stripe side, by far the largest: the stand-in's customer search walks its whole search index on
-  every call, about 1.45 µs per stored customer even with ``search_lag`` set (11 ms a search
-  around 7,500 customers), so one search per new customer adds up to about 2 hours at 100,000;
-  a create takes 1 to 2 ms.
-* Fusion side: a page read filters and sorts the whole table (45 ms a page at 1,000 rows, 220 ms
-  at 10,000), and the hook reads 500 rows a page, so 100,000 rows cost about 200 pages of about
-  2 s. Seeding through the stand-in's own admin route is quadratic (about 4 hours for 100,000);
-  the bulk route takes about 1.3 s per 10,000.
-* Connector side: about 3 ms of CPU per new customer (mapping, two SDK calls, ledger).
+  every call, 1 to 1.5 µs per stored customer even with ``search_lag`` set (8 to 17 ms a search
+  between 7,500 and 17,500 customers), so one search per new customer adds up to about 1.5 to 2
+  hours at 100,000 (20,000 took 245 s of Stripe waiting out of 308 s); a create takes 1.5 to 2 ms.
+* Fusion side: a page read filters and sorts the whole table (about 40 ms + 11 µs a row: 49 ms at
+  1,000 rows, 268 ms at 20,000), and the hook reads 500 rows a page, so 100,000 rows cost about
+  200 pages of about 1.2 s. Seeding through the stand-in's own admin route is quadratic (144 s for
+  10,000, about 4 hours for 100,000); the bulk route takes under 2 s per 20,000.
+* Connector side: 3.5 to 4 ms of CPU per new customer (mapping, two SDK calls, ledger).
 
 Usage::
 
