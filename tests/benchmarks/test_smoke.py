@@ -1,7 +1,8 @@
 """The benchmarks still run: each once, at a tiny size, writing only to a temporary directory.
 
-Timings are never asserted; these tests only check that ``benchmarks/run.py --smoke`` works end
-to end and that its tenant file is valid for every integration of the registry.
+Timings and call counts are never asserted; these tests only check that ``benchmarks/run.py
+--smoke`` works end to end, that each benchmark's JSON has the figures it documents, and that the
+DAG-parsing tenant file is valid for every integration of the registry.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def test_exits_zero_and_prints_the_table(smoke_run: tuple[subprocess.CompletedPr
     assert result.returncode == 0, result.stderr[-4000:]
     assert "== dag_parse ==" in result.stdout
     assert "| DAGs | load_config (s) |" in result.stdout
+    assert "== stripe_sync ==" in result.stdout
+    assert "| phase | figure | measured | minimum / limit | measured / minimum | details |" in result.stdout
     assert f"results: {results_dir / 'summary.json'}" in result.stdout
 
 
@@ -74,7 +77,8 @@ def test_writes_json_results(smoke_run: tuple[subprocess.CompletedProcess[str], 
     document = json.loads((results_dir / "dag_parse.json").read_text(encoding="utf-8"))
     summary = json.loads((results_dir / "summary.json").read_text(encoding="utf-8"))
 
-    assert summary == {"dag_parse": document}
+    assert set(summary) == {"dag_parse", "stripe_sync"}
+    assert summary["dag_parse"] == document
     assert document["smoke"] is True
     (measured,) = document["results"]
     assert measured["dags"] == int(dag_parse.SMOKE_SIZES)
@@ -97,3 +101,78 @@ def test_generated_tenants_are_valid_for_every_integration(tmp_path: Path) -> No
     for tenant in config.tenants:
         for integration_id, integration in tenant.integrations.items():
             assert set(integration.connections) == set(specs[integration_id].connection_roles)
+
+
+STREAM_RUN_KEYS = {"stream", "seconds", "cpu_seconds", "summary", "error", "stripe", "fusion"}
+CALL_KEYS = {"calls", "by_route", "statuses", "wait_s"}
+WRITE_RUN_KEYS = {
+    *STREAM_RUN_KEYS,
+    "records",
+    "stripe_per_record",
+    "minimum_per_record",
+    "minimum_calls",
+    "ratio",
+}
+RATE_KEYS = {
+    *STREAM_RUN_KEYS,
+    "rate_limit",
+    "stripe_admitted",
+    "stripe_429_sent",
+    "stripe_429_seen_by_hook",
+    "achieved_rps",
+    "achieved_pct_of_limit",
+    "first_429_after_s",
+    "task_failed",
+    "task_failed_on_429",
+    "stripe_customers_created",
+    "dead_lettered",
+    "dead_letters_on_429",
+}
+MEMORY_SIZE_KEYS = {
+    "customers",
+    "seed_s",
+    "seconds",
+    "cpu_seconds",
+    "stripe_wait_s",
+    "fusion_wait_s",
+    "rss_before_mib",
+    "rss_peak_mib",
+    "rss_growth_mib",
+    "heap_peak_mib",
+    "server",
+}
+
+
+def assert_keys(found: dict[str, Any], expected: set[str], where: str) -> None:
+    missing = expected - set(found)
+    assert not missing, f"{where} lacks {sorted(missing)}"
+
+
+def test_stripe_sync_json_has_every_figure(smoke_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, results_dir = smoke_run
+    document = json.loads((results_dir / "stripe_sync.json").read_text(encoding="utf-8"))
+    summary = json.loads((results_dir / "summary.json").read_text(encoding="utf-8"))
+
+    assert summary["stripe_sync"] == document
+    assert document["smoke"] is True
+    assert_keys(
+        document, {"benchmark", "options", "calls", "throughput", "rate", "memory", "seconds"}, "document"
+    )
+    runs = document["calls"]["runs"]
+    assert set(runs) == {"customers_new", "customers_changed", "customers_idle", "invoices", "payments"}
+    for name, run in runs.items():
+        assert_keys(run, WRITE_RUN_KEYS, name)
+        assert_keys(run["stripe"], CALL_KEYS, f"{name} stripe")
+        assert_keys(run["fusion"], CALL_KEYS, f"{name} fusion")
+    assert_keys(runs["customers_idle"], {"fusion_reads", "minimum_fusion_reads"}, "customers_idle")
+    throughput = document["throughput"]
+    assert_keys(throughput, {"customers", "bare", "connector", "ratio"}, "throughput")
+    bare_keys = {"records", "seconds", "records_per_s", "stripe", "create_body_bytes", "server_ms"}
+    assert_keys(throughput["bare"], bare_keys, "throughput bare")
+    assert_keys(throughput["connector"], {*STREAM_RUN_KEYS, *bare_keys}, "throughput connector")
+    assert_keys(document["rate"], RATE_KEYS, "rate")
+    memory = document["memory"]
+    assert_keys(memory, {"search_lag_s", "sizes", "ratio"}, "memory")
+    assert memory["sizes"]
+    for size in memory["sizes"]:
+        assert_keys(size, MEMORY_SIZE_KEYS, f"memory {size.get('customers')}")
