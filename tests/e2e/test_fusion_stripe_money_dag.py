@@ -272,7 +272,7 @@ def test_token_expiry_429_and_503_mid_run_end_in_the_same_state(
     fusion.faults.add(FaultRule.unavailable(path="journalBatches"))
     fusion.faults.add(FaultRule.unavailable(path="erpintegrations", method="GET"))
     stripe_sb.faults.add(FaultRule.rate_limit(path="^/v1/events$", headers={"Stripe-Should-Retry": "true"}))
-    stripe_sb.faults.add(FaultRule.unavailable(path="^/v1/invoiceitems$", method="POST"))
+    stripe_sb.faults.add(FaultRule.unavailable(path="/add_lines$", method="POST"))
     stripe_sb.faults.add(FaultRule.unavailable(path="/finalize$", method="POST"))
 
     run_id = run_dag(DAG_ID)
