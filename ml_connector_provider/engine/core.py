@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -234,7 +235,10 @@ class SyncEngine:
                     log.info("%s: run %s first ran as %s; doing the same again", key, run.run_id, stored.mode)
                 request = stored
             summary = Summary(key=key, mode=request.mode)
-            processed: set[str] = set()
+            # Only the records with a due dead letter need remembering (so the retry at the end
+            # skips what the window already did): a run's memory does not grow with its size.
+            due = self.ledger.due_dead_letters(key, now=self.clock(), limit=self.options.dead_letter_limit)
+            processed = _Processed({d.source_id for d in due})
             if request.mode == REPLAY_IDS:
                 now = self.clock()
                 self._claim(key, run, request, Window(now, now))
@@ -320,12 +324,15 @@ class SyncEngine:
         run: RunRef,
         pages: Iterable[Sequence[SourceRecord]],
         summary: Summary,
-        processed: set[str],
+        processed: _Processed,
         *,
         force: bool,
     ) -> None:
         batch: dict[str, SourceRecord] = {}
-        seen: dict[str, tuple[datetime, str]] = {}
+        # The newest read of each recent record: a source whose paging shifted repeats records of
+        # nearby pages. Bounded, so memory stays flat; a repeat further back than this is simply
+        # written again, which the ledger's links turn into "unchanged".
+        seen: OrderedDict[str, tuple[datetime, str]] = OrderedDict()
         for page in pages:
             for record in page:
                 summary.read += 1
@@ -339,6 +346,9 @@ class SyncEngine:
                 if record.id in batch:
                     summary.count(Action.UNCHANGED)  # superseded by the newer read just made
                 seen[record.id] = mark
+                seen.move_to_end(record.id)
+                if len(seen) > SEEN_LIMIT:
+                    seen.popitem(last=False)
                 processed.add(record.id)
                 batch[record.id] = record
                 if len(batch) >= self.options.batch_size:
@@ -480,7 +490,7 @@ class SyncEngine:
     # -- dead letters -------------------------------------------------------------------------
 
     def _retry_dead_letters(
-        self, key: StreamKey, stream: Stream, run: RunRef, summary: Summary, processed: set[str]
+        self, key: StreamKey, stream: Stream, run: RunRef, summary: Summary, processed: _Processed
     ) -> None:
         due = [
             d
@@ -501,6 +511,29 @@ class SyncEngine:
             summary.retried += len(outcomes)
             summary.recovered += sum(1 for o in outcomes if o.action != Action.DEAD_LETTERED)
             processed.update(r.id for r in page)
+
+
+SEEN_LIMIT = 10_000
+"""How many recently read record ids a run remembers to drop repeats of the source's paging."""
+
+
+class _Processed:
+    """The records of a run that had a due dead letter when the run started and were processed."""
+
+    def __init__(self, watched: set[str]) -> None:
+        self.watched = watched
+        self.done: set[str] = set()
+
+    def add(self, source_id: str) -> None:
+        if source_id in self.watched:
+            self.done.add(source_id)
+
+    def update(self, source_ids: Iterable[str]) -> None:
+        for source_id in source_ids:
+            self.add(source_id)
+
+    def __contains__(self, source_id: object) -> bool:
+        return source_id in self.done
 
 
 def _pages(records: Sequence[SourceRecord], size: int) -> Iterator[Sequence[SourceRecord]]:
