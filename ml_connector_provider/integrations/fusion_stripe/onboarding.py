@@ -540,6 +540,7 @@ def plan_onboarding(
     *,
     ledger: Ledger | None = None,
     key: StreamKey | None = None,
+    read_sites_for_empty_account: bool = True,
 ) -> OnboardingPlan:
     """Read every Fusion bill-to site and the Stripe account's customers, and match them.
 
@@ -554,6 +555,9 @@ def plan_onboarding(
     :param ledger: when given (with ``key``), the links it already has for these sites are kept
         and their customers are no candidate for another site.
     :param key: the ``customers`` stream's key.
+    :param read_sites_for_empty_account: with ``False``, a Stripe account without customers gives
+        an empty plan without reading Fusion (every site is simply created; the stream's first
+        sync of a new account costs one Stripe list and keeps no plan in memory).
     """
     # The stream module builds the records; imported here, as the stream may import this module.
     from ml_connector_provider.integrations.fusion_stripe.streams import (
@@ -564,6 +568,10 @@ def plan_onboarding(
 
     if (ledger is None) != (key is None):
         raise ValueError("give both ledger and key, or neither")
+    customers = list(stripe_hook.iter_customers())
+    if not customers and not read_sites_for_empty_account:
+        log.info("Onboarding: the Stripe account has no customers; nothing to match")
+        return OnboardingPlan(matches=())
     until = utcnow() + timedelta(days=1)
     records = [
         customer_record(row, fusion_hook)
@@ -572,7 +580,6 @@ def plan_onboarding(
         )
         for row in page
     ]
-    customers = list(stripe_hook.iter_customers())
     linked: dict[str, str] = {}
     if ledger is not None and key is not None:
         found = ledger.get_links(key, [r.id for r in records])

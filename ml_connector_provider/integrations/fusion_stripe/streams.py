@@ -185,7 +185,12 @@ class FusionCustomersToStripe(Stream):
         if self._first_sync:
             if self._plan is None:
                 self._plan = plan_onboarding(
-                    self.fusion, self.stripe, self.settings, ledger=self.ledger, key=self.key
+                    self.fusion,
+                    self.stripe,
+                    self.settings,
+                    ledger=self.ledger,
+                    key=self.key,
+                    read_sites_for_empty_account=False,
                 )
                 plan = self._plan
                 log.info(
