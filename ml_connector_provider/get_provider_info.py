@@ -139,6 +139,24 @@ _STRIPE: dict[str, Any] = {
             "description": "Read timeout of one Stripe request.",
             "schema": {"type": ["integer", "null"], "default": 80, "minimum": 1, "maximum": 600},
         },
+        "rate_limit": {
+            "label": "Rate limit (requests/s)",
+            "description": (
+                "Stripe's limit for this account; the hook paces every request below it. Empty: 25 for "
+                "test keys, 100 for live keys; 0 turns pacing off. Split it between worker processes."
+            ),
+            "schema": {"type": ["number", "null"], "minimum": 0},
+        },
+        "search_rate_limit": {
+            "label": "Search rate limit (requests/s)",
+            "description": "Stripe's limit on search requests; empty: 20; 0 leaves them to the rate limit.",
+            "schema": {"type": ["number", "null"], "minimum": 0},
+        },
+        "rate_limit_utilization": {
+            "label": "Rate limit utilization",
+            "description": "Share of both limits the hook paces at (empty: 0.92).",
+            "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1},
+        },
     },
 }
 
