@@ -170,7 +170,9 @@ def test_two_hooks_in_two_threads_share_one_budget_and_draw_no_429(
     limited: Callable[[int], None],
 ) -> None:
     limited(25)  # Stripe's test-mode limit, which the test key's default assumes
-    conn_id = make_connection("stripe_paced")
+    # The stand-in serves from this process: on a loaded machine a CPU stall can bunch requests at
+    # the server, so this test keeps more headroom than the default (the benchmark measures that).
+    conn_id = make_connection("stripe_paced", rate_limit_utilization="0.8")
     hooks = [StripeHook(conn_id), StripeHook(conn_id)]
     per_thread = 75
     created: list[list[str]] = [[], []]
@@ -186,7 +188,7 @@ def test_two_hooks_in_two_threads_share_one_budget_and_draw_no_429(
 
     limiter = hooks[0].limiters["global"]
     assert hooks[1].limiters["global"] is limiter
-    assert limiter.rate == pytest.approx(25 * DEFAULT_RATE_LIMIT_UTILIZATION)
+    assert limiter.rate == pytest.approx(25 * 0.8)
     assert limiter.stats().acquired == 2 * per_thread
     for hook in hooks:
         stats = hook.stats.snapshot()
