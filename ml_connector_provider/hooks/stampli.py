@@ -524,6 +524,22 @@ class StampliHook(SFTPHook):
             and attrs.st_mode is not None
             and stat_module.S_ISREG(attrs.st_mode)
         ]
+        links = sorted(
+            attrs.filename
+            for attrs in entries
+            if attrs.st_mode is not None and stat_module.S_ISLNK(attrs.st_mode)
+        )
+        if links:
+            # Not followed (the target may be another listed file, or outside the directory, and
+            # archiving would move the link, not the file), but never skipped without a word.
+            self.log.warning(
+                "SFTP server %s: %s in %s %s a symbolic link and is not read; put the export file "
+                "itself in the directory",
+                self._server(),
+                ", ".join(links),
+                directory,
+                "is" if len(links) == 1 else "are",
+            )
         return sorted(files, key=lambda f: f.name)
 
     def stat(self, path: str) -> RemoteFile | None:

@@ -222,7 +222,7 @@ def test_describe_sftp_error_hides_secrets() -> None:
 
 
 def test_list_files_regular_files_with_size_and_mtime(
-    sshd: SshdServer, hook: StampliHook, outbound: str
+    sshd: SshdServer, hook: StampliHook, outbound: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     sshd.put_file("outbound/b.csv", b"0123456789", mtime=1_700_000_000)
     sshd.put_file("outbound/a.csv", b"x", mtime=1_700_000_100.0)
@@ -237,6 +237,9 @@ def test_list_files_regular_files_with_size_and_mtime(
         RemoteFile("a.csv", f"{outbound}/a.csv", 1, 1_700_000_100.0),
         RemoteFile("b.csv", f"{outbound}/b.csv", 10, 1_700_000_000.0),
     ]
+    # A symbolic link is not read, and says so.
+    # (Airflow 3's task loggers write through structlog, not to pytest's log capture.)
+    assert f"link.csv in {outbound} is a symbolic link and is not read" in "".join(capfd.readouterr())
 
 
 def test_list_files_relative_to_the_start_directory(
