@@ -389,7 +389,7 @@ class SyncEngine:
                     raise
                 # One record the mapping cannot handle must not stop the records behind it.
                 log.warning("%s: map() raised for %s; dead-lettered", key, record.id, exc_info=True)
-                verdict = DeadLetter(f"mapping failed: {_error_text(error)}")
+                verdict = DeadLetter(f"mapping failed: {describe_error(error)}")
             if isinstance(verdict, Skip):
                 outcomes.append(self._outcome(stream, record, Action.SKIPPED, reason=verdict.reason))
             elif isinstance(verdict, DeadLetter):
@@ -541,7 +541,7 @@ ERROR_TEXT_LIMIT = 500
 """The longest exception message kept in a dead letter's reason."""
 
 
-def _error_text(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
     """``"<type>: <message>"`` on one line, the message cut to :data:`ERROR_TEXT_LIMIT` characters."""
     try:
         message = " ".join(str(error).split())
