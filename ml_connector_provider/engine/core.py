@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ml_connector_provider.engine.types import (
     Action,
     DeadLetter,
@@ -31,6 +33,7 @@ from ml_connector_provider.engine.types import (
     record_from_json,
     utcnow,
 )
+from ml_connector_provider.ledger.schema import LedgerError
 
 if TYPE_CHECKING:
     from ml_connector_provider.engine.stream import Stream
@@ -377,7 +380,16 @@ class SyncEngine:
         items: list[WriteItem] = []
         hashes: dict[str, str] = {}
         for record in records:
-            verdict = stream.map(record, lookups)
+            try:
+                verdict = stream.map(record, lookups)
+            except _FATAL_MAP_ERRORS:
+                raise
+            except Exception as error:
+                if isinstance(error, getattr(stream, "fatal_errors", ())):
+                    raise
+                # One record the mapping cannot handle must not stop the records behind it.
+                log.warning("%s: map() raised for %s; dead-lettered", key, record.id, exc_info=True)
+                verdict = DeadLetter(f"mapping failed: {describe_error(error)}")
             if isinstance(verdict, Skip):
                 outcomes.append(self._outcome(stream, record, Action.SKIPPED, reason=verdict.reason))
             elif isinstance(verdict, DeadLetter):
@@ -511,6 +523,34 @@ class SyncEngine:
             summary.retried += len(outcomes)
             summary.recovered += sum(1 for o in outcomes if o.action != Action.DEAD_LETTERED)
             processed.update(r.id for r in page)
+
+
+_FATAL_MAP_ERRORS: tuple[type[BaseException], ...] = (
+    EngineError,
+    LedgerError,
+    SQLAlchemyError,
+    OSError,
+    MemoryError,
+)
+"""Exceptions of :meth:`Stream.map` that fail the task instead of dead-lettering the record: the
+engine's and the ledger's own errors, and I/O and resource failures (transient: Airflow retries the
+task). ``KeyboardInterrupt``, ``SystemExit`` and Airflow's task timeouts are not ``Exception`` and
+always propagate. A stream adds its own (transport, configuration) in :attr:`Stream.fatal_errors`."""
+
+ERROR_TEXT_LIMIT = 500
+"""The longest exception message kept in a dead letter's reason."""
+
+
+def describe_error(error: BaseException) -> str:
+    """``"<type>: <message>"`` on one line, the message cut to :data:`ERROR_TEXT_LIMIT` characters."""
+    try:
+        message = " ".join(str(error).split())
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the error itself
+        message = ""
+    if len(message) > ERROR_TEXT_LIMIT:
+        message = message[: ERROR_TEXT_LIMIT - 1] + "…"
+    name = type(error).__name__
+    return f"{name}: {message}" if message else name
 
 
 SEEN_LIMIT = 10_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ml_connector_provider.engine.types import Link, MapResult, SourceRecord, Window, WriteItem, WriteResult
 
@@ -29,6 +29,9 @@ class Stream(abc.ABC):
 
     source_system: str = ""
     target_system: str = ""
+    #: Exception classes that :meth:`map` may raise and that must fail the task instead of
+    #: dead-lettering the record (see :meth:`map`). Default: none beyond the engine's own.
+    fatal_errors: ClassVar[tuple[type[Exception], ...]] = ()
 
     @classmethod
     def from_context(cls, ctx: StreamContext) -> Self:
@@ -72,7 +75,22 @@ class Stream(abc.ABC):
 
     @abc.abstractmethod
     def map(self, record: SourceRecord, lookups: Any) -> MapResult:
-        """Turn one source record into a :class:`Write`, :class:`Skip` or :class:`DeadLetter`. Pure."""
+        """Turn one source record into a :class:`Write`, :class:`Skip` or :class:`DeadLetter`. Pure.
+
+        A record the mapping cannot handle must not stop the others: any other exception raised
+        here dead-letters that one record with the reason ``"mapping failed: <type>: <message>"``
+        (the message on one line, cut to 500 characters; the traceback goes to the task log at
+        WARNING), and the batch goes on. The dead letter is retried like any other, so a fixed
+        mapping picks the record up again.
+
+        These still fail the task (Airflow retries it; the cursor has not moved):
+        ``KeyboardInterrupt``, ``SystemExit`` and Airflow's task timeouts (not ``Exception``),
+        :class:`~ml_connector_provider.engine.core.EngineError`, the ledger's errors
+        (``LedgerError``, SQLAlchemy's), ``OSError`` (connections, timeouts, disks),
+        ``MemoryError``, and the classes in :attr:`fatal_errors` (a stream whose mapping can meet
+        a transport or configuration error names them there). Exceptions of :meth:`prepare` and
+        :meth:`write` are not caught at all.
+        """
 
     @abc.abstractmethod
     def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:

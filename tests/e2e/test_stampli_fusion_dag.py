@@ -9,6 +9,9 @@ The tests of this module run in order and build on each other, as days of an AP 
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -360,3 +363,49 @@ def test_fusion_503s_slow_the_run_down_then_dead_letter_after_three_attempts(
     assert counts["dead_letters_recovered"] == 1
     assert len(ap_invoices(sandbox, "H-1")) == 1
     assert len(ap_invoices(sandbox, "G-1")) == len(ap_invoices(sandbox, "G-2")) == 1
+
+
+def with_line_number(content: bytes, number: str) -> bytes:
+    """``content`` with the first data row's Line Number replaced by ``number``."""
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8"), newline="")))
+    rows[1][rows[0].index("Line Number")] = number
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def test_a_poison_file_is_quarantined_and_the_rest_of_the_listing_posts(
+    sandbox: SandboxRunner, ledger: Ledger, sshd_server: SshdServer, root: Path
+) -> None:
+    # 4,301 digits (leading zeros): int() refuses the string with a bare ValueError.
+    poison = with_line_number(render([invoice("P-1"), invoice("P-2")], TODAY), "0" * 4300 + "1")
+    # Listed before the good file (oldest first), as in the field: it used to stop the run there.
+    put(sshd_server, root, "STAMPLI_acme_P.csv", poison, mtime=OLD - 60)
+    put(sshd_server, root, "STAMPLI_acme_Q.csv", render([invoice("Q-1")], TODAY))
+    # An earlier run crashed on the file after recording it: it is still "processing" in the ledger.
+    ledger.begin_file(
+        "acme",
+        "stampli_fusion",
+        path=str(root / "outbound" / "STAMPLI_acme_P.csv"),
+        size=len(poison),
+        checksum=hashlib.sha256(poison).hexdigest(),
+    )
+
+    counts = stream_summary(ledger, "acme", run_dag(), "invoices")
+    assert (counts["read"], counts["created"], counts["dead_lettered"]) == (1, 1, 0)
+    assert len(ap_invoices(sandbox, "Q-1")) == 1
+    assert ap_invoices(sandbox, "P-1") == ap_invoices(sandbox, "P-2") == []
+    assert names(root / "outbound") == []
+    assert "STAMPLI_acme_Q.csv" in names(root / "archive")
+    assert {"STAMPLI_acme_P.csv", "STAMPLI_acme_P.csv.reason.txt"} <= set(names(root / "error"))
+    reason = (root / "error" / "STAMPLI_acme_P.csv.reason.txt").read_text()
+    assert reason.startswith("STAMPLI_acme_P.csv row 2, column 'Line Number': '000")
+    assert "it has 4301 characters" in reason
+    assert len(reason) < 500  # the cell is shown cut short
+    outcomes = {row.path.rsplit("/", 1)[-1]: row.outcome for row in _files(ledger)}
+    assert (outcomes["STAMPLI_acme_P.csv"], outcomes["STAMPLI_acme_Q.csv"]) == ("failed", "processed")
+
+    # The next run has nothing left to trip on.
+    counts = stream_summary(ledger, "acme", run_dag(), "invoices")
+    assert (counts["read"], counts["dead_lettered"]) == (0, 0)
+    assert len(ap_invoices(sandbox, "Q-1")) == 1

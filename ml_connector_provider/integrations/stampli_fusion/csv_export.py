@@ -45,6 +45,8 @@ _SAMPLE_DAY = date(2026, 11, 21)
 # default context and the amounts are far beyond any real invoice anyway.
 _MAX_INTEGER_DIGITS = 15
 _MAX_LINE_NUMBER_DIGITS = 9
+# The longest line-number cell read at all (leading zeros included).
+_MAX_LINE_NUMBER_TEXT = 20
 _MAX_SHOWN = 60
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 _PLAIN_AMOUNT = re.compile(r"-?\d+(?:\.\d+)?")
@@ -315,6 +317,11 @@ class _Invalid(ValueError):
     """A cell value that cannot be read; the message becomes a :class:`Problem`."""
 
 
+class _Corrupt(Exception):
+    """A cell value no export can hold (thousands of digits): the whole file is refused
+    (:class:`FileRejected`, naming the row and column), not only the cell's invoice."""
+
+
 @functools.lru_cache(maxsize=4096)
 def _date_with(text: str, fmt: str) -> date | None:
     # strptime is slow and an export repeats the same few dates on thousands of rows.
@@ -379,13 +386,18 @@ def _parse_currency(text: str) -> str:
 
 
 def _parse_line_number(text: str) -> int:
-    if (
-        _LINE_NUMBER.fullmatch(text) is None
-        or len(text.lstrip("0")) > _MAX_LINE_NUMBER_DIGITS
-        or int(text) < 1
-    ):
-        raise _Invalid(f"{_shown(text)} is not a line number (expected a whole number from 1 to 999999999)")
-    return int(text)
+    expected = "expected a whole number from 1 to 999999999"
+    # Bounded before any conversion: int() raises a bare ValueError for a string of more than
+    # 4,300 digits, leading zeros included. No export writes a line number this long.
+    if len(text) > _MAX_LINE_NUMBER_TEXT:
+        raise _Corrupt(
+            f"{_shown(text)} is not a line number: it has {len(text)} characters ({expected}); "
+            "no export writes a value this long, so the file is refused as corrupt"
+        )
+    digits = text.lstrip("0")
+    if _LINE_NUMBER.fullmatch(text) is None or not digits or len(digits) > _MAX_LINE_NUMBER_DIGITS:
+        raise _Invalid(f"{_shown(text)} is not a line number ({expected})")
+    return int(digits)
 
 
 # -- one group ------------------------------------------------------------------------------------
@@ -432,6 +444,8 @@ class _GroupCheck:
         except _Invalid as error:
             self.problem(row.number, field, str(error))
             return False, None
+        except _Corrupt as error:
+            raise FileRejected(Problem(self.file, row.number, self.headers[field], str(error))) from None
 
     def run(self) -> ExportInvoice | None:
         first = self.rows[0]
@@ -641,7 +655,8 @@ def parse_export(data: IO[bytes] | bytes, *, file_name: str, template: FileTempl
         either. Each group has an invoice or the problems that prevent it.
     :raises FileRejected: when the file as a whole cannot be read: not UTF-8, a quoted value that
         is never closed, a required column missing from the header row, a column appearing twice,
-        no invoice rows, or more than ``template.max_rows`` of them.
+        no invoice rows, more than ``template.max_rows`` of them, or a line number longer than any
+        export writes (20 characters; thousands of digits would otherwise make ``int()`` fail).
     """
     text = _decode(_read_bytes(data), file_name, template.delimiter)
     records = _records(text, file_name, template.delimiter)

@@ -170,6 +170,7 @@ class StampliInvoicesToFusion(Stream):
                 yield page
 
     def _read_file(self, remote: RemoteFile) -> list[SourceRecord]:
+        from ml_connector_provider.engine.core import describe_error
         from ml_connector_provider.integrations.stampli_fusion.csv_export import FileRejected, parse_export
         from ml_connector_provider.integrations.stampli_fusion.mapping import group_to_record
 
@@ -216,27 +217,30 @@ class StampliInvoicesToFusion(Stream):
             self.ledger.begin_file(
                 tenant, integration, path=remote.path, size=downloaded.size, checksum=checksum
             )
+            changed_at = datetime.fromtimestamp(remote.mtime, UTC)
+            # Whatever goes wrong in reading one file's content quarantines that file alone; the
+            # other files of the listing are still posted in this run.
             try:
                 groups = parse_export(downloaded.data, file_name=remote.name, template=self.settings.template)
+                records = [group_to_record(g, changed_at=changed_at, file_checksum=checksum) for g in groups]
             except FileRejected as rejected:
                 reason = rejected.problem.describe()
                 log.error("%s: %s cannot be read: %s", self.key, remote.path, reason)
-                self._actions.append(
-                    _FileAction(
-                        remote,
-                        checksum,
-                        sftp_settings.error_dir,
-                        outcome="failed",
-                        detail=reason,
-                        reason=reason,
-                    )
+                self._quarantine(remote, checksum, reason)
+                return []
+            except (OSError, MemoryError):
+                raise  # this worker's disk or memory, not the file: the task fails, the file stays
+            except Exception as error:
+                reason = (
+                    f"{remote.name}: the file could not be read ({describe_error(error)}); an "
+                    "unexpected error, whose traceback is in the task log"
                 )
+                log.error("%s: %s cannot be read", self.key, remote.path, exc_info=True)
+                self._quarantine(remote, checksum, reason)
                 return []
         finally:
             downloaded.data.close()
 
-        changed_at = datetime.fromtimestamp(remote.mtime, UTC)
-        records = [group_to_record(g, changed_at=changed_at, file_checksum=checksum) for g in groups]
         with_problems = [g for g in groups if g.problems]
         detail = f"{len(groups)} invoice(s), {len(with_problems)} with problems"
         problems_text = None
@@ -258,6 +262,20 @@ class StampliInvoicesToFusion(Stream):
         self.ledger.note_file(tenant, integration, checksum=checksum, detail=f"{detail}; posting")
         log.info("%s: %s: %s", self.key, remote.path, detail)
         return records
+
+    def _quarantine(self, remote: RemoteFile, checksum: str, reason: str) -> None:
+        """Move ``remote`` to the error directory with ``reason`` next to it once the run's
+        batches are committed (:meth:`finish`); the ledger records the file as failed."""
+        self._actions.append(
+            _FileAction(
+                remote,
+                checksum,
+                self.settings.sftp.error_dir,
+                outcome="failed",
+                detail=reason,
+                reason=reason,
+            )
+        )
 
     def finish(self) -> None:
         """Move every file read in this run out of the outbound directory (never deleting anything)."""

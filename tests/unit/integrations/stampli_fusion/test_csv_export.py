@@ -643,6 +643,30 @@ def test_line_numbers_are_positive_whole_numbers(text: str) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["0" * 4300 + "1", "1" * 4301, "9" * 100_000, "0" * 20 + "1"],
+    ids=["4301 digits, leading zeros", "4301 digits", "100000 digits", "21 digits, leading zeros"],
+)
+def test_an_overlong_line_number_refuses_the_file_naming_row_and_column(text: str) -> None:
+    # int() refuses more than 4,300 digits with a bare ValueError; the cell is refused before that.
+    with pytest.raises(FileRejected) as refused:
+        parse(csv_bytes([row(), line2(**{"Line Number": text})]))
+    problem = refused.value.problem
+    assert (problem.file, problem.row, problem.column) == (FILE, 3, "Line Number")
+    shown = f"'{text[:59]}…'" if len(text) > 60 else f"'{text}'"
+    assert problem.message == (
+        f"{shown} is not a line number: it has {len(text)} characters (expected a whole number from 1 "
+        "to 999999999); no export writes a value this long, so the file is refused as corrupt"
+    )
+
+
+def test_a_line_number_with_leading_zeros_up_to_twenty_characters_is_read() -> None:
+    group = only(csv_bytes([row(**{"Line Number": "0" * 19 + "1"}), line2()]))
+    assert group.invoice is not None
+    assert [line.line_number for line in group.invoice.lines] == [1, 2]
+
+
 def test_line_numbers_are_unique_in_an_invoice_and_leading_zeros_are_the_same_number() -> None:
     group = only(csv_bytes([row(), line2(**{"Line Number": "01"})]))
     assert [p.describe() for p in group.problems] == [
