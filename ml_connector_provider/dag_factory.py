@@ -69,27 +69,45 @@ def _param(description: str, **schema: Any) -> Param:
     return Param(None, description=description, schema={**_SCHEMA_DIALECT, **schema})
 
 
+#: What ``replay_from`` / ``replay_to`` accept: an ISO 8601 date, or date and time with an optional
+#: offset (none means UTC) — what ``datetime.fromisoformat`` reads. Airflow checks ``format`` only when
+#: the optional ``rfc3339-validator`` is installed, so the pattern is what refuses a malformed date
+#: in the trigger form; the task still parses the value (an impossible date such as 2026-02-30).
+DATE_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,6})?)?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
+)
+#: One source record id: not empty, no surrounding blanks, no comma (ids given as one string are
+#: comma-separated).
+RECORD_ID_PATTERN = r"^[^\s,]([^,]*[^\s,])?$"
+
+
 def _params(item: TenantIntegration) -> dict[str, Param]:
+    # A Param's schema sees only its own value: what ties two params together (both ends of a
+    # range, a range after its start, ids or a range but not both) is checked by the task, which
+    # fails at once without retries (see SyncStreamOperator and RunRequest.from_params).
     return {
         "replay_from": _param(
-            "Re-sync source changes from this instant (ISO 8601, inclusive) instead of the stored "
-            "cursor. Leave empty for a normal incremental run.",
+            "Re-sync source changes from this instant (ISO 8601, inclusive; no offset means UTC) "
+            "instead of the stored cursor. Give replay_to too. Leave empty for a normal incremental run.",
             type=["null", "string"],
             format="date-time",
+            pattern=DATE_TIME_PATTERN,
             title="Replay from",
         ),
         "replay_to": _param(
-            "End of the replay window (ISO 8601, exclusive). Give both replay_from and replay_to, or "
-            "neither.",
+            "End of the replay window (ISO 8601, exclusive), after replay_from. Give both "
+            "replay_from and replay_to, or neither.",
             type=["null", "string"],
             format="date-time",
+            pattern=DATE_TIME_PATTERN,
             title="Replay to",
         ),
         "record_ids": _param(
-            "Re-sync only these source record ids, whatever their change time (wins over "
-            "replay_from / replay_to).",
+            "Re-sync only these source record ids, whatever their change time. Leave replay_from "
+            "and replay_to empty when giving ids.",
             type=["null", "array"],
-            items={"type": "string"},
+            items={"type": "string", "minLength": 1, "pattern": RECORD_ID_PATTERN},
             title="Record ids",
         ),
         "stream": _param(

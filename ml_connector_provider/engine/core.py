@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -126,21 +126,93 @@ class RunRequest:
             raise ValueError("an id replay needs at least one record id")
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any] | None) -> RunRequest:
-        """Read a request from DAG-run params (``replay_from``, ``replay_to``, ``record_ids``)."""
+    def from_params(
+        cls, params: Mapping[str, Any] | None, *, streams: Collection[str] | None = None
+    ) -> RunRequest:
+        """Read a request from DAG-run params (``replay_from``, ``replay_to``, ``record_ids``, ``stream``).
+
+        Empty values (``None``, ``""``, ``[]``) mean "not given". ``record_ids`` is a list of ids or
+        one comma-separated string; dates are ISO 8601 (a date alone is midnight, no offset is UTC).
+
+        :param params: the run's params.
+        :param streams: the stream names ``stream`` may take (not checked when ``None``).
+        :raises ValueError: params that cannot describe a run, with a message saying what to fix:
+            half a range, ``replay_to`` not after ``replay_from``, a malformed date, a malformed or
+            empty id, ids together with a range, or an unknown ``stream``.
+        """
         params = params or {}
-        ids = params.get("record_ids") or ()
-        if isinstance(ids, str):
-            ids = [part.strip() for part in ids.split(",")]
-        record_ids = tuple(str(i) for i in ids if str(i).strip())
+        problems: list[str] = []
+        selected = params.get("stream")
+        known = None if streams is None else tuple(streams)
+        if selected not in (None, "") and known is not None and selected not in known:
+            choices = ", ".join(repr(name) for name in known)
+            problems.append(
+                f"stream {selected!r} is not a stream of this DAG: use one of {choices}, or leave it empty"
+            )
+        record_ids = cls._record_ids(params.get("record_ids"), problems)
+        start = cls._replay_bound(params, "replay_from", problems)
+        end = cls._replay_bound(params, "replay_to", problems)
+        given = [name for name in ("replay_from", "replay_to") if params.get(name) not in (None, "")]
+        if record_ids and given:
+            problems.append(
+                "record_ids and " + " / ".join(given) + " were both given: an id replay re-syncs the ids "
+                "whatever their change time, so give either record_ids or a replay range, not both"
+            )
+        elif len(given) == 1:
+            missing = "replay_to" if given == ["replay_from"] else "replay_from"
+            problems.append(
+                f"replay_from and replay_to must be given together: {given[0]} is set but {missing} is "
+                f"empty; give both (the range is [replay_from, replay_to)) or neither"
+            )
+        elif start is not None and end is not None and end <= start:
+            problems.append(
+                f"replay_to ({end.isoformat()}) must be after replay_from ({start.isoformat()}); "
+                "swap them or widen the range"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         if record_ids:
             return cls(mode=REPLAY_IDS, record_ids=record_ids)
-        start, end = params.get("replay_from"), params.get("replay_to")
-        if start or end:
-            if not (start and end):
-                raise ValueError("replay_from and replay_to must be given together")
-            return cls(mode=REPLAY_RANGE, replay_from=_as_utc(start), replay_to=_as_utc(end))
+        if start is not None and end is not None:
+            return cls(mode=REPLAY_RANGE, replay_from=start, replay_to=end)
         return cls()
+
+    @staticmethod
+    def _record_ids(value: Any, problems: list[str]) -> tuple[str, ...]:
+        if value is None or value == "" or value == []:
+            return ()
+        if isinstance(value, str):
+            parts: list[Any] = value.split(",")
+        elif isinstance(value, list | tuple):
+            parts = list(value)
+        else:
+            problems.append(f"record_ids must be a list of ids, got {type(value).__name__} {value!r}")
+            return ()
+        ids: list[str] = []
+        for position, part in enumerate(parts, start=1):
+            if isinstance(part, bool) or not isinstance(part, str | int):
+                problems.append(f"record_ids: id {position} must be a string, got {part!r}")
+            elif not str(part).strip():
+                problems.append(f"record_ids: id {position} is empty; remove it or fill it in")
+            else:
+                ids.append(str(part).strip())
+        return tuple(ids)
+
+    @staticmethod
+    def _replay_bound(params: Mapping[str, Any], name: str, problems: list[str]) -> datetime | None:
+        value = params.get(name)
+        if value is None or value == "":
+            return None
+        if isinstance(value, str | datetime):
+            try:
+                return _as_utc(value)
+            except ValueError:
+                pass
+        problems.append(
+            f"{name} {value!r} is not an ISO 8601 date-time; write it like 2026-03-01T00:00:00+00:00 "
+            "(or 2026-03-01, midnight UTC)"
+        )
+        return None
 
     def as_params(self) -> dict[str, Any]:
         return {

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import http
 import json
 import logging
 import math
@@ -67,6 +68,7 @@ from ml_connector_provider.transport import (
     register_secret,
     shared_limiter,
 )
+from ml_connector_provider.transport.errors import body_excerpt
 
 __all__ = [
     "DEFAULT_MAX_NETWORK_RETRIES",
@@ -90,6 +92,7 @@ __all__ = [
     "key_fingerprint",
     "route_template",
     "stripe_retry_after",
+    "typed_stripe_error",
 ]
 
 DEFAULT_TIMEOUT = 80.0
@@ -234,6 +237,7 @@ def describe_error(error: BaseException, *secrets: str | None) -> str:
 
     :param secrets: exact values to hide as well (the connection's key, whatever its format).
     """
+    error = typed_stripe_error(error, *secrets)
     if isinstance(error, stripe.StripeError):
         status = f" (HTTP {error.http_status})" if error.http_status else ""
         request = f", request {error.request_id}" if error.request_id else ""
@@ -241,6 +245,80 @@ def describe_error(error: BaseException, *secrets: str | None) -> str:
     else:
         text = f"{type(error).__name__}: {error}"
     return redact_text(" ".join(text.split()), secrets)
+
+
+NON_STRIPE_EXCERPT = 200
+"""Longest excerpt of an answer that is not Stripe's JSON error quoted in an error message."""
+
+_ERROR_BY_STATUS: dict[int, type[stripe.StripeError]] = {
+    401: stripe.AuthenticationError,
+    403: stripe.PermissionError,
+    429: stripe.RateLimitError,
+}
+
+
+def typed_stripe_error(error: BaseException, *secrets: str | None) -> BaseException:
+    """The SDK error an answer should have raised when its body is not Stripe's JSON error.
+
+    A proxy or gateway in front of Stripe answers with HTML, plain text or JSON of its own. stripe
+    16.1.0 raises a bare ``APIError`` for those whatever the status, and an ``AttributeError`` of
+    its own for JSON whose ``error`` is a string (``{"error": "Unauthorized"}``). Such an answer
+    becomes, by status: 401 ``AuthenticationError``, 403 ``PermissionError``, 429
+    ``RateLimitError``, anything else ``APIError`` (never a record error: a proxy's 404 says
+    nothing about the object asked for). The message names Stripe, the status and a short excerpt of
+    the body, with ``secrets`` blanked; the response headers are kept (``Retry-After``,
+    ``Request-Id``). Any other error is returned unchanged.
+
+    :param error: what an SDK call raised.
+    :param secrets: exact values to hide from the message (the connection's key).
+    """
+    answer = _unreadable_answer(error)
+    if answer is None:
+        return error
+    status, body, headers = answer
+    try:
+        phrase = f" {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        phrase = ""
+    hidden = [secret for secret in secrets if secret]
+    excerpt = body_excerpt(body, hidden, limit=NON_STRIPE_EXCERPT)
+    message = (
+        f"Stripe API answered HTTP {status}{phrase} with a body that is not Stripe's JSON error "
+        f"(a proxy or gateway in between?): {excerpt or '(empty body)'}"
+    )
+    cls = _ERROR_BY_STATUS.get(status, stripe.APIError)
+    return cls(message, redact_text(body, hidden), status, None, dict(headers))
+
+
+def _unreadable_answer(error: BaseException) -> tuple[int, str, Mapping[str, str]] | None:
+    """``(status, body, headers)`` of an error answer the SDK could not read, else ``None``."""
+    if type(error) is stripe.APIError:
+        if error.http_status is None or error.error is not None:
+            return None  # Stripe's own JSON error (or no answer at all)
+        body = error.http_body or ""
+        headers: Mapping[str, str] = error.headers or {}
+        try:
+            json.loads(body)
+        except ValueError:
+            # not JSON: the SDK passed the headers where the parsed body goes (see _response_header)
+            if not headers and isinstance(error.json_body, Mapping):
+                headers = {str(k): str(v) for k, v in error.json_body.items()}
+        return error.http_status, body, headers
+    if isinstance(error, AttributeError | TypeError | KeyError):
+        # The SDK tripped over the body while building its error: read the answer off its frame.
+        traceback = error.__traceback__
+        while traceback is not None:
+            frame = traceback.tb_frame
+            if frame.f_code.co_name == "handle_error_response" and frame.f_globals.get(
+                "__name__", ""
+            ).startswith("stripe."):
+                status, raw = frame.f_locals.get("rcode"), frame.f_locals.get("rbody")
+                found = frame.f_locals.get("rheaders")
+                if isinstance(status, int):
+                    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
+                    return status, text, found if isinstance(found, Mapping) else {}
+            traceback = traceback.tb_next
+    return None
 
 
 def key_fingerprint(api_key: str) -> str:
@@ -1178,7 +1256,7 @@ class StripeHook(BaseHook):
     def _retrieve(self, kind: str, call: Callable[[], Any], *, subject: str) -> dict[str, Any] | None:
         """A retrieve as a plain dict, ``None`` when Stripe answers 404 or the object is deleted."""
         try:
-            obj = self._call(kind, call, subject=subject)
+            obj = self._call(kind, self._typed(call), subject=subject)
         except stripe.InvalidRequestError as error:
             if error.http_status == 404:
                 return None
@@ -1192,15 +1270,34 @@ class StripeHook(BaseHook):
 
     def _write(self, kind: str, call: Callable[[], T], *, subject: str | None = None) -> T:
         try:
-            return self._call(kind, call, subject=subject)
+            return self._call(kind, self._typed(call), subject=subject)
         except (stripe.InvalidRequestError, stripe.IdempotencyError, stripe.CardError) as error:
             raise StripeRecordError.from_stripe(error) from error
 
     def _read(self, kind: str, call: Callable[[], T], *, subject: str | None = None) -> T:
         try:
-            return self._call(kind, call, subject=subject)
+            return self._call(kind, self._typed(call), subject=subject)
         except (stripe.InvalidRequestError, stripe.CardError) as error:
             raise StripeRecordError.from_stripe(error) from error
+
+    def _typed(self, call: Callable[[], T]) -> Callable[[], T]:
+        """``call``, raising :func:`typed_stripe_error` for answers that are not Stripe's JSON error
+        (inside the hook's retries, so a proxy's bare 429 is retried like Stripe's)."""
+
+        def typed() -> T:
+            try:
+                return call()
+            except Exception as error:
+                mapped = typed_stripe_error(error, *self._secrets())
+                if mapped is error:
+                    raise
+                raise mapped from error
+
+        return typed
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        settings = self.__dict__.get("settings")
+        return (settings.api_key, settings.webhook_secret) if settings else ()
 
     def _call(self, kind: str, call: Callable[[], T], *, subject: str | None = None) -> T:
         """Run ``call``, retrying the failures the SDK does not retry (see the module docstring).

@@ -6,11 +6,13 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, Param
+from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from ml_connector_provider.engine.core import RunRequest
     from ml_connector_provider.engine.spec import IntegrationSpec
 
 
@@ -65,17 +67,17 @@ class SyncStreamOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from ml_connector_provider.engine.context import StreamContext, build_stream
-        from ml_connector_provider.engine.core import RunRequest, SyncEngine, SyncOptions
+        from ml_connector_provider.engine.core import SyncEngine, SyncOptions
         from ml_connector_provider.engine.types import RunRef, StreamKey
         from ml_connector_provider.ledger import Ledger
 
         params: Mapping[str, Any] = context.get("params") or {}
+        request = self._run_request(params)
         selected = params.get("stream")
         if selected and selected != self.stream:
             self.log.info("Replay limited to stream %r: nothing to do for %r.", selected, self.stream)
             return {"stream": self.stream, "mode": "not_selected"}
 
-        request = RunRequest.from_params(params)
         ledger = Ledger.from_airflow(self.ledger_conn_id)
         ledger.migrate()
         settings = self.integration.settings_model.model_validate(self.settings)
@@ -109,3 +111,32 @@ class SyncStreamOperator(BaseOperator):
         finally:
             stream.close()
         return summary.as_dict()
+
+    def _run_request(self, params: Mapping[str, Any]) -> RunRequest:
+        """The run's request, or :class:`AirflowFailException` (no retries: a retry reads the same
+        params) saying which param to fix."""
+        from ml_connector_provider.engine.core import RunRequest
+
+        problems: list[str] = []
+        request = None
+        streams = (
+            [t.stream for t in self.dag.tasks if isinstance(t, SyncStreamOperator)]
+            if self.has_dag()
+            else None
+        )
+        try:
+            request = RunRequest.from_params(params, streams=streams)
+        except ValueError as error:
+            problems.append(str(error))
+        for spec in self.integration.params:
+            value = params.get(spec.name)
+            try:
+                Param(schema=dict(spec.schema)).resolve(value)
+            except ParamValidationError as error:
+                cause = error.args[0] if error.args else error
+                problems.append(f"{spec.name} {value!r}: {getattr(cause, 'message', cause)}")
+        if request is None or problems:
+            raise AirflowFailException(
+                "Invalid run params, fix them and trigger a new run: " + "; ".join(problems)
+            )
+        return request

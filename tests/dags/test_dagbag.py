@@ -353,7 +353,7 @@ class TestDagBag:
         assert schemas["replay_from"]["format"] == "date-time"
         assert schemas["replay_to"]["format"] == "date-time"
         assert schemas["record_ids"]["type"] == ["null", "array"]
-        assert schemas["record_ids"]["items"] == {"type": "string"}
+        assert schemas["record_ids"]["items"]["type"] == "string"
         assert schemas["stream"]["enum"] == [None, *TASKS[dag_id]]
         assert all(params.get_param(name).description for name in params)
 
