@@ -261,8 +261,9 @@ def typed_stripe_error(error: BaseException, *secrets: str | None) -> BaseExcept
     """The SDK error an answer should have raised when its body is not Stripe's JSON error.
 
     A proxy or gateway in front of Stripe answers with HTML, plain text or JSON of its own. stripe
-    16.1.0 raises a bare ``APIError`` for those whatever the status, and an ``AttributeError`` of
-    its own for JSON whose ``error`` is a string (``{"error": "Unauthorized"}``). Such an answer
+    16.1.0 raises a bare ``APIError`` for those whatever the status (JSON whose ``error`` is not
+    Stripe's error object, which would make the SDK fail with an ``AttributeError`` of its own, is
+    rewritten by :class:`PacedRequestsClient` before the SDK reads it). Such an answer
     becomes, by status: 401 ``AuthenticationError``, 403 ``PermissionError``, 429
     ``RateLimitError``, anything else ``APIError`` (never a record error: a proxy's 404 says
     nothing about the object asked for). The message names Stripe, the status and a short excerpt of
@@ -276,18 +277,24 @@ def typed_stripe_error(error: BaseException, *secrets: str | None) -> BaseExcept
     if answer is None:
         return error
     status, body, headers = answer
+    hidden = [secret for secret in secrets if secret]
+    message = foreign_answer_message(status, body, hidden)
+    cls = _ERROR_BY_STATUS.get(status, stripe.APIError)
+    return cls(message, redact_text(body, hidden), status, None, dict(headers))
+
+
+def foreign_answer_message(status: int, body: str, secrets: Sequence[str] = ()) -> str:
+    """What to say of an error answer whose body is not Stripe's JSON error: Stripe, the status
+    and a short excerpt of the body, with ``secrets`` blanked."""
     try:
         phrase = f" {http.HTTPStatus(status).phrase}"
     except ValueError:
         phrase = ""
-    hidden = [secret for secret in secrets if secret]
-    excerpt = body_excerpt(body, hidden, limit=NON_STRIPE_EXCERPT)
-    message = (
+    excerpt = body_excerpt(body, secrets, limit=NON_STRIPE_EXCERPT)
+    return (
         f"Stripe API answered HTTP {status}{phrase} with a body that is not Stripe's JSON error "
         f"(a proxy or gateway in between?): {excerpt or '(empty body)'}"
     )
-    cls = _ERROR_BY_STATUS.get(status, stripe.APIError)
-    return cls(message, redact_text(body, hidden), status, None, dict(headers))
 
 
 def _unreadable_answer(error: BaseException) -> tuple[int, str, Mapping[str, str]] | None:
@@ -304,20 +311,6 @@ def _unreadable_answer(error: BaseException) -> tuple[int, str, Mapping[str, str
             if not headers and isinstance(error.json_body, Mapping):
                 headers = {str(k): str(v) for k, v in error.json_body.items()}
         return error.http_status, body, headers
-    if isinstance(error, AttributeError | TypeError | KeyError):
-        # The SDK tripped over the body while building its error: read the answer off its frame.
-        traceback = error.__traceback__
-        while traceback is not None:
-            frame = traceback.tb_frame
-            if frame.f_code.co_name == "handle_error_response" and frame.f_globals.get(
-                "__name__", ""
-            ).startswith("stripe."):
-                status, raw = frame.f_locals.get("rcode"), frame.f_locals.get("rbody")
-                found = frame.f_locals.get("rheaders")
-                if isinstance(status, int):
-                    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
-                    return status, text, found if isinstance(found, Mapping) else {}
-            traceback = traceback.tb_next
     return None
 
 
@@ -637,9 +630,29 @@ class PacedRequestsClient(stripe.RequestsClient):
     :param kwargs: passed to ``stripe.RequestsClient`` (``timeout`` …).
     """
 
-    def __init__(self, pacer: StripePacer, **kwargs: Any) -> None:
+    def __init__(self, pacer: StripePacer, *, secrets: Sequence[str | None] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pacer = pacer
+        self._secrets = [secret for secret in secrets if secret]
+
+    def _readable(self, answer: tuple[Any, int, Mapping[str, str]]) -> tuple[Any, int, Mapping[str, str]]:
+        """An error answer whose body is JSON but not Stripe's error object (``{"error": "…"}``
+        from a gateway) rewritten into Stripe's shape, so the SDK raises the error its status
+        calls for instead of failing on the body; bodies that are not JSON are left to
+        :func:`typed_stripe_error`."""
+        body, status, headers = answer
+        if status < 400:
+            return answer
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return answer
+        if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+            return answer
+        message = foreign_answer_message(status, text, self._secrets)
+        rewritten = json.dumps({"error": {"type": "api_error", "message": message}})
+        return rewritten, status, headers
 
     def _use_environment_once_session(self) -> None:
         # The SDK keeps one session per thread and creates it on a thread's first request;
@@ -659,7 +672,7 @@ class PacedRequestsClient(stripe.RequestsClient):
         """One paced HTTP request (see :meth:`StripePacer.send`)."""
         self._use_environment_once_session()
         parent = super().request
-        return self.pacer.send(method, url, lambda: parent(method, url, headers, post_data))
+        return self._readable(self.pacer.send(method, url, lambda: parent(method, url, headers, post_data)))
 
     def request_stream(
         self,
@@ -734,7 +747,11 @@ class StripeHook(BaseHook):
     def client(self) -> stripe.StripeClient:
         """The ``StripeClient`` for this connection (built on first use, then reused); every request
         it sends is paced and counted (:class:`PacedRequestsClient`)."""
-        http_client = PacedRequestsClient(self.pacer, timeout=self.settings.timeout)
+        http_client = PacedRequestsClient(
+            self.pacer,
+            secrets=(self.settings.api_key, self.settings.webhook_secret),
+            timeout=self.settings.timeout,
+        )
         return build_client(self.settings, http_client)
 
     @cached_property
