@@ -125,7 +125,8 @@ class SyncOptions(_Model):
     :param initial_start: absolute start of the very first window (wins over
         ``initial_lookback``); a date or a naive date-time is read in the tenant's time zone.
     :param dead_letter_limit: how many due dead letters one run retries.
-    :param lease_ttl: how long one run may hold a stream's lease before another run may take it.
+    :param lease_ttl: how long a stream's lease stands after its holder's last renewal (the
+        holder renews it while it works), i.e. how soon another run takes over from a dead one.
     """
 
     overlap: int = Field(default=600, ge=0, le=86_400)
@@ -135,7 +136,7 @@ class SyncOptions(_Model):
     max_window: int | None = Field(default=None, ge=60)
     initial_start: StartDate | None = None
     dead_letter_limit: int = Field(default=500, ge=0, le=100_000)
-    lease_ttl: int = Field(default=1800, ge=60, le=86_400)
+    lease_ttl: int = Field(default=300, ge=60, le=86_400)
 
 
 class SyncOverrides(_Model):

@@ -6,8 +6,8 @@ advance the cursor. See ``docs/engine.md`` for the guarantees and how each is ac
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,7 +64,10 @@ class SyncOptions:
     :param max_window: the longest window one run processes; a stream far behind catches up
         over several runs instead of one huge run.
     :param dead_letter_limit: how many due dead letters one run retries.
-    :param lease_ttl: how long a run may hold the stream's lease before another may take it.
+    :param lease_ttl: how long the stream's lease stands after its last renewal; a run renews it
+        on every ledger write, before every target write and from a heartbeat every third of it,
+        so it lapses only when its holder's process is gone; another run then takes it over. A
+        retry of the same task instance takes it over at once.
     """
 
     overlap: timedelta = timedelta(minutes=10)
@@ -74,7 +77,7 @@ class SyncOptions:
     initial_start: datetime | None = None
     max_window: timedelta | None = None
     dead_letter_limit: int = 500
-    lease_ttl: timedelta = timedelta(minutes=30)
+    lease_ttl: timedelta = timedelta(minutes=5)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -84,6 +87,8 @@ class SyncOptions:
                 raise ValueError(f"{name} must not be negative")
         if self.max_window is not None and self.max_window <= timedelta(0):
             raise ValueError("max_window must be positive")
+        if self.lease_ttl <= timedelta(0):
+            raise ValueError("lease_ttl must be positive")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> SyncOptions:
@@ -291,16 +296,31 @@ class SyncEngine:
 
     # -- public -------------------------------------------------------------------------------
 
-    def run(self, key: StreamKey, stream: Stream, run: RunRef, request: RunRequest | None = None) -> Summary:
+    def run(
+        self,
+        key: StreamKey,
+        stream: Stream,
+        run: RunRef,
+        request: RunRequest | None = None,
+        *,
+        owner: str | None = None,
+    ) -> Summary:
         """Process one run of ``stream`` and return its summary.
 
         The cursor moves only after every batch of the window is committed, so a crash anywhere
         leaves the window to be processed again; idempotent writes and the ledger's links make
-        that safe.
+        that safe. The run holds the stream's lease throughout (see ``docs/engine.md``, Leases).
+
+        :param owner: who holds the lease: the task instance, the same for every try of it
+            (default :func:`lease_owner` of ``run``).
+        :raises LeaseHeld: another run holds a live lease on the stream.
+        :raises LeaseLost: the lease was taken over while this run worked; it wrote nothing since.
         """
         request = request or RunRequest()
-        owner = f"{run.run_id}#{run.try_number}#{uuid.uuid4().hex[:8]}"
-        with self.ledger.lease(key, owner=owner, ttl=self.options.lease_ttl):
+        ttl = self.options.lease_ttl
+        with self.ledger.lease(
+            key, owner=owner or lease_owner(run), ttl=ttl, try_number=run.try_number, heartbeat=ttl / 3
+        ):
             earlier = self.ledger.get_run(key, run.run_id)
             if earlier is not None:
                 # A retried or cleared task does again what its first try did: same mode, same
@@ -501,6 +521,7 @@ class SyncEngine:
                 # Written before the target call: if we crash after the target accepted the write
                 # but before the ledger commit, the next attempt knows to look before creating.
                 self.ledger.mark_pending(key, creates)
+            self.ledger.check_lease(key)  # a worker that lost its lease must not write on
             results = stream.write(items)
             outcomes.extend(self._results_to_outcomes(stream, items, results, hashes))
 
@@ -623,6 +644,19 @@ def describe_error(error: BaseException) -> str:
         message = message[: ERROR_TEXT_LIMIT - 1] + "…"
     name = type(error).__name__
     return f"{name}: {message}" if message else name
+
+
+def lease_owner(run: RunRef, map_index: int = -1) -> str:
+    """The lease owner of a task instance: the same for every try, so a retry takes its lease back."""
+    owner = f"{run.dag_id or '-'}.{run.task_id or '-'}/{run.run_id}"
+    if map_index >= 0:
+        owner = f"{owner}[{map_index}]"
+    if len(owner) > LEASE_OWNER_MAX:  # the ledger's column; keep it unique with a digest
+        owner = f"{owner[: LEASE_OWNER_MAX - 65]}#{hashlib.sha256(owner.encode()).hexdigest()}"
+    return owner
+
+
+LEASE_OWNER_MAX = 250
 
 
 SEEN_LIMIT = 10_000

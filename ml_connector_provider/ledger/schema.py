@@ -231,6 +231,11 @@ leases = sa.Table(
     sa.Column("owner", sa.String(250), nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("acquired_at", UTCDateTime, nullable=False),
+    # The fencing token: +1 on every acquisition. The row outlives its holder (a release only sets
+    # ``released_at``), so the token of a stream never goes back.
+    sa.Column("token", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("try_number", sa.Integer),
+    sa.Column("released_at", UTCDateTime),
 )
 
 
@@ -251,9 +256,19 @@ def _add_file_state(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE mlc_files ADD COLUMN state TEXT"))
 
 
+def _add_lease_fencing(conn: Connection) -> None:
+    timestamp = UTCDateTime().compile(dialect=conn.dialect)
+    conn.execute(sa.text("ALTER TABLE mlc_leases ADD COLUMN token BIGINT NOT NULL DEFAULT 0"))
+    conn.execute(sa.text("ALTER TABLE mlc_leases ADD COLUMN try_number INTEGER"))
+    conn.execute(sa.text(f"ALTER TABLE mlc_leases ADD COLUMN released_at {timestamp}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create the ledger tables", _create_tables),
     Migration(2, "mlc_files.state: structured progress of a file (e.g. an import attempt)", _add_file_state),
+    Migration(
+        3, "mlc_leases.token, try_number, released_at: fencing tokens and lease takeover", _add_lease_fencing
+    ),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -67,7 +67,7 @@ class SyncStreamOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from ml_connector_provider.engine.context import StreamContext, build_stream
-        from ml_connector_provider.engine.core import SyncEngine, SyncOptions
+        from ml_connector_provider.engine.core import SyncEngine, SyncOptions, lease_owner
         from ml_connector_provider.engine.types import RunRef, StreamKey
         from ml_connector_provider.ledger import Ledger
 
@@ -105,8 +105,12 @@ class SyncStreamOperator(BaseOperator):
             if plan is not None:
                 self.log.info("%s: dry run; nothing was written and the cursor did not move.", key)
                 return {"stream": self.stream, "mode": "dry_run", **plan}
+            # Every try of this task instance holds the lease as the same owner, so a retry after
+            # a killed worker takes its lease back at once instead of waiting for it to expire.
+            map_index = getattr(ti, "map_index", None)
+            owner = lease_owner(run, map_index=-1 if map_index is None else int(map_index))
             summary = SyncEngine(ledger, SyncOptions.from_mapping(self.sync_options)).run(
-                key, stream, run, request
+                key, stream, run, request, owner=owner
             )
         finally:
             stream.close()

@@ -137,7 +137,7 @@ class TestExample:
             "max_window": None,
             "initial_start": None,
             "dead_letter_limit": 500,
-            "lease_ttl": 1800,
+            "lease_ttl": 300,
         }
         assert acme.settings == {
             "business_units": ["US1 Business Unit"],
