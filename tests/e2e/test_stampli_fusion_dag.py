@@ -341,6 +341,20 @@ def test_unknown_vendor_posts_once_the_supplier_exists(
     assert set(open_dead_letters(ledger)) == {"1002/HV-2026-031", "1004/TT-9902", "1001/CR-30001"}
 
 
+def test_reference_data_never_hands_stampli_users_a_formula(
+    sandbox: SandboxRunner, ledger: Ledger, sshd_server: SshdServer, root: Path
+) -> None:
+    fusion: Any = sandbox.system("fusion")
+    # A supplier name from self-registration that a spreadsheet would run as a formula.
+    name = '=HYPERLINK("http://evil.example","Click")'
+    fusion.upsert_supplier({**new_supplier(), "SupplierNumber": "2041", "Supplier": name})
+    run_dag()
+    rows = list(csv.reader(io.StringIO((root / "inbound" / "vendors.csv").read_text())))
+    [row] = [r for r in rows if r[0] == "2041"]
+    assert row[1] == "'" + name
+    assert not [cell for r in rows for cell in r if cell.startswith(("=", "+", "@"))]
+
+
 def test_fusion_503s_slow_the_run_down_then_dead_letter_after_three_attempts(
     sandbox: SandboxRunner, ledger: Ledger, sshd_server: SshdServer, root: Path
 ) -> None:

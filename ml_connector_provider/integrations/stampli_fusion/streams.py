@@ -44,6 +44,7 @@ from ml_connector_provider.engine.types import (
     WriteResult,
     utcnow,
 )
+from ml_connector_provider.formats.spreadsheet import safe_rows
 from ml_connector_provider.integrations.stampli_fusion.settings import StampliFusionSettings
 from ml_connector_provider.targets.fusion_ap import FusionApInvoiceWriter
 
@@ -492,7 +493,8 @@ class FusionReferenceDataToStampli(Stream):
     def _record(self, name: str, rows: list[Sequence[str]], now: datetime) -> SourceRecord:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerows(rows)
+        # People open these files in a spreadsheet: no cell may be read as a formula there.
+        writer.writerows(safe_rows(rows))
         content = buffer.getvalue().encode("utf-8")
         checksum = hashlib.sha256(content).hexdigest()
         self._contents[name] = content
