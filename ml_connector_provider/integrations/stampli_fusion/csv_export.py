@@ -20,6 +20,7 @@ import csv
 import functools
 import io
 import re
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -184,6 +185,12 @@ class _Row:
         """The cell stripped; ``None`` when blank or when the file lacks the column."""
         cell = self.cells.get(field)
         return (cell.strip() or None) if cell is not None else None
+
+
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+"""Characters a cell may not hold: C0 controls other than tab and line breaks (NUL included),
+DEL, and the bidirectional embedding, override and isolate controls, which can make text read
+differently from what it is (line breaks and tabs stay: a quoted description may span lines)."""
 
 
 def _shown(text: str | None) -> str:
@@ -432,13 +439,25 @@ class _GroupCheck:
         return amount if currency is None else _at_precision(amount, text, currency)
 
     def value(self, row: _Row, field: str, parse: Callable[[str], Any]) -> tuple[bool, Any]:
-        """Read one cell: (ok, value); blank required cells and unreadable values are problems."""
+        """Read one cell: (ok, value); blank required cells, cells holding control or
+        text-direction characters, and unreadable values are problems."""
         text = row.text(field)
         if text is None:
             if field in _REQUIRED:
                 self.problem(row.number, field, "a value is required")
                 return False, None
             return True, None
+        hidden = _FORBIDDEN.search(text)
+        if hidden is not None:
+            char = hidden.group()
+            self.problem(
+                row.number,
+                field,
+                f"contains the invisible character U+{ord(char):04X} ({unicodedata.name(char, 'control')}) "
+                f"at position {hidden.start() + 1}; control and text-direction characters are not "
+                "passed on to Fusion (remove it in Stampli)",
+            )
+            return False, None
         try:
             return True, parse(text)
         except _Invalid as error:
@@ -605,16 +624,20 @@ class _GroupCheck:
         ok_amount, amount = self.value(row, "line_amount", as_line_amount)
         self.line_amounts.append(amount if ok_amount else None)
         ok_account, gl_account = self.value(row, "gl_account", str)
-        if not (ok_number and ok_amount and ok_account) or currency is None:
+        # Free text is passed on as it is, but read through value() for its character checks.
+        checked = [self.value(row, field, str) for field in ("line_description", "cost_center", "po_number")]
+        ok_text = all(ok for ok, _ in checked)
+        description, cost_center, po_number = (text for _, text in checked)
+        if not (ok_number and ok_amount and ok_account and ok_text) or currency is None:
             return None
         return ExportLine(
             row=row.number,
             line_number=line_number,
-            description=row.text("line_description"),
+            description=description,
             amount=amount,
             gl_account=gl_account,
-            cost_center=row.text("cost_center"),
-            po_number=row.text("po_number"),
+            cost_center=cost_center,
+            po_number=po_number,
         )
 
 

@@ -854,3 +854,27 @@ def test_a_slash_in_the_vendor_id_cannot_merge_two_invoices() -> None:
 def test_a_delimiter_that_cannot_separate_fields_is_refused(delimiter: str) -> None:
     with pytest.raises(ValidationError, match="cannot separate CSV fields"):
         FileTemplate(delimiter=delimiter)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "char"),
+    [
+        ("Description", "Office\x00supplies", "U+0000 (control)"),
+        ("Vendor", "Acme\u202eSupplies", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ("Line Description", "Pa\x1bper", "U+001B (control)"),
+        ("Invoice Number", "INV\u20661001", "U+2066 (LEFT-TO-RIGHT ISOLATE)"),
+    ],
+)
+def test_control_and_text_direction_characters_are_refused_naming_file_row_and_column(
+    column: str, value: str, char: str
+) -> None:
+    [problem] = problems(csv_bytes([row(**{column: value}), line2(**{column: value})])[:None])[:1]
+    assert problem.startswith(f"{FILE} row 2, column '{column}': contains the invisible character {char}")
+
+
+def test_tabs_and_line_breaks_in_a_description_are_kept() -> None:
+    group = only(
+        csv_bytes([row(Description="Two\nlines\twith a tab"), line2(Description="Two\nlines\twith a tab")])
+    )
+    assert group.invoice is not None
+    assert group.invoice.description == "Two\nlines\twith a tab"
