@@ -247,6 +247,8 @@ def describe_error(error: BaseException, *secrets: str | None) -> str:
     return redact_text(" ".join(text.split()), secrets)
 
 
+FOREIGN_ANSWER = "Stripe API answered HTTP"
+"""How :func:`foreign_answer_message` begins."""
 NON_STRIPE_EXCERPT = 200
 """Longest excerpt of an answer that is not Stripe's JSON error quoted in an error message."""
 
@@ -261,9 +263,9 @@ def typed_stripe_error(error: BaseException, *secrets: str | None) -> BaseExcept
     """The SDK error an answer should have raised when its body is not Stripe's JSON error.
 
     A proxy or gateway in front of Stripe answers with HTML, plain text or JSON of its own. stripe
-    16.1.0 raises a bare ``APIError`` for those whatever the status (JSON whose ``error`` is not
-    Stripe's error object, which would make the SDK fail with an ``AttributeError`` of its own, is
-    rewritten by :class:`PacedRequestsClient` before the SDK reads it). Such an answer
+    16.1.0 raises a bare ``APIError`` for non-JSON bodies whatever the status, and fails with an
+    ``AttributeError`` of its own on JSON whose ``error`` is a string; :class:`PacedRequestsClient`
+    therefore replaces every such body by plain text before the SDK reads it. Such an answer
     becomes, by status: 401 ``AuthenticationError``, 403 ``PermissionError``, 429
     ``RateLimitError``, anything else ``APIError`` (never a record error: a proxy's 404 says
     nothing about the object asked for). The message names Stripe, the status and a short excerpt of
@@ -278,7 +280,8 @@ def typed_stripe_error(error: BaseException, *secrets: str | None) -> BaseExcept
         return error
     status, body, headers = answer
     hidden = [secret for secret in secrets if secret]
-    message = foreign_answer_message(status, body, hidden)
+    # PacedRequestsClient already put the message in place of the body; other clients did not.
+    message = body if body.startswith(FOREIGN_ANSWER) else foreign_answer_message(status, body, hidden)
     cls = _ERROR_BY_STATUS.get(status, stripe.APIError)
     return cls(message, redact_text(body, hidden), status, None, dict(headers))
 
@@ -292,7 +295,7 @@ def foreign_answer_message(status: int, body: str, secrets: Sequence[str] = ()) 
         phrase = ""
     excerpt = body_excerpt(body, secrets, limit=NON_STRIPE_EXCERPT)
     return (
-        f"Stripe API answered HTTP {status}{phrase} with a body that is not Stripe's JSON error "
+        f"{FOREIGN_ANSWER} {status}{phrase} with a body that is not Stripe's JSON error "
         f"(a proxy or gateway in between?): {excerpt or '(empty body)'}"
     )
 
@@ -636,10 +639,11 @@ class PacedRequestsClient(stripe.RequestsClient):
         self._secrets = [secret for secret in secrets if secret]
 
     def _readable(self, answer: tuple[Any, int, Mapping[str, str]]) -> tuple[Any, int, Mapping[str, str]]:
-        """An error answer whose body is JSON but not Stripe's error object (``{"error": "…"}``
-        from a gateway) rewritten into Stripe's shape, so the SDK raises the error its status
-        calls for instead of failing on the body; bodies that are not JSON are left to
-        :func:`typed_stripe_error`."""
+        """An error answer whose body is not Stripe's JSON error (a gateway's HTML, text, or JSON
+        of its own such as ``{"error": "…"}``, on which the SDK itself would fail) with its body
+        replaced by :func:`foreign_answer_message`: plain text, so the SDK raises a bare
+        ``APIError`` whatever the status (a gateway's 404 must not read as "no such object") and
+        :func:`typed_stripe_error` gives it the class its status calls for."""
         body, status, headers = answer
         if status < 400:
             return answer
@@ -647,12 +651,10 @@ class PacedRequestsClient(stripe.RequestsClient):
         try:
             parsed = json.loads(text)
         except ValueError:
-            return answer
+            parsed = None
         if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
             return answer
-        message = foreign_answer_message(status, text, self._secrets)
-        rewritten = json.dumps({"error": {"type": "api_error", "message": message}})
-        return rewritten, status, headers
+        return foreign_answer_message(status, text, self._secrets), status, headers
 
     def _use_environment_once_session(self) -> None:
         # The SDK keeps one session per thread and creates it on a thread's first request;
@@ -670,9 +672,7 @@ class PacedRequestsClient(stripe.RequestsClient):
         _usage: list[str] | None = None,
     ) -> tuple[Any, int, Mapping[str, str]]:
         """One paced HTTP request (see :meth:`StripePacer.send`)."""
-        self._use_environment_once_session()
-        parent = super().request
-        return self._readable(self.pacer.send(method, url, lambda: parent(method, url, headers, post_data)))
+        return self._send(super().request, method, url, headers, post_data)
 
     def request_stream(
         self,
@@ -684,9 +684,22 @@ class PacedRequestsClient(stripe.RequestsClient):
         _usage: list[str] | None = None,
     ) -> tuple[Any, int, Mapping[str, str]]:
         """One paced streaming HTTP request (see :meth:`StripePacer.send`)."""
+        # A streamed body is the SDK's to read; only whole bodies are checked.
+        return self._send(super().request_stream, method, url, headers, post_data, whole=False)
+
+    def _send(
+        self,
+        parent: Callable[..., tuple[Any, int, Mapping[str, str]]],
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any,
+        *,
+        whole: bool = True,
+    ) -> tuple[Any, int, Mapping[str, str]]:
         self._use_environment_once_session()
-        parent = super().request_stream
-        return self.pacer.send(method, url, lambda: parent(method, url, headers, post_data))
+        answer = self.pacer.send(method, url, lambda: parent(method, url, headers, post_data))
+        return self._readable(answer) if whole else answer
 
 
 class StripeHook(BaseHook):

@@ -106,9 +106,14 @@ def test_connection_check_names_the_status_and_the_body(
     assert "Unauthorized" in message.split(": ", 2)[2]
 
 
-def test_a_proxys_404_is_not_a_missing_object(no_retry: StripeHook, stripe_system: StripeSandbox) -> None:
-    # Stripe's own 404 means "no such customer" (None); a proxy's HTML 404 says nothing about it.
-    stripe_system.faults.add(FaultRule.error(404, body="<html>404 Not Found</html>", times=None))
+@pytest.mark.parametrize(
+    "body", ["<html>404 Not Found</html>", {"error": "Not Found"}, {"message": "no route"}]
+)
+def test_a_proxys_404_is_not_a_missing_object(
+    no_retry: StripeHook, stripe_system: StripeSandbox, body: object
+) -> None:
+    # Stripe's own 404 means "no such customer" (None); a proxy's 404 says nothing about it.
+    stripe_system.faults.add(FaultRule.error(404, body=body, times=None))
     with pytest.raises(stripe.APIError) as caught:
         no_retry.retrieve_customer("cus_0000000000000")
     assert not isinstance(caught.value, StripeRecordError)
