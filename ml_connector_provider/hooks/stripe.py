@@ -336,7 +336,8 @@ def _number(conn_id: str, extras: Mapping[str, Any], name: str, default: float) 
     return value
 
 
-def _search_literal(value: str) -> str:
+def search_literal(value: str) -> str:
+    """``value`` quoted for Stripe's search query language (``'…'``, quotes and backslashes escaped)."""
     escaped = value.replace("\\", "\\\\").replace("'", "\\'")
     return f"'{escaped}'"
 
@@ -856,17 +857,9 @@ class StripeHook(BaseHook):
         every hit is retrieved by id and deleted ones are dropped. When several live customers
         match, the oldest is returned and a warning names them all.
         """
-        query = f"metadata[{_search_literal(key)}]:{_search_literal(value)}"
-
-        def search() -> list[dict[str, Any]]:
-            result = self.client.v1.customers.search(params={"query": query, "limit": LIST_PAGE_SIZE})
-            return [item.to_dict() for item in result.auto_paging_iter()]
-
-        found = self._read("search customers", search, subject=query)
-        hits = [c for c in found if not c.get("deleted") and (c.get("metadata") or {}).get(key) == value]
-        live = [self.retrieve_customer(str(c["id"])) for c in hits]
+        query = f"metadata[{search_literal(key)}]:{search_literal(value)}"
         matches = sorted(
-            (c for c in live if c is not None and (c.get("metadata") or {}).get(key) == value),
+            (c for c in self.search_customers(query) if (c.get("metadata") or {}).get(key) == value),
             key=lambda c: (int(c.get("created") or 0), str(c["id"])),
         )
         if not matches:
@@ -881,6 +874,24 @@ class StripeHook(BaseHook):
                 matches[0]["id"],
             )
         return matches[0]
+
+    def search_customers(self, query: str) -> list[dict[str, Any]]:
+        """The live customers Stripe's search finds for ``query``, each as retrieve shows it now.
+
+        Search can show a deleted customer as a normal one for a while (contract Appendix S), so
+        every hit is retrieved by id and deleted ones are dropped; search is also eventually
+        consistent (a customer written in the last minute or so may be missing).
+
+        :raises StripeRecordError: Stripe refused the query (a value its language cannot hold).
+        """
+
+        def search() -> list[str]:
+            result = self.client.v1.customers.search(params={"query": query, "limit": LIST_PAGE_SIZE})
+            return [str(item.id) for item in result.auto_paging_iter()]
+
+        hits = self._read("search customers", search, subject=query)
+        live = (self.retrieve_customer(customer_id) for customer_id in hits)
+        return [customer for customer in live if customer is not None]
 
     def iter_customers(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """Every customer matching ``filters`` (``email``, ``created={"gte": ts}`` ...), newest first.

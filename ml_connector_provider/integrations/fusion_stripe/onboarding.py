@@ -687,29 +687,13 @@ def _record(site: SourceRecord | Mapping[str, Any]) -> SourceRecord:
     )
 
 
-def _search_literal(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
-
-
 def _search_customers(stripe_hook: StripeHook, field: str, value: str) -> list[dict[str, Any]]:
-    """Live customers whose ``field`` (``name``, ``email``) is ``value``: Stripe's search, an exact
-    match ignoring case, eventually consistent. Search can show a deleted customer as a live one
-    for a while (contract Appendix S), so every hit is retrieved by id and deleted ones dropped."""
-    import stripe
+    """Live customers whose ``field`` (``name``, ``email``) is ``value``: Stripe's search (an exact
+    match ignoring case, eventually consistent), each hit retrieved by id (see
+    :meth:`~ml_connector_provider.hooks.stripe.StripeHook.search_customers`)."""
+    from ml_connector_provider.hooks.stripe import search_literal
 
-    from ml_connector_provider.hooks.stripe import StripeRecordError
-
-    query = f"{field}:{_search_literal(value)}"
-    try:
-        result = stripe_hook.client.v1.customers.search(params={"query": query, "limit": 100})
-        hits = [str(item.id) for item in result.auto_paging_iter()]
-    except stripe.InvalidRequestError as error:
-        # Refused for this site's data (a name the query language cannot hold): the site's
-        # problem, not the run's; connection and authentication errors still fail the task.
-        raise StripeRecordError.from_stripe(error) from error
-    live = (stripe_hook.retrieve_customer(customer_id) for customer_id in hits)
-    return [customer for customer in live if customer is not None]
+    return stripe_hook.search_customers(f"{field}:{search_literal(value)}")
 
 
 def ambiguous_dead_letters(ledger: Ledger, key: StreamKey, *, limit: int = 10_000) -> list[SourceRecord]:
