@@ -80,7 +80,7 @@ clear = st.tuples(st.just("clear"), st.integers(0, 40), st.integers(0, 15))  # a
 replay_ids = st.tuples(
     st.just("replay_ids"), st.lists(st.sampled_from(IDS), min_size=1, max_size=3, unique=True)
 )
-replay_range = st.tuples(st.just("replay_range"), st.integers(0, 120))
+replay_range = st.tuples(st.just("replay_range"), st.integers(1, 120))  # a range must not be empty
 set_up_ref = st.tuples(st.just("set_up_ref"), st.sampled_from(REFS))
 tick = st.tuples(st.just("tick"), st.integers(1, 400))  # minutes
 history = st.lists(
