@@ -21,9 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Any
 
+from ml_connector_provider.formats.text import char_name, foreign_digit
+
 __all__ = [
+    "ISO_4217",
+    "ISO_4217_WITHDRAWN",
+    "ISO_CURRENCY_CODES",
     "ISO_MINOR_UNITS",
     "STRIPE_THREE_DECIMAL",
     "STRIPE_WHOLE_UNITS_ONLY",
@@ -32,49 +38,87 @@ __all__ = [
     "as_decimal",
     "format_amount",
     "from_stripe_minor_units",
+    "iso_currency",
     "iso_minor_units",
     "quantize_for_erp",
     "stripe_exponent",
     "to_stripe_minor_units",
 ]
 
-# ISO 4217 Table A.1 (current currency and funds code list, published by the SIX Group as ISO's
-# maintenance agency, https://www.six-group.com/en/products-services/financial-information/
-# data-standards.html): every current code whose minor unit is not 2. Codes not listed here have
-# two decimals (funds and metals without a minor unit, such as XAU or XDR, are not ERP invoice
-# currencies and fall back to two as well). Contract oracle_fusion_netsuite.md A7: Fusion currency
-# codes are ISO 4217.
-ISO_MINOR_UNITS: Mapping[str, int] = {
+# ISO 4217 Table A.1, the current currency and funds code list published by the SIX Group as ISO's
+# maintenance agency (https://www.six-group.com/en/products-services/financial-information/
+# data-standards.html, list-one.xml), as in force from January 2026 (BGN withdrawn as Bulgaria
+# adopted the euro; XCG replaced ANG in March 2025; ZWG replaced ZWL in September 2024). Contract
+# oracle_fusion_netsuite.md A7: Fusion currency codes are ISO 4217. This is the one list of ISO
+# codes in the provider: ISO_MINOR_UNITS and ISO_CURRENCY_CODES are derived from it.
+_ISO_4217_TABLE: dict[int | None, tuple[str, ...]] = {
+    2: (
+        "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BMD",
+        "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHE", "CHF",
+        "CHW", "CNY", "COP", "COU", "CRC", "CUP", "CVE", "CZK", "DKK", "DOP", "DZD", "EGP", "ERN",
+        "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GTQ", "GYD", "HKD", "HNL",
+        "HTG", "HUF", "IDR", "ILS", "INR", "IRR", "JMD", "KES", "KGS", "KHR", "KPW", "KYD", "KZT",
+        "LAK", "LBP", "LKR", "LRD", "LSL", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU",
+        "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD",
+        "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "QAR", "RON", "RSD", "RUB", "SAR", "SBD", "SCR",
+        "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB",
+        "TJS", "TMT", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "USD", "USN", "UYU", "UZS", "VED",
+        "VES", "WST", "XAD", "XCD", "XCG", "YER", "ZAR", "ZMW", "ZWG",
+    ),
     # no minor unit
-    "BIF": 0,
-    "CLP": 0,
-    "DJF": 0,
-    "GNF": 0,
-    "ISK": 0,
-    "JPY": 0,
-    "KMF": 0,
-    "KRW": 0,
-    "PYG": 0,
-    "RWF": 0,
-    "UGX": 0,
-    "UYI": 0,
-    "VND": 0,
-    "VUV": 0,
-    "XAF": 0,
-    "XOF": 0,
-    "XPF": 0,
+    0: (
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+        "VUV", "XAF", "XOF", "XPF",
+    ),
     # thousandths
-    "BHD": 3,
-    "IQD": 3,
-    "JOD": 3,
-    "KWD": 3,
-    "LYD": 3,
-    "OMR": 3,
-    "TND": 3,
+    3: ("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"),
     # ten-thousandths (units of account)
-    "CLF": 4,
-    "UYW": 4,
-}
+    4: ("CLF", "UYW"),
+    # "N.A.": precious metals, bond market units, SDR, Sucre, ADB unit, and the codes reserved
+    # for testing (XTS) and for "no currency" (XXX). Current codes, but no invoice is in them.
+    None: (
+        "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX",
+    ),
+}  # fmt: skip
+
+ISO_4217: Mapping[str, int | None] = MappingProxyType(
+    {code: units for units, codes in _ISO_4217_TABLE.items() for code in codes}
+)
+"""Every current ISO 4217 code (Table A.1) → its minor unit; ``None`` for codes without one."""
+
+ISO_CURRENCY_CODES = frozenset(code for code, units in ISO_4217.items() if units is not None)
+"""The current ISO 4217 codes an amount can be in (the codes with a minor unit)."""
+
+ISO_MINOR_UNITS: Mapping[str, int] = MappingProxyType(
+    {code: units for code, units in ISO_4217.items() if units is not None and units != 2}
+)
+"""Every current code whose minor unit is not 2 (Fusion and NetSuite book these decimals)."""
+
+# ISO 4217 Table A.3 (historic denominations): codes withdrawn in the last two decades that an
+# export may still carry, with the month of withdrawal and the code that replaced them.
+ISO_4217_WITHDRAWN: Mapping[str, str] = MappingProxyType(
+    {
+        "BGN": "2026-01, replaced by EUR",
+        "ANG": "2025-03, replaced by XCG",
+        "ZWL": "2024-09, replaced by ZWG",
+        "SLL": "2023-12, replaced by SLE",
+        "HRK": "2023-01, replaced by EUR",
+        "CUC": "2021-06",
+        "VEF": "2018-08, replaced by VES",
+        "STD": "2017-12, replaced by STN",
+        "MRO": "2017-12, replaced by MRU",
+        "BYR": "2017-01, replaced by BYN",
+        "LTL": "2014-12, replaced by EUR",
+        "LVL": "2014-01, replaced by EUR",
+        "ZMK": "2012-12, replaced by ZMW",
+        "EEK": "2011-01, replaced by EUR",
+        "SKK": "2009-01, replaced by EUR",
+        "CYP": "2008-01, replaced by EUR",
+        "MTL": "2008-01, replaced by EUR",
+        "GHC": "2008-01, replaced by GHS",
+    }
+)
+"""Recently withdrawn ISO 4217 codes → when, and what replaced them (for error messages)."""
 
 # Stripe's currencies page (https://docs.stripe.com/currencies#zero-decimal; the list is also in
 # contract stripe_salesforce.md A2): amounts are whole units, "1000" JPY is ¥1,000. UGX is on that
@@ -123,6 +167,32 @@ def iso_minor_units(currency: str) -> int:
     return ISO_MINOR_UNITS.get(currency.upper(), 2)
 
 
+def iso_currency(code: str) -> str:
+    """``code`` upper-cased when it is a current ISO 4217 currency an amount can be in.
+
+    Only for currency codes read from an ERP's side (files, ERP records): Stripe's currencies are
+    checked by Stripe against its own list, which this one does not replace.
+
+    :param code: a code as read, any case (``"usd"``); not stripped.
+    :raises MoneyError: when the code is not three ASCII letters, is not in ISO 4217's current list
+        (the message says when a withdrawn code was withdrawn and what replaced it), or is a code
+        without a minor unit (gold ``XAU``, the SDR ``XDR``, the testing code ``XTS``, ``XXX``…).
+    """
+    upper = code.upper()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise MoneyError(f"{code!r} is not a currency code (expected three letters, e.g. USD)")
+    if upper in ISO_CURRENCY_CODES:
+        return upper
+    if upper in ISO_4217:
+        raise MoneyError(
+            f"'{code}' is an ISO 4217 code without a minor unit (a precious metal, a fund or a "
+            "reserved code), not a currency an amount can be in"
+        )
+    if upper in ISO_4217_WITHDRAWN:
+        raise MoneyError(f"'{code}' is no longer an ISO 4217 currency (withdrawn {ISO_4217_WITHDRAWN[upper]})")
+    raise MoneyError(f"'{code}' is not an ISO 4217 currency code (e.g. USD, EUR, GBP)")
+
+
 def stripe_exponent(currency: str) -> int:
     """Decimal places of ``currency`` in Stripe's minor unit (0, 2 or 3): how Stripe amounts count.
 
@@ -142,12 +212,23 @@ def as_decimal(value: Any, *, what: str = "amount") -> Decimal:
     Floats go through their shortest ``repr`` (``0.1`` → ``Decimal("0.1")``), which is what the
     JSON the ERP sent said.
 
-    :raises MoneyError: when the value is missing, not a number, infinite or NaN.
+    :raises MoneyError: when the value is missing, not a number, infinite or NaN, or written with
+        digits other than 0-9.
     """
     if value is None or isinstance(value, bool):
         raise MoneyError(f"{what} is missing")
+    text = repr(value) if isinstance(value, float) else str(value).strip()
+    # Decimal() reads any Unicode digit ("١٢٣", "１２") and "1_000": no ERP writes those.
+    foreign = foreign_digit(text)
+    if foreign is not None:
+        raise MoneyError(
+            f"{what} {value!r} is not a number: only the digits 0-9 are accepted "
+            f"(found {char_name(foreign[1])} at position {foreign[0] + 1})"
+        )
+    if "_" in text:
+        raise MoneyError(f"{what} {value!r} is not a number")
     try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+        number = Decimal(text)
     except InvalidOperation:
         raise MoneyError(f"{what} {value!r} is not a number") from None
     if not number.is_finite():

@@ -27,7 +27,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
 
-from ml_connector_provider.formats.money import MoneyError, iso_minor_units, quantize_for_erp
+from ml_connector_provider.formats.money import (
+    MoneyError,
+    iso_currency,
+    iso_minor_units,
+    quantize_for_erp,
+)
+from ml_connector_provider.formats.spreadsheet import FORMULA_LEADS
+from ml_connector_provider.formats.text import char_name, escape_invisible, foreign_digit
 from ml_connector_provider.integrations.stampli_fusion.settings import FileTemplate, StampliColumns
 
 __all__ = [
@@ -49,10 +56,14 @@ _MAX_LINE_NUMBER_DIGITS = 9
 # The longest line-number cell read at all (leading zeros included).
 _MAX_LINE_NUMBER_TEXT = 20
 _MAX_SHOWN = 60
+# Numbers are written with the ASCII digits only: Python's \d, int() and Decimal() would also take
+# Arabic-Indic, full-width and every other Unicode digit.
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
-_PLAIN_AMOUNT = re.compile(r"-?\d+(?:\.\d+)?")
-_LINE_NUMBER = re.compile(r"\d+")
-_ANY_GROUPED = re.compile(r"-?\d{1,3}(?:[,' ]\d{3})+(?:\.\d+)?")
+_PLAIN_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_LINE_NUMBER = re.compile(r"[0-9]+")
+_ANY_GROUPED = re.compile(r"-?[0-9]{1,3}(?:[,' ][0-9]{3})+(?:\.[0-9]+)?")
+# A text cell that is a plain number: a spreadsheet reads "-12.50" as the number, not a formula.
+_PLAIN_NUMBER = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")
 
 # Field names of StampliColumns, in the template's order (the order problems are reported in);
 # the columns typed ``str`` there are the required ones.
@@ -63,6 +74,17 @@ _LINE_FIELDS = ("line_number", "line_description", "line_amount", "gl_account", 
 # Invoice-level fields repeated on every row of an invoice (the grouping key aside).
 _HEADER_FIELDS = tuple(name for name in _FIELDS if name not in ("invoice_number", "vendor_id", *_LINE_FIELDS))
 _FIELD_ORDER = {name: index for index, name in enumerate(_FIELDS)}
+# Fields whose cells are passed on as text (the others are read as dates, amounts, codes or
+# numbers, which a formula never is).
+_TEXT_FIELDS = frozenset(_FIELDS) - {
+    "invoice_date",
+    "due_date",
+    "currency",
+    "invoice_amount",
+    "line_number",
+    "line_amount",
+}
+_LEAD_NAMES = {"\t": "a tab", "\r": "a carriage return"}
 
 
 @dataclass(frozen=True)
@@ -163,6 +185,8 @@ class InvoiceGroup:
     :param problems: every problem found in the group's rows.
     :param raw: the rows as read, one mapping per row: configured field name → raw cell text
         (only the template's columns that the file has).
+    :param warnings: findings that do not stop the invoice, located like problems: text cells a
+        spreadsheet would run as formulas when ``template.formula_cells`` is ``"flag"``.
     """
 
     source_id: str
@@ -171,6 +195,7 @@ class InvoiceGroup:
     invoice: ExportInvoice | None
     problems: tuple[Problem, ...]
     raw: tuple[dict[str, str], ...]
+    warnings: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,18 +212,33 @@ class _Row:
         return (cell.strip() or None) if cell is not None else None
 
 
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 """Characters a cell may not hold: C0 controls other than tab and line breaks (NUL included),
-DEL, and the bidirectional embedding, override and isolate controls, which can make text read
-differently from what it is (line breaks and tabs stay: a quoted description may span lines)."""
+DEL, the C1 controls (U+0080 to U+009F: NEL, the 8-bit escape sequence introducers), and the
+bidirectional embedding, override and isolate controls, which can make text read differently from
+what it is (line breaks and tabs stay: a quoted description may span lines)."""
 
 
 def _shown(text: str | None) -> str:
+    """A cell quoted for a message: at most 60 characters, on one line, every control and
+    text-direction character written as ``\\uXXXX`` (messages end up in logs, terminals and
+    files people open)."""
     if text is None:
         return "(blank)"
     if len(text) > _MAX_SHOWN:
         text = text[: _MAX_SHOWN - 1] + "…"
-    return f"'{text}'"
+    return f"'{escape_invisible(text)}'"
+
+
+def _digits_only(text: str, what: str) -> None:
+    """Refuse ``text`` (an amount, a date, a line number) when it holds a digit other than 0-9."""
+    foreign = foreign_digit(text)
+    if foreign is not None:
+        index, char = foreign
+        raise _Invalid(
+            f"{_shown(text)} is not {what}: only the digits 0-9 are accepted "
+            f"(found {char_name(char)} at position {index + 1})"
+        )
 
 
 def _or_list(items: Sequence[str]) -> str:
@@ -339,6 +379,8 @@ def _date_with(text: str, fmt: str) -> date | None:
 
 
 def _parse_date(text: str, formats: Sequence[str]) -> date:
+    # strptime's %Y and %d read any Unicode digit.
+    _digits_only(text, "a date")
     for fmt in formats:
         day = _date_with(text, fmt)
         if day is not None:
@@ -348,11 +390,12 @@ def _parse_date(text: str, formats: Sequence[str]) -> date:
 
 
 def _parse_amount(text: str, thousands: str | None) -> Decimal:
+    _digits_only(text, "an amount")
     plain = text
     if _PLAIN_AMOUNT.fullmatch(text) is None:
         if thousands is not None and thousands in text:
             sep = re.escape(thousands)
-            if re.fullmatch(rf"-?\d{{1,3}}(?:{sep}\d{{3}})+(?:\.\d+)?", text) is None:
+            if re.fullmatch(rf"-?[0-9]{{1,3}}(?:{sep}[0-9]{{3}})+(?:\.[0-9]+)?", text) is None:
                 raise _Invalid(
                     f"{_shown(text)} is not an amount (thousands separators {thousands!r} must "
                     f"group exactly three digits, e.g. 1{thousands}234{thousands}567.50)"
@@ -389,7 +432,10 @@ def _at_precision(amount: Decimal, text: str, currency: str) -> Decimal:
 def _parse_currency(text: str) -> str:
     if _CURRENCY.fullmatch(text) is None:
         raise _Invalid(f"{_shown(text)} is not a currency code (expected three letters, e.g. USD)")
-    return text.upper()
+    try:
+        return iso_currency(text)
+    except MoneyError as error:
+        raise _Invalid(f"{error}; check the invoice's currency in Stampli") from None
 
 
 def _parse_line_number(text: str) -> int:
@@ -401,6 +447,7 @@ def _parse_line_number(text: str) -> int:
             f"{_shown(text)} is not a line number: it has {len(text)} characters ({expected}); "
             "no export writes a value this long, so the file is refused as corrupt"
         )
+    _digits_only(text, "a line number")
     digits = text.lstrip("0")
     if _LINE_NUMBER.fullmatch(text) is None or not digits or len(digits) > _MAX_LINE_NUMBER_DIGITS:
         raise _Invalid(f"{_shown(text)} is not a line number ({expected})")
@@ -423,6 +470,7 @@ class _GroupCheck:
         self.rows = rows
         # Each problem with its place in the report: by row (whole-invoice ones last), then column.
         self.found: list[tuple[tuple[bool, int, int], Problem]] = []
+        self.flagged: list[Problem] = []
         self.line_amounts: list[Decimal | None] = []
 
     def problem(self, row: int | None, field: str | None, message: str) -> None:
@@ -433,6 +481,43 @@ class _GroupCheck:
         """The problems found, in report order."""
         return tuple(problem for _, problem in sorted(self.found, key=lambda found: found[0]))
 
+    def warnings(self) -> tuple[Problem, ...]:
+        """The warnings found (formula-leading cells under ``formula_cells: flag``), in file order."""
+        return tuple(self.flagged)
+
+    def formula(self, row: _Row, field: str, text: str) -> bool:
+        """Apply ``template.formula_cells`` to a text cell; ``False`` when it makes a problem.
+
+        The cell counts as formula-leading when, as in the file or stripped, it starts with a
+        character a spreadsheet starts a formula with, unless it is a plain number.
+        """
+        policy = self.template.formula_cells
+        if policy == "accept":
+            return True
+        raw = row.cells.get(field, text)
+        lead = raw if raw.startswith(FORMULA_LEADS) else text
+        if not lead.startswith(FORMULA_LEADS) or _PLAIN_NUMBER.fullmatch(text) is not None:
+            return True
+        first = _LEAD_NAMES.get(lead[0], f"'{lead[0]}'")
+        message = f"{_shown(lead)} starts with {first}, which a spreadsheet runs as a formula"
+        if policy == "refuse":
+            self.problem(
+                row.number,
+                field,
+                f"{message}; such values are refused (template.formula_cells: refuse): correct the "
+                "value in Stampli, or set template.formula_cells to 'flag' to post it as text",
+            )
+            return False
+        self.flagged.append(
+            Problem(
+                self.file,
+                row.number,
+                self.headers[field],
+                f"{message}; posted as text (template.formula_cells: flag)",
+            )
+        )
+        return True
+
     def amount(self, text: str, currency: str | None) -> Decimal:
         """An amount at the currency's precision (as written while the currency is unknown)."""
         amount = _parse_amount(text, self.template.thousands_separator)
@@ -440,14 +525,10 @@ class _GroupCheck:
 
     def value(self, row: _Row, field: str, parse: Callable[[str], Any]) -> tuple[bool, Any]:
         """Read one cell: (ok, value); blank required cells, cells holding control or
-        text-direction characters, and unreadable values are problems."""
-        text = row.text(field)
-        if text is None:
-            if field in _REQUIRED:
-                self.problem(row.number, field, "a value is required")
-                return False, None
-            return True, None
-        hidden = _FORBIDDEN.search(text)
+        text-direction characters, formula-leading text cells under ``formula_cells: refuse``,
+        and unreadable values are problems."""
+        # The cell as in the file: str.strip() would also remove the separators U+001C to U+001F.
+        hidden = _FORBIDDEN.search(row.cells.get(field) or "")
         if hidden is not None:
             char = hidden.group()
             self.problem(
@@ -457,6 +538,14 @@ class _GroupCheck:
                 f"at position {hidden.start() + 1}; control and text-direction characters are not "
                 "passed on to Fusion (remove it in Stampli)",
             )
+            return False, None
+        text = row.text(field)
+        if text is None:
+            if field in _REQUIRED:
+                self.problem(row.number, field, "a value is required")
+                return False, None
+            return True, None
+        if field in _TEXT_FIELDS and not self.formula(row, field, text):
             return False, None
         try:
             return True, parse(text)
@@ -662,6 +751,7 @@ def _check_group(
         invoice=invoice,
         problems=check.problems(),
         raw=tuple(dict(row.cells) for row in rows),
+        warnings=check.warnings(),
     )
 
 

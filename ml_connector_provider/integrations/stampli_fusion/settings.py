@@ -86,6 +86,15 @@ class FileTemplate(BaseModel):
     max_rows: int = Field(
         default=200_000, ge=1, description="A file with more data rows is refused (protects the worker)."
     )
+    formula_cells: Literal["accept", "flag", "refuse"] = Field(
+        default="flag",
+        description=(
+            "Text cells starting with '=', '+', '-', '@', a tab or a carriage return (a spreadsheet "
+            "runs them as formulas; plain numbers such as -12.50 excepted): 'flag' posts the invoice "
+            "and reports the cell as a warning, 'refuse' makes it a problem of the invoice (dead "
+            "letter), 'accept' passes it silently."
+        ),
+    )
 
     @field_validator("delimiter")
     @classmethod
