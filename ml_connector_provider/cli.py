@@ -40,11 +40,15 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], out: TextIO
 
 
 def _cell(value: Any) -> str:
+    """A table cell: one line of at most 80 characters, control and text-direction characters
+    (from record text: a terminal would run escape sequences) written as ``\\uXXXX``."""
+    from ml_connector_provider.formats.text import escape_invisible
+
     if value is None:
         return ""
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
-    text = str(value)
+    text = escape_invisible(str(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -189,7 +189,9 @@ def iso_currency(code: str) -> str:
             "reserved code), not a currency an amount can be in"
         )
     if upper in ISO_4217_WITHDRAWN:
-        raise MoneyError(f"'{code}' is no longer an ISO 4217 currency (withdrawn {ISO_4217_WITHDRAWN[upper]})")
+        raise MoneyError(
+            f"'{code}' is no longer an ISO 4217 currency (withdrawn {ISO_4217_WITHDRAWN[upper]})"
+        )
     raise MoneyError(f"'{code}' is not an ISO 4217 currency code (e.g. USD, EUR, GBP)")
 
 

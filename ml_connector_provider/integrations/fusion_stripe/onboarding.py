@@ -325,7 +325,8 @@ def _site(record: SourceRecord, settings: FusionStripeSettings) -> FusionSite | 
 
 
 def _sort_key(value: str) -> tuple[int, int | str]:
-    return (0, int(value)) if value.isdigit() else (1, value)
+    # ASCII digits only: "²".isdigit() is true but int("²") fails; int() also fails beyond 4,300 digits.
+    return (0, int(value)) if value.isascii() and value.isdigit() and len(value) <= 4000 else (1, value)
 
 
 class _Matcher:

@@ -70,7 +70,9 @@ def fusion_record(
 def numeric_keys(ids: Sequence[str]) -> list[int | str]:
     """Source ids as Fusion key values: the numeric keys (``BillToSiteUseId``,
     ``CustomerTransactionId``) compared as numbers, not as quoted text."""
-    return [int(i) if i.isdigit() else i for i in ids]
+    # isdigit() alone would pass "²" or Arabic-Indic digits (int() fails on the first, reads the
+    # second); more than 19 digits is no Fusion key (and int() fails beyond 4,300).
+    return [int(i) if i.isascii() and i.isdigit() and len(i) <= 19 else i for i in ids]
 
 
 def customer_record(row: dict[str, Any], hook: OracleFusionHook) -> SourceRecord:

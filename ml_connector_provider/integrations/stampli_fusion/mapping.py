@@ -16,6 +16,7 @@ supplier site attributes ``SitePurposePayFlag``, ``ProcurementBU``, ``InactiveDa
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,6 +25,7 @@ from typing import Any
 
 from ml_connector_provider.engine.types import DeadLetter, MapResult, SourceRecord, Write, canonical_json
 from ml_connector_provider.formats.money import as_decimal, format_amount
+from ml_connector_provider.formats.text import escape_invisible
 from ml_connector_provider.integrations.stampli_fusion.csv_export import (
     ExportInvoice,
     ExportLine,
@@ -49,6 +51,8 @@ __all__ = [
     "supplier_number_for",
 ]
 
+log = logging.getLogger(__name__)
+
 # Fusion Payables: invoice and line descriptions are 240 characters long at most.
 MAX_DESCRIPTION = 240
 # Dead-letter reasons listing several problems stop at about this many characters.
@@ -72,27 +76,35 @@ def group_to_record(group: InvoiceGroup, *, changed_at: datetime, file_checksum:
     :param file_checksum: the checksum of the whole file, kept for the audit trail.
     :returns: a record whose id is the group's source id (vendor id / invoice number) and whose
         version hashes only the group's raw rows, so the same invoice re-exported in another
-        file has the same version.
+        file has the same version. The group's warnings (formula-leading cells flagged under
+        ``template.formula_cells: flag``) are kept in ``data["warnings"]`` (absent when there are
+        none) and logged, once, as
+        the stream turns the group into a record.
     :raises ValueError: when ``changed_at`` is naive.
     """
     if changed_at.tzinfo is None:
         raise ValueError("changed_at must be timezone-aware")
+    for warning in group.warnings:
+        log.warning("%s", escape_invisible(f"{group.label}: {warning.describe()}"))
     raw = [dict(row) for row in group.raw]
     problem_file = group.problems[0].file if group.problems else None
     file_name = group.invoice.file if group.invoice is not None else problem_file
+    data: dict[str, Any] = {
+        "file": file_name,
+        "file_checksum": file_checksum,
+        "rows": list(group.rows),
+        "invoice": invoice_to_json(group.invoice) if group.invoice is not None else None,
+        "problems": [problem.describe() for problem in group.problems],
+        "problem_columns": [problem.column for problem in group.problems],
+        "raw": raw,
+    }
+    if group.warnings:
+        data["warnings"] = [warning.describe() for warning in group.warnings]
     return SourceRecord(
         id=group.source_id,
         version=hashlib.sha256(canonical_json(raw).encode()).hexdigest(),
         changed_at=changed_at,
-        data={
-            "file": file_name,
-            "file_checksum": file_checksum,
-            "rows": list(group.rows),
-            "invoice": invoice_to_json(group.invoice) if group.invoice is not None else None,
-            "problems": [problem.describe() for problem in group.problems],
-            "problem_columns": [problem.column for problem in group.problems],
-            "raw": raw,
-        },
+        data=data,
         label=group.label,
     )
 
@@ -245,12 +257,17 @@ def _fusion_date(value: Any, what: str) -> date | None:
 
 
 def _fusion_id(value: Any, what: str) -> int | None:
+    """A Fusion id: an integer, or its text in the digits 0-9 (``int()`` alone would also take
+    ``True``, ``1.5`` and Arabic-Indic or full-width digits)."""
     if value is None or value == "":
         return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise MappingError(f"{what} {value!r} is not an id") from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = value.strip() if isinstance(value, str) else None
+    # Fusion ids are 64-bit integers: at most 19 digits (int() fails beyond 4,300 of them).
+    if text is None or not text.isascii() or not text.isdigit() or len(text) > 19:
+        raise MappingError(f"{what} {value!r} is not an id (expected a whole number in the digits 0-9)")
+    return int(text)
 
 
 def _required_text(item: Mapping[str, Any], name: str, what: str) -> str:

@@ -45,6 +45,7 @@ from ml_connector_provider.engine.types import (
     utcnow,
 )
 from ml_connector_provider.formats.spreadsheet import safe_rows
+from ml_connector_provider.formats.text import lines_for_people
 from ml_connector_provider.integrations.stampli_fusion.settings import StampliFusionSettings
 from ml_connector_provider.targets.fusion_ap import FusionApInvoiceWriter
 
@@ -279,7 +280,12 @@ class StampliInvoicesToFusion(Stream):
         )
 
     def finish(self) -> None:
-        """Move every file read in this run out of the outbound directory (never deleting anything)."""
+        """Move every file read in this run out of the outbound directory (never deleting anything).
+
+        The reason and problems files are written for people: control and text-direction
+        characters are escaped as ``\\uXXXX`` and a line a spreadsheet would run as a formula is
+        prefixed with an apostrophe (:func:`~ml_connector_provider.formats.text.lines_for_people`).
+        """
         sftp = self._sftp() if self._actions else None
         marker = self.settings.sftp.marker_suffix
         for action in self._actions:
@@ -290,7 +296,8 @@ class StampliInvoicesToFusion(Stream):
                 if sftp.stat(marker_path) is not None:
                     sftp.move(marker_path, action.destination, name=posixpath.basename(moved) + marker)
             if action.reason:
-                sftp.write_text(moved + action.reason_suffix, action.reason.rstrip("\n") + "\n")
+                # The text quotes cells and file names: people open it, maybe in a spreadsheet.
+                sftp.write_text(moved + action.reason_suffix, lines_for_people(action.reason))
             log.info("%s: %s → %s (%s)", self.key, action.file.path, moved, action.detail)
             if action.outcome is not None:
                 self.ledger.finish_file(

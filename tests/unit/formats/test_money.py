@@ -6,6 +6,9 @@ from decimal import Decimal
 import pytest
 
 from ml_connector_provider.formats.money import (
+    ISO_4217,
+    ISO_4217_WITHDRAWN,
+    ISO_CURRENCY_CODES,
     ISO_MINOR_UNITS,
     STRIPE_THREE_DECIMAL,
     STRIPE_ZERO_DECIMAL,
@@ -13,6 +16,7 @@ from ml_connector_provider.formats.money import (
     as_decimal,
     format_amount,
     from_stripe_minor_units,
+    iso_currency,
     iso_minor_units,
     quantize_for_erp,
     stripe_exponent,
@@ -146,3 +150,72 @@ def test_decimal_parsing_and_formatting() -> None:
     assert format_amount(Decimal("1E+3")) == "1000"
     with pytest.raises(MoneyError):
         as_decimal(True)
+
+
+# -- ISO 4217 codes ---------------------------------------------------------------------------------
+
+
+def test_the_iso_table_is_the_one_source_of_the_minor_units() -> None:
+    assert {code for code, units in ISO_4217.items() if units not in (None, 2)} == set(ISO_MINOR_UNITS)
+    assert all(ISO_4217[code] == units for code, units in ISO_MINOR_UNITS.items())
+    assert {code for code, units in ISO_4217.items() if units is not None} == ISO_CURRENCY_CODES
+    assert not set(ISO_4217) & set(ISO_4217_WITHDRAWN)
+    assert all(
+        len(code) == 3 and code.isascii() and code.isupper() for code in (*ISO_4217, *ISO_4217_WITHDRAWN)
+    )
+    # Table A.1 as in force from January 2026: 178 codes, of which 13 have no minor unit.
+    assert (len(ISO_4217), len(ISO_4217) - len(ISO_CURRENCY_CODES)) == (178, 13)
+    assert {"XCG", "ZWG", "SLE", "VED", "XAD"} <= ISO_CURRENCY_CODES
+
+
+@pytest.mark.parametrize("code", ["USD", "usd", "Eur", "JPY", "KWD", "CLF", "XCG", "ZWG", "SLE", "CHE"])
+def test_iso_currency_accepts_current_codes_in_any_case(code: str) -> None:
+    assert iso_currency(code) == code.upper()
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("XXQ", "'XXQ' is not an ISO 4217 currency code (e.g. USD, EUR, GBP)"),
+        ("abc", "'abc' is not an ISO 4217 currency code (e.g. USD, EUR, GBP)"),
+        ("BGN", "'BGN' is no longer an ISO 4217 currency (withdrawn 2026-01, replaced by EUR)"),
+        ("ang", "'ang' is no longer an ISO 4217 currency (withdrawn 2025-03, replaced by XCG)"),
+        ("HRK", "'HRK' is no longer an ISO 4217 currency (withdrawn 2023-01, replaced by EUR)"),
+        ("XAU", "'XAU' is an ISO 4217 code without a minor unit"),
+        ("XTS", "'XTS' is an ISO 4217 code without a minor unit"),
+        ("XXX", "'XXX' is an ISO 4217 code without a minor unit"),
+        ("US", "'US' is not a currency code (expected three letters, e.g. USD)"),
+        ("US1", "'US1' is not a currency code"),
+        ("ＵＳＤ", "'ＵＳＤ' is not a currency code"),
+        ("USD ", "'USD ' is not a currency code"),
+    ],
+)
+def test_iso_currency_refuses_what_is_not_a_current_currency(code: str, message: str) -> None:
+    with pytest.raises(MoneyError) as refused:
+        iso_currency(code)
+    assert str(refused.value).startswith(message)
+
+
+def test_stripe_keeps_its_own_list() -> None:
+    # Stripe's exponents do not depend on ISO's list: a code Stripe knows that ISO no longer has
+    # (or never had) still converts as before.
+    assert to_stripe_minor_units("12.34", "hrk") == 1234
+    assert stripe_exponent("MGA") == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("١٢٣.٤٥", "amount '١٢٣.٤٥' is not a number: only the digits 0-9 are accepted "
+         "(found U+0661 ARABIC-INDIC DIGIT ONE at position 1)"),
+        ("12.５0", "amount '12.５0' is not a number: only the digits 0-9 are accepted "
+         "(found U+FF15 FULLWIDTH DIGIT FIVE at position 4)"),
+        ("1_000", "amount '1_000' is not a number"),
+    ],
+)  # fmt: skip
+def test_as_decimal_reads_the_digits_0_to_9_only(value: str, message: str) -> None:
+    with pytest.raises(MoneyError) as refused:
+        as_decimal(value)
+    assert str(refused.value) == message
+    with pytest.raises(MoneyError):
+        quantize_for_erp(value, "USD")
