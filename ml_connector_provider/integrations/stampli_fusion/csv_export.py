@@ -475,7 +475,10 @@ class _GroupCheck:
 
     def problem(self, row: int | None, field: str | None, message: str) -> None:
         order = (row is None, row or 0, -1 if field is None else _FIELD_ORDER[field])
-        self.found.append((order, Problem(self.file, row, self.headers[field] if field else None, message)))
+        found = (order, Problem(self.file, row, self.headers[field] if field else None, message))
+        # The PO number cell is read twice (for the invoice and for its line): reported once.
+        if found not in self.found:
+            self.found.append(found)
 
     def problems(self) -> tuple[Problem, ...]:
         """The problems found, in report order."""
@@ -508,14 +511,14 @@ class _GroupCheck:
                 "value in Stampli, or set template.formula_cells to 'flag' to post it as text",
             )
             return False
-        self.flagged.append(
-            Problem(
-                self.file,
-                row.number,
-                self.headers[field],
-                f"{message}; posted as text (template.formula_cells: flag)",
-            )
+        flagged = Problem(
+            self.file,
+            row.number,
+            self.headers[field],
+            f"{message}; posted as text (template.formula_cells: flag)",
         )
+        if flagged not in self.flagged:
+            self.flagged.append(flagged)
         return True
 
     def amount(self, text: str, currency: str | None) -> Decimal:

@@ -878,3 +878,195 @@ def test_tabs_and_line_breaks_in_a_description_are_kept() -> None:
     )
     assert group.invoice is not None
     assert group.invoice.description == "Two\nlines\twith a tab"
+
+
+# -- input hygiene: digits, currency codes, formula-leading cells -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        (
+            "Line Amount",
+            "١٢٣",
+            "'١٢٣' is not an amount: only the digits 0-9 are accepted "
+            "(found U+0661 ARABIC-INDIC DIGIT ONE at position 1)",
+        ),
+        (
+            "Line Amount",
+            "60.0０",
+            "'60.0０' is not an amount: only the digits 0-9 are accepted "
+            "(found U+FF10 FULLWIDTH DIGIT ZERO at position 5)",
+        ),
+        (
+            "Line Number",
+            "۱",
+            "'۱' is not a line number: only the digits 0-9 are accepted "
+            "(found U+06F1 EXTENDED ARABIC-INDIC DIGIT ONE at position 1)",
+        ),
+        (
+            "Line Number",
+            "1²",
+            "'1²' is not a line number: only the digits 0-9 are accepted "
+            "(found U+00B2 SUPERSCRIPT TWO at position 2)",
+        ),
+        (
+            "Due Date",
+            "२०२६-12-02",
+            "'२०२६-12-02' is not a date: only the digits 0-9 are accepted "
+            "(found U+0968 DEVANAGARI DIGIT TWO at position 1)",
+        ),
+    ],
+)
+def test_numbers_and_dates_take_the_digits_0_to_9_only(column: str, value: str, message: str) -> None:
+    group = parse(
+        csv_bytes([row(**{column: value}), line2(**{column: value} if column == "Due Date" else {})])
+    )[0]
+    assert group.invoice is None
+    assert [p.describe() for p in group.problems if p.column == column] == [
+        f"{FILE} row 2, column '{column}': {message}"
+    ]
+
+
+def test_grouped_amounts_take_the_digits_0_to_9_only() -> None:
+    template = FileTemplate.model_validate({"thousands_separator": ","})
+    group = amounts_file("USD", "1,٢٣٤.00", "1,234.00", template=template)
+    assert [p.message for p in group.problems] == [
+        "'1,٢٣٤.00' is not an amount: only the digits 0-9 are accepted "
+        "(found U+0662 ARABIC-INDIC DIGIT TWO at position 3)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("XXQ", "'XXQ' is not an ISO 4217 currency code (e.g. USD, EUR, GBP)"),
+        ("BGN", "'BGN' is no longer an ISO 4217 currency (withdrawn 2026-01, replaced by EUR)"),
+        ("xau", "'xau' is an ISO 4217 code without a minor unit"),
+    ],
+)
+def test_currencies_must_be_current_iso_4217_codes(code: str, message: str) -> None:
+    group = amounts_file(code, "100.00", "100.00")
+    assert group.invoice is None
+    [problem] = group.problems
+    assert (problem.row, problem.column) == (2, "Currency")
+    assert problem.message.startswith(message)
+    assert problem.message.endswith("; check the invoice's currency in Stampli")
+
+
+def test_a_current_code_in_lower_case_is_read_upper_case() -> None:
+    group = amounts_file("xcg", "100.00", "100.00")
+    assert group.invoice is not None
+    assert group.invoice.currency == "XCG"
+
+
+def _formula_file(template: FileTemplate = TEMPLATE) -> list[InvoiceGroup]:
+    return parse(
+        csv_bytes(
+            [
+                row(Description='=HYPERLINK("http://evil.example","Click")'),
+                line2(
+                    Description='=HYPERLINK("http://evil.example","Click")',
+                    **{"Line Description": "@SUM(A1:A2)", "Cost Center": "\t+A1"},
+                ),
+                row(
+                    **{
+                        "Invoice Number": "INV-2",
+                        "Invoice Amount": "-12.50",  # refused as an amount, not as a formula
+                        "Line Amount": "-12.50",
+                        "PO Number": "-42",  # a plain number: not a formula
+                        "Description": "Plain",
+                    }
+                ),
+            ]
+        ),
+        template,
+    )
+
+
+def test_formula_cells_are_flagged_by_default_and_the_invoice_still_posts() -> None:
+    assert TEMPLATE.formula_cells == "flag"
+    first, second = _formula_file()
+    assert first.problems == ()
+    assert first.invoice is not None
+    assert first.invoice.description == '=HYPERLINK("http://evil.example","Click")'
+    assert first.invoice.lines[1].cost_center == "+A1"
+    assert [w.describe() for w in first.warnings] == [
+        f"{FILE} row 2, column 'Description': '=HYPERLINK(\"http://evil.example\",\"Click\")' starts "
+        "with '=', which a spreadsheet runs as a formula; posted as text (template.formula_cells: flag)",
+        f"{FILE} row 3, column 'Line Description': '@SUM(A1:A2)' starts with '@', which a spreadsheet "
+        "runs as a formula; posted as text (template.formula_cells: flag)",
+        f"{FILE} row 3, column 'Cost Center': '\\u0009+A1' starts with a tab, which a spreadsheet "
+        "runs as a formula; posted as text (template.formula_cells: flag)",
+    ]
+    assert second.warnings == ()
+    assert [p.column for p in second.problems] == ["Invoice Amount"]
+
+
+def test_refused_formula_cells_are_problems_naming_file_row_and_column() -> None:
+    template = FileTemplate.model_validate({"formula_cells": "refuse"})
+    first, second = _formula_file(template)
+    assert first.invoice is None
+    assert first.warnings == ()
+    assert [(p.row, p.column) for p in first.problems] == [
+        (2, "Description"),
+        (3, "Line Description"),
+        (3, "Cost Center"),
+    ]
+    assert first.problems[0].message == (
+        "'=HYPERLINK(\"http://evil.example\",\"Click\")' starts with '=', which a spreadsheet runs as a "
+        "formula; such values are refused (template.formula_cells: refuse): correct the value in "
+        "Stampli, or set template.formula_cells to 'flag' to post it as text"
+    )
+    # "-42" in the PO Number column is a number, not a formula.
+    assert [p.column for p in second.problems] == ["Invoice Amount"]
+
+
+def test_accepted_formula_cells_pass_silently() -> None:
+    template = FileTemplate.model_validate({"formula_cells": "accept"})
+    first, _ = _formula_file(template)
+    assert (first.problems, first.warnings) == ((), ())
+    assert first.invoice is not None
+
+
+@pytest.mark.parametrize("lead", ["=", "+", "-", "@", "\t", "\r"])
+def test_every_formula_lead_is_caught_in_every_text_column(lead: str) -> None:
+    template = FileTemplate.model_validate({"formula_cells": "refuse"})
+    text_columns = [
+        "Invoice Number",
+        "Vendor ID",
+        "Vendor",
+        "Vendor Site",
+        "PO Number",
+        "Description",
+        "Payment Terms",
+        "Stampli Invoice ID",
+        "Line Description",
+        "GL Account",
+        "Cost Center",
+    ]
+    for column in text_columns:
+        value = f"{lead}cmd|' /C calc'!A0" if column != "GL Account" else f"{lead}{ACCOUNT}"
+        group = parse(csv_bytes([row(**{"Invoice Amount": "60.00", column: value})]), template)[0]
+        assert [p.column for p in group.problems] == [column], (lead, column, group.problems)
+        assert "which a spreadsheet runs as a formula" in group.problems[0].message
+
+
+def test_a_c1_control_or_a_separator_hidden_by_stripping_is_refused() -> None:
+    group = parse(
+        csv_bytes(
+            [row(Vendor="Acme\x9b31m"), line2(Vendor="Acme\x9b31m", **{"Line Description": "\x1cToner"})]
+        )
+    )[0]
+    assert [(p.row, p.column, p.message.split(";")[0]) for p in group.problems] == [
+        (2, "Vendor", "contains the invisible character U+009B (control) at position 5"),
+        (3, "Line Description", "contains the invisible character U+001C (control) at position 1"),
+    ]
+
+
+def test_cells_quoted_in_messages_are_escaped_and_on_one_line() -> None:
+    group = parse(csv_bytes([row(), line2(Description="Office\nsupplies \u202etxt.exe")]))[0]
+    [problem] = group.problems
+    assert problem.message.startswith("'Office\\u000Asupplies \\u202Etxt.exe' differs from 'Office supplies'")
+    assert "\n" not in problem.describe()
+    assert "\u202e" not in problem.describe()
