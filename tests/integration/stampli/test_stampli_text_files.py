@@ -1,0 +1,186 @@
+"""The reason and problems files the invoices stream writes next to moved export files are safe to
+open: cell text and file names quoted there cannot carry control or text-direction characters,
+and no line starts as a spreadsheet formula. Formula-leading cells are flagged, not refused, by
+default: the invoice is posted. Over OpenSSH's sshd and the Fusion stand-in."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from ml_connector_sandbox import SandboxRunner
+from ml_connector_sandbox.runner import airflow_conn_env_var
+from ml_connector_sandbox.stampli import OFFICE, Invoice, Line, render
+
+from ml_connector_provider.engine.core import Summary, SyncEngine, SyncOptions
+from ml_connector_provider.engine.types import RunRef, StreamKey
+from ml_connector_provider.formats.spreadsheet import FORMULA_LEADS
+from ml_connector_provider.formats.text import escape_invisible
+from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
+from ml_connector_provider.hooks.stampli import StampliHook
+from ml_connector_provider.integrations.stampli_fusion.settings import StampliFusionSettings
+from ml_connector_provider.integrations.stampli_fusion.streams import StampliInvoicesToFusion
+from ml_connector_provider.ledger import Ledger
+from tests.harness.connections import export_connection
+from tests.harness.sshd import SshdServer
+
+KEY = StreamKey("acme", "stampli_fusion", "invoices")
+OLD = time.time() - 600  # complete files (min_file_age 30 s)
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.fixture(scope="module")
+def fusion_runner() -> Iterator[SandboxRunner]:
+    with SandboxRunner(["fusion"]) as runner:
+        yield runner
+
+
+@pytest.fixture
+def fusion(fusion_runner: SandboxRunner, monkeypatch: pytest.MonkeyPatch) -> Iterator[OracleFusionHook]:
+    fusion_runner.system("fusion").reset()
+    connection = json.loads(
+        fusion_runner.airflow_env({"fusion": "acme_fusion"})[airflow_conn_env_var("acme_fusion")]
+    )
+    export_connection(monkeypatch, "acme_fusion", connection)
+    hook = OracleFusionHook("acme_fusion")
+    yield hook
+    hook.close()
+
+
+@pytest.fixture
+def ledger(sqlite_url: str) -> Iterator[Ledger]:
+    led = Ledger(sqlite_url)
+    led.migrate()
+    yield led
+    led.dispose()
+
+
+@pytest.fixture
+def settings(sshd: SshdServer) -> StampliFusionSettings:
+    for name in ("outbound", "archive", "error"):
+        sshd.mkdir(name)
+    return StampliFusionSettings.model_validate(
+        {
+            "business_unit": "US1 Business Unit",
+            "sftp": {
+                "outbound_dir": sshd.remote_path("outbound"),
+                "archive_dir": sshd.remote_path("archive"),
+                "error_dir": sshd.remote_path("error"),
+                "min_file_age": 30,
+            },
+        }
+    )
+
+
+def put(sshd: SshdServer, name: str, content: bytes) -> None:
+    sshd.put_file(sshd.remote_path(f"outbound/{name}"), content, mtime=OLD)
+
+
+def names(sshd: SshdServer, directory: str) -> list[str]:
+    return sorted(p.name for p in sshd.local_path(sshd.remote_path(directory)).iterdir())
+
+
+def run(
+    sftp_conn_id: str, fusion: OracleFusionHook, settings: StampliFusionSettings, ledger: Ledger
+) -> Summary:
+    stream = StampliInvoicesToFusion(
+        StampliHook(sftp_conn_id, conn_retry_attempts=1),
+        OracleFusionHook(fusion.oracle_fusion_conn_id),
+        settings,
+        ledger,
+        KEY,
+    )
+    try:
+        return SyncEngine(ledger, SyncOptions(lag=timedelta(0))).run(KEY, stream, RunRef("run-1"))
+    finally:
+        stream.close()
+
+
+def posted(fusion: OracleFusionHook, number: str) -> list[dict[str, Any]]:
+    return list(fusion.find_by_attribute("invoices", "InvoiceNumber", [number]))
+
+
+FORMULA = '=HYPERLINK("http://evil.example","Open invoice")'
+
+
+def invoice(number: str, *, description: str = "Misc", currency: str = "USD", lines: int = 1) -> Invoice:
+    return Invoice(
+        f"STP-{number}",
+        number,
+        "1001",
+        "Crestline Office Supply Co.",
+        1,
+        f"{10 * lines}.00",
+        description,
+        tuple(Line(f"Sundries {n}", "10.00", OFFICE, "110") for n in range(lines)),
+        currency=currency,
+    )
+
+
+def _assert_safe(text: str) -> None:
+    assert text.endswith("\n")
+    for line in text[:-1].split("\n"):
+        assert escape_invisible(line) == line, line
+        assert not line.startswith(FORMULA_LEADS), line
+
+
+def test_problems_file_quotes_cells_safely_and_flagged_invoices_post(
+    sshd: SshdServer,
+    sftp_conn_id: str,
+    fusion: OracleFusionHook,
+    settings: StampliFusionSettings,
+    ledger: Ledger,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    content = render(
+        [
+            invoice("=1+1", currency="XXQ"),  # dead letter: the label starts a formula
+            invoice("T-\x1b[2J\u202e9"),  # dead letter: escape sequence and override in the key
+            invoice("T-2", description="Office\u202esupplies", lines=2),  # an override: dead letter
+            invoice("T-3", description=FORMULA),  # flagged, posted
+        ],
+        TODAY,
+    )
+    put(sshd, "A_text.csv", content)
+
+    with caplog.at_level(logging.WARNING):
+        summary = run(sftp_conn_id, fusion, settings, ledger)
+
+    assert (summary.read, summary.created, summary.dead_lettered) == (4, 1, 3)
+    [created] = posted(fusion, "T-3")
+    assert created["Description"].startswith(FORMULA)  # passed on as text, as flagged
+    assert any("A_text.csv row 6, column 'Description'" in r.getMessage() for r in caplog.records)
+
+    assert names(sshd, "archive") == ["A_text.csv", "A_text.csv.problems.txt"]
+    problems = sshd.local_path(sshd.remote_path("archive/A_text.csv.problems.txt")).read_text("utf-8")
+    _assert_safe(problems)
+    lines = problems.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("'=1+1 (Vendor ID 1001): A_text.csv row 2, column 'Currency': 'XXQ' is not")
+    assert lines[1].startswith(
+        "T-\\u001B[2J\\u202E9 (Vendor ID 1001): A_text.csv row 3, column 'Invoice Number'"
+    )
+    assert "U+202E (RIGHT-TO-LEFT OVERRIDE)" in lines[2]
+
+
+def test_reason_file_of_a_quarantined_file_is_safe(
+    sshd: SshdServer,
+    sftp_conn_id: str,
+    fusion: OracleFusionHook,
+    settings: StampliFusionSettings,
+    ledger: Ledger,
+) -> None:
+    header_only = render([], TODAY)
+    put(sshd, "@SUM(A1).csv", header_only)
+
+    run(sftp_conn_id, fusion, settings, ledger)
+
+    assert names(sshd, "error") == ["@SUM(A1).csv", "@SUM(A1).csv.reason.txt"]
+    reason = sshd.local_path(sshd.remote_path("error/@SUM(A1).csv.reason.txt")).read_text("utf-8")
+    _assert_safe(reason)
+    assert reason == "'@SUM(A1).csv: the file has a header row but no invoice rows\n"
