@@ -56,9 +56,9 @@ _MAX_LINE_NUMBER_DIGITS = 9
 # The longest line-number cell read at all (leading zeros included).
 _MAX_LINE_NUMBER_TEXT = 20
 _MAX_SHOWN = 60
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
 # Numbers are written with the ASCII digits only: Python's \d, int() and Decimal() would also take
 # Arabic-Indic, full-width and every other Unicode digit.
-_CURRENCY = re.compile(r"[A-Za-z]{3}")
 _PLAIN_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _LINE_NUMBER = re.compile(r"[0-9]+")
 _ANY_GROUPED = re.compile(r"-?[0-9]{1,3}(?:[,' ][0-9]{3})+(?:\.[0-9]+)?")
@@ -470,15 +470,17 @@ class _GroupCheck:
         self.rows = rows
         # Each problem with its place in the report: by row (whole-invoice ones last), then column.
         self.found: list[tuple[tuple[bool, int, int], Problem]] = []
-        self.flagged: list[Problem] = []
+        # The PO number cell is read twice (for the invoice and for its line): reported once.
+        self.reported: set[Problem] = set()
+        self.flagged: dict[Problem, None] = {}
         self.line_amounts: list[Decimal | None] = []
 
     def problem(self, row: int | None, field: str | None, message: str) -> None:
         order = (row is None, row or 0, -1 if field is None else _FIELD_ORDER[field])
-        found = (order, Problem(self.file, row, self.headers[field] if field else None, message))
-        # The PO number cell is read twice (for the invoice and for its line): reported once.
-        if found not in self.found:
-            self.found.append(found)
+        problem = Problem(self.file, row, self.headers[field] if field else None, message)
+        if problem not in self.reported:
+            self.reported.add(problem)
+            self.found.append((order, problem))
 
     def problems(self) -> tuple[Problem, ...]:
         """The problems found, in report order."""
@@ -517,8 +519,7 @@ class _GroupCheck:
             self.headers[field],
             f"{message}; posted as text (template.formula_cells: flag)",
         )
-        if flagged not in self.flagged:
-            self.flagged.append(flagged)
+        self.flagged.setdefault(flagged, None)
         return True
 
     def amount(self, text: str, currency: str | None) -> Decimal:
