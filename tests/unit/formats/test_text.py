@@ -77,7 +77,7 @@ def test_lines_for_people_escapes_and_neutralises_each_line() -> None:
     )
 
 
-@settings(max_examples=300, derandomize=True, deadline=None)
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
 @given(st.text())
 def test_no_line_for_people_holds_a_control_or_starts_a_formula(text: str) -> None:
     written = lines_for_people(text)

@@ -34,6 +34,7 @@ from tests.unit.integrations.stampli_fusion.helpers import CODES, FILE, HEADER, 
 FUZZ = settings(
     max_examples=250,
     derandomize=True,
+    database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -285,7 +286,13 @@ def _without(invoice: ExportInvoice, dropped: set[str]) -> ExportInvoice:
     )
 
 
-@settings(max_examples=80, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=80,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     keys=st.lists(st.tuples(CODES, CODES), min_size=1, max_size=4, unique=True),
     data=st.data(),
