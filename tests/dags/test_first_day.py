@@ -48,7 +48,8 @@ def readme_steps() -> tuple[str, str]:
     section = text.split("## Configure tenants", 1)[1].split("\n## ", 1)[0]
     step1 = re.search(r"^1\. (.+?)(?=^2\. )", section, re.S | re.M)
     step2 = re.search(r"^2\. (.+?)(?=^3\. )", section, re.S | re.M)
-    assert step1 is not None and step2 is not None, "README: Configure tenants has no steps 1 and 2"
+    assert step1 is not None, "README: Configure tenants has no step 1"
+    assert step2 is not None, "README: Configure tenants has no step 2"
     return " ".join(step1.group(1).split()), " ".join(step2.group(1).split())
 
 
@@ -60,7 +61,9 @@ def deploy(root: Path, config_text: str | None = None) -> Path:
     step1, step2 = readme_steps()
     # The steps this deployment follows, word for word: if the README changes, so must this test.
     assert "Copy `config/tenants.example.yaml` next to your DAGs as `tenants.yaml`" in step1
-    assert "Copy `dags/ml_connector.py` and `dags/ml_connector_tenant_errors.py` into your DAGs folder" in step2
+    assert (
+        "Copy `dags/ml_connector.py` and `dags/ml_connector_tenant_errors.py` into your DAGs folder" in step2
+    )
     dags = root / "dags"
     dags.mkdir(parents=True)
     shutil.copy(DAGS_DIR / "ml_connector.py", dags)
@@ -109,7 +112,9 @@ def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
 def dags_in_db(db: Path) -> dict[str, dict[str, Any]]:
     rows = query(db, "SELECT dag_id, is_paused, is_stale, has_import_errors FROM dag")
-    return {r[0]: {"is_paused": bool(r[1]), "is_stale": bool(r[2]), "has_import_errors": bool(r[3])} for r in rows}
+    return {
+        r[0]: {"is_paused": bool(r[1]), "is_stale": bool(r[2]), "has_import_errors": bool(r[3])} for r in rows
+    }
 
 
 def import_errors_in_db(db: Path) -> dict[str, str]:
@@ -164,7 +169,9 @@ class TestExampleAsTheReadmeSays:
 
         in_db = dags_in_db(db)
         assert set(in_db) == EXAMPLE_DAG_IDS
-        assert {dag_id: row["is_paused"] for dag_id, row in in_db.items()} == dict.fromkeys(EXAMPLE_DAG_IDS, True)
+        assert {dag_id: row["is_paused"] for dag_id, row in in_db.items()} == dict.fromkeys(
+            EXAMPLE_DAG_IDS, True
+        )
         assert import_errors_in_db(db) == {}
         assert query(db, "SELECT dag_id, run_id FROM dag_run") == []
 
@@ -182,7 +189,10 @@ class TestBrokenTenant:
 
         bag = _dagbag(dags)
 
-        assert set(bag.dags) == EXAMPLE_DAG_IDS - {"mlc__globex__fusion_stripe", "mlc__globex__stampli_fusion"}
+        assert set(bag.dags) == EXAMPLE_DAG_IDS - {
+            "mlc__globex__fusion_stripe",
+            "mlc__globex__stampli_fusion",
+        }
         (path,) = bag.import_errors
         assert Path(path).name == TENANT_ERRORS_FILE
         error = bag.import_errors[path]
@@ -234,7 +244,10 @@ class TestBrokenTenant:
         (path,) = bag.import_errors
         assert Path(path).name == "ml_connector.py"
         error = bag.import_errors[path]
-        assert f"{dags / 'tenants.yaml'}: tenant 'acme': id: duplicate tenant id (already used by tenant #1)" in error
+        assert (
+            f"{dags / 'tenants.yaml'}: tenant 'acme': id: duplicate tenant id (already used by tenant #1)"
+            in error
+        )
         # Every problem of the file is listed, the tenant's own too, in the one import error.
         assert f"{dags / 'tenants.yaml'}: {GLOBEX_TYPO}" in error
 

@@ -91,7 +91,9 @@ class TestValidTenantsKept:
         )
         error = loaded.error(str(path))
         assert error is not None
-        assert error.messages == (f"{path}: tenant 'globex': integrations.fusion_stripe.schedul: unknown field",)
+        assert error.messages == (
+            f"{path}: tenant 'globex': integrations.fusion_stripe.schedul: unknown field",
+        )
 
     def test_the_valid_tenants_keep_the_files_defaults(self, write_config: WriteConfig) -> None:
         data = _with(_misspelt_key)
@@ -100,7 +102,9 @@ class TestValidTenantsKept:
         loaded = load_config_by_tenant(_write(write_config, data))
 
         assert loaded.config.defaults.owner == "finance"
-        assert [(i.owner, i.retries, i.sync["overlap"]) for i in effective_tenant_integrations(loaded.config)] == [
+        assert [
+            (i.owner, i.retries, i.sync["overlap"]) for i in effective_tenant_integrations(loaded.config)
+        ] == [
             ("finance", 7, 120),
             ("finance", 7, 120),
         ]
@@ -196,7 +200,9 @@ class TestStrictLoadingUnchanged:
         with pytest.raises(ConfigError) as info:
             load_config(path)
 
-        assert info.value.messages == (f"{path}: tenant 'globex': integrations.fusion_stripe.schedul: unknown field",)
+        assert info.value.messages == (
+            f"{path}: tenant 'globex': integrations.fusion_stripe.schedul: unknown field",
+        )
 
     def test_both_answers_come_from_one_parse_and_follow_changes(self, write_config: WriteConfig) -> None:
         path = _write(write_config, _with(_misspelt_key))
