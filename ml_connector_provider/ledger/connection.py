@@ -73,15 +73,19 @@ class LedgerLocation:
 
 
 def _how_to_create(conn_id: str) -> str:
-    env = "AIRFLOW_CONN_" + "".join(c if c.isalnum() else "_" for c in conn_id).upper()
-    return (
+    how = (
         f"Create it (type 'postgres'; a 'sqlite' connection only when every task runs on one machine) "
-        f"in the Airflow UI (Admin > Connections), with `airflow connections add {conn_id} "
+        f"in the Airflow UI (Admin > Connections) or with `airflow connections add {conn_id} "
         "--conn-type postgres --conn-host <host> --conn-port 5432 --conn-login <user> "
-        f"--conn-password <password> --conn-schema <database>`, or as the environment variable "
-        f"{env}='postgresql://<user>:<password>@<host>:5432/<database>' of every Airflow component; "
-        f"see {DOCS}"
+        "--conn-password <password> --conn-schema <database>`"
     )
+    if conn_id.replace("_", "").isalnum() and conn_id.isascii():
+        # Ids with '.' or '-' cannot be environment variables.
+        how += (
+            f", or as the environment variable AIRFLOW_CONN_{conn_id.upper()}="
+            "'postgresql://<user>:<password>@<host>:5432/<database>' of every Airflow component"
+        )
+    return f"{how}; see {DOCS}"
 
 
 def _where_named(conn_id: str, configured: str) -> str:
