@@ -6,21 +6,32 @@ integration catalogue: no hook, SDK client, network or database is touched at pa
 
 Each DAG runs one :class:`~ml_connector_provider.operators.sync.SyncStreamOperator` per enabled
 stream, chained in the integration's stream order.
+
+One tenant's mistake stays that tenant's: :func:`build_dags` builds the DAGs of every valid tenant
+and leaves out only the tenants with problems. Those problems become the import error of the
+provider's second DAG file (``dags/ml_connector_tenant_errors.py``, calling
+:func:`raise_for_skipped_tenants`), which is how the Airflow UI shows them. An import error of the
+DAG file that builds the DAGs would not do: Airflow marks every DAG of a file with an import error
+stale, which hides them all (see docs/configuration.md).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import DAG, Param, chain, conf, get_parsing_context
 
 from ml_connector_provider.config import (
+    ConfigError,
+    ConfigProblem,
     TenantIntegration,
     default_ledger_conn_id,
     effective_tenant_integrations,
-    load_config,
+    load_config_by_tenant,
 )
 from ml_connector_provider.operators.sync import SyncStreamOperator
 
@@ -36,6 +47,8 @@ CONFIG_OPTION = "tenant_config_path"
 DEFAULT_CONFIG_FILENAME = "tenants.yaml"
 
 TAG = "ml-connector"
+
+log = logging.getLogger(__name__)
 
 
 def resolve_config_path(dag_file: str | os.PathLike[str]) -> Path:
@@ -222,22 +235,80 @@ def build_dags(config_path: str | os.PathLike[str]) -> dict[str, DAG]:
     makes the DAG start paused. When Airflow parses the file to run one DAG
     (``get_parsing_context().dag_id`` is set), only that DAG is built.
 
+    A tenant with a problem of its own is left out, with an error logged per problem; every other
+    tenant's DAGs are built. :func:`raise_for_skipped_tenants` (the second DAG file) turns those
+    problems into an import error shown in the Airflow UI.
+
     DAGs created inside ``with DAG(...)`` register themselves with the DAG file being parsed, so
     the DAG file does not need to assign the result to module globals.
 
     :param config_path: the tenant YAML file.
     :return: the DAGs by DAG id, in tenant then integration order.
-    :raises ~ml_connector_provider.config.ConfigError: when the file is missing or invalid; the
-        message names the file, the tenant and the field of every problem.
+    :raises ~ml_connector_provider.config.ConfigError: when the file is missing, or has a problem of
+        the file as a whole (YAML syntax, ``version``, ``defaults``, duplicate tenant ids); the
+        message names the file, the tenant and the field of every problem of the file.
     """
-    config = load_config(config_path)
+    loaded = load_config_by_tenant(config_path)
+    for message in _messages(config_path, loaded.problems):
+        log.error("Tenant left out, its DAGs are not built: %s", message)
     wanted = get_parsing_context().dag_id
     dags: dict[str, DAG] = {}
-    for item in effective_tenant_integrations(config, default_ledger_conn_id=default_ledger_conn_id()):
+    for item in effective_tenant_integrations(loaded.config, default_ledger_conn_id=default_ledger_conn_id()):
         if wanted is not None and item.dag_id != wanted:
             continue
         dags[item.dag_id] = _build_dag(item)
     return dags
 
 
-__all__ = ["CONFIG_ENV_VAR", "build_dags", "resolve_config_path"]
+def _messages(config_path: str | os.PathLike[str], problems: Sequence[ConfigProblem]) -> list[str]:
+    return [problem.render(os.fspath(config_path)) for problem in problems]
+
+
+class SkippedTenantsError(ConfigError):
+    """Some tenants of the tenant file have problems of their own, so their DAGs are not built.
+
+    The message starts with a line naming the file and the tenants left out, followed by one line
+    per problem naming the file, the tenant and the field.
+
+    :param source: the tenant file, as given.
+    :param problems: the problems of the tenants left out.
+    :param tenants: the tenants left out (``'acme'``, or ``#3`` for a tenant without a valid id).
+    """
+
+    def __init__(self, source: str, problems: Sequence[ConfigProblem], tenants: Sequence[str]) -> None:
+        super().__init__(source, problems)
+        self.tenants = tuple(tenants)
+        header = (
+            f"{source}: the DAGs of tenant {', '.join(self.tenants)} are not built until these problems "
+            "are fixed (the other tenants' DAGs are built as usual):"
+        )
+        self.args = ("\n".join([header, *self.messages]),)
+
+
+def raise_for_skipped_tenants(config_path: str | os.PathLike[str]) -> None:
+    """Raise :class:`SkippedTenantsError` when tenants of the file are left out of the DAGs.
+
+    Called by the provider's second DAG file, ``dags/ml_connector_tenant_errors.py``, which builds no
+    DAG: its import error is how the Airflow UI lists the problems of the tenants that
+    :func:`build_dags` leaves out, naming the file, the tenant and the field, while the other
+    tenants' DAGs (built by ``dags/ml_connector.py``) load. When the file cannot be used at all,
+    this does nothing: the import error of ``dags/ml_connector.py`` already lists every problem.
+
+    :param config_path: the tenant YAML file.
+    :raises SkippedTenantsError: naming every problem of the tenants left out.
+    """
+    try:
+        loaded = load_config_by_tenant(config_path)
+    except ConfigError:
+        return
+    if loaded.problems:
+        raise SkippedTenantsError(os.fspath(config_path), loaded.problems, loaded.skipped_tenants)
+
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "SkippedTenantsError",
+    "build_dags",
+    "raise_for_skipped_tenants",
+    "resolve_config_path",
+]

@@ -15,12 +15,15 @@ from ml_connector_provider.config.loader import (
     DAG_ID_PREFIX,
     ConfigError,
     ConfigProblem,
+    PartialConfig,
     TenantIntegration,
     clear_config_cache,
     dag_id_for,
     effective_tenant_integrations,
     load_config,
+    load_config_by_tenant,
     parse_config,
+    parse_config_by_tenant,
 )
 from ml_connector_provider.config.schema import (
     DefaultsConfig,
@@ -40,6 +43,7 @@ __all__ = [
     "ConfigProblem",
     "DefaultsConfig",
     "IntegrationConfig",
+    "PartialConfig",
     "StreamConfig",
     "SyncOptions",
     "SyncOverrides",
@@ -51,5 +55,7 @@ __all__ = [
     "default_ledger_conn_id",
     "effective_tenant_integrations",
     "load_config",
+    "load_config_by_tenant",
     "parse_config",
+    "parse_config_by_tenant",
 ]

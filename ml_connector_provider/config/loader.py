@@ -6,6 +6,11 @@
 
     config/tenants.yaml: tenant 'acme': integrations.fusion_stripe.connections: missing role 'stripe' ...
 
+:func:`load_config_by_tenant` is what the DAG file uses: a problem of one tenant leaves only that
+tenant out (:class:`PartialConfig` keeps the valid tenants and the others' problems), while a
+problem of the file as a whole (YAML syntax, ``version``, ``defaults``, duplicate tenant ids) still
+refuses the file.
+
 :func:`effective_tenant_integrations` then merges the defaults, tenant overrides and integration
 overrides into one flat :class:`TenantIntegration` per DAG.
 
@@ -396,13 +401,58 @@ def _check_unique_ids(raw_ids: Sequence[str | None]) -> list[ConfigProblem]:
     return problems
 
 
-def parse_config(data: Any, *, source: str = "<tenant config>") -> TenantsConfig:
-    """Validate already-loaded YAML data against the schema and the integration catalogue.
+def _sort_problems(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    # Stable sort: file-level problems first, then tenant by tenant, each in discovery order.
+    return sorted(problems, key=lambda p: -1 if p.tenant_index is None else p.tenant_index)
 
-    :param data: the parsed YAML document.
-    :param source: the file name used in error messages.
-    :return: the validated configuration.
-    :raises ConfigError: listing every problem found.
+
+@dataclass(frozen=True)
+class PartialConfig:
+    """A tenant file whose valid tenants are usable although other tenants have problems.
+
+    Returned by :func:`parse_config_by_tenant` and :func:`load_config_by_tenant`: one tenant's
+    mistake keeps only that tenant's DAGs from being built.
+
+    :param config: the file with only its valid tenants (in file order).
+    :param problems: every problem of the tenants left out, each naming the tenant and the field;
+        empty when every tenant is valid.
+    """
+
+    config: TenantsConfig
+    problems: tuple[ConfigProblem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether every tenant of the file is valid."""
+        return not self.problems
+
+    @property
+    def skipped_tenants(self) -> tuple[str, ...]:
+        """The tenants left out, in file order: ``'acme'`` by id, ``#3`` by position when the
+        tenant's id is missing or invalid."""
+        seen: dict[int, str] = {}
+        for problem in self.problems:
+            if problem.tenant_index is not None and problem.tenant_index not in seen:
+                seen[problem.tenant_index] = (
+                    repr(problem.tenant_id)
+                    if problem.tenant_id is not None
+                    else f"#{problem.tenant_index + 1}"
+                )
+        return tuple(seen[index] for index in sorted(seen))
+
+    def error(self, source: str) -> ConfigError | None:
+        """The problems of the tenants left out as one :class:`ConfigError`, or ``None``.
+
+        :param source: the file name to show in the messages.
+        """
+        return ConfigError(source, self.problems) if self.problems else None
+
+
+def _validate(data: Any, source: str) -> tuple[TenantsConfig | None, list[ConfigProblem], set[int]]:
+    """Validate a parsed document: the model (``None`` when invalid), every problem (sorted),
+    and the indexes of the tenants whose problems are theirs alone.
+
+    :raises ConfigError: when the document is not a mapping at all.
     """
     if data is None:
         raise ConfigError(source, [ConfigProblem("the file is empty; expected 'version' and 'tenants'")])
@@ -427,20 +477,62 @@ def parse_config(data: Any, *, source: str = "<tenant config>") -> TenantsConfig
             problems.extend(
                 _check_integrations(integrations, index=index, tenant_id=raw_ids[index], specs=specs)
             )
-    problems.extend(_check_unique_ids(raw_ids))
+    tenant_problem_indexes = {p.tenant_index for p in problems if p.tenant_index is not None}
+    # A duplicate id concerns two tenants and the DAG ids of both: the whole file is refused.
+    file_level = [p for p in problems if p.tenant_index is None]
+    duplicates = _check_unique_ids(raw_ids)
+    problems.extend(duplicates)
+    if file_level or duplicates:
+        tenant_problem_indexes = set()
+    return config, _sort_problems(problems), tenant_problem_indexes
 
+
+def parse_config(data: Any, *, source: str = "<tenant config>") -> TenantsConfig:
+    """Validate already-loaded YAML data against the schema and the integration catalogue.
+
+    :param data: the parsed YAML document.
+    :param source: the file name used in error messages.
+    :return: the validated configuration.
+    :raises ConfigError: listing every problem found.
+    """
+    config, problems, _ = _validate(data, source)
     if problems or config is None:
-        # Stable sort: file-level problems first, then tenant by tenant, each in discovery order.
-        problems.sort(key=lambda p: -1 if p.tenant_index is None else p.tenant_index)
         raise ConfigError(source, problems)
     return config
+
+
+def parse_config_by_tenant(data: Any, *, source: str = "<tenant config>") -> PartialConfig:
+    """Validate already-loaded YAML data, keeping the valid tenants when others have problems.
+
+    Problems of the file as a whole still refuse it: a document that is not a mapping, ``version``,
+    ``defaults`` or the shape of ``tenants``, and duplicate tenant ids. Any other problem belongs to
+    one tenant, which is left out of :attr:`PartialConfig.config` and reported in
+    :attr:`PartialConfig.problems`.
+
+    :param data: the parsed YAML document.
+    :param source: the file name used in error messages.
+    :return: the valid tenants and the problems of the others.
+    :raises ConfigError: on a problem of the file as a whole, listing every problem of the file
+        (those of the tenants too).
+    """
+    config, problems, broken = _validate(data, source)
+    if not problems and config is not None:
+        return PartialConfig(config)
+    if not broken or any(p.tenant_index not in broken for p in problems):
+        raise ConfigError(source, problems)
+    kept = {**data, "tenants": [t for i, t in enumerate(data["tenants"]) if i not in broken]}
+    try:
+        valid = TenantsConfig.model_validate(kept)
+    except ValidationError:  # pragma: no cover - each tenant validates on its own
+        raise ConfigError(source, problems) from None
+    return PartialConfig(valid, tuple(problems))
 
 
 # --------------------------------------------------------------------------------------------
 # Loading with a cache
 # --------------------------------------------------------------------------------------------
 
-_cache: OrderedDict[tuple[str, int, int], TenantsConfig] = OrderedDict()
+_cache: OrderedDict[tuple[str, int, int], PartialConfig] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -450,16 +542,19 @@ def clear_config_cache() -> None:
         _cache.clear()
 
 
-def load_config(path: str | os.PathLike[str]) -> TenantsConfig:
-    """Read, parse and validate a tenant configuration file.
+def load_config_by_tenant(path: str | os.PathLike[str]) -> PartialConfig:
+    """Read a tenant configuration file, keeping its valid tenants when others have problems.
+
+    What the DAG file uses: one tenant's mistake leaves only that tenant's DAGs unbuilt. See
+    :func:`parse_config_by_tenant` for which problems still refuse the whole file.
 
     Results are cached by (absolute path, modification time, size): loading an unchanged file again
-    returns the same object without re-parsing it. Invalid files are not cached.
+    returns the same object without re-parsing it. Files refused as a whole are not cached.
 
     :param path: the YAML file.
-    :return: the validated configuration.
-    :raises ConfigError: when the file cannot be read, is not valid YAML or is not a valid
-        configuration; the message lists every problem.
+    :return: the valid tenants and the problems of the others.
+    :raises ConfigError: when the file cannot be read, is not valid YAML, or has a problem of the
+        file as a whole; the message lists every problem of the file.
     """
     source = os.fspath(path)
     try:
@@ -487,16 +582,34 @@ def load_config(path: str | os.PathLike[str]) -> TenantsConfig:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        config = parse_config(_parse_yaml(text, source), source=source)
+        result = parse_config_by_tenant(_parse_yaml(text, source), source=source)
     finally:
         if gc_was_enabled:
             gc.enable()
     with _cache_lock:
-        _cache[key] = config
+        _cache[key] = result
         _cache.move_to_end(key)
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
-    return config
+    return result
+
+
+def load_config(path: str | os.PathLike[str]) -> TenantsConfig:
+    """Read, parse and validate a tenant configuration file, refusing it on any problem.
+
+    What ``ml-connector validate`` and the other commands use. Cached as
+    :func:`load_config_by_tenant` is.
+
+    :param path: the YAML file.
+    :return: the validated configuration.
+    :raises ConfigError: when the file cannot be read, is not valid YAML or is not a valid
+        configuration, including a problem of one tenant only; the message lists every problem.
+    """
+    result = load_config_by_tenant(path)
+    error = result.error(os.fspath(path))
+    if error is not None:
+        raise error
+    return result.config
 
 
 # --------------------------------------------------------------------------------------------
@@ -660,10 +773,13 @@ __all__ = [
     "SECRET_KEY_MARKERS",
     "ConfigError",
     "ConfigProblem",
+    "PartialConfig",
     "TenantIntegration",
     "clear_config_cache",
     "dag_id_for",
     "effective_tenant_integrations",
     "load_config",
+    "load_config_by_tenant",
     "parse_config",
+    "parse_config_by_tenant",
 ]

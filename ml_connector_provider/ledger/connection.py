@@ -1,24 +1,38 @@
 """Where the ledger lives: an Airflow connection names the database, this module builds the engine.
 
 The connection (``ml_connector_ledger`` by default) may be of type ``postgres`` or ``sqlite``, or
-carry an extra ``sqlalchemy_url`` that overrides everything else. Without such a connection the
-ledger is a SQLite file under ``AIRFLOW_HOME``.
+carry an extra ``sqlalchemy_url`` that overrides everything else. The ledger is never a surprise:
+
+- a connection *named* (``ledger_conn_id`` in the tenant file, or Airflow's
+  ``[ml_connector] ledger_conn_id`` option) that does not exist is an error saying which
+  connection, where it was named and how to create it;
+- only when nothing names one and the default connection ``ml_connector_ledger`` does not exist
+  is the ledger a SQLite file under ``AIRFLOW_HOME``, logged as a WARNING (with the file's path)
+  every time a task opens it, and refused when ``[core] executor`` may run tasks on more than one
+  machine (each would keep a ledger of its own and could post the same records again).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from ml_connector_provider.ledger.schema import LedgerError
-from ml_connector_provider.options import default_ledger_conn_id
+from ml_connector_provider.options import (
+    DEFAULT_LEDGER_CONN_ID,
+    default_ledger_conn_id,
+    distributed_executors,
+)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
@@ -27,32 +41,135 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 _engines: dict[tuple[int, str], Engine] = {}
 _engines_lock = threading.Lock()
 
+log = logging.getLogger(__name__)
+
+DOCS = "docs/connections.md#the-ledger-connection"
+
+
+def default_sqlite_path() -> Path:
+    """``<AIRFLOW_HOME>/ml_connector_ledger.db`` (``AIRFLOW_HOME`` defaults to ``~/airflow``)."""
+    home = Path(os.environ.get("AIRFLOW_HOME") or "~/airflow").expanduser()
+    return home / "ml_connector_ledger.db"
+
 
 def default_sqlite_url() -> str:
     """``sqlite:///<AIRFLOW_HOME>/ml_connector_ledger.db`` (``AIRFLOW_HOME`` defaults to ``~/airflow``)."""
-    home = Path(os.environ.get("AIRFLOW_HOME") or "~/airflow").expanduser()
-    return f"sqlite:///{home / 'ml_connector_ledger.db'}"
+    return f"sqlite:///{default_sqlite_path()}"
 
 
-def ledger_url_from_airflow(conn_id: str | None = None) -> str:
-    """The SQLAlchemy URL of the ledger named by an Airflow connection.
+@dataclass(frozen=True)
+class LedgerLocation:
+    """Which database the ledger uses, and why.
 
-    :param conn_id: the Airflow connection id; ``None`` means the configured default
-        (:func:`~ml_connector_provider.options.default_ledger_conn_id`). When the connection is not
-        defined, the default SQLite file under ``AIRFLOW_HOME`` is used.
-    :return: a URL string (it contains the password, if any: never log it; use
-        :attr:`Ledger.url_for_display <ml_connector_provider.ledger.Ledger.url_for_display>`).
-    :raises LedgerError: for a connection type the ledger cannot use.
+    :param url: the SQLAlchemy URL (it contains the password, if any: never log it).
+    :param conn_id: the Airflow connection that was looked up.
+    :param fallback: ``True`` when no connection is named, the default one does not exist and the
+        ledger is the SQLite file under ``AIRFLOW_HOME``.
+    """
+
+    url: str
+    conn_id: str
+    fallback: bool = False
+
+
+def _how_to_create(conn_id: str) -> str:
+    how = (
+        f"Create it (type 'postgres'; a 'sqlite' connection only when every task runs on one machine) "
+        f"in the Airflow UI (Admin > Connections) or with `airflow connections add {conn_id} "
+        "--conn-type postgres --conn-host <host> --conn-port 5432 --conn-login <user> "
+        "--conn-password <password> --conn-schema <database>`"
+    )
+    if conn_id.replace("_", "").isalnum() and conn_id.isascii():
+        # Ids with '.' or '-' cannot be environment variables.
+        how += (
+            f", or as the environment variable AIRFLOW_CONN_{conn_id.upper()}="
+            "'postgresql://<user>:<password>@<host>:5432/<database>' of every Airflow component"
+        )
+    return f"{how}; see {DOCS}"
+
+
+def _where_named(conn_id: str, configured: str) -> str:
+    if conn_id == configured:
+        return (
+            "named by the Airflow option [ml_connector] ledger_conn_id "
+            "(AIRFLOW__ML_CONNECTOR__LEDGER_CONN_ID)"
+        )
+    return "named by the tenant file (ledger_conn_id of the tenant or of its defaults)"
+
+
+def resolve_ledger(conn_id: str | None = None) -> LedgerLocation:
+    """Find the ledger database of a task or a command, following the rules of this module.
+
+    Logs which ledger is used: at INFO for a connection (its URL with the password masked), at
+    WARNING for the SQLite fallback (the file's path).
+
+    :param conn_id: the Airflow connection id the DAG or the command names; ``None`` means the
+        configured default (:func:`~ml_connector_provider.options.default_ledger_conn_id`). The
+        built-in default ``ml_connector_ledger`` counts as *not named*.
+    :raises LedgerError: when a named connection does not exist, when the fallback would be used
+        under a distributed executor, or for a connection type the ledger cannot use.
     """
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    conn_id = conn_id or default_ledger_conn_id()
+    configured = default_ledger_conn_id()
+    conn_id = conn_id or configured
     try:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        return default_sqlite_url()
+        conn = None
 
+    if conn is None:
+        if conn_id != DEFAULT_LEDGER_CONN_ID:
+            raise LedgerError(
+                f"the ledger connection {conn_id!r} does not exist; it is {_where_named(conn_id, configured)}. "
+                f"{_how_to_create(conn_id)}. Or remove the name to use the default connection "
+                f"{DEFAULT_LEDGER_CONN_ID!r}."
+            )
+        path = default_sqlite_path()
+        distributed = distributed_executors()
+        if distributed:
+            raise LedgerError(
+                f"no ledger connection is named and the Airflow connection {DEFAULT_LEDGER_CONN_ID!r} does "
+                f"not exist, so the ledger would be the SQLite file {path} on this machine; the "
+                f"executor {', '.join(distributed)} ([core] executor) may run tasks on several machines, "
+                "each of which would keep a ledger of its own and could post the same records again. "
+                f"{_how_to_create(DEFAULT_LEDGER_CONN_ID)}."
+            )
+        log.warning(
+            "Ledger: no ledger connection is named and the Airflow connection %r does not exist; using "
+            "the SQLite file %s on this machine. Create the connection %r (type 'postgres') for a "
+            "ledger every Airflow component shares (see %s).",
+            DEFAULT_LEDGER_CONN_ID,
+            path,
+            DEFAULT_LEDGER_CONN_ID,
+            DOCS,
+        )
+        return LedgerLocation(url=f"sqlite:///{path}", conn_id=conn_id, fallback=True)
+
+    url = _url_of(conn_id, conn)
+    log.info(
+        "Ledger: Airflow connection %r, %s",
+        conn_id,
+        sa.engine.make_url(url).render_as_string(hide_password=True),
+    )
+    return LedgerLocation(url=url, conn_id=conn_id)
+
+
+def ledger_url_from_airflow(conn_id: str | None = None) -> str:
+    """The SQLAlchemy URL of the ledger (see :func:`resolve_ledger` for the rules and the log).
+
+    :param conn_id: the Airflow connection id; ``None`` means the configured default
+        (:func:`~ml_connector_provider.options.default_ledger_conn_id`).
+    :return: a URL string (it contains the password, if any: never log it; use
+        :attr:`Ledger.url_for_display <ml_connector_provider.ledger.Ledger.url_for_display>`).
+    :raises LedgerError: when a named connection does not exist, when the SQLite fallback would be
+        used under a distributed executor, or for a connection type the ledger cannot use.
+    """
+    return resolve_ledger(conn_id).url
+
+
+def _url_of(conn_id: str, conn: Any) -> str:
     override = conn.extra_dejson.get("sqlalchemy_url")
     if override:
         return str(override)

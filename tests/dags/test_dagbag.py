@@ -38,7 +38,7 @@ EXPECTED = {
     "mlc__acme__fusion_stripe": (
         "acme",
         "Oracle Fusion ⇄ Stripe · ACME Corp",
-        False,
+        True,
         "*/10 * * * *",
         "finance-ops",
         3,
@@ -47,7 +47,7 @@ EXPECTED = {
     "mlc__globex__fusion_stripe": (
         "globex",
         "Oracle Fusion ⇄ Stripe · Globex Corporation",
-        False,
+        True,
         "*/15 * * * *",
         "data-platform",
         3,
@@ -56,7 +56,7 @@ EXPECTED = {
     "mlc__acme__stampli_fusion": (
         "acme",
         "Stampli → Oracle Fusion AP · ACME Corp",
-        False,
+        True,
         "*/15 * * * *",
         "finance-ops",
         3,
@@ -65,7 +65,7 @@ EXPECTED = {
     "mlc__globex__stampli_fusion": (
         "globex",
         "Stampli → Oracle Fusion AP · Globex Corporation",
-        False,
+        True,
         "*/15 * * * *",
         "data-platform",
         3,
@@ -502,16 +502,21 @@ class TestParsing:
         assert bag.import_errors == {}
         assert bag.dags == {}
 
-    def test_invalid_config_is_an_import_error_naming_file_tenant_and_field(
+    def test_invalid_tenants_are_an_import_error_naming_file_tenant_and_field(
         self, airflow_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
         config = FIXTURES / "invalid.yaml"
         monkeypatch.setenv("ML_CONNECTOR_CONFIG", str(config))
 
-        bag = _dagbag(DAG_FILE)
+        bag = _dagbag(DAGS_DIR)
 
+        # Each of the three tenants has a problem of its own: no DAG is built, and the problems
+        # are the import error of the second DAG file, not of the file that builds the DAGs.
         assert bag.dags == {}
-        (error,) = bag.import_errors.values()
+        (path,) = bag.import_errors
+        assert Path(path).name == "ml_connector_tenant_errors.py"
+        error = bag.import_errors[path]
+        assert f"{config}: the DAGs of tenant 'acme', 'globex', 'initech' are not built" in error
         assert (
             f"{config}: tenant 'acme': integrations.fusion_stripe.connections: missing role 'stripe' "
             "(the id of an Airflow connection of type 'stripe')"

@@ -87,7 +87,16 @@ class TestExample:
             "mlc__globex__stampli_fusion",
             "mlc__initech__fusion_stripe",
         ]
-        assert [i.enabled for i in items] == [True, True, True, True, False]
+        # Safe to copy: every DAG of the example is created paused.
+        assert [i.enabled for i in items] == [False, False, False, False, False]
+        assert [i.paused_at_creation for i in items] == [True, True, True, True, True]
+        assert [(i.tenant_enabled, i.integration_enabled) for i in items] == [
+            (False, True),
+            (False, True),
+            (False, True),
+            (False, True),
+            (False, True),
+        ]
         assert [i.schedule for i in items] == [
             "*/10 * * * *",
             "*/15 * * * *",

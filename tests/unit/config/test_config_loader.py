@@ -78,7 +78,7 @@ class TestValidFiles:
 
         assert isinstance(config, TenantsConfig)
         assert [t.id for t in config.tenants] == ["acme", "globex", "initech"]
-        assert [t.enabled for t in config.tenants] == [True, True, False]
+        assert [t.enabled for t in config.tenants] == [False, False, False]
         acme = config.tenants[0]
         assert acme.integrations["fusion_stripe"].connections == {
             "fusion": "acme_fusion",
