@@ -301,8 +301,9 @@ def cmd_onboard(args: argparse.Namespace, out: TextIO) -> int:
 SANDBOX_PACKAGE = "ml_connector_sandbox"
 """The import name of the ``ml-connector-sandbox`` distribution (looked up, never imported)."""
 
-EXAMPLE_CONFIG = Path(__file__).parent / "config" / "tenants.example.yaml"
-"""The documented example tenant config shipped with the package; the demo's default."""
+DEMO_CONFIG = Path(__file__).parent / "config" / "tenants.demo.yaml"
+"""The demo's default tenant config, shipped with the package: the documented example
+(``tenants.example.yaml``, whose DAGs are all created paused) with tenants acme and globex enabled."""
 
 
 def sandbox_missing_message(command: str) -> str:
@@ -360,7 +361,7 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    argv = ["demo", "--config", args.config or str(EXAMPLE_CONFIG)]
+    argv = ["demo", "--config", args.config or str(DEMO_CONFIG)]
     if args.workdir:
         argv += ["--workdir", args.workdir]
     if args.json:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from ml_connector_provider.cli import main
 from ml_connector_provider.engine.core import SyncEngine, SyncOptions
@@ -20,6 +21,7 @@ from ml_connector_provider.ledger import Ledger
 from tests.unit.engine.memory import MemorySource, MemoryStream, MemoryTarget
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "tenants.example.yaml"
+DEMO = Path(__file__).resolve().parents[2] / "ml_connector_provider" / "config" / "tenants.demo.yaml"
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -194,7 +196,7 @@ def test_report_tables(populated_ledger: str, capsys: pytest.CaptureFixture[str]
 
 def test_validate_json_lists_connections_of_each_dag(capsys: pytest.CaptureFixture[str]) -> None:
     """The demo reads which DAGs run and which connections they need from here."""
-    code, out, _ = run_cli(["validate", str(EXAMPLE), "--json"], capsys)
+    code, out, _ = run_cli(["validate", str(DEMO), "--json"], capsys)
     assert code == 0
     dags = {d["dag_id"]: d for d in json.loads(out)["dags"]}
     assert {dag_id: d["enabled"] for dag_id, d in dags.items()} == {
@@ -210,6 +212,25 @@ def test_validate_json_lists_connections_of_each_dag(capsys: pytest.CaptureFixtu
         "fusion": ("acme_fusion", "oracle_fusion"),
         "stampli": ("acme_stampli_sftp", "sftp"),
     }
+
+
+def test_the_demo_config_is_the_example_with_two_tenants_enabled() -> None:
+    """The demo runs the documented example: the two files differ only in ``enabled`` and comments."""
+    example = yaml.safe_load(EXAMPLE.read_text())
+    demo = yaml.safe_load(DEMO.read_text())
+    assert [t.get("enabled", True) for t in example["tenants"]] == [False, False, False]
+    assert [t.get("enabled", True) for t in demo["tenants"]] == [True, True, False]
+    for tenant in demo["tenants"]:
+        tenant.pop("enabled", None)
+    for tenant in example["tenants"]:
+        tenant.pop("enabled", None)
+    assert demo == example
+
+
+def test_demo_defaults_to_the_demo_config() -> None:
+    from ml_connector_provider.cli import DEMO_CONFIG
+
+    assert DEMO_CONFIG.resolve() == DEMO.resolve()
 
 
 # The provider never imports the sandbox; run the CLI in a fresh interpreter in which
