@@ -37,7 +37,11 @@ from decimal import Decimal
 from typing import IO, Any, overload
 
 from ml_connector_provider.formats.money import MoneyError, iso_minor_units, quantize_for_erp
-from ml_connector_provider.integrations.stampli_fusion.settings import FileTemplate, StampliColumns
+from ml_connector_provider.integrations.stampli_fusion.settings import (
+    FileTemplate,
+    StampliColumns,
+    fold_header,
+)
 
 __all__ = [
     "MAX_CELL_CHARS",
@@ -237,16 +241,15 @@ _CSV_FIELD_LIMIT = 1024 * 1024
 # MAX_CELL_CHARS, so that an overlong cell is reported with its column; a value longer than this
 # stops the reader, and the file is refused naming only the row.
 _CHUNK = 256 * 1024
-# Characters a header cell may carry invisibly around a column name: a byte order mark (one left
-# after the first, or pasted into a later column) and the zero-width characters.
-_INVISIBLE = str.maketrans("", "", "\u200b\u200c\u200d\u2060\ufeff")
 # Recently seen grouping keys → group; rows of one invoice are usually next to each other.
 _RECENT_KEYS = 4096
 _INSERT_BATCH = 1000
 
 
 def _fold(header: str) -> str:
-    return " ".join(header.translate(_INVISIBLE).split()).casefold()
+    # A byte order mark left after the first one, or a zero-width character pasted before a name,
+    # would otherwise make an optional column silently absent.
+    return fold_header(header)
 
 
 class _Slice(io.RawIOBase):
