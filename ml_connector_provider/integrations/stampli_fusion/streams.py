@@ -89,8 +89,8 @@ class _ProblemList:
     """The lines of a ``.problems.txt`` file, the first :data:`MAX_PROBLEM_LINES` kept in memory
     and the others only counted (a file may hold hundreds of thousands of invoices)."""
 
-    def __init__(self, limit: int = MAX_PROBLEM_LINES) -> None:
-        self.limit = limit
+    def __init__(self) -> None:
+        self.limit = MAX_PROBLEM_LINES
         self.lines: list[str] = []
         self.left_out = 0
 
