@@ -993,14 +993,19 @@ def parse_export(
     content = _Content(data, max_bytes)
     try:
         if max_bytes is not None and (content.size > max_bytes or not content.complete):
-            size = f"{content.size} bytes" if content.complete else f"more than {max_bytes} bytes"
+            # A stream that cannot seek was copied only up to the limit: its size is not known.
+            size = (
+                f"{content.size} bytes, more than the {max_bytes}"
+                if content.complete
+                else (f"more than the {max_bytes} bytes")
+            )
             raise FileRejected(
                 Problem(
                     file_name,
                     None,
                     None,
-                    f"the file has {size}, more than the {max_bytes} allowed (sftp.max_file_bytes); "
-                    "ask for smaller exports or raise the limit",
+                    f"the file has {size} allowed (sftp.max_file_bytes); ask for smaller exports or raise "
+                    "the limit",
                 )
             )
         spill = _Spill()

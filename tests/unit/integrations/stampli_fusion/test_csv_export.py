@@ -957,7 +957,7 @@ def test_a_stream_that_cannot_seek_is_read_too() -> None:
     with pytest.raises(FileRejected) as caught:
         parse_export(io.BufferedReader(_Pipe(data)), file_name=FILE, template=TEMPLATE, max_bytes=100)
     assert str(caught.value) == (
-        f"{FILE}: the file has more than 100 bytes, more than the 100 allowed (sftp.max_file_bytes); "
+        f"{FILE}: the file has more than the 100 bytes allowed (sftp.max_file_bytes); "
         "ask for smaller exports or raise the limit"
     )
 
