@@ -2,8 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/run.py [--only dag_parse] [--only stripe_sync] [--json] [--smoke]
-                                       [--results-dir DIR]
+    .venv/bin/python benchmarks/run.py [--only dag_parse] [--only stripe_sync] [--only stampli_parse]
+                                       [--json] [--smoke] [--results-dir DIR]
 
 Each benchmark is a script in this folder with a ``main(argv) -> int`` that accepts ``--json``,
 ``--smoke`` and ``--results-dir DIR``, prints a table (or JSON with ``--json``) and writes
@@ -28,7 +28,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
-BENCHMARKS = ["dag_parse", "stripe_sync"]
+BENCHMARKS = ["dag_parse", "stripe_sync", "stampli_parse"]
 
 
 def _load(name: str) -> Any:

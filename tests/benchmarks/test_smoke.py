@@ -67,6 +67,8 @@ def test_exits_zero_and_prints_the_table(smoke_run: tuple[subprocess.CompletedPr
     assert "| DAGs | load_config (s) |" in result.stdout
     assert "== stripe_sync ==" in result.stdout
     assert "| phase | figure | measured | minimum / limit | measured / minimum | details |" in result.stdout
+    assert "== stampli_parse ==" in result.stdout
+    assert "| size (MB) | rows | invoices | parse (s) | rows/s |" in result.stdout
     assert f"results: {results_dir / 'summary.json'}" in result.stdout
 
 
@@ -77,7 +79,7 @@ def test_writes_json_results(smoke_run: tuple[subprocess.CompletedProcess[str], 
     document = json.loads((results_dir / "dag_parse.json").read_text(encoding="utf-8"))
     summary = json.loads((results_dir / "summary.json").read_text(encoding="utf-8"))
 
-    assert set(summary) == {"dag_parse", "stripe_sync"}
+    assert set(summary) == {"dag_parse", "stripe_sync", "stampli_parse"}
     assert summary["dag_parse"] == document
     assert document["smoke"] is True
     (measured,) = document["results"]
@@ -176,3 +178,59 @@ def test_stripe_sync_json_has_every_figure(smoke_run: tuple[subprocess.Completed
     assert memory["sizes"]
     for size in memory["sizes"]:
         assert_keys(size, MEMORY_SIZE_KEYS, f"memory {size.get('customers')}")
+
+
+STAMPLI_SIZE_KEYS = {
+    "size_mb",
+    "bytes",
+    "rows",
+    "groups",
+    "valid_invoices",
+    "generate_s",
+    "seconds",
+    "rows_per_s",
+    "rss_before_mib",
+    "rss_peak_mib",
+    "rss_growth_mib",
+    "heap_peak_mib",
+    "traced_seconds",
+}
+
+
+def test_stampli_parse_json_has_every_figure(
+    smoke_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    _, results_dir = smoke_run
+    document = json.loads((results_dir / "stampli_parse.json").read_text(encoding="utf-8"))
+    summary = json.loads((results_dir / "summary.json").read_text(encoding="utf-8"))
+
+    assert summary["stampli_parse"] == document
+    assert document["smoke"] is True
+    assert_keys(document, {"benchmark", "options", "results", "ratio", "seconds"}, "document")
+    assert len(document["results"]) == 2
+    for size in document["results"]:
+        assert_keys(size, STAMPLI_SIZE_KEYS, f"stampli_parse {size.get('size_mb')} MB")
+        # Every generated row was read back into a group.
+        assert size["rows"] > 0
+        assert size["groups"] > 0
+        assert size["heap_peak_mib"] is not None
+    assert_keys(document["ratio"], {"of", "bytes", "rss_peak", "rss_growth", "heap_peak", "seconds"}, "ratio")
+
+
+def test_the_generated_stampli_export_parses_into_the_invoices_written(tmp_path: Path) -> None:
+    from ml_connector_provider.integrations.stampli_fusion.csv_export import parse_export
+    from ml_connector_provider.integrations.stampli_fusion.settings import FileTemplate
+
+    stampli_parse = _load_benchmark("stampli_parse")
+    path = tmp_path / "export.csv"
+    written = stampli_parse.generate(path, 200_000)
+
+    with (
+        path.open("rb") as file,
+        parse_export(file, file_name="export.csv", template=FileTemplate()) as groups,
+    ):
+        assert len(groups) == written["invoices"]
+        assert sum(len(group.rows) for group in groups) == written["rows"]
+        # Some invoices have rows far apart, about one in a hundred does not add up.
+        assert any(group.rows[-1] - group.rows[0] >= len(group.rows) for group in groups)
+        assert 0 < groups.with_problems < len(groups) // 10

@@ -5,10 +5,13 @@ Stampli exports approved invoices as CSV files whose layout each customer agrees
 :class:`~ml_connector_provider.integrations.stampli_fusion.FileTemplate` describes it: one row per
 invoice line, the invoice's header fields repeated on every row of the invoice.
 
-:func:`parse_export` is pure: it takes the file's bytes and returns one :class:`InvoiceGroup` per
-invoice (rows grouped by vendor id and invoice number), each either a valid :class:`ExportInvoice`
-or the list of :class:`Problem` that stop it from being one. A file that cannot be read as a whole
-(not UTF-8, broken quoting, missing columns, no rows) raises :class:`FileRejected`.
+:func:`parse_export` takes the file's bytes and returns one :class:`InvoiceGroup` per invoice
+(rows grouped by vendor id and invoice number), each either a valid :class:`ExportInvoice` or the
+list of :class:`Problem` that stop it from being one. A file that cannot be read as a whole (not
+UTF-8, broken quoting, missing columns, no rows) raises :class:`FileRejected`. Memory does not grow
+with the file: it is decoded and parsed a chunk at a time, and its rows and groups are kept in a
+temporary SQLite database on disk (:class:`ExportGroups`) rather than in memory; nothing else is
+written anywhere.
 
 Row numbers are CSV record numbers: the header row is row 1, a blank line counts as a row, and a
 newline inside a quoted value does not start a new row (the numbering a spreadsheet shows).
@@ -16,16 +19,22 @@ newline inside a quoted value does not start a new row (the numbering a spreadsh
 
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import io
+import itertools
+import json
+import pickle
 import re
+import sqlite3
+import tempfile
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, overload
 
 from ml_connector_provider.formats.money import (
     MoneyError,
@@ -35,9 +44,15 @@ from ml_connector_provider.formats.money import (
 )
 from ml_connector_provider.formats.spreadsheet import FORMULA_LEADS
 from ml_connector_provider.formats.text import char_name, escape_invisible, foreign_digit
-from ml_connector_provider.integrations.stampli_fusion.settings import FileTemplate, StampliColumns
+from ml_connector_provider.integrations.stampli_fusion.settings import (
+    FileTemplate,
+    StampliColumns,
+    fold_header,
+)
 
 __all__ = [
+    "MAX_CELL_CHARS",
+    "ExportGroups",
     "ExportInvoice",
     "ExportLine",
     "FileRejected",
@@ -254,57 +269,168 @@ def and_list(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _fold(header: str) -> str:
-    return " ".join(header.split()).casefold()
-
-
 # -- reading the file -----------------------------------------------------------------------------
 
+MAX_CELL_CHARS = 128 * 1024
+"""The longest value a cell may hold, in characters. No export writes one this long (Fusion's
+longest text fields have 240 characters): a longer one means a broken file, typically a quote that
+is not closed where it should be and swallows the rows after it, so the file is refused."""
 
-def _read_bytes(data: IO[bytes] | bytes) -> bytes:
-    if isinstance(data, bytes | bytearray | memoryview):
-        return bytes(data)
-    content = data.read()
-    if not isinstance(content, bytes | bytearray):
-        raise TypeError("parse_export needs the file's bytes (open it in binary mode)")
-    return bytes(content)
+_CSV_FIELD_LIMIT = 1024 * 1024
+# The csv module's per-field limit while an export is read (its default is 128 KiB). Above
+# MAX_CELL_CHARS, so that an overlong cell is reported with its column; a value longer than this
+# stops the reader, and the file is refused naming only the row.
+_CHUNK = 256 * 1024
+# Recently seen grouping keys → group; rows of one invoice are usually next to each other.
+_RECENT_KEYS = 4096
+_INSERT_BATCH = 1000
 
 
-def _reader(text: str, delimiter: str, *, strict: bool) -> Iterator[list[str]]:
-    return csv.reader(
-        io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', doublequote=True, strict=strict
-    )
+def _fold(header: str) -> str:
+    # A byte order mark left after the first one, or a zero-width character pasted before a name,
+    # would otherwise make an optional column silently absent.
+    return fold_header(header)
 
 
-def _decode(content: bytes, file_name: str, delimiter: str) -> str:
-    skipped = len(_BOM) if content.startswith(_BOM) else 0
-    body = content[skipped:]
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        offset = error.start
-        # Count the CSV records before the undecodable byte; a sentinel character stands in for
-        # it so that the record it belongs to is counted too.
-        prefix = body[:offset].decode("utf-8") + "?"
-        row: int | None
+class _Slice(io.RawIOBase):
+    """``length`` bytes of ``file`` from ``start`` (to its end when ``None``), then ``tail``.
+
+    Reads go through the caller's file without ever closing it, and each slice keeps its own
+    position, so the same file can be read again from the start.
+    """
+
+    def __init__(self, file: IO[bytes], start: int, length: int | None, tail: bytes = b"") -> None:
+        super().__init__()
+        self._file = file
+        self._position = start
+        self._left = length
+        self._tail = tail
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = len(buffer)
+        if self._left is None or self._left > 0:
+            self._file.seek(self._position)
+            chunk = self._file.read(want if self._left is None else min(want, self._left))
+            if chunk:
+                size = len(chunk)
+                buffer[:size] = chunk
+                self._position += size
+                if self._left is not None:
+                    self._left -= size
+                return size
+            self._left = 0
+        chunk, self._tail = self._tail[:want], self._tail[want:]
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+class _Content:
+    """The export's bytes as a seekable binary file: ``size`` bytes from offset ``start``."""
+
+    def __init__(self, data: IO[bytes] | bytes, max_bytes: int | None) -> None:
+        self.owned: IO[bytes] | None = None
+        self.complete = True
+        if isinstance(data, bytes | bytearray | memoryview):
+            self.file: IO[bytes] = io.BytesIO(data)
+            self.start = 0
+        else:
+            probe = data.read(0)
+            if not isinstance(probe, bytes | bytearray):
+                raise TypeError("parse_export needs the file's bytes (open it in binary mode)")
+            if data.seekable():
+                self.file, self.start = data, data.tell()
+            else:
+                # A pipe or socket: copied to a spooled temporary file (on disk when big), no further
+                # than one byte past the limit.
+                spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=4 * _CHUNK)  # noqa: SIM115
+                self.owned = spool
+                left = None if max_bytes is None else max_bytes + 1
+                while left is None or left > 0:
+                    chunk = data.read(_CHUNK if left is None else min(_CHUNK, left))
+                    if not chunk:
+                        break
+                    spool.write(chunk)
+                    if left is not None:
+                        left -= len(chunk)
+                self.complete = left is None or left > 0
+                self.file, self.start = spool, 0
+        self.size = self.file.seek(0, io.SEEK_END) - self.start
+        self.file.seek(self.start)
+
+    def reader(self, skip: int = 0, length: int | None = None, tail: bytes = b"") -> io.BufferedReader:
+        """A new binary reader of the content, from byte ``skip``."""
+        return io.BufferedReader(_Slice(self.file, self.start + skip, length, tail), buffer_size=_CHUNK)
+
+    def text(self) -> io.TextIOWrapper:
+        """The content as text lines for the csv module (a leading BOM skipped)."""
+        return io.TextIOWrapper(self.reader(), encoding="utf-8-sig", newline="")
+
+    def byte_at(self, offset: int) -> bytes:
+        with self.reader(offset, 1) as reader:
+            return reader.read(1)
+
+    def close(self) -> None:
+        if self.owned is not None:
+            self.owned.close()
+
+
+def _reader(lines: Iterable[str], delimiter: str, *, strict: bool) -> Iterator[list[str]]:
+    return csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True, strict=strict)
+
+
+def _not_utf8(content: _Content, file_name: str, delimiter: str) -> FileRejected | None:
+    """The rejection naming the first byte that is not UTF-8; ``None`` when every byte decodes.
+
+    Reads the content again from its start, a chunk at a time.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset: int | None = None
+    with content.reader() as reader:
+        head = reader.read(len(_BOM))
+        skipped = len(_BOM) if head == _BOM else 0
+        chunks = itertools.chain([head[skipped:]], iter(functools.partial(reader.read, _CHUNK), b""))
+        fed = 0
+        for chunk in chunks:
+            buffered = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                offset = fed - buffered + error.start
+                break
+            fed += len(chunk)
+        else:
+            buffered = len(decoder.getstate()[0])
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as error:
+                offset = fed - buffered + error.start
+    if offset is None:
+        return None
+    # Count the CSV records before the undecodable byte; a sentinel character stands in for it so
+    # that the record it belongs to is counted too.
+    row: int | None
+    with io.TextIOWrapper(content.reader(skipped, offset, b"?"), encoding="utf-8", newline="") as prefix:
         try:
             row = sum(1 for _ in _reader(prefix, delimiter, strict=False))
         except csv.Error:
             row = None
-        byte = body[offset : offset + 1].hex().upper()
-        raise FileRejected(
-            Problem(
-                file_name,
-                row,
-                None,
-                f"the file is not UTF-8 text: byte 0x{byte} at offset {offset + skipped} cannot be "
-                "decoded (export the file as UTF-8)",
-            )
-        ) from None
+    byte = content.byte_at(skipped + offset).hex().upper()
+    return FileRejected(
+        Problem(
+            file_name,
+            row,
+            None,
+            f"the file is not UTF-8 text: byte 0x{byte} at offset {offset + skipped} cannot be "
+            "decoded (export the file as UTF-8)",
+        )
+    )
 
 
-def _records(text: str, file_name: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    reader = _reader(text, delimiter, strict=True)
+def _records(lines: Iterable[str], file_name: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    reader = _reader(lines, delimiter, strict=True)
     number = 0
     while True:
         try:
@@ -315,11 +441,32 @@ def _records(text: str, file_name: str, delimiter: str) -> Iterator[tuple[int, l
             row = number + 1
             if "unexpected end of data" in str(error):
                 message = "a quoted value is not closed: its opening '\"' has no closing '\"' before the end of the file"
+            elif "field larger than field limit" in str(error):
+                message = (
+                    f"a value in this row is longer than {_CSV_FIELD_LIMIT} characters; no export writes "
+                    "one this long (is a quote not closed where it should be?)"
+                )
             else:
                 message = f"the row is not valid CSV ({error}); a value containing quotes must be quoted with its quotes doubled"
             raise FileRejected(Problem(file_name, row, None, message)) from None
         number += 1
         yield number, cells
+
+
+def _check_lengths(cells: list[str], number: int, columns: dict[int, str | None], file_name: str) -> None:
+    """Refuse the file when a cell of the row is longer than :data:`MAX_CELL_CHARS`."""
+    if not cells or max(map(len, cells)) <= MAX_CELL_CHARS:
+        return
+    index, cell = next((i, cell) for i, cell in enumerate(cells) if len(cell) > MAX_CELL_CHARS)
+    raise FileRejected(
+        Problem(
+            file_name,
+            number,
+            columns.get(index),
+            f"the value in column {index + 1} is longer than {MAX_CELL_CHARS} characters ({len(cell)}); "
+            "no export writes one this long (is a quote not closed where it should be?)",
+        )
+    )
 
 
 def _match_header(cells: list[str], configured: dict[str, str | None], file_name: str) -> dict[str, int]:
@@ -762,59 +909,289 @@ def _check_group(
 # -- the file -------------------------------------------------------------------------------------
 
 
-def parse_export(data: IO[bytes] | bytes, *, file_name: str, template: FileTemplate) -> list[InvoiceGroup]:
+class ExportGroups(Sequence[InvoiceGroup]):
+    """The invoice groups of one export file, in order of their first row (see :func:`parse_export`).
+
+    The groups are kept in a private temporary SQLite database on disk, not in memory: iterating
+    reads them back one at a time, so memory does not grow with the file. ``len()`` and indexing
+    work as on a list (an index reads that one group); each iteration reads the groups afresh.
+
+    Close it, or use it as a context manager, to delete the temporary database; it is also
+    deleted when the object is garbage-collected.
+
+    :param file_name: the file's name.
+    :param with_problems: how many of the groups have problems.
+    """
+
+    def __init__(self, file_name: str, db: sqlite3.Connection, count: int, with_problems: int) -> None:
+        self.file_name = file_name
+        self.with_problems = with_problems
+        self._db: sqlite3.Connection | None = db
+        self._count = count
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise ValueError(f"the invoice groups of {self.file_name} are closed")
+        return self._db
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> InvoiceGroup: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[InvoiceGroup]: ...
+
+    def __getitem__(self, index: int | slice) -> InvoiceGroup | list[InvoiceGroup]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        position = index + self._count if index < 0 else index
+        if not 0 <= position < self._count:
+            raise IndexError(f"group index {index} out of range ({self._count} groups)")
+        row = self._open().execute("SELECT data FROM groups WHERE seq = ?", (position,)).fetchone()
+        return _load(row[0])
+
+    def __iter__(self) -> Iterator[InvoiceGroup]:
+        for (data,) in self._open().execute("SELECT data FROM groups ORDER BY seq"):
+            yield _load(data)
+
+    def close(self) -> None:
+        """Delete the temporary database (the groups can no longer be read)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> ExportGroups:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<ExportGroups {self.file_name}: {self._count} group(s), {self.with_problems} with problems>"
+
+
+def _load(data: bytes) -> InvoiceGroup:
+    # Only ever bytes this process pickled into its own private temporary database.
+    group: InvoiceGroup = pickle.loads(data)  # noqa: S301
+    return group
+
+
+class _Spill:
+    """The rows of an export file in a private temporary SQLite database, keyed by group.
+
+    An empty database name makes SQLite create a temporary file, deleted when the connection
+    closes; the page cache is kept small, so what does not fit in it goes to that file.
+    """
+
+    def __init__(self) -> None:
+        db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        self.db = db
+        for pragma in (
+            "PRAGMA cache_size = -2048",  # KiB
+            "PRAGMA temp_store = FILE",
+            "PRAGMA journal_mode = OFF",
+            "PRAGMA synchronous = OFF",
+        ):
+            db.execute(pragma)
+        db.execute(
+            "CREATE TABLE keys (vendor TEXT, invoice TEXT, grp INTEGER, PRIMARY KEY (vendor, invoice)) "
+            "WITHOUT ROWID"
+        )
+        db.execute(
+            "CREATE TABLE rows (grp INTEGER, number INTEGER, width INTEGER, cells TEXT, "
+            "PRIMARY KEY (grp, number)) WITHOUT ROWID"
+        )
+        db.execute("CREATE TABLE groups (seq INTEGER PRIMARY KEY, data BLOB)")
+        db.execute("BEGIN")
+        self._recent: dict[tuple[str, str], int] = {}
+        self._pending: list[tuple[int, int, int, str]] = []
+
+    def group_of(self, key: tuple[str, str], number: int) -> int:
+        """The group of a row with this (vendor id, invoice number): the first row that had it."""
+        group = self._recent.get(key)
+        if group is None:
+            found = self.db.execute("SELECT grp FROM keys WHERE vendor = ? AND invoice = ?", key).fetchone()
+            if found is None:
+                self.db.execute("INSERT INTO keys VALUES (?, ?, ?)", (*key, number))
+                group = number
+            else:
+                group = found[0]
+            self._recent[key] = group
+            if len(self._recent) > _RECENT_KEYS:
+                del self._recent[next(iter(self._recent))]
+        return group
+
+    def add(self, group: int, number: int, width: int, cells: list[str]) -> None:
+        self._pending.append((group, number, width, json.dumps(cells, ensure_ascii=False)))
+        if len(self._pending) >= _INSERT_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", self._pending)
+            self._pending = []
+
+    def grouped(self, fields: Sequence[str]) -> Iterator[list[_Row]]:
+        """The rows, group by group in order of their first row."""
+        self.flush()
+        rows: list[_Row] = []
+        current = None
+        for group, number, width, cells in self.db.execute(
+            "SELECT grp, number, width, cells FROM rows ORDER BY grp, number"
+        ):
+            if group != current and rows:
+                yield rows
+                rows = []
+            current = group
+            rows.append(
+                _Row(number=number, cells=dict(zip(fields, json.loads(cells), strict=True)), width=width)
+            )
+        if rows:
+            yield rows
+
+
+def parse_export(
+    data: IO[bytes] | bytes, *, file_name: str, template: FileTemplate, max_bytes: int | None = None
+) -> ExportGroups:
     """Read one Stampli export file into invoice groups, in order of their first row.
 
-    :param data: the file's content, as bytes or a binary file object (read to its end).
+    The file is read in two passes, neither of which holds the file or its rows in memory. The
+    first decodes and parses it a chunk at a time, makes every whole-file check and spills the
+    rows to a temporary SQLite database on disk; the second checks the invoices group by group
+    and stores the results there too. So a file that is refused as a whole raises
+    :class:`FileRejected` here, before any group can be used, and no group is ever read from a
+    file that turns out broken further on.
+
+    :param data: the file's content, as bytes or a binary file object (read from its current
+        position to its end; it is not closed; a non-seekable one is first copied to a spooled
+        temporary file).
     :param file_name: the file's name, used in every problem and in row-based source ids.
     :param template: the tenant's file layout.
-    :returns: one group per (vendor id, invoice number) pair, plus one group per row that lacks
-        either. Each group has an invoice or the problems that prevent it.
-    :raises FileRejected: when the file as a whole cannot be read: not UTF-8, a quoted value that
-        is never closed, a required column missing from the header row, a column appearing twice,
-        no invoice rows, more than ``template.max_rows`` of them, or a line number longer than any
-        export writes (20 characters; thousands of digits would otherwise make ``int()`` fail).
+    :param max_bytes: refuse a file larger than this many bytes (``None``: no limit).
+    :returns: the groups (:class:`ExportGroups`, a read-only sequence backed by disk): one per
+        (vendor id, invoice number) pair, plus one per row that lacks either. Each group has an
+        invoice or the problems that prevent it. Close it when done.
+    :raises FileRejected: when the file as a whole cannot be read: larger than ``max_bytes``, not
+        UTF-8, a quoted value that is never closed, a value longer than :data:`MAX_CELL_CHARS`, a
+        required column missing from the header row, a column appearing twice, no invoice rows,
+        more than ``template.max_rows`` of them, or a line number longer than any export writes
+        (20 characters; thousands of digits would otherwise make ``int()`` fail). A file that is
+        not UTF-8 is reported as such whatever else is wrong with it.
+    :raises TypeError: when ``data`` is a text file.
     """
-    text = _decode(_read_bytes(data), file_name, template.delimiter)
-    records = _records(text, file_name, template.delimiter)
-    first = next(records, None)
-    header_cells = first[1] if first is not None else []
-    if not any(cell.strip() for cell in header_cells):
-        if not any(cell.strip() for _, cells in records for cell in cells):
-            raise FileRejected(
-                Problem(file_name, None, None, "the file is empty: no header row and no invoice rows")
+    # Python's limit is process-wide: it is only ever raised, never lowered, here.
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
+    content = _Content(data, max_bytes)
+    try:
+        if max_bytes is not None and (content.size > max_bytes or not content.complete):
+            # A stream that cannot seek was copied only up to the limit: its size is not known.
+            size = (
+                f"{content.size} bytes, more than the {max_bytes}"
+                if content.complete
+                else (f"more than the {max_bytes} bytes")
             )
-        raise FileRejected(
-            Problem(file_name, 1, None, "the header row is blank (the first row must name the columns)")
-        )
-    headers = template.columns.model_dump()
-    positions = _match_header(header_cells, headers, file_name)
-    width = len(header_cells)
-
-    groups: dict[tuple[str, str] | int, list[_Row]] = {}
-    data_rows = 0
-    for number, cells in records:
-        if not any(cell.strip() for cell in cells):
-            continue
-        data_rows += 1
-        if data_rows > template.max_rows:
             raise FileRejected(
                 Problem(
                     file_name,
-                    number,
                     None,
-                    f"the file has more than {template.max_rows} invoice rows (template.max_rows); "
-                    "ask for smaller exports or raise the limit",
+                    None,
+                    f"the file has {size} allowed (sftp.max_file_bytes); ask for smaller exports or raise "
+                    "the limit",
                 )
             )
-        row = _Row(
-            number=number,
-            cells={field: cells[index] if index < len(cells) else "" for field, index in positions.items()},
-            width=len(cells),
-        )
-        vendor_id, invoice_number = row.text("vendor_id"), row.text("invoice_number")
-        key: tuple[str, str] | int = (vendor_id, invoice_number) if vendor_id and invoice_number else number
-        groups.setdefault(key, []).append(row)
-    if not groups:
-        raise FileRejected(Problem(file_name, None, None, "the file has a header row but no invoice rows"))
-    return [_check_group(file_name, template, headers, width, rows) for rows in groups.values()]
+        spill = _Spill()
+        try:
+            try:
+                headers, fields, width = _spill_rows(content, file_name, template, spill)
+            except UnicodeDecodeError:
+                rejection = _not_utf8(content, file_name, template.delimiter)
+                if rejection is None:  # pragma: no cover - the decoder failed on bytes that decode
+                    raise
+                raise rejection from None
+            except FileRejected as rejected:
+                # Whatever else is wrong, a file that is not UTF-8 is reported as such.
+                rejection = _not_utf8(content, file_name, template.delimiter)
+                if rejection is not None:
+                    raise rejection from None
+                raise rejected from None
+            count = with_problems = 0
+            stored: list[tuple[int, bytes]] = []
+            for rows in spill.grouped(fields):
+                group = _check_group(file_name, template, headers, width, rows)
+                stored.append((count, pickle.dumps(group, protocol=pickle.HIGHEST_PROTOCOL)))
+                count += 1
+                with_problems += bool(group.problems)
+                if len(stored) >= _INSERT_BATCH:
+                    spill.db.executemany("INSERT INTO groups VALUES (?, ?)", stored)
+                    stored = []
+            spill.db.executemany("INSERT INTO groups VALUES (?, ?)", stored)
+            spill.db.execute("COMMIT")
+        except BaseException:
+            spill.db.close()
+            raise
+    finally:
+        content.close()
+    return ExportGroups(file_name, spill.db, count, with_problems)
+
+
+def _spill_rows(
+    content: _Content, file_name: str, template: FileTemplate, spill: _Spill
+) -> tuple[dict[str, Any], list[str], int]:
+    """The first pass: every whole-file check, the rows to ``spill``.
+
+    :returns: the configured headers, the template's fields the file has (in the order their
+        cells are spilled) and the header row's width.
+    """
+    with content.text() as text:
+        records = _records(text, file_name, template.delimiter)
+        first = next(records, None)
+        header_cells = first[1] if first is not None else []
+        _check_lengths(header_cells, 1, {}, file_name)
+        if not any(cell.strip() for cell in header_cells):
+            if not any(cell.strip() for _, cells in records for cell in cells):
+                raise FileRejected(
+                    Problem(file_name, None, None, "the file is empty: no header row and no invoice rows")
+                )
+            raise FileRejected(
+                Problem(file_name, 1, None, "the header row is blank (the first row must name the columns)")
+            )
+        headers = template.columns.model_dump()
+        positions = _match_header(header_cells, headers, file_name)
+        fields = list(positions)
+        indexes = list(positions.values())
+        columns: dict[int, str | None] = {index: headers[field] for field, index in positions.items()}
+        vendor_at, invoice_at = positions["vendor_id"], positions["invoice_number"]
+
+        data_rows = 0
+        for number, cells in records:
+            _check_lengths(cells, number, columns, file_name)
+            if not any(cell.strip() for cell in cells):
+                continue
+            data_rows += 1
+            if data_rows > template.max_rows:
+                raise FileRejected(
+                    Problem(
+                        file_name,
+                        number,
+                        None,
+                        f"the file has more than {template.max_rows} invoice rows (template.max_rows); "
+                        "ask for smaller exports or raise the limit",
+                    )
+                )
+            width = len(cells)
+            vendor_id = cells[vendor_at].strip() if vendor_at < width else ""
+            invoice_number = cells[invoice_at].strip() if invoice_at < width else ""
+            group = (
+                spill.group_of((vendor_id, invoice_number), number)
+                if vendor_id and invoice_number
+                else number
+            )
+            spill.add(group, number, width, [cells[i] if i < width else "" for i in indexes])
+        if data_rows == 0:
+            raise FileRejected(
+                Problem(file_name, None, None, "the file has a header row but no invoice rows")
+            )
+    return headers, fields, len(header_cells)

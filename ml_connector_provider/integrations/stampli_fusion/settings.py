@@ -12,6 +12,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Ignored in header names: a byte order mark and the zero-width characters (U+200B to U+200D,
+# U+2060), which a spreadsheet or an earlier step may leave, unseen, before a column name.
+_INVISIBLE = str.maketrans("", "", "\u200b\u200c\u200d\u2060\ufeff")
+
+
+def fold_header(header: str) -> str:
+    """A column name as it is compared: without byte order marks and zero-width characters, runs
+    of blanks as one space, trimmed and case-folded (``"\\ufeffInvoice  date "`` → ``"invoice date"``).
+    """
+    return " ".join(header.translate(_INVISIBLE).split()).casefold()
+
 
 def _remote_directory(value: str) -> str:
     value = value.strip()
@@ -21,7 +32,8 @@ def _remote_directory(value: str) -> str:
 
 
 class StampliColumns(BaseModel):
-    """The header text of each column of a Stampli export (matched case-insensitively, blanks trimmed).
+    """The header text of each column of a Stampli export (matched as :func:`fold_header` folds them:
+    case-insensitively, blanks trimmed, byte order marks and zero-width characters ignored).
 
     Columns typed ``str`` are required: a file without one of them is refused as a whole.
     Columns typed ``str | None`` are optional: ``None`` means the tenant's files do not have
@@ -54,7 +66,7 @@ class StampliColumns(BaseModel):
         for name, header in self.model_dump().items():
             if header is None:
                 continue
-            folded = " ".join(str(header).split()).casefold()
+            folded = fold_header(str(header))
             if not folded:
                 raise ValueError(f"column {name} must not be blank (use null for an absent optional column)")
             if folded in seen:
@@ -129,6 +141,16 @@ class StampliSftpSettings(BaseModel):
         description=(
             "Seconds since a file's last modification before it is read; a file whose size or "
             "modification time changes while it is read is left for the next run."
+        ),
+    )
+
+    max_file_bytes: int = Field(
+        default=256 * 2**20,
+        ge=1,
+        description=(
+            "Largest export file read, in bytes (default 256 MiB). A bigger file is moved to the "
+            "error directory, with a reason file, without being downloaded; the other files are "
+            "still read."
         ),
     )
 

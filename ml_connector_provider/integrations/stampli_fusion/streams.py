@@ -1,8 +1,9 @@
 """Stampli → Oracle Fusion AP: the streams of the ``stampli_fusion`` integration.
 
 ``invoices``
-    Reads the complete export files of the tenant's SFTP outbound directory, one page of invoices
-    per file, and posts each invoice to Fusion payables once. A file is acknowledged only after
+    Reads the complete export files of the tenant's SFTP outbound directory, in pages of at most
+    500 invoices (a file larger than ``sftp.max_file_bytes`` is quarantined without being
+    downloaded), and posts each invoice to Fusion payables once. A file is acknowledged only after
     every batch read from it is committed to the ledger (:meth:`Stream.finish`): it is then moved to
     the archive directory, or to the error directory with a reason file when it could not be read
     at all. Its checksum is recorded in the ledger, so a re-upload of the same content is archived
@@ -66,17 +67,51 @@ REASON_SUFFIX = ".reason.txt"
 PROBLEMS_SUFFIX = ".problems.txt"
 
 
+#: Lines of a ``.problems.txt`` file at most (one invoice a line); the rest are counted.
+MAX_PROBLEM_LINES = 10_000
+
+
 @dataclass
 class _FileAction:
     """What to do with one file once the run's batches are committed."""
 
     file: RemoteFile
-    checksum: str
+    checksum: str | None  # None: the file was not downloaded (too large)
     destination: str
-    outcome: str | None  # "processed" / "failed"; None: already finished in the ledger (a re-upload)
+    # "processed" / "failed"; None: nothing to record in the ledger (a re-upload, already finished
+    # there, or a file too large to be downloaded)
+    outcome: str | None
     detail: str
     reason: str | None = None  # written next to the moved file
     reason_suffix: str = REASON_SUFFIX
+
+
+class _ProblemList:
+    """The lines of a ``.problems.txt`` file, the first :data:`MAX_PROBLEM_LINES` kept in memory
+    and the others only counted (a file may hold hundreds of thousands of invoices)."""
+
+    def __init__(self) -> None:
+        self.limit = MAX_PROBLEM_LINES
+        self.lines: list[str] = []
+        self.left_out = 0
+
+    def add(self, line: str) -> None:
+        if len(self.lines) < self.limit:
+            self.lines.append(line)
+        else:
+            self.left_out += 1
+
+    def text(self) -> str | None:
+        """The file's content, ``None`` when no invoice had problems."""
+        if not self.lines:
+            return None
+        text = "\n".join(self.lines)
+        if self.left_out:
+            text += (
+                f"\n… and {self.left_out} more invoice(s) with problems, not listed here; each is a "
+                "dead letter of the run, with its problems"
+            )
+        return text
 
 
 class StampliInvoicesToFusion(Stream):
@@ -92,6 +127,8 @@ class StampliInvoicesToFusion(Stream):
 
     source_system = "stampli"
     target_system = "fusion"
+    #: Invoices per page read from a file (the engine batches them further).
+    page_size = 500
 
     @classmethod
     def from_context(cls, ctx: StreamContext) -> StampliInvoicesToFusion:
@@ -140,7 +177,8 @@ class StampliInvoicesToFusion(Stream):
     # -- reading ---------------------------------------------------------------------------------
 
     def read(self, window: Window) -> Iterable[Sequence[SourceRecord]]:
-        """One page per complete export file in the outbound directory, oldest first.
+        """The invoices of every complete export file in the outbound directory, oldest file first,
+        in pages of at most :attr:`page_size` invoices (a page never mixes two files).
 
         The window is not used: the outbound directory is a queue, and a file leaves it only
         once its invoices are committed (:meth:`finish`).
@@ -167,16 +205,30 @@ class StampliInvoicesToFusion(Stream):
             )
         log.info("%s: %d complete export file(s) in %s", self.key, len(ready), sftp_settings.outbound_dir)
         for remote in ready:
-            page = self._read_file(remote)
-            if page:
-                yield page
+            yield from self._read_file(remote)
 
-    def _read_file(self, remote: RemoteFile) -> list[SourceRecord]:
+    def _read_file(self, remote: RemoteFile) -> Iterator[list[SourceRecord]]:
+        """The invoices of one file, a page at a time.
+
+        The whole file is parsed before the first page (so a file refused as a whole posts
+        nothing); its groups are then read back from disk a page at a time. The file's action
+        (archive, or quarantine) is registered once its last page has been taken, and carried out
+        by :meth:`finish` once every batch is committed.
+        """
         from ml_connector_provider.engine.core import describe_error
         from ml_connector_provider.integrations.stampli_fusion.csv_export import FileRejected, parse_export
         from ml_connector_provider.integrations.stampli_fusion.mapping import group_to_record
 
         sftp_settings = self.settings.sftp
+        limit = sftp_settings.max_file_bytes
+        if remote.size > limit:
+            reason = (
+                f"{remote.name}: the file has {remote.size} bytes, more than the {limit} allowed "
+                "(sftp.max_file_bytes); it was not read (ask for smaller exports or raise the limit)"
+            )
+            log.error("%s: %s is too large: %s", self.key, remote.path, reason)
+            self._quarantine(remote, None, reason)
+            return
         sftp = self._sftp()
         downloaded = sftp.download(remote.path)
         try:
@@ -189,7 +241,7 @@ class StampliInvoicesToFusion(Stream):
                     self.key,
                     remote.path,
                 )
-                return []
+                return
             checksum = downloaded.sha256
             tenant, integration = self.key.tenant, self.key.integration
             known = self.ledger.file_by_checksum(tenant, integration, checksum)
@@ -211,7 +263,7 @@ class StampliInvoicesToFusion(Stream):
                         detail=f"re-upload of {known.path} (already {known.outcome})",
                     )
                 )
-                return []
+                return
             if known is not None:
                 log.info(
                     "%s: %s was being processed by an earlier run; reading it again", self.key, remote.path
@@ -224,12 +276,11 @@ class StampliInvoicesToFusion(Stream):
             # other files of the listing are still posted in this run.
             try:
                 groups = parse_export(downloaded.data, file_name=remote.name, template=self.settings.template)
-                records = [group_to_record(g, changed_at=changed_at, file_checksum=checksum) for g in groups]
             except FileRejected as rejected:
                 reason = rejected.problem.describe()
                 log.error("%s: %s cannot be read: %s", self.key, remote.path, reason)
                 self._quarantine(remote, checksum, reason)
-                return []
+                return
             except (OSError, MemoryError):
                 raise  # this worker's disk or memory, not the file: the task fails, the file stays
             except Exception as error:
@@ -239,41 +290,55 @@ class StampliInvoicesToFusion(Stream):
                 )
                 log.error("%s: %s cannot be read", self.key, remote.path, exc_info=True)
                 self._quarantine(remote, checksum, reason)
-                return []
+                return
+            # The groups are on disk now: the download's spool is no longer needed.
+            downloaded.data.close()
+            with groups:
+                detail = f"{len(groups)} invoice(s), {groups.with_problems} with problems"
+                self.ledger.note_file(tenant, integration, checksum=checksum, detail=f"{detail}; posting")
+                log.info("%s: %s: %s", self.key, remote.path, detail)
+                problems = _ProblemList()
+                page: list[SourceRecord] = []
+                for group in groups:
+                    page.append(group_to_record(group, changed_at=changed_at, file_checksum=checksum))
+                    if group.problems:
+                        problems.add(f"{group.label}: " + "; ".join(p.describe() for p in group.problems))
+                    elif group.warnings:
+                        # Posted, but a person should look (template.formula_cells: flag).
+                        problems.add(
+                            f"{group.label}: posted, with warnings: "
+                            + "; ".join(w.describe() for w in group.warnings)
+                        )
+                    if len(page) >= self.page_size:
+                        yield page
+                        page = []
+                if page:
+                    yield page
+            self._actions.append(
+                _FileAction(
+                    remote,
+                    checksum,
+                    sftp_settings.archive_dir,
+                    outcome="processed",
+                    detail=detail,
+                    reason=problems.text(),
+                    reason_suffix=PROBLEMS_SUFFIX,
+                )
+            )
         finally:
             downloaded.data.close()
 
-        with_problems = [g for g in groups if g.problems]
-        detail = f"{len(groups)} invoice(s), {len(with_problems)} with problems"
-        problems_text = None
-        if with_problems:
-            problems_text = "\n".join(
-                f"{g.label}: " + "; ".join(p.describe() for p in g.problems) for g in with_problems
-            )
-        self._actions.append(
-            _FileAction(
-                remote,
-                checksum,
-                sftp_settings.archive_dir,
-                outcome="processed",
-                detail=detail,
-                reason=problems_text,
-                reason_suffix=PROBLEMS_SUFFIX,
-            )
-        )
-        self.ledger.note_file(tenant, integration, checksum=checksum, detail=f"{detail}; posting")
-        log.info("%s: %s: %s", self.key, remote.path, detail)
-        return records
-
-    def _quarantine(self, remote: RemoteFile, checksum: str, reason: str) -> None:
+    def _quarantine(self, remote: RemoteFile, checksum: str | None, reason: str) -> None:
         """Move ``remote`` to the error directory with ``reason`` next to it once the run's
-        batches are committed (:meth:`finish`); the ledger records the file as failed."""
+        batches are committed (:meth:`finish`); the ledger records the file as failed (a file
+        that was not downloaded, ``checksum`` ``None``, has no ledger record: the ledger knows
+        files by the checksum of their content)."""
         self._actions.append(
             _FileAction(
                 remote,
                 checksum,
                 self.settings.sftp.error_dir,
-                outcome="failed",
+                outcome="failed" if checksum is not None else None,
                 detail=reason,
                 reason=reason,
             )
@@ -299,7 +364,7 @@ class StampliInvoicesToFusion(Stream):
                 # The text quotes cells and file names: people open it, maybe in a spreadsheet.
                 sftp.write_text(moved + action.reason_suffix, lines_for_people(action.reason))
             log.info("%s: %s → %s (%s)", self.key, action.file.path, moved, action.detail)
-            if action.outcome is not None:
+            if action.outcome is not None and action.checksum is not None:
                 self.ledger.finish_file(
                     self.key.tenant,
                     self.key.integration,

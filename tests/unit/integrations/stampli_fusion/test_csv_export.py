@@ -5,6 +5,7 @@ import dataclasses
 import io
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ml_connector_provider.integrations.stampli_fusion.csv_export import (
+    MAX_CELL_CHARS,
+    ExportGroups,
     ExportInvoice,
     ExportLine,
     FileRejected,
@@ -1070,3 +1073,185 @@ def test_cells_quoted_in_messages_are_escaped_and_on_one_line() -> None:
     assert problem.message.startswith("'Office\\u000Asupplies \\u202Etxt.exe' differs from 'Office supplies'")
     assert "\n" not in problem.describe()
     assert "\u202e" not in problem.describe()
+
+
+# -- large files: reading in bounded memory -------------------------------------------------------
+
+
+def test_the_groups_are_a_sequence_read_back_from_disk() -> None:
+    data = csv_bytes([row(), row(**{"Invoice Number": "INV-2", "Invoice Amount": "60.00"}), line2()])
+    with parse_export(data, file_name=FILE, template=TEMPLATE) as groups:
+        assert isinstance(groups, ExportGroups)
+        assert (len(groups), groups.with_problems) == (2, 0)
+        ids = ["V100/INV-1001", "V100/INV-2"]
+        # Each iteration reads the groups afresh; indexing reads one group.
+        assert [g.source_id for g in groups] == ids
+        assert [g.source_id for g in groups] == ids
+        assert (groups[0].rows, groups[-1].rows, groups[1].source_id) == ((2, 4), (3,), ids[1])
+        assert [g.source_id for g in groups[::-1]] == ids[::-1]
+        assert groups[0].invoice == export_invoice(rows=(2, 4), lines=groups[0].invoice.lines)  # type: ignore[union-attr]
+        with pytest.raises(IndexError, match="out of range"):
+            groups[2]
+    with pytest.raises(ValueError, match=f"the invoice groups of {FILE} are closed"):
+        list(groups)
+
+
+def test_groups_with_problems_are_counted() -> None:
+    groups = parse(csv_bytes([row(), line2(**{"Line Amount": "x"})]))
+    assert (len(groups), groups.with_problems) == (1, 1)  # type: ignore[attr-defined]
+
+
+def test_rows_of_one_invoice_far_apart_are_grouped_among_thousands_of_invoices() -> None:
+    # More invoices than the parser remembers keys of: the second lines of the first invoices
+    # come after 6,000 other invoices and must still find their invoice.
+    count = 6000
+    first_lines = [row(**{"Invoice Number": f"INV-{n}"}) for n in range(count)]
+    second_lines = [line2(**{"Invoice Number": f"INV-{n}"}) for n in range(0, count, 1000)]
+    groups = parse(csv_bytes([*first_lines, *second_lines]), FileTemplate(max_rows=10_000))
+    assert len(groups) == count
+    merged = {g.source_id: g.rows for g in groups if len(g.rows) > 1}
+    assert merged == {f"V100/INV-{n}": (2 + n, 2 + count + n // 1000) for n in range(0, count, 1000)}
+    assert [g.source_id for g in groups][:3] == ["V100/INV-0", "V100/INV-1", "V100/INV-2"]
+    assert all(g.invoice is not None for g in groups if len(g.rows) > 1)
+
+
+def test_a_file_object_is_read_from_its_position_and_left_open() -> None:
+    data = csv_bytes([row(), line2()])
+    file = io.BytesIO(b"ignored prefix" + data)
+    file.seek(len(b"ignored prefix"))
+    assert [g.invoice for g in parse_export(file, file_name=FILE, template=TEMPLATE)] == [EXPECTED_INVOICE]
+    assert not file.closed
+
+
+class _Pipe(io.RawIOBase):
+    """A binary stream that cannot seek, like a pipe."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._data.read(min(len(buffer), 1000))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_a_stream_that_cannot_seek_is_read_too() -> None:
+    data = csv_bytes([row(), line2()])
+    [group] = parse_export(io.BufferedReader(_Pipe(data)), file_name=FILE, template=TEMPLATE)
+    assert group.invoice == EXPECTED_INVOICE
+    latin1 = csv_bytes([row(Description="Caf\u00e9"), line2()]).replace("\u00e9".encode(), b"\xe9")
+    offset = latin1.index(b"\xe9")
+    with pytest.raises(FileRejected, match=f"byte 0xE9 at offset {offset} "):
+        parse_export(io.BufferedReader(_Pipe(latin1)), file_name=FILE, template=TEMPLATE)
+    with pytest.raises(FileRejected) as caught:
+        parse_export(io.BufferedReader(_Pipe(data)), file_name=FILE, template=TEMPLATE, max_bytes=100)
+    assert str(caught.value) == (
+        f"{FILE}: the file has more than the 100 bytes allowed (sftp.max_file_bytes); "
+        "ask for smaller exports or raise the limit"
+    )
+
+
+def test_a_file_larger_than_max_bytes_is_refused_before_it_is_read() -> None:
+    data = csv_bytes([row(), line2()])
+    assert len(parse_export(data, file_name=FILE, template=TEMPLATE, max_bytes=len(data))) == 1
+    # Not UTF-8 either: the size is what is reported, the content is not read at all.
+    bad = data + b"\xff"
+    with pytest.raises(FileRejected) as caught:
+        parse_export(bad, file_name=FILE, template=TEMPLATE, max_bytes=len(data))
+    assert caught.value.problem == Problem(
+        FILE,
+        None,
+        None,
+        f"the file has {len(bad)} bytes, more than the {len(data)} allowed (sftp.max_file_bytes); "
+        "ask for smaller exports or raise the limit",
+    )
+
+
+def test_the_whole_file_is_checked_before_any_group_is_returned() -> None:
+    # The corrupt line number is on the last row: parse_export itself refuses the file, so no
+    # invoice of it can be handed on before the problem is found.
+    rows = [row(**{"Invoice Number": f"INV-{n}", "Invoice Amount": "60.00"}) for n in range(50)]
+    rows.append(line2(**{"Invoice Number": "INV-7", "Line Number": "1" * 30}))
+    with pytest.raises(FileRejected, match="row 52, column 'Line Number'"):
+        parse_export(csv_bytes(rows), file_name=FILE, template=TEMPLATE)
+
+
+def test_a_file_that_is_not_utf8_is_reported_as_such_whatever_else_is_wrong_earlier() -> None:
+    # The broken quoting on row 3 is met first, the undecodable byte on row 5 is what is reported
+    # (as when the file was decoded as a whole before being parsed).
+    data = (
+        csv_bytes([row()])
+        + b'INV-2,"V1"x,Acme\r\n'
+        + csv_bytes([line2(), row(Vendor="Caf\u00e9")])[len(csv_bytes([])) :].replace(
+            "\u00e9".encode(), b"\xe9"
+        )
+    )
+    error = rejected(data)
+    assert error.problem.row == 5
+    offset = data.index(b"\xe9")
+    assert f"byte 0xE9 at offset {offset} cannot be decoded" in str(error)
+    # Too many rows first, then the bad byte.
+    error = rejected(data.replace(b'"V1"x', b"V1"), FileTemplate(max_rows=1))
+    assert "is not UTF-8 text" in str(error)
+
+
+def test_an_undecodable_byte_far_into_a_file_is_located_exactly() -> None:
+    # Far beyond the first chunk read, after thousands of two-byte characters (some split between
+    # chunks), with a BOM.
+    rows = [
+        row(**{"Invoice Number": f"INV-{n}", "Description": "Caf\u00e9 \u00e9t\u00e9"}) for n in range(4000)
+    ]
+    data = csv_bytes(rows, bom=True)
+    for position in (len(data) - 40, len(data) // 2 + 3):
+        broken = data[:position] + b"\x80" + data[position:]
+        error = rejected(broken)
+        assert f"byte 0x80 at offset {position} cannot be decoded" in str(error)
+        assert error.problem.row == broken[:position].count(b"\r\n") + 1
+    # A multi-byte sequence cut short by the end of the file.
+    error = rejected(data + b"\xc3")
+    assert f"byte 0xC3 at offset {len(data)} cannot be decoded" in str(error)
+    assert error.problem.row == len(rows) + 2
+
+
+def test_a_value_longer_than_the_cell_limit_refuses_the_file_naming_row_and_column() -> None:
+    longest = "x" * MAX_CELL_CHARS
+    assert only(csv_bytes([row(Description=longest), line2(Description=longest)])).invoice is not None
+    error = rejected(csv_bytes([row(), line2(Description=longest + "y")]))
+    assert error.problem == Problem(
+        FILE,
+        3,
+        "Description",
+        f"the value in column {HEADER.index('Description') + 1} is longer than {MAX_CELL_CHARS} characters "
+        f"({MAX_CELL_CHARS + 1}); no export writes one this long (is a quote not closed where it should be?)",
+    )
+    # In a column the template does not know.
+    data = csv_bytes([[*row().values(), "z" * (MAX_CELL_CHARS + 5)]], header=[*HEADER, "Approver"])
+    assert rejected(data).problem.row == 2
+    assert rejected(data).problem.column is None
+    assert f"the value in column {len(HEADER) + 1} is longer than" in str(rejected(data))
+
+
+def test_a_value_longer_than_the_csv_reader_takes_refuses_the_file_naming_its_row() -> None:
+    # An opening quote never closed, with megabytes of rows after it.
+    tail = csv_bytes([line2()] * 20_000)[len(csv_bytes([])) :]
+    data = csv_bytes([row()]) + b'INV-2,V1,"Acme\r\n' + tail
+    error = rejected(data)
+    assert str(error) == (
+        f"{FILE} row 3: a value in this row is longer than 1048576 characters; no export writes one "
+        "this long (is a quote not closed where it should be?)"
+    )
+
+
+@pytest.mark.parametrize("invisible", ["\ufeff", "\u200b", "\u200c", "\u200d", "\u2060", "\u200b\ufeff "])
+def test_invisible_characters_around_a_header_name_are_ignored(invisible: str) -> None:
+    # An optional column whose name carries an invisible character is still read, and so is the
+    # first column after a second byte order mark.
+    header = [f"{invisible}{name}" if name in ("Description", "Invoice Number") else name for name in HEADER]
+    cells = [[values[name] for name in HEADER] for values in (row(), line2())]
+    group = only(csv_bytes(cells, header=header, bom=True))
+    assert group.invoice == EXPECTED_INVOICE
+    assert group.invoice is not None
+    assert group.invoice.description == "Office supplies"
