@@ -160,12 +160,16 @@ def test_problems_file_quotes_cells_safely_and_flagged_invoices_post(
     problems = sshd.local_path(sshd.remote_path("archive/A_text.csv.problems.txt")).read_text("utf-8")
     _assert_safe(problems)
     lines = problems.splitlines()
-    assert len(lines) == 3
+    # three dead-lettered invoices, and the one posted with a flagged cell
+    assert len(lines) == 4
     assert lines[0].startswith("'=1+1 (Vendor ID 1001): A_text.csv row 2, column 'Currency': 'XXQ' is not")
     assert lines[1].startswith(
         "T-\\u001B[2J\\u202E9 (Vendor ID 1001): A_text.csv row 3, column 'Invoice Number'"
     )
     assert "U+202E (RIGHT-TO-LEFT OVERRIDE)" in lines[2]
+    assert lines[3].startswith(
+        "T-3 (Vendor ID 1001): posted, with warnings: A_text.csv row 6, column 'Description'"
+    )
 
 
 def test_reason_file_of_a_quarantined_file_is_safe(
