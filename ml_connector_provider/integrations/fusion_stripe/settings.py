@@ -20,10 +20,10 @@ class GeneralLedgerSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ledger_id: str = Field(pattern=r"^\d+$", description="Fusion ledger id (ParameterList LedgerId).")
+    ledger_id: str = Field(pattern=r"^[0-9]+$", description="Fusion ledger id (ParameterList LedgerId).")
     ledger_name: str = Field(min_length=1, description="Fusion ledger name (GL_INTERFACE LEDGER_NAME).")
     data_access_set_id: str = Field(
-        pattern=r"^\d+$", description="Data access set id (ParameterList DataAccessSetId)."
+        pattern=r"^[0-9]+$", description="Data access set id (ParameterList DataAccessSetId)."
     )
     journal_source: str = Field(
         default="Spreadsheet",

@@ -231,7 +231,7 @@ ERROR_CASES: list[Any] = [
     _acme_case(
         "gl-bad-ledger-id",
         _acme_gl(ledger_id="US-300"),
-        r"settings.gl.ledger_id: invalid value 'US-300' (must match ^\d+$)",
+        r"settings.gl.ledger_id: invalid value 'US-300' (must match ^[0-9]+$)",
     ),
     _acme_case(
         "gl-same-accounts",

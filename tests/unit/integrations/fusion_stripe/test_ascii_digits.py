@@ -17,3 +17,25 @@ def test_onboarding_sort_keys_never_fail_on_other_digits() -> None:
     values = ["10", "9", "12²", "١٢٣", "A"]
     assert sorted(values, key=_sort_key) == ["9", "10", "12²", "A", "١٢٣"]
     assert _sort_key("9" * 5000) == (1, "9" * 5000)
+
+
+def test_fusion_ledger_ids_in_settings_take_the_digits_0_to_9_only() -> None:
+    import pydantic
+    import pytest
+
+    from ml_connector_provider.integrations.fusion_stripe.settings import GeneralLedgerSettings
+
+    base = {
+        "ledger_name": "US Primary",
+        "data_access_set_id": "300000046975980",
+        "cash_clearing_account": "101-000-11250-000-000",
+        "ar_suspense_account": "101-000-12100-000-000",
+        "fee_account": "101-000-61500-000-000",
+    }
+    assert (
+        GeneralLedgerSettings.model_validate({**base, "ledger_id": "300000046975971"}).ledger_id
+        == "300000046975971"
+    )
+    for foreign in ("٣٠٠", "３００"):
+        with pytest.raises(pydantic.ValidationError, match="ledger_id"):
+            GeneralLedgerSettings.model_validate({**base, "ledger_id": foreign})
