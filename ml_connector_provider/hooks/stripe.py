@@ -675,14 +675,6 @@ class ReadableHTTPXClient(stripe.HTTPXClient):
         body, status, response_headers = readable_answer(answer, self._secrets)
         return (body.encode("utf-8") if isinstance(body, str) else body), status, response_headers
 
-    def request(
-        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
-    ) -> tuple[bytes, int, Mapping[str, str]]:
-        """One blocking request (only with ``allow_sync_methods=True``), made readable likewise."""
-        answer = super().request(method, url, headers, post_data)
-        body, status, response_headers = readable_answer(answer, self._secrets)
-        return (body.encode("utf-8") if isinstance(body, str) else body), status, response_headers
-
 
 class PacedRequestsClient(stripe.RequestsClient):
     """``stripe.RequestsClient`` whose every request — the SDK's retries included — first waits

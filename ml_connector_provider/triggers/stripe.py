@@ -302,8 +302,8 @@ class StripeEventTrigger(BaseTrigger):
         while True:
             try:
                 tally = await self._poll_once(client)
-            except Exception as error:  # noqa: BLE001 - sorted into retry or error event below
-                error = typed_stripe_error(error, settings.api_key, settings.webhook_secret)
+            except Exception as raised:  # noqa: BLE001 - sorted into retry or error event below
+                error = typed_stripe_error(raised, settings.api_key, settings.webhook_secret)
                 message = describe_error(error, settings.api_key, settings.webhook_secret)
                 if not is_transient(error):
                     return self._error(f"listing Stripe events failed: {message}")
