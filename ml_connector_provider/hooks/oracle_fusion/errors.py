@@ -24,6 +24,7 @@ __all__ = [
     "FusionEssJobError",
     "FusionEssRequestNotFound",
     "FusionEssTimeout",
+    "FusionFilterValueError",
     "FusionResponseError",
     "OracleFusionError",
     "api_error",
@@ -64,6 +65,27 @@ class FusionBadRequest(FusionApiError):
 
 class FusionResponseError(OracleFusionError):
     """A Fusion answer broke the REST contract (not JSON, no ``items``, ``hasMore`` without items)."""
+
+
+class FusionFilterValueError(OracleFusionError, ValueError):
+    """A value (from a record: a supplier or invoice number…) cannot be written into a ``q`` filter
+    without changing its meaning, so no request is sent: a data error of the record that holds it.
+
+    :param attribute: the attribute the value was for.
+    :param value: the value.
+    :param reason: why it cannot be written.
+    """
+
+    def __init__(self, attribute: str, value: object, reason: str) -> None:
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = f"{shown[:60]}…{shown[-10:]} ({len(str(value))} characters)"
+        super().__init__(
+            f"the value {shown} of {attribute} cannot be used in an Oracle Fusion filter: {reason}"
+        )
+        self.attribute = attribute
+        self.value = value
+        self.reason = reason
 
 
 class FusionEssRequestNotFound(OracleFusionError):

@@ -25,6 +25,7 @@ from ml_connector_provider.hooks.oracle_fusion.errors import (
     api_error,
 )
 from ml_connector_provider.hooks.oracle_fusion.query import (
+    check_filter_value,
     comparable,
     equality_filter,
     in_filters,
@@ -222,6 +223,16 @@ class FusionRestClient:
         entry = body.get("Resources", {}).get(resource) if isinstance(body.get("Resources"), dict) else None
         return entry if isinstance(entry, dict) else body
 
+    def check_lookup_value(self, attribute: str, value: Any) -> None:
+        """Refuse, before any request, a value (from a record) that cannot be looked up with
+        :meth:`find_by_attribute` or :meth:`find_matching` in this connection's ``q`` dialect;
+        callers dead-letter the record that holds it instead of failing the whole batch.
+
+        :raises FusionFilterValueError: the value cannot be used; the message names the attribute
+            and the value (see :func:`~ml_connector_provider.hooks.oracle_fusion.query.check_filter_value`).
+        """
+        check_filter_value(attribute, value, version=self.rest_framework_version)
+
     def find_by_attribute(
         self,
         resource: str,
@@ -234,9 +245,11 @@ class FusionRestClient:
 
         With framework version 2 or later: one query ``attribute in ('a', 'b', …)`` per 100 values
         (text single-quoted with ``'`` doubled, numbers bare). The version 1 dialect has no ``in``:
-        one query ``attribute=value`` per value; a value that dialect cannot express (a ``;``,
-        surrounding quotes or blanks, an ``and``/``or`` followed by an operator) raises
-        ``ValueError``. Either way the answer is filtered on the client to exact equality, so a
+        one query ``attribute=value`` per value. A value that cannot be written without changing
+        the filter's meaning (in version 1 a ``;``, surrounding quotes or blanks, an ``and``/``or``
+        followed by an operator; in any version control characters or more than 4,000
+        characters) raises :class:`FusionFilterValueError` (a ``ValueError``) before any request;
+        :meth:`check_lookup_value` tells a caller so beforehand. Either way the answer is filtered on the client to exact equality, so a
         server that matches case-insensitively or treats ``%`` as a wildcard cannot add rows.
 
         :param resource: the collection, e.g. ``journalBatches``.
