@@ -1187,7 +1187,10 @@ class StripeHook(BaseHook):
     def events_between(self, types: Sequence[str], start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Events of ``types`` with ``start <= created < end``, each once, oldest first.
 
-        Sorted by ``(created, id)``; repeats (Stripe's at-least-once lists) are dropped by id.
+        Sorted by ``(created, id)``; repeats (Stripe's at-least-once lists) are dropped by id. An
+        event without a text ``id`` or an integer ``created`` cannot be placed: it is returned
+        first, as listed, for the caller to report (see
+        :func:`~ml_connector_provider.integrations.fusion_stripe.events.event_problem`).
         More than 20 exact types are asked for in several requests; each wildcard type in a
         request of its own. Stripe only keeps :data:`EVENT_RETENTION`: a window reaching further
         back is logged as a warning and silently misses what expired.
@@ -1216,11 +1219,18 @@ class StripeHook(BaseHook):
         if not names:
             queries = [[]]
         found: dict[str, dict[str, Any]] = {}
+        unreadable: list[Any] = []
         for query in queries:
             for event in self.iter_events(types=query, created=created):
-                if low <= int(event["created"]) < high:
-                    found.setdefault(str(event["id"]), event)
-        return sorted(found.values(), key=lambda e: (int(e["created"]), str(e["id"])))
+                event_id = event.get("id") if isinstance(event, Mapping) else None
+                when = event.get("created") if isinstance(event, Mapping) else None
+                if not isinstance(event_id, str) or isinstance(when, bool) or not isinstance(when, int):
+                    # Listed for this window but not placeable in it: kept (first) for the
+                    # caller to report, never silently dropped.
+                    unreadable.append(event)
+                elif low <= when < high:
+                    found.setdefault(event_id, event)
+        return unreadable + sorted(found.values(), key=lambda e: (int(e["created"]), str(e["id"])))
 
     # -- webhooks -------------------------------------------------------------------------------
 
@@ -1294,13 +1304,24 @@ class StripeHook(BaseHook):
             )
             items = list(page.data)
             for item in reversed(items) if backwards else items:
-                yield item.to_dict()
+                # An entry that is not an object (a broken answer) is passed on as it came, for
+                # the caller's checks to name, rather than failing the whole page here.
+                yield item.to_dict() if isinstance(item, stripe.StripeObject) else item
             if not page.has_more or not items:
                 return
+            ids = [getattr(item, "id", None) for item in items]
+            cursor = next(
+                (i for i in (ids if backwards else reversed(ids)) if isinstance(i, str) and i), None
+            )
+            if cursor is None:
+                raise stripe.APIError(
+                    f"Stripe's list of {label} says more follow but no entry of the page has an id to "
+                    "continue after; stopping instead of reading the same page again"
+                )
             if backwards:
-                params["ending_before"] = items[0].id
+                params["ending_before"] = cursor
             else:
-                params["starting_after"] = items[-1].id
+                params["starting_after"] = cursor
 
     def test_connection(self) -> tuple[bool, str]:
         """Call ``GET /v1/balance`` once (no retries); never raises, never shows the key."""
