@@ -389,53 +389,46 @@ class SftpUnreachableError(SftpConnectionError):
     transient = True
 
 
-class SftpPermissionError(StampliSftpError, PermissionError):
-    """The SFTP account may not do this to a directory or file (list, read, create, rename, write).
+class _SftpPathError(StampliSftpError, OSError):
+    """An :class:`OSError` of the hook about one remote path (the message names server and path).
 
     :param message: names the server, the operation and the path.
     :param path: the remote path concerned.
     """
 
+    code = errno.EIO
+
     def __init__(self, message: str, *, path: str) -> None:
-        super().__init__(errno.EACCES, message)
+        super().__init__(self.code, message)
         self.message = message
         self.path = path
 
     def __str__(self) -> str:
         return self.message
 
-
-class SftpNotFoundError(StampliSftpError, FileNotFoundError):
-    """A remote directory or file does not exist.
-
-    :param message: names the server and the path.
-    :param path: the remote path concerned.
-    """
-
-    def __init__(self, message: str, *, path: str) -> None:
-        super().__init__(errno.ENOENT, message)
-        self.message = message
-        self.path = path
-
-    def __str__(self) -> str:
-        return self.message
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_path_error, (type(self), self.message, self.path))
 
 
-class SftpWriteError(StampliSftpError, OSError):
+def _rebuild_path_error(cls: type[_SftpPathError], message: str, path: str) -> _SftpPathError:
+    return cls(message, path=path)
+
+
+class SftpPermissionError(_SftpPathError, PermissionError):
+    """The SFTP account may not do this to a directory or file (list, read, create, rename, write)."""
+
+    code = errno.EACCES
+
+
+class SftpNotFoundError(_SftpPathError, FileNotFoundError):
+    """A remote directory or file does not exist."""
+
+    code = errno.ENOENT
+
+
+class SftpWriteError(_SftpPathError):
     """The SFTP server failed a write it was allowed to make (a full disk or an exhausted quota
-    is reported by SFTP version 3 servers only as a generic "Failure").
-
-    :param message: names the server, the path and the bytes being written.
-    :param path: the remote file being written.
-    """
-
-    def __init__(self, message: str, *, path: str) -> None:
-        super().__init__(errno.EIO, message)
-        self.message = message
-        self.path = path
-
-    def __str__(self) -> str:
-        return self.message
+    is reported by SFTP version 3 servers only as a generic "Failure")."""
 
 
 # -- the hook --------------------------------------------------------------------------------------

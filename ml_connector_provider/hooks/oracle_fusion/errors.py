@@ -13,6 +13,7 @@ for a collection page, the offset.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ml_connector_provider.transport import HttpStatusError
 from ml_connector_provider.transport.errors import body_excerpt
@@ -86,6 +87,9 @@ class FusionFilterValueError(OracleFusionError, ValueError):
         self.attribute = attribute
         self.value = value
         self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.attribute, self.value, self.reason))
 
 
 class FusionEssRequestNotFound(OracleFusionError):
