@@ -249,14 +249,16 @@ class FusionRestClient:
         the filter's meaning (in version 1 a ``;``, surrounding quotes or blanks, an ``and``/``or``
         followed by an operator; in any version control characters or more than 4,000
         characters) raises :class:`FusionFilterValueError` (a ``ValueError``) before any request;
-        :meth:`check_lookup_value` tells a caller so beforehand. Either way the answer is filtered on the client to exact equality, so a
-        server that matches case-insensitively or treats ``%`` as a wildcard cannot add rows.
+        :meth:`check_lookup_value` tells a caller so beforehand. Either way the answer is filtered
+        on the client to exact equality, so a server that matches case-insensitively or treats
+        ``%`` as a wildcard cannot add rows.
 
         :param resource: the collection, e.g. ``journalBatches``.
         :param attribute: a queryable attribute, e.g. ``BatchName``.
         :param values: the values looked for (``None`` and repeats are ignored).
         :param expand: children to inline.
         :raises FusionBadRequest: Fusion refused the filter (e.g. the attribute is not queryable).
+        :raises FusionFilterValueError: a value cannot be written into the filter.
         """
         wanted = [value for value in values if value is not None]
         queries = in_filters(attribute, wanted, version=self.rest_framework_version)
