@@ -231,8 +231,9 @@ def v1_value(attribute: str, value: Any) -> str:
         raise FusionFilterValueError(
             attribute,
             text,
-            "the REST framework version 1 q dialect has no quoting for it (a ';', surrounding quotes "
-            "or blanks, or 'and'/'or' before an operator); use rest_framework_version 2 or later",
+            "it cannot be written in the REST framework version 1 q dialect, which has no quoting (a "
+            "';', surrounding quotes or blanks, or 'and'/'or' before an operator); use "
+            "rest_framework_version 2 or later",
         )
     return text
 
