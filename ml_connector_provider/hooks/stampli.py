@@ -31,10 +31,12 @@ worker's time zone.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import posixpath
 import secrets
+import socket
 import stat as stat_module
 import tempfile
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
@@ -60,7 +62,12 @@ __all__ = [
     "ExportWatch",
     "HostKeyVerificationError",
     "RemoteFile",
+    "SftpAuthenticationError",
     "SftpConnectionError",
+    "SftpNotFoundError",
+    "SftpPermissionError",
+    "SftpUnreachableError",
+    "SftpWriteError",
     "StampliHook",
     "StampliSftpError",
     "check_watch_arguments",
@@ -342,6 +349,19 @@ def describe_sftp_error(error: BaseException, secrets_: Iterable[str | None] = (
     return f"{name}: {message}" if message else name
 
 
+def _unreachable(error: BaseException) -> bool:
+    """Whether a connection failure says the server could not be reached (refused, timed out,
+    not resolved, dropped, no SSH banner) rather than that it refused us."""
+    if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError | socket.timeout | socket.gaierror):
+        return True
+    if isinstance(error, ConnectionError | EOFError | TimeoutError):
+        return True
+    text = str(error).lower()
+    return isinstance(error, paramiko.SSHException) and (
+        "banner" in text or "timed out" in text or "connection reset" in text or "eof" in text
+    )
+
+
 # -- errors ----------------------------------------------------------------------------------------
 
 
@@ -355,6 +375,60 @@ class SftpConnectionError(StampliSftpError):
 
 class HostKeyVerificationError(SftpConnectionError):
     """The SFTP server's host key is unknown, or differs from the pinned one."""
+
+
+class SftpAuthenticationError(SftpConnectionError):
+    """The SFTP server refused the login (wrong login, password or key). Retrying cannot help."""
+
+
+class SftpUnreachableError(SftpConnectionError):
+    """The SFTP server could not be reached or dropped the connection: refused, timed out, no
+    SSH banner, name not resolved. Usually transient: a later attempt (an Airflow task retry) may
+    succeed."""
+
+    transient = True
+
+
+class _SftpPathError(StampliSftpError, OSError):
+    """An :class:`OSError` of the hook about one remote path (the message names server and path).
+
+    :param message: names the server, the operation and the path.
+    :param path: the remote path concerned.
+    """
+
+    code = errno.EIO
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(self.code, message)
+        self.message = message
+        self.path = path
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_path_error, (type(self), self.message, self.path))
+
+
+def _rebuild_path_error(cls: type[_SftpPathError], message: str, path: str) -> _SftpPathError:
+    return cls(message, path=path)
+
+
+class SftpPermissionError(_SftpPathError, PermissionError):
+    """The SFTP account may not do this to a directory or file (list, read, create, rename, write)."""
+
+    code = errno.EACCES
+
+
+class SftpNotFoundError(_SftpPathError, FileNotFoundError):
+    """A remote directory or file does not exist."""
+
+    code = errno.ENOENT
+
+
+class SftpWriteError(_SftpPathError):
+    """The SFTP server failed a write it was allowed to make (a full disk or an exhausted quota
+    is reported by SFTP version 3 servers only as a generic "Failure")."""
 
 
 # -- the hook --------------------------------------------------------------------------------------
@@ -441,8 +515,48 @@ class StampliHook(SFTPHook):
     def _server(self) -> str:
         return f"{self.remote_host}:{self.port}"
 
-    def _missing(self, what: str, path: str) -> FileNotFoundError:
-        return FileNotFoundError(f"{what} {path!r} does not exist on SFTP server {self._server()}")
+    def _missing(self, what: str, path: str) -> SftpNotFoundError:
+        return SftpNotFoundError(f"{what} {path!r} does not exist on SFTP server {self._server()}", path=path)
+
+    @contextmanager
+    def _operation(self, action: str, path: str, *, size: int | None = None) -> Generator[None, None, None]:
+        """Turn the failures of one SFTP operation into the hook's typed errors, naming the server,
+        the operation and the path (never the password).
+
+        Permission denied becomes :class:`SftpPermissionError`; a generic "Failure" while writing
+        (how SFTP version 3 servers report a full disk or quota) :class:`SftpWriteError`; a
+        connection lost mid-operation :class:`SftpUnreachableError`. A missing path and the
+        hook's own errors pass unchanged.
+
+        :param action: what was being done, e.g. ``"list the directory"``.
+        :param path: the remote path concerned.
+        :param size: bytes being written, when writing.
+        """
+        where = f"SFTP server {self._server()} (connection {self.sftp_conn_id!r})"
+        try:
+            yield
+        except (StampliSftpError, FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise
+        except PermissionError:
+            raise SftpPermissionError(
+                f"{where} refused to {action} {path!r}: permission denied for the SFTP account "
+                f"{self.username!r}; ask the server's administrator for the rights this needs",
+                path=path,
+            ) from None
+        except (TimeoutError, paramiko.SSHException, EOFError, ConnectionError) as error:
+            raise SftpUnreachableError(
+                f"Lost the connection to {where} while trying to {action} {path!r} "
+                f"({describe_sftp_error(error, self._secrets)}); a later attempt may succeed"
+            ) from None
+        except OSError as error:
+            if size is None:
+                raise
+            raise SftpWriteError(
+                f"{where} failed to {action} {path!r} ({size} bytes): "
+                f"{describe_sftp_error(error, self._secrets)}. An SFTP server answers a full disk "
+                "or an exhausted quota this way; check the free space of the target directory",
+                path=path,
+            ) from None
 
     def _connect_error(self, error: Exception) -> SftpConnectionError:
         where = f"SFTP server {self._server()} (connection {self.sftp_conn_id!r})"
@@ -461,10 +575,16 @@ class StampliHook(SFTPHook):
                 f"extra nor in the worker's known_hosts. To trust it, {HOST_KEY_HINT}."
             )
         if isinstance(error, paramiko.AuthenticationException):
-            return SftpConnectionError(
+            return SftpAuthenticationError(
                 f"Logging in to {where} as {self.username!r} failed "
                 f"({describe_sftp_error(error, self._secrets)}); check the login and the password, "
                 "key_file or private_key of the connection."
+            )
+        if _unreachable(error):
+            return SftpUnreachableError(
+                f"Cannot reach {where}: {describe_sftp_error(error, self._secrets)}. The server may be "
+                "down, busy or behind a firewall; a later attempt may succeed (check host and port "
+                "if it persists)."
             )
         return SftpConnectionError(f"Cannot connect to {where}: {describe_sftp_error(error, self._secrets)}")
 
@@ -510,9 +630,11 @@ class StampliHook(SFTPHook):
         """The regular files of a remote directory (not sub-directories, links or others), by name.
 
         :param directory: absolute remote path (or relative to the login directory).
-        :raises FileNotFoundError: the directory does not exist.
+        :raises SftpNotFoundError: the directory does not exist (a ``FileNotFoundError``).
+        :raises SftpPermissionError: the account may not list it (a ``PermissionError``).
+        :raises SftpConnectionError: the server cannot be reached or refuses the login.
         """
-        with self.get_managed_conn() as sftp:
+        with self.get_managed_conn() as sftp, self._operation("list the directory", directory):
             try:
                 entries = sftp.listdir_attr(directory)
             except FileNotFoundError:
@@ -547,7 +669,7 @@ class StampliHook(SFTPHook):
 
         :raises IsADirectoryError: ``path`` is a directory (or another non-regular file).
         """
-        with self.get_managed_conn() as sftp:
+        with self.get_managed_conn() as sftp, self._operation("read the attributes of", path):
             attrs = self._stat_file(sftp, path)
         return None if attrs is None else self._as_remote_file(path, attrs)
 
@@ -641,7 +763,7 @@ class StampliHook(SFTPHook):
 
         :raises NotADirectoryError: the path, or one of its parents, is a file.
         """
-        with self.get_managed_conn() as sftp:
+        with self.get_managed_conn() as sftp, self._operation("create the directory", path):
             self._ensure_directory(sftp, path)
 
     def move(self, path: str, directory: str, *, name: str | None = None) -> str:
@@ -661,7 +783,7 @@ class StampliHook(SFTPHook):
         target_name = name or posixpath.basename(path)
         if not target_name or "/" in target_name:
             raise ValueError(f"{target_name!r} is not a file name")
-        with self.get_managed_conn() as sftp:
+        with self.get_managed_conn() as sftp, self._operation(f"move into {directory!r} the file", path):
             if not self._exists(sftp, path):
                 raise self._missing("file", path)
             self._ensure_directory(sftp, directory)
@@ -684,11 +806,13 @@ class StampliHook(SFTPHook):
 
         :param path: the remote file to create or replace.
         :param data: its content.
+        :raises SftpPermissionError: the account may not write there.
+        :raises SftpWriteError: the server failed the write (a full disk or quota, typically).
         """
         directory, name = posixpath.split(path)
         if not name:
             raise ValueError(f"{path!r} names no file")
-        with self.get_managed_conn() as sftp:
+        with self.get_managed_conn() as sftp, self._operation("write", path, size=len(data)):
             if directory:
                 self._ensure_directory(sftp, directory)
             partial = posixpath.join(directory, f".{name}.part-{secrets.token_hex(6)}")

@@ -83,6 +83,7 @@ __all__ = [
     "STRIPE_API_BASE",
     "TEST_RATE_LIMIT",
     "PacedRequestsClient",
+    "ReadableHTTPXClient",
     "StripeCallStats",
     "StripeConnectionSettings",
     "StripeHook",
@@ -90,6 +91,7 @@ __all__ = [
     "StripeRecordError",
     "hook_should_retry",
     "key_fingerprint",
+    "readable_answer",
     "route_template",
     "stripe_retry_after",
     "typed_stripe_error",
@@ -622,6 +624,58 @@ class EnvironmentOnceSession(requests.Session):
         return dict(found)
 
 
+def readable_answer(
+    answer: tuple[Any, int, Mapping[str, str]], secrets: Sequence[str] = ()
+) -> tuple[Any, int, Mapping[str, str]]:
+    """An HTTP client's ``(body, status, headers)`` as the SDK should read it.
+
+    An error answer whose body is not Stripe's JSON error (a gateway's HTML, text, or JSON of its
+    own such as ``{"error": "…"}``, on which the SDK itself would fail) gets its body replaced by
+    :func:`foreign_answer_message`: plain text, so the SDK raises a bare ``APIError`` whatever the
+    status (a gateway's 404 must not read as "no such object") and :func:`typed_stripe_error`
+    gives it the class its status calls for. Any other answer is returned unchanged. Both the
+    hook's blocking client (:class:`PacedRequestsClient`) and the trigger's asynchronous one
+    (:class:`ReadableHTTPXClient`) pass every whole answer through it.
+
+    :param answer: what the HTTP client returned.
+    :param secrets: exact values to hide from the message (the connection's key).
+    """
+    body, status, headers = answer
+    if status < 400:
+        return answer
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        return answer
+    return foreign_answer_message(status, text, secrets), status, headers
+
+
+class ReadableHTTPXClient(stripe.HTTPXClient):
+    """``stripe.HTTPXClient`` (the asynchronous client of the deferrable trigger) whose whole
+    answers pass through :func:`readable_answer`, like the hook's blocking client, so a gateway's
+    HTML 401, 429 or 502 becomes the typed SDK error with a readable message instead of an
+    ``AttributeError`` or markup.
+
+    :param secrets: exact values to hide from messages (the connection's key and signing secret).
+    :param kwargs: passed to ``stripe.HTTPXClient`` (``timeout`` …).
+    """
+
+    def __init__(self, *, secrets: Sequence[str | None] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._secrets = [secret for secret in secrets if secret]
+
+    async def request_async(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        """One request; its answer as :func:`readable_answer` makes it."""
+        answer = await super().request_async(method, url, headers, post_data)
+        body, status, response_headers = readable_answer(answer, self._secrets)
+        return (body.encode("utf-8") if isinstance(body, str) else body), status, response_headers
+
+
 class PacedRequestsClient(stripe.RequestsClient):
     """``stripe.RequestsClient`` whose every request — the SDK's retries included — first waits
     for a :class:`StripePacer` and is counted there.
@@ -640,22 +694,8 @@ class PacedRequestsClient(stripe.RequestsClient):
         self._secrets = [secret for secret in secrets if secret]
 
     def _readable(self, answer: tuple[Any, int, Mapping[str, str]]) -> tuple[Any, int, Mapping[str, str]]:
-        """An error answer whose body is not Stripe's JSON error (a gateway's HTML, text, or JSON
-        of its own such as ``{"error": "…"}``, on which the SDK itself would fail) with its body
-        replaced by :func:`foreign_answer_message`: plain text, so the SDK raises a bare
-        ``APIError`` whatever the status (a gateway's 404 must not read as "no such object") and
-        :func:`typed_stripe_error` gives it the class its status calls for."""
-        body, status, headers = answer
-        if status < 400:
-            return answer
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
-            return answer
-        return foreign_answer_message(status, text, self._secrets), status, headers
+        """The answer as :func:`readable_answer` makes it."""
+        return readable_answer(answer, self._secrets)
 
     def _use_environment_once_session(self) -> None:
         # The SDK keeps one session per thread and creates it on a thread's first request;
@@ -1147,7 +1187,10 @@ class StripeHook(BaseHook):
     def events_between(self, types: Sequence[str], start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Events of ``types`` with ``start <= created < end``, each once, oldest first.
 
-        Sorted by ``(created, id)``; repeats (Stripe's at-least-once lists) are dropped by id.
+        Sorted by ``(created, id)``; repeats (Stripe's at-least-once lists) are dropped by id. An
+        event without a text ``id`` or an integer ``created`` cannot be placed: it is returned
+        first, as listed, for the caller to report (see
+        :func:`~ml_connector_provider.integrations.fusion_stripe.events.event_problem`).
         More than 20 exact types are asked for in several requests; each wildcard type in a
         request of its own. Stripe only keeps :data:`EVENT_RETENTION`: a window reaching further
         back is logged as a warning and silently misses what expired.
@@ -1176,11 +1219,18 @@ class StripeHook(BaseHook):
         if not names:
             queries = [[]]
         found: dict[str, dict[str, Any]] = {}
+        unreadable: list[Any] = []
         for query in queries:
             for event in self.iter_events(types=query, created=created):
-                if low <= int(event["created"]) < high:
-                    found.setdefault(str(event["id"]), event)
-        return sorted(found.values(), key=lambda e: (int(e["created"]), str(e["id"])))
+                event_id = event.get("id") if isinstance(event, Mapping) else None
+                when = event.get("created") if isinstance(event, Mapping) else None
+                if not isinstance(event_id, str) or isinstance(when, bool) or not isinstance(when, int):
+                    # Listed for this window but not placeable in it: kept (first) for the
+                    # caller to report, never silently dropped.
+                    unreadable.append(event)
+                elif low <= when < high:
+                    found.setdefault(event_id, event)
+        return unreadable + sorted(found.values(), key=lambda e: (int(e["created"]), str(e["id"])))
 
     # -- webhooks -------------------------------------------------------------------------------
 
@@ -1254,13 +1304,24 @@ class StripeHook(BaseHook):
             )
             items = list(page.data)
             for item in reversed(items) if backwards else items:
-                yield item.to_dict()
+                # An entry that is not an object (a broken answer) is passed on as it came, for
+                # the caller's checks to name, rather than failing the whole page here.
+                yield item.to_dict() if isinstance(item, stripe.StripeObject) else item
             if not page.has_more or not items:
                 return
+            ids = [getattr(item, "id", None) for item in items]
+            cursor = next(
+                (i for i in (ids if backwards else reversed(ids)) if isinstance(i, str) and i), None
+            )
+            if cursor is None:
+                raise stripe.APIError(
+                    f"Stripe's list of {label} says more follow but no entry of the page has an id to "
+                    "continue after; stopping instead of reading the same page again"
+                )
             if backwards:
-                params["ending_before"] = items[0].id
+                params["ending_before"] = cursor
             else:
-                params["starting_after"] = items[-1].id
+                params["starting_after"] = cursor
 
     def test_connection(self) -> tuple[bool, str]:
         """Call ``GET /v1/balance`` once (no retries); never raises, never shows the key."""

@@ -8,9 +8,12 @@ request headers, request bodies, tokens or passwords.
 
 from __future__ import annotations
 
+import copy
+import html
 import json
+import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Self
 
 from ml_connector_provider.transport.redaction import redact_text
 
@@ -32,14 +35,48 @@ MAX_BODY = 64 * 1024
 _PRIVATE_HEADERS = frozenset({"set-cookie", "set-cookie2", "www-authenticate", "authorization"})
 
 
+# An HTML page (a gateway's or a load balancer's error page) rather than text or JSON.
+_HTML_START = re.compile(
+    r"\s*(?:<\?xml[^>]*>\s*)?<(?:!doctype\s+html|html|head|body|title|h1|p|div|center)\b", re.I
+)
+_HTML_INVISIBLE = re.compile(r"<(script|style|head)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_HTML_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.I | re.S)
+_HTML_TAG = re.compile(r"<[^>]*>")
+
+
+def is_html(text: str) -> bool:
+    """Whether a response body is an HTML page (a gateway's, load balancer's or login page)."""
+    return bool(_HTML_START.match(text))
+
+
+def html_text(text: str) -> str:
+    """The readable text of an HTML page, on one line: its title, then its visible text (the
+    title is not repeated when the text begins with it); scripts, styles and comments dropped,
+    tags removed, entities decoded. Text that is not an HTML page is returned unchanged.
+
+    :param text: a response body.
+    """
+    if not is_html(text):
+        return text
+    found = _HTML_TITLE.search(text)
+    title = " ".join(html.unescape(_HTML_TAG.sub(" ", found.group(1))).split()) if found else ""
+    visible = " ".join(html.unescape(_HTML_TAG.sub(" ", _HTML_INVISIBLE.sub(" ", text))).split())
+    if title and not visible.startswith(title):
+        visible = f"{title}: {visible}" if visible else title
+    return visible
+
+
 def body_excerpt(text: str, secrets: Iterable[str] = (), limit: int = MAX_EXCERPT) -> str:
     """A single-line, secret-free excerpt of a response body of at most ``limit`` characters.
+
+    An HTML page is reduced to its readable text first (:func:`html_text`), so a gateway's error
+    page reads as ``502 Bad Gateway nginx`` rather than as markup.
 
     :param text: the response body.
     :param secrets: literal values that must not appear.
     :param limit: maximum length of the excerpt, including the trailing ellipsis.
     """
-    flat = " ".join(text.split())
+    flat = " ".join(html_text(text).split())
     flat = redact_text(flat, secrets)
     if len(flat) > limit:
         flat = flat[: limit - 1] + "…"
@@ -62,6 +99,18 @@ class TransportError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def in_context(self, context: str) -> Self:
+        """A copy of this error (same class, same attributes) whose message starts with
+        ``context``, e.g. ``"Oracle Fusion, GET invoices"``, so that it names the system and the
+        resource concerned; the original error is left as it was.
+
+        :param context: secret-free text naming the system and what was being done.
+        """
+        error = copy.copy(self)
+        error.message = f"{context}: {self.message}"
+        error.args = (error.message, *self.args[1:])
+        return error
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The subclasses' constructors take more than the message; rebuild from the state instead.

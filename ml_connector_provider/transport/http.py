@@ -563,9 +563,13 @@ class HttpTransport:
             headers=response.headers,
         )
 
-    def _secret_values(self) -> tuple[str, ...]:
+    def secret_values(self) -> tuple[str, ...]:
+        """Every literal value that must not appear in a message: those given to the constructor
+        and those the auth provider reports (for callers that quote a response body themselves)."""
         extra = self.auth.secret_values() if self.auth is not None else ()
         return self._secrets + tuple(extra)
+
+    _secret_values = secret_values
 
     def _log_retry(self, call: _Call, retry: RetryAttempt) -> None:
         self.stats.add(retry=True)

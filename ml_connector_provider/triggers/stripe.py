@@ -2,7 +2,9 @@
 
 :class:`StripeEventTrigger` runs in the triggerer. It reads the Stripe connection asynchronously,
 polls the Events API with the SDK's async methods (``client.v1.events.list_async`` over
-``stripe.HTTPXClient``) and fires once enough events of the wanted types were created after a
+:class:`~ml_connector_provider.hooks.stripe.ReadableHTTPXClient`, a ``stripe.HTTPXClient`` that
+turns a gateway's HTML, text or foreign JSON error answer into the typed SDK error, as the hook's
+blocking client does) and fires once enough events of the wanted types were created after a
 given instant. It keeps only the connection id in its serialized form; the key is read when the
 trigger runs.
 
@@ -27,12 +29,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ml_connector_provider.hooks.stripe import (
     MAX_EVENT_TYPES,
+    ReadableHTTPXClient,
     StripeConnectionSettings,
     StripeHook,
     build_client,
     connection_settings,
     describe_error,
     stripe_retry_after,
+    typed_stripe_error,
 )
 
 __all__ = [
@@ -183,8 +187,12 @@ def is_transient(error: BaseException) -> bool:
     """Whether a failed poll is worth repeating later: network errors, 409, 429 and 5xx.
 
     Answers Stripe could not make sense of (``APIError`` without a status) count as transient;
-    authentication, permission and request errors end the wait.
+    authentication, permission and request errors end the wait. An error answer that was not
+    Stripe's JSON error (a gateway's) is judged by the class its status calls for
+    (:func:`~ml_connector_provider.hooks.stripe.typed_stripe_error`): a gateway's 401 ends the wait,
+    its 429 or 502 does not.
     """
+    error = typed_stripe_error(error)
     if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError):
         return True
     if isinstance(error, stripe.StripeError):
@@ -278,7 +286,9 @@ class StripeEventTrigger(BaseTrigger):
             return self._error(
                 f"cannot use Stripe connection {self.stripe_conn_id!r}: {describe_error(error)}"
             )
-        http_client = stripe.HTTPXClient(timeout=settings.timeout)
+        http_client = ReadableHTTPXClient(
+            timeout=settings.timeout, secrets=(settings.api_key, settings.webhook_secret)
+        )
         try:
             client = build_client(settings, http_client)
             return await self._poll_until_done(client, settings)
@@ -292,7 +302,8 @@ class StripeEventTrigger(BaseTrigger):
         while True:
             try:
                 tally = await self._poll_once(client)
-            except Exception as error:  # noqa: BLE001 - sorted into retry or error event below
+            except Exception as raised:  # noqa: BLE001 - sorted into retry or error event below
+                error = typed_stripe_error(raised, settings.api_key, settings.webhook_secret)
                 message = describe_error(error, settings.api_key, settings.webhook_secret)
                 if not is_transient(error):
                     return self._error(f"listing Stripe events failed: {message}")

@@ -84,6 +84,7 @@ from ml_connector_provider.hooks.oracle_fusion.errors import (
     FusionEssJobError,
     FusionEssRequestNotFound,
     FusionEssTimeout,
+    FusionFilterValueError,
     FusionResponseError,
     OracleFusionError,
 )
@@ -119,6 +120,7 @@ __all__ = [
     "FusionEssJobError",
     "FusionEssRequestNotFound",
     "FusionEssTimeout",
+    "FusionFilterValueError",
     "FusionResponseError",
     "OracleFusionError",
     "OracleFusionHook",

@@ -1,17 +1,22 @@
 """The errors of the Oracle Fusion hook, and how an HTTP error answer becomes one of them.
 
-Transport errors (:class:`~ml_connector_provider.transport.RetryExhausted`,
-:class:`~ml_connector_provider.transport.ConnectionFailed`,
-:class:`~ml_connector_provider.transport.AuthError`) propagate unchanged; an error status that the
-transport does not retry becomes a :class:`FusionApiError` carrying Fusion's own explanation
-(:func:`api_error`).
+Transport errors (:class:`~ml_connector_provider.transport.RetryExhausted` for 429/502/503/504
+that persisted, :class:`~ml_connector_provider.transport.ConnectionFailed`,
+:class:`~ml_connector_provider.transport.AuthError` for a 401) keep their class, their message
+prefixed with ``Oracle Fusion, <method> <resource>``; an error status that the transport does not
+retry (400, 403, 404, 409, 500…) becomes a :class:`FusionApiError` carrying Fusion's own
+explanation (:func:`api_error`). An answer that breaks the REST contract (a 200 that is not JSON,
+a collection without a list of items…) is a :class:`FusionResponseError` naming the resource and,
+for a collection page, the offset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ml_connector_provider.transport import HttpStatusError
+from ml_connector_provider.transport.errors import body_excerpt
 
 __all__ = [
     "FusionApiError",
@@ -20,6 +25,7 @@ __all__ = [
     "FusionEssJobError",
     "FusionEssRequestNotFound",
     "FusionEssTimeout",
+    "FusionFilterValueError",
     "FusionResponseError",
     "OracleFusionError",
     "api_error",
@@ -60,6 +66,30 @@ class FusionBadRequest(FusionApiError):
 
 class FusionResponseError(OracleFusionError):
     """A Fusion answer broke the REST contract (not JSON, no ``items``, ``hasMore`` without items)."""
+
+
+class FusionFilterValueError(OracleFusionError, ValueError):
+    """A value (from a record: a supplier or invoice number…) cannot be written into a ``q`` filter
+    without changing its meaning, so no request is sent: a data error of the record that holds it.
+
+    :param attribute: the attribute the value was for.
+    :param value: the value.
+    :param reason: why it cannot be written.
+    """
+
+    def __init__(self, attribute: str, value: object, reason: str) -> None:
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = f"{shown[:60]}…{shown[-10:]} ({len(str(value))} characters)"
+        super().__init__(
+            f"the value {shown} of {attribute} cannot be used in an Oracle Fusion filter: {reason}"
+        )
+        self.attribute = attribute
+        self.value = value
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.attribute, self.value, self.reason))
 
 
 class FusionEssRequestNotFound(OracleFusionError):
@@ -132,11 +162,19 @@ class FusionEssJobError(OracleFusionError):
         self.log_excerpt = log_excerpt
 
 
+#: Longest explanation of an error answer quoted in a :class:`FusionApiError` message.
+DETAIL_LIMIT = 300
+
+
 def api_error(method: str, resource: str, error: HttpStatusError) -> FusionApiError:
     """The :class:`FusionApiError` (:class:`FusionBadRequest` for HTTP 400) for an error answer.
 
-    The message names the method, the resource, the status, Fusion's explanation and the
-    request id Fusion gave (if any); it never holds a secret (the transport redacted the body).
+    The message names Oracle Fusion, the method, the resource, the status, Fusion's explanation
+    and the request id Fusion gave (if any). The explanation is read from whatever the body holds
+    (contract A6): the framework-4 JSON ``o:errorDetails``, Fusion's plain text, a gateway's HTML
+    page (reduced to its text), JSON of another shape (``detail``, ``title``, ``message``,
+    ``error``/``error_description``), or nothing (then the reason phrase); it is one line of at
+    most :data:`DETAIL_LIMIT` characters and never holds a secret (the transport redacted the body).
 
     :param method: the HTTP method of the request.
     :param resource: the resource the request was for.
@@ -152,18 +190,27 @@ def api_error(method: str, resource: str, error: HttpStatusError) -> FusionApiEr
 
 
 def _error_detail(error: HttpStatusError) -> tuple[str, list[str]]:
-    """Fusion's explanation of an error: the framework-4 JSON details, or the body as text."""
+    """Fusion's explanation of an error: the framework-4 JSON details, another JSON shape's
+    message, or the body as text."""
     payload = error.json()
+    codes: list[str] = []
+    text = ""
     if isinstance(payload, dict):
         details = payload.get("o:errorDetails")
-        if isinstance(details, list) and details:
-            texts = [str(d.get("detail")) for d in details if isinstance(d, dict) and d.get("detail")]
-            codes = [
-                str(d.get("o:errorCode")) for d in details if isinstance(d, dict) and d.get("o:errorCode")
-            ]
-            if texts:
-                return "; ".join(texts), codes
-        for name in ("detail", "title", "message"):
-            if payload.get(name):
-                return str(payload[name]), []
-    return error.body_excerpt or error.reason or "(empty body)", []
+        if isinstance(details, list):
+            entries = [d for d in details if isinstance(d, dict)]
+            texts = [str(d["detail"]) for d in entries if d.get("detail")]
+            codes = [str(d["o:errorCode"]) for d in entries if d.get("o:errorCode")]
+            text = "; ".join(texts)
+        if not text:
+            for name in ("detail", "title", "message", "error_description", "error"):
+                value = payload.get(name)
+                if isinstance(value, str) and value.strip():
+                    text = value
+                    break
+                if isinstance(value, dict) and isinstance(value.get("message"), str):
+                    text = value["message"]
+                    break
+    if not text:
+        text = error.body_excerpt or (f"{error.reason} (empty body)" if error.reason else "(empty body)")
+    return body_excerpt(text, limit=DETAIL_LIMIT), codes

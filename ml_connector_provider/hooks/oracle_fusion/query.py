@@ -5,7 +5,17 @@ The ``REST-Framework-Version`` header selects the ``q`` dialect (contract A4.2):
 * version 1 — query-by-example: ``Attr>=value;Attr<value``, conditions joined by ``;``, values
   unquoted (so some values cannot be written at all, see :func:`v1_value`);
 * version 2 and later — expressions: ``Attr >= 'value' and Attr < 'value'``, text single-quoted
-  with ``'`` doubled, numbers bare, ``in (…)`` lists.
+  with ``'`` doubled, numbers bare, ``in (…)`` lists. Inside the quotes ``;``, ``"``, ``,``,
+  ``=``, ``<`` and non-ASCII text are plain characters (the query string is percent-encoded as
+  UTF-8 by the transport). Contract A4.2 says text literals are single-quoted but not how a quote
+  inside one is written: doubling it is the SQL convention ADF expressions follow, and the
+  stand-in's parser does the same (UNCONFIRMED against a pod; answers are filtered on the client
+  to exact equality either way, see below).
+
+Values taken from records are checked before any request (:func:`check_filter_value`): one the
+dialect cannot express, one holding control characters, or one longer than
+:data:`MAX_FILTER_VALUE` raises :class:`~.errors.FusionFilterValueError` naming the attribute and
+the value, a data error of the record; a filter is never silently changed.
 
 Every builder takes the version and writes the matching dialect; callers filter the answers on
 the client with :func:`comparable` to an exact match, so a server that compares case-insensitively
@@ -20,11 +30,16 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from ml_connector_provider.hooks.oracle_fusion.errors import FusionFilterValueError
+
 __all__ = [
     "IN_CHUNK",
+    "MAX_FILTER_LENGTH",
+    "MAX_FILTER_VALUE",
     "PREFIX_CHUNK",
     "ceil_millis",
     "check_attribute",
+    "check_filter_value",
     "comparable",
     "equality_filter",
     "floor_millis",
@@ -41,6 +56,13 @@ __all__ = [
 IN_CHUNK = 100
 #: Prefixes per filter written by :func:`prefix_filters` (each is one ``LIKE`` condition).
 PREFIX_CHUNK = 20
+#: Longest text value looked up in a filter. Fusion's longest text attributes hold 4,000
+#: characters; a longer value cannot match and would only make the URL too long for the gateway.
+MAX_FILTER_VALUE = 4000
+#: Longest ``in (…)`` filter written by :func:`in_filters` before it starts another one, so the
+#: request URL stays well below the 8 KiB many gateways accept (UNCONFIRMED for Fusion's).
+MAX_FILTER_LENGTH = 4000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _TIMESTAMP = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})"
@@ -138,6 +160,33 @@ def check_attribute(attribute: str) -> str:
     return attribute
 
 
+def check_filter_value(attribute: str, value: Any, *, version: int) -> None:
+    """Refuse a value that cannot be written into a filter of the dialect without changing its
+    meaning (see :func:`v1_value` for version 1), that holds control characters (line breaks,
+    NUL…), or that is longer than :data:`MAX_FILTER_VALUE`.
+
+    :param attribute: the attribute the value is for.
+    :param value: the value, as taken from a record.
+    :param version: the REST framework version (selects the dialect).
+    :raises FusionFilterValueError: the value cannot be used (a ``ValueError``).
+    """
+    if isinstance(value, bool):
+        raise FusionFilterValueError(attribute, value, "a boolean is not looked up by attribute")
+    if isinstance(value, float | Decimal) and not Decimal(str(value)).is_finite():
+        raise FusionFilterValueError(attribute, value, "it is not a finite number")
+    if isinstance(value, str):
+        if _CONTROL.search(value):
+            raise FusionFilterValueError(attribute, value, "it holds control characters (a line break, NUL…)")
+        if len(value) > MAX_FILTER_VALUE:
+            raise FusionFilterValueError(
+                attribute,
+                value,
+                f"it is longer than {MAX_FILTER_VALUE} characters, longer than any Fusion text",
+            )
+    if version < 2:
+        v1_value(attribute, value)
+
+
 def query_literal(value: Any) -> str:
     """A value as a literal of the version 2 ``q`` dialect: text always quoted, numbers bare."""
     if isinstance(value, bool):
@@ -161,11 +210,11 @@ def query_literal(value: Any) -> str:
 def v1_value(attribute: str, value: Any) -> str:
     """A value of the version 1 (query-by-example) dialect, which has no quoting.
 
-    :raises ValueError: the dialect cannot express the value: a ``;``, surrounding quotes or
-        blanks, an ``and``/``or`` followed by an operator, or an empty text.
+    :raises FusionFilterValueError: the dialect cannot express the value: a ``;``, surrounding
+        quotes or blanks, an ``and``/``or`` followed by an operator, or an empty text.
     """
     if isinstance(value, bool):
-        raise ValueError(f"cannot look up the boolean {value!r} by attribute")
+        raise FusionFilterValueError(attribute, value, "a boolean is not looked up by attribute")
     if isinstance(value, str):
         text = value
     elif isinstance(value, int | float | Decimal):
@@ -179,9 +228,12 @@ def v1_value(attribute: str, value: Any) -> str:
         or (len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"")
         or _V1_UNSAFE.search(text)
     ):
-        raise ValueError(
-            f"the value {text!r} of {attribute} cannot be written in the REST framework version 1 q "
-            "dialect; use rest_framework_version 2 or later"
+        raise FusionFilterValueError(
+            attribute,
+            text,
+            "it cannot be written in the REST framework version 1 q dialect, which has no quoting (a "
+            "';', surrounding quotes or blanks, or 'and'/'or' before an operator); use "
+            "rest_framework_version 2 or later",
         )
     return text
 
@@ -225,22 +277,34 @@ def window_filter(
 def in_filters(attribute: str, values: Iterable[Any], *, version: int) -> list[str]:
     """Filters that together match the items whose ``attribute`` equals one of ``values``.
 
-    Version 2 and later: one ``attribute in ('a', 'b', …)`` per :data:`IN_CHUNK` values. The
-    version 1 dialect has no ``in``: one ``attribute=value`` per value.
+    Version 2 and later: one ``attribute in ('a', 'b', …)`` per :data:`IN_CHUNK` values (fewer
+    when the filter would pass :data:`MAX_FILTER_LENGTH` characters). The version 1 dialect has
+    no ``in``: one ``attribute=value`` per value.
 
     :param attribute: a queryable attribute.
     :param values: the values (``None`` and repeats are dropped); none gives no filter.
     :param version: the REST framework version (selects the dialect).
-    :raises ValueError: a bad attribute name, or a value the dialect cannot express.
+    :raises ValueError: a bad attribute name.
+    :raises FusionFilterValueError: a value that cannot be used (see :func:`check_filter_value`).
     """
     check_attribute(attribute)
     wanted = list(dict.fromkeys(value for value in values if value is not None))
-    if version >= 2:
-        return [
-            f"{attribute} in ({', '.join(query_literal(value) for value in wanted[start : start + IN_CHUNK])})"
-            for start in range(0, len(wanted), IN_CHUNK)
-        ]
-    return [f"{attribute}={v1_value(attribute, value)}" for value in wanted]
+    for value in wanted:
+        check_filter_value(attribute, value, version=version)
+    if version < 2:
+        return [f"{attribute}={v1_value(attribute, value)}" for value in wanted]
+    filters: list[str] = []
+    chunk: list[str] = []
+    length = 0
+    for literal in (query_literal(value) for value in wanted):
+        if chunk and (len(chunk) >= IN_CHUNK or length + len(literal) + 2 > MAX_FILTER_LENGTH):
+            filters.append(f"{attribute} in ({', '.join(chunk)})")
+            chunk, length = [], 0
+        chunk.append(literal)
+        length += len(literal) + 2
+    if chunk:
+        filters.append(f"{attribute} in ({', '.join(chunk)})")
+    return filters
 
 
 def equality_filter(criteria: Mapping[str, Any], *, version: int) -> str:
@@ -257,6 +321,7 @@ def equality_filter(criteria: Mapping[str, Any], *, version: int) -> str:
         check_attribute(attribute)
         if value is None:
             raise ValueError(f"cannot look up {attribute} = null")
+        check_filter_value(attribute, value, version=version)
     if version >= 2:
         return " and ".join(f"{attribute} = {query_literal(value)}" for attribute, value in criteria.items())
     return ";".join(f"{attribute}={v1_value(attribute, value)}" for attribute, value in criteria.items())

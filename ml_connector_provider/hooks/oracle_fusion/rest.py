@@ -11,13 +11,21 @@ built on it, like :class:`~ml_connector_provider.hooks.oracle_fusion.ess.FusionE
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from ml_connector_provider.hooks.oracle_fusion.errors import FusionBadRequest, FusionResponseError, api_error
+from ml_connector_provider.hooks.oracle_fusion.errors import (
+    DETAIL_LIMIT,
+    FusionApiError,
+    FusionBadRequest,
+    FusionResponseError,
+    api_error,
+)
 from ml_connector_provider.hooks.oracle_fusion.query import (
+    check_filter_value,
     comparable,
     equality_filter,
     in_filters,
@@ -28,8 +36,10 @@ from ml_connector_provider.transport import (
     HttpTransport,
     OffsetPage,
     PagingError,
+    TransportError,
     iter_offset_pages,
 )
+from ml_connector_provider.transport.errors import body_excerpt, is_html
 
 if TYPE_CHECKING:
     import requests
@@ -50,6 +60,8 @@ __all__ = [
 ITEM_MEDIA_TYPE = "application/vnd.oracle.adf.resourceitem+json"
 #: Media type of the body of a ``…/action/<name>`` POST.
 ACTION_MEDIA_TYPE = "application/vnd.oracle.adf.action+json"
+#: Longest excerpt of an answer that is not JSON quoted in a :class:`FusionResponseError`.
+ANSWER_EXCERPT = 200
 
 
 class FusionRestClient:
@@ -164,6 +176,7 @@ class FusionRestClient:
             params["expand"] = _joined(expand)
         response = self._call("GET", resource, item_path(resource, key), params=params, expected={404})
         if response.status_code == 404:
+            self._check_not_found(response, resource)
             return None
         return self._json_object(response, resource)
 
@@ -210,6 +223,16 @@ class FusionRestClient:
         entry = body.get("Resources", {}).get(resource) if isinstance(body.get("Resources"), dict) else None
         return entry if isinstance(entry, dict) else body
 
+    def check_lookup_value(self, attribute: str, value: Any) -> None:
+        """Refuse, before any request, a value (from a record) that cannot be looked up with
+        :meth:`find_by_attribute` or :meth:`find_matching` in this connection's ``q`` dialect;
+        callers dead-letter the record that holds it instead of failing the whole batch.
+
+        :raises FusionFilterValueError: the value cannot be used; the message names the attribute
+            and the value (see :func:`~ml_connector_provider.hooks.oracle_fusion.query.check_filter_value`).
+        """
+        check_filter_value(attribute, value, version=self.rest_framework_version)
+
     def find_by_attribute(
         self,
         resource: str,
@@ -222,16 +245,20 @@ class FusionRestClient:
 
         With framework version 2 or later: one query ``attribute in ('a', 'b', …)`` per 100 values
         (text single-quoted with ``'`` doubled, numbers bare). The version 1 dialect has no ``in``:
-        one query ``attribute=value`` per value; a value that dialect cannot express (a ``;``,
-        surrounding quotes or blanks, an ``and``/``or`` followed by an operator) raises
-        ``ValueError``. Either way the answer is filtered on the client to exact equality, so a
-        server that matches case-insensitively or treats ``%`` as a wildcard cannot add rows.
+        one query ``attribute=value`` per value. A value that cannot be written without changing
+        the filter's meaning (in version 1 a ``;``, surrounding quotes or blanks, an ``and``/``or``
+        followed by an operator; in any version control characters or more than 4,000
+        characters) raises :class:`FusionFilterValueError` (a ``ValueError``) before any request;
+        :meth:`check_lookup_value` tells a caller so beforehand. Either way the answer is filtered
+        on the client to exact equality, so a server that matches case-insensitively or treats
+        ``%`` as a wildcard cannot add rows.
 
         :param resource: the collection, e.g. ``journalBatches``.
         :param attribute: a queryable attribute, e.g. ``BatchName``.
         :param values: the values looked for (``None`` and repeats are ignored).
         :param expand: children to inline.
         :raises FusionBadRequest: Fusion refused the filter (e.g. the attribute is not queryable).
+        :raises FusionFilterValueError: a value cannot be written into the filter.
         """
         wanted = [value for value in values if value is not None]
         queries = in_filters(attribute, wanted, version=self.rest_framework_version)
@@ -386,7 +413,10 @@ class FusionRestClient:
     def delete_item(self, resource: str, key_or_self_href: Any) -> bool:
         """Delete an item; returns ``False`` when it did not exist (404)."""
         response = self._call("DELETE", resource, item_path(resource, key_or_self_href), expected={404})
-        return response.status_code != 404
+        if response.status_code == 404:
+            self._check_not_found(response, resource)
+            return False
+        return True
 
     def post_action(
         self,
@@ -425,44 +455,134 @@ class FusionRestClient:
     # -- requests and answers ---------------------------------------------------------------------
 
     def _call(self, method: str, resource: str, path: str, **options: Any) -> requests.Response:
-        """Send a request; an error status the transport does not retry raises a ``FusionApiError``."""
+        """Send a request. An error status the transport does not retry raises a
+        :class:`FusionApiError`; the transport's own errors (``AuthError``, ``RetryExhausted``,
+        ``ConnectionFailed``) keep their class, with a message that starts with
+        ``Oracle Fusion, <method> <resource>``."""
         try:
             return self.transport.request(method, path, **options)
         except HttpStatusError as exc:
             raise api_error(method, resource, exc) from exc
+        except TransportError as exc:
+            raise exc.in_context(f"Oracle Fusion, {method} {resource}") from exc
+
+    def _check_not_found(self, response: requests.Response, resource: str) -> None:
+        """Accept a 404 as "no such item" only when Fusion itself could have sent it: Fusion
+        answers a missing item with plain text or, with framework 4, JSON (contract A6). An HTML
+        page is a gateway's or a login page's answer, which says nothing about the item.
+
+        :raises FusionApiError: the 404 is an HTML page.
+        """
+        text = response.text
+        if not is_html(text):
+            return
+        method = response.request.method or "GET"
+        detail = body_excerpt(text, self.transport.secret_values(), limit=DETAIL_LIMIT)
+        raise FusionApiError(
+            f"Oracle Fusion rejected {method} {resource} with HTTP 404 and an HTML page, not Fusion's "
+            f"answer for a missing item (a gateway or proxy in between?): {detail}",
+            resource=resource,
+            status=404,
+            detail=detail,
+        )
 
     def _get_collection(self, resource: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """``GET`` a collection and check its envelope (a list of object ``items``, a boolean
-        ``hasMore``)."""
+        """``GET`` a collection and check its envelope: a list ``items`` of objects, a boolean
+        ``hasMore``, an integer ``count`` when there is one.
+
+        :raises FusionResponseError: the answer is not JSON or breaks the envelope; the message
+            names the resource and the offset.
+        """
+        offset = params.get("offset", 0)
+        where = f"{resource} at offset {offset}"
         response = self._call("GET", resource, collection_path(resource), params=params)
-        body = self._json_object(response, resource)
+        body = self._json_object(response, resource, where=where)
         items = body.get("items")
-        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            raise FusionResponseError(f"Oracle Fusion's answer for {resource} has no list of items")
+        if "items" not in body:
+            raise FusionResponseError(
+                f"Oracle Fusion's answer for {where} has no list of items (no items; keys: {_keys(body)})"
+            )
+        if not isinstance(items, list):
+            raise FusionResponseError(
+                f"Oracle Fusion's answer for {where} has no list of items (items is {_json_type(items)})"
+            )
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise FusionResponseError(
+                    f"Oracle Fusion's answer for {where} has an item that is not an object "
+                    f"(item {index} is {_json_type(item)}: {_short(item)})"
+                )
         has_more = body.get("hasMore")
         if not isinstance(has_more, bool):
-            raise FusionResponseError(f"Oracle Fusion's answer for {resource} has no boolean hasMore")
+            raise FusionResponseError(
+                f"Oracle Fusion's answer for {where} has no boolean hasMore "
+                f"(hasMore is {_json_type(has_more)}: {_short(has_more)})"
+            )
+        count = body.get("count")
+        if "count" in body and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+            raise FusionResponseError(
+                f"Oracle Fusion's answer for {where} has a count that is not a whole number "
+                f"(count is {_json_type(count)}: {_short(count)})"
+            )
         return body
 
     def _collection_page(self, resource: str, query: Mapping[str, Any], offset: int) -> OffsetPage[Any]:
         return OffsetPage.from_envelope(self._get_collection(resource, {**query, "offset": offset}))
 
-    @staticmethod
-    def _json_any(response: requests.Response, resource: str) -> Any:
+    def _json_any(self, response: requests.Response, resource: str, *, where: str | None = None) -> Any:
         try:
             return response.json()
         except ValueError:
-            content_type = response.headers.get("Content-Type", "?")
+            content_type = response.headers.get("Content-Type") or "no content type"
+            try:
+                text = response.text
+            except (ValueError, LookupError):  # pragma: no cover - requests decodes with replacement
+                text = ""
+            excerpt = (
+                body_excerpt(text, self.transport.secret_values(), limit=ANSWER_EXCERPT) or "(empty body)"
+            )
             raise FusionResponseError(
-                f"Oracle Fusion answered {response.request.method} {resource} with HTTP {response.status_code} "
-                f"but the body is not JSON ({content_type})"
+                f"Oracle Fusion answered {response.request.method} {where or resource} with HTTP "
+                f"{response.status_code} but the body is not JSON ({content_type}): {excerpt}"
             ) from None
 
-    def _json_object(self, response: requests.Response, resource: str) -> dict[str, Any]:
-        body = self._json_any(response, resource)
+    def _json_object(
+        self, response: requests.Response, resource: str, *, where: str | None = None
+    ) -> dict[str, Any]:
+        body = self._json_any(response, resource, where=where)
         if not isinstance(body, dict):
-            raise FusionResponseError(f"Oracle Fusion's answer for {resource} is not a JSON object")
+            raise FusionResponseError(
+                f"Oracle Fusion's answer for {where or resource} is not a JSON object "
+                f"(it is {_json_type(body)}: {_short(body)})"
+            )
         return body
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """A short JSON rendering of a value for a message (answers carry data, not secrets)."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _keys(body: Mapping[str, Any]) -> str:
+    names = sorted(str(name) for name in body)
+    shown = ", ".join(names[:10]) + (", …" if len(names) > 10 else "")
+    return shown or "none"
 
 
 def expanded_items(item: Mapping[str, Any], child: str) -> tuple[list[dict[str, Any]], bool]:

@@ -42,15 +42,54 @@ def customer_metadata_keys(prefix: str) -> dict[str, str]:
     }
 
 
+class _WrongType(Exception):
+    """A Fusion attribute holds a value of a type it cannot have (an object, an array, a boolean
+    where text or a number belongs); the public mappings turn it into a dead letter."""
+
+    def __init__(self, name: str, value: Any) -> None:
+        kind = (
+            "an object"
+            if isinstance(value, Mapping)
+            else "an array"
+            if isinstance(value, list)
+            else "a boolean"
+        )
+        shown = repr(value)
+        super().__init__(
+            f"{name} is {kind} ({shown if len(shown) <= 60 else shown[:59] + '…'}), not a text or number"
+        )
+        self.name = name
+
+
 def _text(record: Mapping[str, Any], name: str) -> str | None:
     value = record.get(name)
     if value is None:
         return None
+    if isinstance(value, Mapping | list | bool):
+        raise _WrongType(name, value)
     text = str(value).strip()
     return text or None
 
 
+def _wrong_type(error: _WrongType, what: str, field: str | None = None) -> DeadLetter:
+    return DeadLetter(f"{what}: {error}", field=field or error.name)
+
+
 def map_customer(
+    record: Mapping[str, Any],
+    *,
+    metadata_prefix: str = "fusion_",
+    business_units: Sequence[str] = (),
+) -> MapResult:
+    """Map a Fusion customer bill-to site to Stripe customer parameters (see :func:`_map_customer`);
+    an attribute of the wrong type (an object, an array, a boolean) is a dead letter naming it."""
+    try:
+        return _map_customer(record, metadata_prefix=metadata_prefix, business_units=business_units)
+    except _WrongType as error:
+        return _wrong_type(error, "the Fusion customer row has an attribute of the wrong type")
+
+
+def _map_customer(
     record: Mapping[str, Any],
     *,
     metadata_prefix: str = "fusion_",
@@ -178,7 +217,9 @@ class InvoiceCustomer:
 def _due_timestamp(value: Any) -> int | None:
     if value in (None, ""):
         return None
-    day = date.fromisoformat(str(value)[:10])
+    if not isinstance(value, str):
+        raise ValueError(f"not a date: {value!r}")
+    day = date.fromisoformat(value[:10])
     # The end of the due date in UTC: a customer paying on the due date is on time anywhere.
     return int(datetime.combine(day, time(23, 59, 59), tzinfo=UTC).timestamp())
 
@@ -192,6 +233,47 @@ def _line_amount(line: Mapping[str, Any], label: str) -> Decimal:
 
 
 def map_invoice(
+    record: Mapping[str, Any],
+    *,
+    customer: InvoiceCustomer | None,
+    metadata_prefix: str = "fusion_",
+    business_units: Sequence[str] = (),
+    default_days_until_due: int = 30,
+) -> MapResult:
+    """Map a Fusion receivables invoice to a Stripe invoice (see :func:`_map_invoice`); an
+    attribute of the wrong type, lines that are not a list of objects, or a line number that is
+    not a number are dead letters naming the field."""
+    lines = record.get("receivablesInvoiceLines")
+    if lines is not None and not isinstance(lines, list):
+        return DeadLetter(
+            f"the Fusion invoice's receivablesInvoiceLines is {type(lines).__name__}, not a list of lines",
+            field="receivablesInvoiceLines",
+        )
+    for index, line in enumerate(lines or []):
+        if not isinstance(line, Mapping):
+            return DeadLetter(
+                f"line {index + 1} of the Fusion invoice is {type(line).__name__}, not an object",
+                field=f"receivablesInvoiceLines[{index}]",
+            )
+        number = line.get("LineNumber")
+        if number not in (None, "") and (isinstance(number, bool) or not str(number).strip().isdigit()):
+            return DeadLetter(
+                f"line {index + 1} of the Fusion invoice has LineNumber {number!r}, not a whole number",
+                field=f"receivablesInvoiceLines[{index}].LineNumber",
+            )
+    try:
+        return _map_invoice(
+            record,
+            customer=customer,
+            metadata_prefix=metadata_prefix,
+            business_units=business_units,
+            default_days_until_due=default_days_until_due,
+        )
+    except _WrongType as error:
+        return _wrong_type(error, "the Fusion invoice has an attribute of the wrong type")
+
+
+def _map_invoice(
     record: Mapping[str, Any],
     *,
     customer: InvoiceCustomer | None,

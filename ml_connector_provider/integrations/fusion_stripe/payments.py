@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ml_connector_provider.engine.stream import Stream
 from ml_connector_provider.engine.types import (
+    DeadLetter,
     Link,
     MapResult,
     SourceRecord,
@@ -31,6 +32,12 @@ from ml_connector_provider.engine.types import (
     WriteItem,
     WriteResult,
     utcnow,
+)
+from ml_connector_provider.integrations.fusion_stripe.events import (
+    INVALID_EVENT,
+    event_problem,
+    invalid_event_record,
+    map_invalid_event,
 )
 from ml_connector_provider.integrations.fusion_stripe.journals import (
     PAYMENT,
@@ -157,10 +164,17 @@ class _StripeJournalStream(Stream):
             events = self.stripe.events_between(self.event_types, window.start, window.end)
             log.info("%s: %d Stripe event(s) in the window", self.key, len(events))
             firsts = {}
+            invalid: list[SourceRecord] = []
             # Several events name the same object (invoice.paid and invoice.payment_succeeded,
             # both for one invoice): resolve each object once per read.
             resolved: dict[tuple[Any, ...], list[str]] = {}
-            for event in events:
+            for position, event in enumerate(events):
+                found = event_problem(event, position=position, types=self.event_types)
+                if found is not None:
+                    # Dead-lettered by map(), naming the event and the field; the rest goes on.
+                    log.warning("%s: %s", self.key, found.describe())
+                    invalid.append(invalid_event_record(found, event, window.start))
+                    continue
                 when = _from_ts(event["created"])
                 obj = (event.get("data") or {}).get("object") or {}
                 refunded = event.get("type") == "charge.refunded"
@@ -169,6 +183,8 @@ class _StripeJournalStream(Stream):
                     resolved[memo] = self._keys_from_event(event)
                 for record_id in resolved[memo]:
                     firsts.setdefault(record_id, when)
+            if invalid:
+                yield invalid
         ordered = sorted(firsts.items(), key=lambda kv: (kv[1], kv[0]))
         for start in range(0, len(ordered), PAGE):
             page = []
@@ -182,6 +198,8 @@ class _StripeJournalStream(Stream):
     def fetch(self, ids: Sequence[str]) -> Iterable[SourceRecord]:
         now = self.clock()
         for record_id in ids:
+            if record_id.startswith("event:"):
+                continue  # an event that could not be read: nothing to fetch again by id
             record = self._load(record_id, now)
             if record is not None:
                 yield record
@@ -343,17 +361,34 @@ class StripePaymentsToFusionJournals(_StripeJournalStream):
             ref = fusion_reference(record.data, self.settings.customer_metadata_prefix)
             if ref is not None:
                 wanted[ref.attribute].add(ref.value)
+        from ml_connector_provider.hooks.oracle_fusion import FusionFilterValueError
+
         found: dict[tuple[str, str], dict[str, Any]] = {}
+        refused: dict[tuple[str, str], str] = {}
         for attribute, values in wanted.items():
+            for value in list(values):
+                try:
+                    self.fusion.check_lookup_value(attribute, value)
+                except FusionFilterValueError as error:
+                    refused[(attribute, value)] = str(error)
+                    values.discard(value)
             if not values:
                 continue
             for row in self.fusion.find_by_attribute(INVOICES_RESOURCE, attribute, sorted(values)):
                 if row.get(attribute) is not None:
                     found[(attribute, str(row[attribute]))] = row
-        return {"linked": linked, "invoices": found}
+        return {"linked": linked, "invoices": found, "refused": refused}
 
     def map(self, record: SourceRecord, lookups: Any) -> MapResult:
+        if record.data.get("kind") == INVALID_EVENT:
+            return map_invalid_event(record.data)
         ref = fusion_reference(record.data, self.settings.customer_metadata_prefix)
+        if ref is not None and record.id not in lookups["linked"]:
+            refusal = lookups.get("refused", {}).get((ref.attribute, ref.value))
+            if refusal is not None:
+                return DeadLetter(
+                    f"the Fusion invoice reference in {ref.where} is unusable: {refusal}", field=ref.field
+                )
         fusion_invoice = lookups["invoices"].get((ref.attribute, ref.value)) if ref else None
         return map_payment(
             record.data,
@@ -416,6 +451,8 @@ class StripeSubscriptionsToFusionJournals(_StripeJournalStream):
         )
 
     def map(self, record: SourceRecord, lookups: Any) -> MapResult:
+        if record.data.get("kind") == INVALID_EVENT:
+            return map_invalid_event(record.data)
         return map_subscription_invoice(record.data, accounts=self.accounts)
 
 

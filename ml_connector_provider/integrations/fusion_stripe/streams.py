@@ -7,9 +7,12 @@ the rest (windows, idempotency, ledger, dead letters). Each is built with ``from
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ml_connector_provider.engine.stream import Stream
@@ -47,24 +50,71 @@ CUSTOMER_RESOURCE = "receivablesCustomerAccountSiteActivities"
 CUSTOMER_KEY = "BillToSiteUseId"
 
 
+UNREADABLE = "__unreadable__"
+"""Key added to the data of a record whose Fusion row could not be read as one (no usable key,
+no ``LastUpdateDate``…): ``{"field": …, "reason": …}``; the stream's mapping dead-letters it."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def fusion_record(
     row: dict[str, Any], hook: OracleFusionHook, *, resource: str, key: str, label: Sequence[Any]
 ) -> SourceRecord:
     """A Fusion row as a source record: keyed by ``key``, versioned by its ``LastUpdateDate``.
 
+    A row without a usable key or ``LastUpdateDate`` does not stop the page: it becomes a record
+    marked :data:`UNREADABLE` (keyed by its key when it has one, else by a digest of its content;
+    changed at the epoch, so it never moves the cursor) that :func:`unreadable_dead_letter` turns
+    into a dead letter naming the row and the field.
+
     :param label: parts of the human-readable reference; empty ones are left out.
     """
-    changed = row.get("LastUpdateDate")
-    if changed is None:
-        raise ValueError(f"Fusion {resource} row {row.get(key)} has no LastUpdateDate")
     text = " ".join(str(part) for part in label if part)
+    key_value = row.get(key)
+    changed = row.get("LastUpdateDate")
+    usable_key = not (
+        key_value is None or isinstance(key_value, Mapping | list | bool) or not str(key_value).strip()
+    )
+    problem: tuple[str, str] | None = None
+    changed_at = _EPOCH
+    if not usable_key:
+        problem = (key, f"the Fusion {resource} row has no usable {key} ({key_value!r})")
+    elif changed is None:
+        problem = ("LastUpdateDate", f"Fusion {resource} row {key_value} has no LastUpdateDate")
+    else:
+        try:
+            changed_at = hook.parse_timestamp(changed)
+        except ValueError:
+            problem = (
+                "LastUpdateDate",
+                f"Fusion {resource} row {key_value} has LastUpdateDate {changed!r}, not a timestamp",
+            )
+    if problem is not None:
+        field, reason = problem
+        digest = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        log.warning("%s (field %s); dead-lettered", reason, field)
+        return SourceRecord(
+            id=str(key_value) if usable_key else f"unreadable-{digest}",
+            version=f"unreadable:{field}:{digest}",
+            changed_at=_EPOCH,
+            data={**row, UNREADABLE: {"field": field, "reason": reason}},
+            label=text or None,
+        )
     return SourceRecord(
-        id=str(row[key]),
+        id=str(key_value),
         version=str(changed),
-        changed_at=hook.parse_timestamp(changed),
+        changed_at=changed_at,
         data=row,
         label=text or None,
     )
+
+
+def unreadable_dead_letter(record: SourceRecord) -> DeadLetter | None:
+    """The dead letter of a record :func:`fusion_record` could not read, else ``None``."""
+    problem = record.data.get(UNREADABLE)
+    if not isinstance(problem, Mapping):
+        return None
+    return DeadLetter(str(problem.get("reason")), field=str(problem.get("field")))
 
 
 def numeric_keys(ids: Sequence[str]) -> list[int | str]:
@@ -225,6 +275,9 @@ class FusionCustomersToStripe(Stream):
         return verdicts
 
     def map(self, record: SourceRecord, lookups: Any) -> MapResult:
+        unreadable = unreadable_dead_letter(record)
+        if unreadable is not None:
+            return unreadable
         match = (lookups or {}).get(record.id)
         if match is not None and match.action is MatchAction.AMBIGUOUS:
             return DeadLetter(match.reason)
@@ -265,9 +318,20 @@ def invoice_record(row: dict[str, Any], hook: OracleFusionHook) -> SourceRecord:
     """
     from ml_connector_provider.hooks.oracle_fusion import expanded_items
 
-    lines, complete = expanded_items(row, INVOICE_LINES)
-    if not complete:
-        lines = hook.child_items(INVOICE_RESOURCE, row[INVOICE_KEY], INVOICE_LINES)
+    value = row.get(INVOICE_LINES)
+    lines: Any
+    if isinstance(value, list):
+        lines = value  # inlined as an array (framework 1-2), as received: the mapping checks each line
+    elif value is None or (isinstance(value, Mapping) and isinstance(value.get("items"), list)):
+        rows, complete = expanded_items(row, INVOICE_LINES)
+        if isinstance(value, Mapping) and len(rows) != len(value["items"]):
+            lines = value["items"]  # entries that are not lines: for the mapping to name
+        elif complete or row.get(INVOICE_KEY) is None:
+            lines = rows  # (no key to read the lines by: dead-lettered for the key)
+        else:
+            lines = hook.child_items(INVOICE_RESOURCE, row[INVOICE_KEY], INVOICE_LINES)
+    else:
+        lines = value  # not lines at all: kept as received, for the mapping to name
     row = {**row, INVOICE_LINES: lines}
     label = ("invoice", row.get("TransactionNumber"), row.get("BillToCustomerName"))
     return fusion_record(row, hook, resource=INVOICE_RESOURCE, key=INVOICE_KEY, label=label)
@@ -390,6 +454,9 @@ class FusionInvoicesToStripe(Stream):
         }
 
     def map(self, record: SourceRecord, lookups: Any) -> MapResult:
+        unreadable = unreadable_dead_letter(record)
+        if unreadable is not None:
+            return unreadable
         pair = (str(record.data.get("BillToCustomerNumber")), str(record.data.get("BillToSite")))
         return map_invoice(
             record.data,
