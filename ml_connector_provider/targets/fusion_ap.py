@@ -46,10 +46,36 @@ class FusionApInvoiceWriter:
         ``SupplierNumber``, ``BusinessUnit``, lines…); an item with a ``target_id`` is already
         linked in the ledger and is not posted again.
         """
-        # One look-up for the whole batch (by invoice number), matched on the dedup key here.
-        numbers = [str(item.payload["InvoiceNumber"]) for item in items if item.target_id is None]
+        from ml_connector_provider.hooks.oracle_fusion import FusionFilterValueError
+
+        # One look-up for the whole batch (by invoice number), matched on the dedup key here. An
+        # invoice number no q filter can hold is that invoice's dead letter, not the batch's failure.
+        unusable: dict[str, str] = {}
+        numbers: list[str] = []
+        for item in items:
+            if item.target_id is not None:
+                continue
+            number = str(item.payload["InvoiceNumber"])
+            try:
+                self.fusion.check_lookup_value("InvoiceNumber", number)
+            except FusionFilterValueError as refused:
+                unusable[item.record.id] = str(refused)
+                continue
+            numbers.append(number)
         in_fusion = _bydedup_key(self.fusion.find_by_attribute(INVOICES_RESOURCE, "InvoiceNumber", numbers))
-        return [self._write_one(item, in_fusion) for item in items]
+        return [
+            WriteResult(
+                item.record.id,
+                Action.DEAD_LETTERED,
+                reason=(
+                    f"invoice {item.payload['InvoiceNumber']} of supplier {item.payload['SupplierNumber']} "
+                    f"cannot be checked for a duplicate in Fusion: {unusable[item.record.id]}"
+                ),
+            )
+            if item.record.id in unusable
+            else self._write_one(item, in_fusion)
+            for item in items
+        ]
 
     def _write_one(
         self, item: WriteItem, in_fusion: dict[tuple[str, str, str], dict[str, Any]]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -371,9 +371,14 @@ class AccountStatus:
     enabled: bool = False
     start: date | None = None
     end: date | None = None
+    #: Why the combination could not be looked up at all (a segment value no ``q`` filter can
+    #: hold); ``None`` when it was looked up.
+    unusable: str | None = None
 
     def problem_on(self, day: date) -> str | None:
         """``None`` when the combination can be used for an invoice dated ``day``, else why not."""
+        if self.unusable is not None:
+            return f"cannot be looked up in Fusion: {self.unusable}"
         if not self.exists:
             return "does not exist in Fusion's chart of accounts"
         if not self.enabled:
@@ -417,10 +422,13 @@ class ApLookups:
 
     :param suppliers: by Fusion supplier number; ``None`` means looked up and not found.
     :param accounts: by account combination; a combination missing here counts as not existing.
+    :param unusable_suppliers: supplier numbers that could not be looked up at all (a value no
+        ``q`` filter can hold), with the reason.
     """
 
     suppliers: Mapping[str, Supplier | None]
     accounts: Mapping[str, AccountStatus]
+    unusable_suppliers: Mapping[str, str] = field(default_factory=dict)
 
 
 def _stored_invoice(record: SourceRecord) -> ExportInvoice | None:
@@ -591,6 +599,13 @@ def map_invoice(record: SourceRecord, lookups: ApLookups, settings: StampliFusio
     # Supplier.
     number = supplier_number_for(invoice.vendor_id, settings)
     vendor_where = _where(invoice.file, invoice.rows, columns.vendor_id)
+    unusable = lookups.unusable_suppliers.get(number)
+    if unusable is not None:
+        return DeadLetter(
+            f"Stampli vendor '{invoice.vendor_id}' ({vendor_where}) cannot be looked up in Fusion: "
+            f"{unusable}; correct the vendor id in Stampli or map it in vendor_map",
+            field=columns.vendor_id,
+        )
     supplier = lookups.suppliers.get(number)
     if supplier is None:
         vendor = f"Stampli vendor '{invoice.vendor_id}'"

@@ -161,6 +161,9 @@ class StampliInvoicesToFusion(Stream):
         self._writer = FusionApInvoiceWriter(fusion)
         self._actions: list[_FileAction] = []
         self._suppliers: dict[str, Supplier | None] = {}
+        # Supplier numbers that cannot be looked up (no q filter can hold them, or Fusion's record
+        # of them is malformed), with the reason their invoices are dead-lettered with.
+        self._unusable: dict[str, str] = {}
         self._accounts: dict[str, AccountStatus] = {}
         self._connection = contextlib.ExitStack()
         self._connected = False
@@ -378,6 +381,7 @@ class StampliInvoicesToFusion(Stream):
 
     def prepare(self, records: Sequence[SourceRecord], links: Mapping[str, Link]) -> ApLookups:
         """Look up the batch's suppliers and account combinations in Fusion (cached for the run)."""
+        from ml_connector_provider.hooks.oracle_fusion import FusionFilterValueError
         from ml_connector_provider.integrations.stampli_fusion.mapping import (
             AccountStatus,
             ApLookups,
@@ -388,7 +392,15 @@ class StampliInvoicesToFusion(Stream):
         )
 
         numbers, combinations = lookup_keys(records, self.settings)
-        missing = sorted(n for n in numbers if n not in self._suppliers)
+        missing: list[str] = []
+        for number in sorted(n for n in numbers if n not in self._suppliers and n not in self._unusable):
+            try:
+                self.fusion.check_lookup_value("SupplierNumber", number)
+            except FusionFilterValueError as refused:
+                # Only this supplier's invoices are dead-lettered; the rest of the batch is looked up.
+                self._unusable[number] = str(refused)
+                continue
+            missing.append(number)
         if missing:
             found = self.fusion.find_by_attribute(
                 SUPPLIERS_RESOURCE, "SupplierNumber", missing, expand="sites"
@@ -397,18 +409,29 @@ class StampliInvoicesToFusion(Stream):
                 try:
                     supplier = supplier_from_fusion(item)
                 except MappingError as malformed:
-                    # Counted as not found: its invoices are dead-lettered with the reason below.
                     log.warning(
                         "%s: Fusion supplier %s is unusable: %s", self.key, item.get("SupplierId"), malformed
                     )
+                    listed = item.get("SupplierNumber")
+                    if isinstance(listed, str) and listed in missing:
+                        self._unusable[listed] = f"Fusion's supplier record is unusable ({malformed})"
                     continue
                 self._suppliers[supplier.number] = supplier
             for number in missing:
-                self._suppliers.setdefault(number, None)
+                if number not in self._unusable:
+                    self._suppliers.setdefault(number, None)
         settings = self.settings
         for combination in sorted(c for c in combinations if c not in self._accounts):
             segments = combination.split(settings.segment_delimiter)
             criteria = {f"Segment{n}": value for n, value in enumerate(segments, start=1)}
+            try:
+                for attribute, value in criteria.items():
+                    self.fusion.check_lookup_value(attribute, value)
+            except FusionFilterValueError as refused:
+                self._accounts[combination] = AccountStatus(
+                    combination=combination, exists=False, unusable=str(refused)
+                )
+                continue
             items = self.fusion.find_matching(ACCOUNTS_RESOURCE, criteria)
             statuses = [
                 account_status_from_fusion(
@@ -421,6 +444,7 @@ class StampliInvoicesToFusion(Stream):
         return ApLookups(
             suppliers={n: self._suppliers.get(n) for n in numbers},
             accounts={c: self._accounts[c] for c in combinations},
+            unusable_suppliers={n: self._unusable[n] for n in numbers if n in self._unusable},
         )
 
     def map(self, record: SourceRecord, lookups: Any) -> MapResult:

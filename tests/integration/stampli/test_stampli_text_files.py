@@ -5,6 +5,7 @@ default: the invoice is posted. Over OpenSSH's sshd and the Fusion stand-in."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -188,3 +189,30 @@ def test_reason_file_of_a_quarantined_file_is_safe(
     reason = sshd.local_path(sshd.remote_path("error/@SUM(A1).csv.reason.txt")).read_text("utf-8")
     _assert_safe(reason)
     assert reason == "'@SUM(A1).csv: the file has a header row but no invoice rows\n"
+
+
+def test_a_value_no_fusion_filter_can_hold_dead_letters_its_invoice_only(
+    sshd: SshdServer,
+    sftp_conn_id: str,
+    fusion: OracleFusionHook,
+    settings: StampliFusionSettings,
+    ledger: Ledger,
+) -> None:
+    """A vendor id or invoice number holding a line break (a quoted cell may) cannot go into a
+    ``q`` filter: that invoice is dead-lettered naming why, the rest of the batch is posted."""
+    good = invoice("L-1")
+    bad_vendor = dataclasses.replace(invoice("L-2"), vendor_id="10\n01")
+    bad_number = invoice("L-3\nX")
+    put(sshd, "B_lookup.csv", render([good, bad_vendor, bad_number], TODAY))
+
+    summary = run(sftp_conn_id, fusion, settings, ledger)
+
+    assert (summary.read, summary.created, summary.dead_lettered) == (3, 1, 2)
+    assert [i["InvoiceNumber"] for i in posted(fusion, "L-1")] == ["L-1"]
+    reasons = {d.source_id: d.reason for d in ledger.list_dead_letters(tenant=KEY.tenant)}
+    [vendor_reason] = [r for s, r in reasons.items() if s.endswith("/L-2")]
+    assert "cannot be looked up in Fusion" in vendor_reason
+    assert "control characters" in vendor_reason
+    [number_reason] = [r for s, r in reasons.items() if "L-3" in s]
+    assert "cannot be checked for a duplicate in Fusion" in number_reason
+    assert names(sshd, "archive") == ["B_lookup.csv"]
