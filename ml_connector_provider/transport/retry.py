@@ -82,7 +82,8 @@ class RetryPolicy:
 
         :param values: the mapping to read, e.g. ``conn.extra_dejson``.
         :param prefix: prefix of the keys: ``<prefix>attempts``, ``<prefix>base_delay``,
-            ``<prefix>max_delay``, ``<prefix>max_retry_after``, ``<prefix>statuses``.
+            ``<prefix>max_delay``, ``<prefix>max_retry_after``, ``<prefix>statuses``,
+            ``<prefix>unprocessed_statuses``.
         """
         kwargs: dict[str, Any] = {}
         for name, cast in (
@@ -97,6 +98,9 @@ class RetryPolicy:
         statuses = values.get(prefix + "statuses")
         if statuses is not None and statuses != "":
             kwargs["retry_statuses"] = _as_status_set(statuses)
+        unprocessed = values.get(prefix + "unprocessed_statuses")
+        if unprocessed is not None and unprocessed != "":
+            kwargs["unprocessed_statuses"] = _as_status_set(unprocessed)
         return cls(**kwargs)
 
 

@@ -54,8 +54,8 @@ class FusionBulkImports(FusionRestClient):
         The request is **not** idempotent — a second one submits a second import — so it is
         repeated only when it certainly did not reach Fusion: a connection that could not be
         opened, a 401 answered before Fusion did anything (a new token, then once more), and the
-        429/503 answers the transport treats as "not processed". A read timeout, a connection
-        dropped mid-answer, a 502 or a 504 are not retried; they raise, and the caller must find
+        statuses the connection treats as "not processed" (429 by default). A read timeout, a
+        connection dropped mid-answer, a 502, 503 or 504 are not retried; they raise, and the caller must find
         out whether the import happened (e.g. look its journals up) before submitting again.
 
         :param document: the zip file (``GlInterface.zip`` for journals).

@@ -210,7 +210,10 @@ class FusionConnectionSettings:
             )
         descendants = cast("DescendantSource", raw_descendants)
         try:
-            retry = RetryPolicy.from_mapping(extras)
+            # Only a 429 is known to mean "not processed" on a Fusion pod: a 503 also comes from
+            # the edge in front of it (maintenance, overload; contract A6, B8), possibly after the pod
+            # acted, so a non-idempotent POST (importBulkData, a create) is not repeated on a 503.
+            retry = RetryPolicy.from_mapping({"retry_unprocessed_statuses": "429", **extras})
         except (TypeError, ValueError) as exc:
             raise ValueError(f"invalid retry extras: {exc}") from None
         settings = cls(

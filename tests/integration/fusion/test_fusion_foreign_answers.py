@@ -61,7 +61,7 @@ BODIES: dict[str, Any] = {
 
 # What each call raises for each status (None: the call answers None, the item is missing).
 RETRIED = {429, 502, 503, 504}  # the transport's default retry statuses
-UNPROCESSED = {429, 503}  # retried even for a POST
+UNPROCESSED = {429}  # retried even for a POST (a 503 may come from the edge after the pod acted)
 
 
 def _expected(call: str, status: int, body: str) -> type[Exception] | None:

@@ -31,6 +31,7 @@ from ml_connector_sandbox.systems.fusion.gl import (
 
 from ml_connector_provider.hooks.oracle_fusion import (
     ESS_TERMINAL_STATUSES,
+    FusionApiError,
     FusionBadRequest,
     FusionEssRequestNotFound,
     FusionEssTimeout,
@@ -893,12 +894,34 @@ def test_submission_is_not_repeated_when_the_answer_is_lost(
     assert sorted(batches(api, "Stripe pi_29")) == ["Stripe pi_29"]
 
 
-def test_submission_refused_as_unavailable_is_retried(
+def test_submission_throttled_is_retried(
     hook: OracleFusionHook, fusion: FusionSandbox, admin: SandboxClient, today: date
 ) -> None:
-    fusion.faults.add(FaultRule.unavailable(path=ERP, method="POST", times=2))
+    fusion.faults.add(FaultRule.rate_limit(path=ERP, method="POST", times=2))
     request_id = submit(hook, [payment(today, "pi_30")], today)
-    assert [e["status"] for e in admin.request_log(method="POST", path=ERP)] == [503, 503, 201]
+    assert [e["status"] for e in admin.request_log(method="POST", path=ERP)] == [429, 429, 201]
+    assert [job["request_id"] for job in fusion.ess_jobs()] == [request_id]
+
+
+def test_submission_answered_503_is_not_repeated_unless_the_connection_says_so(
+    make_connection: ConnectionFactory, fusion: FusionSandbox, admin: SandboxClient, today: date
+) -> None:
+    """A second importBulkData is a second import: a 503 (which the edge may answer after the pod
+    acted, UNCONFIRMED) is not repeated by default, and is with ``retry_unprocessed_statuses``."""
+    fusion.faults.add(FaultRule.unavailable(path=ERP, method="POST", times=1))
+    default = OracleFusionHook(make_connection("fusion_gl_503"))
+    with pytest.raises(FusionApiError, match="503"):
+        submit(default, [payment(today, "pi_30")], today)
+    default.close()
+    assert [e["status"] for e in admin.request_log(method="POST", path=ERP)] == [503]
+    assert fusion.ess_jobs() == []
+
+    fusion.faults.add(FaultRule.unavailable(path=ERP, method="POST", times=2))
+    conn_id = make_connection("fusion_gl_503_unprocessed", retry_unprocessed_statuses="429,503")
+    tolerant = OracleFusionHook(conn_id)
+    request_id = submit(tolerant, [payment(today, "pi_30")], today)
+    tolerant.close()
+    assert [e["status"] for e in admin.request_log(method="POST", path=ERP)] == [503, 503, 503, 201]
     assert [job["request_id"] for job in fusion.ess_jobs()] == [request_id]
 
 

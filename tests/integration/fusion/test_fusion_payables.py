@@ -30,6 +30,7 @@ from ml_connector_sandbox.systems.fusion.gl import (
 )
 
 from ml_connector_provider.hooks.oracle_fusion import (
+    FusionApiError,
     FusionBadRequest,
     OracleFusionHook,
     expanded_items,
@@ -960,32 +961,46 @@ def test_patch_description_only_child_posts_refused_and_delete(
 # -- faults ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("rule", "statuses"),
-    [
-        pytest.param(
-            FaultRule.unavailable(path=f"^{INVOICES_PATH}$", method="POST", body="Service Unavailable"),
-            [503, 201],
-            id="503",
-        ),
-        pytest.param(
-            FaultRule.rate_limit(path=f"^{INVOICES_PATH}$", method="POST", times=2), [429, 429, 201], id="429"
-        ),
-    ],
-)
 def test_throttled_create_is_retried_and_stored_once(
-    hook: OracleFusionHook,
-    fusion: FusionSandbox,
-    admin: SandboxClient,
-    today: date,
-    rule: FaultRule,
-    statuses: list[int],
+    hook: OracleFusionHook, fusion: FusionSandbox, admin: SandboxClient, today: date
 ) -> None:
-    fusion.faults.add(rule)
+    fusion.faults.add(FaultRule.rate_limit(path=f"^{INVOICES_PATH}$", method="POST", times=2))
     created = hook.create_item(INVOICES, invoice_body(today, "NC-RETRY"))
     assert created["InvoiceId"] == FIRST_NEW_INVOICE_ID
-    assert [e["status"] for e in admin.request_log(method="POST", path=f"^{INVOICES_PATH}$")] == statuses
+    assert [e["status"] for e in admin.request_log(method="POST", path=f"^{INVOICES_PATH}$")] == [
+        429,
+        429,
+        201,
+    ]
     assert [i["InvoiceNumber"] for i in fusion.ap_invoices()].count("NC-RETRY") == 1
+
+
+def test_a_create_answered_503_is_not_repeated_unless_the_connection_says_503_is_unprocessed(
+    make_connection: ConnectionFactory, fusion: FusionSandbox, admin: SandboxClient, today: date
+) -> None:
+    """A 503 may come from the edge after the pod created the invoice (UNCONFIRMED either way):
+    by default the create is not repeated; a connection whose pod is known to answer 503 only
+    before acting says so with ``retry_unprocessed_statuses``."""
+    rule = FaultRule.unavailable(path=f"^{INVOICES_PATH}$", method="POST", body="Service Unavailable")
+    fusion.faults.add(rule)
+    default = OracleFusionHook(make_connection("fusion_default_503"))
+    with pytest.raises(FusionApiError, match="503"):
+        default.create_item(INVOICES, invoice_body(today, "NC-503"))
+    default.close()
+    assert [e["status"] for e in admin.request_log(method="POST", path=f"^{INVOICES_PATH}$")] == [503]
+
+    fusion.faults.add(rule)
+    conn_id = make_connection("fusion_503_unprocessed", retry_unprocessed_statuses="429,503")
+    tolerant = OracleFusionHook(conn_id)
+    created = tolerant.create_item(INVOICES, invoice_body(today, "NC-503"))
+    tolerant.close()
+    assert created["InvoiceNumber"] == "NC-503"
+    assert [e["status"] for e in admin.request_log(method="POST", path=f"^{INVOICES_PATH}$")] == [
+        503,
+        503,
+        201,
+    ]
+    assert [i["InvoiceNumber"] for i in fusion.ap_invoices()].count("NC-503") == 1
 
 
 def test_the_chart_has_ap_expense_combinations(hook: OracleFusionHook) -> None:
