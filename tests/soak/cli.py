@@ -24,6 +24,10 @@ COLUMNS = (
     ("late_writes", "late writes"),
     ("max_blocked_seconds", "max blocked s"),
     ("reruns", "re-runs"),
+    ("kills", "kills"),
+    ("lease_waits", "lease waits"),
+    ("freezes", "freezes"),
+    ("faults_applied", "faults hit"),
     ("seconds_per_trial", "s/trial"),
 )
 
@@ -34,14 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Randomised kill / race / fault trials of each integration against the stand-ins.",
     )
     parser.add_argument("--integration", default="all", choices=[*INTEGRATIONS, "all"])
-    parser.add_argument("--trials", type=int, default=25, help="trials per integration (default: %(default)s)")
+    parser.add_argument(
+        "--trials", type=int, default=25, help="trials per integration (default: %(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="first trial seed (default: from the clock)")
     parser.add_argument(
         "--kinds", default=",".join(KINDS), help="comma-separated trial kinds (default: %(default)s)"
     )
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the results here")
     parser.add_argument(
-        "--replay", type=int, default=None, metavar="SEED", help="run exactly the trial of this seed (one kind)"
+        "--replay",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="run exactly the trial of this seed (one kind)",
     )
     return parser
 
@@ -69,6 +79,10 @@ def summarise(results: Iterable[TrialResult]) -> dict[str, dict[str, dict[str, A
                 "late_writes": 0,
                 "max_blocked_seconds": 0.0,
                 "reruns": 0,
+                "kills": 0,
+                "lease_waits": 0,
+                "freezes": 0,
+                "faults_applied": 0,
                 "seconds": 0.0,
             },
         )
@@ -83,6 +97,10 @@ def summarise(results: Iterable[TrialResult]) -> dict[str, dict[str, dict[str, A
             "dead_letters_without_reason",
             "late_writes",
             "reruns",
+            "kills",
+            "lease_waits",
+            "freezes",
+            "faults_applied",
         ):
             row[name] += getattr(result, name)
         row["max_blocked_seconds"] = max(row["max_blocked_seconds"], result.blocked_seconds)
@@ -116,7 +134,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout) -> int:
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
-        print(f"unknown trial kind(s): {', '.join(unknown) or '(none)'}; use {', '.join(KINDS)}", file=sys.stderr)
+        print(
+            f"unknown trial kind(s): {', '.join(unknown) or '(none)'}; use {', '.join(KINDS)}",
+            file=sys.stderr,
+        )
         return 2
     names = list(INTEGRATIONS) if args.integration == "all" else [args.integration]
     if args.replay is not None:
@@ -128,7 +149,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout) -> int:
     else:
         seed = args.seed if args.seed is not None else int(time.time()) % 1_000_000 * 1000
         plan = trial_plan(kinds, args.trials, seed)
-    print(f"soak: {len(plan)} trial(s) per integration, kinds {','.join(kinds)}, seed {seed}", file=out, flush=True)
+    print(
+        f"soak: {len(plan)} trial(s) per integration, kinds {','.join(kinds)}, seed {seed}",
+        file=out,
+        flush=True,
+    )
     results = run(names, plan, out=out)
     table = summarise(results)
     print(file=out)
@@ -141,7 +166,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout) -> int:
         file=out,
     )
     for failure in failures:
-        print(f"FAILED {failure.integration} {failure.kind} seed {failure.seed} ({failure.stream}, {failure.variant})", file=out)
+        print(
+            f"FAILED {failure.integration} {failure.kind} seed {failure.seed} ({failure.stream}, {failure.variant})",
+            file=out,
+        )
         for problem in failure.problems[:10]:
             print(f"    {problem}", file=out)
         print(f"    replay: {replay_command(failure.integration, failure.kind, failure.seed)}", file=out)
@@ -163,7 +191,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout) -> int:
     return 1 if failures else 0
 
 
-def run(names: Sequence[str], plan: Sequence[tuple[str, int]], *, out: TextIO | None = None) -> list[TrialResult]:
+def run(
+    names: Sequence[str], plan: Sequence[tuple[str, int]], *, out: TextIO | None = None
+) -> list[TrialResult]:
     """Run ``plan`` against each integration (its stand-ins started once); returns every result."""
     results: list[TrialResult] = []
     for name in names:

@@ -132,7 +132,9 @@ class SoakIntegration:
         return self.runner.system(name)
 
     @staticmethod
-    def dead_letter_checks(check: Check, expected: Expected, ledger: Ledger, tenant: str, integration: str) -> None:
+    def dead_letter_checks(
+        check: Check, expected: Expected, ledger: Ledger, tenant: str, integration: str
+    ) -> None:
         rows = ledger.list_dead_letters(tenant=tenant, integration=integration, stream=expected.stream)
         open_ids = set()
         for row in rows:
@@ -280,7 +282,9 @@ class FusionStripe(SoakIntegration):
                     continue
                 if len(held) > 1:
                     check.duplicates += len(held) - 1
-                    check.problems.append(f"site {site}: {len(held)} Stripe customers {[c['id'] for c in held]}")
+                    check.problems.append(
+                        f"site {site}: {len(held)} Stripe customers {[c['id'] for c in held]}"
+                    )
                 if any(c.get("name") != name or (c.get("email") or None) != email for c in held):
                     check.amount_mismatches += 1
                     check.problems.append(f"site {site}: Stripe customer data differs from Fusion's")
@@ -419,7 +423,16 @@ class StampliFusion(SoakIntegration):
                     amount = f"{total:.2f}"
                     expected.records[f"{vendor}/{invoice_number}"] = total
                 invoices.append(
-                    Invoice(f"STP-{number}", invoice_number, vendor, vendor_name, rng.randint(1, 20), amount, "Soak", lines)
+                    Invoice(
+                        f"STP-{number}",
+                        invoice_number,
+                        vendor,
+                        vendor_name,
+                        rng.randint(1, 20),
+                        amount,
+                        "Soak",
+                        lines,
+                    )
                 )
             self.sshd.put_file(
                 str(self.root / "outbound" / f"STAMPLI_{trial}_{file_index}.csv"),
@@ -450,7 +463,9 @@ class StampliFusion(SoakIntegration):
                 check.problems.append(
                     f"AP invoice {key}: Fusion has {[i['InvoiceAmount'] for i in held]}, the export {amount}"
                 )
-        extra = sorted(k for k, held in by_key.items() if k not in expected.records and len(held) > expected.before[k])
+        extra = sorted(
+            k for k, held in by_key.items() if k not in expected.records and len(held) > expected.before[k]
+        )
         check.unexpected += len(extra)
         if extra:
             check.problems.append(f"AP invoices not expected: {', '.join(extra)}")

@@ -29,6 +29,7 @@ data, where the worker is killed, which faults hit which routes. Every trial:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -45,7 +46,7 @@ from ml_connector_sandbox.faults import FaultRule
 
 from ml_connector_provider.ledger import Ledger
 from tests.soak.integrations import Check, Expected, FaultTarget, SoakIntegration
-from tests.soak.worker import EXIT_LEASE_HELD, EXIT_OK, Job
+from tests.soak.worker import EXIT_OK, Job
 
 KINDS = ("kill", "race", "faults")
 RETRY_DELAY = 0.2
@@ -80,7 +81,12 @@ class TrialResult:
     blocked_seconds: float = 0.0
     blocked_limit: float = 0.0
     reruns: int = 0
+    kills: int = 0
+    lease_waits: int = 0
+    freezes: int = 0
+    faults_applied: int = 0
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -219,18 +225,31 @@ class TrialRunner:
         result = TrialResult(self.integration.name, kind, seed)
         trial = _Trial(self, rng, seed)
         result.stream = trial.stream
+        mark = time.perf_counter()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            result.phases[name] = round(now - mark, 3)
+            mark = now
+
         try:
             expected = self.integration.prepare(rng, trial.stream, seed)
+            phase("prepare")
             for prerequisite in self.integration.before_run(trial.stream):
                 self._run_to_completion(trial, f"pre__{seed}", label="prerequisite", stream=prerequisite)
             self.integration.seed_after_prerequisites(rng, expected, seed)
+            phase("prerequisites")
             result.records = len(expected.records) + len(expected.dead)
             runs = {"kill": self._kill, "race": self._race, "faults": self._faults}[kind]
             result.variant, launched = runs(trial, rng)
+            phase("trial")
             check, extra_runs = self._complete(trial, expected)
+            phase("complete")
             result.reruns = launched + extra_runs
             self._judge(trial, result, check)
-        except Exception as error:  # noqa: BLE001 - the harness failed: the trial fails, with the cause
+            phase("judge")
+        except Exception as error:
             trial.problems.append(f"the trial itself failed: {type(error).__name__}: {error}")
         finally:
             trial.close()
@@ -246,17 +265,25 @@ class TrialRunner:
             if rng.random() < 0.6:
                 plan.append(("write", float(rng.randint(1, 3))))
             else:
-                plan.append(("delay", rng.uniform(0.02, 1.2)))
+                plan.append(("delay", rng.uniform(0.05, 0.5)))
         variant = "+".join("after-write" if how == "write" else "delay" for how, _ in plan)
         tries = self._run_to_completion(trial, f"kill__{trial.seed}", label="worker", kill_plan=plan)
         return variant, tries - 1
 
     def _race(self, trial: _Trial, rng: random.Random) -> tuple[str, int]:
         target = self.integration.slow_write
-        latency = rng.uniform(0.25, 0.5)
-        trial.sync["lease_ttl"] = round(latency * rng.uniform(1.2, 1.8), 3)  # under a batch's writes
+        # A lease shorter than a batch takes: a few target writes are slowed down beyond the TTL,
+        # so the holder keeps its lease only through its heartbeat.
+        ttl = round(rng.uniform(0.6, 1.0), 3)
+        trial.sync["lease_ttl"] = ttl
         self.integration.system(target.system).faults.add(
-            FaultRule.slow(latency, path=target.path, method=target.method, times=None)
+            FaultRule.slow(
+                ttl * rng.uniform(1.1, 1.6),
+                path=target.path,
+                method=target.method,
+                skip=rng.randint(0, 2),
+                times=rng.randint(1, 2),
+            )
         )
         freeze = rng.random() < 0.35
         tries: dict[str, int] = {}
@@ -272,6 +299,9 @@ class TrialRunner:
             self._freeze_holder(trial, rng)
         for thread in threads:
             thread.join()
+        trial.faults_applied += sum(
+            int(r["applied"]) for r in self.integration.system(target.system).faults.status()
+        )
         self.integration.system(target.system).faults.clear()
         return ("freeze" if freeze else "plain"), sum(tries.values()) - 2
 
@@ -296,26 +326,37 @@ class TrialRunner:
         trial.events("frozen", pid=holder)
         time.sleep(ttl * rng.uniform(1.5, 2.5))
         trial.events("thawed", pid=holder)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(holder, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
 
     def _faults(self, trial: _Trial, rng: random.Random) -> tuple[str, int]:
         kinds: list[str] = []
         for _ in range(rng.randint(1, 5)):
             target = rng.choice(self.integration.fault_targets)
-            kind = rng.choice(("429", "5xx", "drop", "latency", "lost_answer") if target.write else ("429", "5xx", "drop", "latency"))
+            kind = rng.choice(
+                ("429", "5xx", "drop", "latency", "lost_answer")
+                if target.write
+                else ("429", "5xx", "drop", "latency")
+            )
             kinds.append(kind)
             self.integration.system(target.system).faults.add(_fault(rng, kind, target))
         system_names = {t.system for t in self.integration.fault_targets}
 
+        def applied() -> int:
+            return sum(
+                int(rule["applied"])
+                for name in system_names
+                for rule in self.integration.system(name).faults.status()
+            )
+
         def clear_late(try_number: int) -> None:
             if try_number == FAULT_FREE_AFTER:
+                trial.faults_applied += applied()
                 for name in system_names:
                     self.integration.system(name).faults.clear()
 
         tries = self._run_to_completion(trial, f"faults__{trial.seed}", label="worker", on_try=clear_late)
+        trial.faults_applied += applied()
         for name in system_names:
             self.integration.system(name).faults.clear()
         return "+".join(sorted(set(kinds))), tries - 1
@@ -330,7 +371,9 @@ class TrialRunner:
             runs = 0
             while not check.complete and runs < MAX_RUNS:
                 runs += 1
-                ledger.retry_dead_letters_now(tenant=self.integration.tenant, integration=self.integration.name)
+                ledger.retry_dead_letters_now(
+                    tenant=self.integration.tenant, integration=self.integration.name
+                )
                 self._run_to_completion(trial, f"rerun{runs}__{trial.seed}", label=f"rerun{runs}")
                 check = self.integration.check(expected, ledger)
             trial.dead_letters = len(
@@ -349,6 +392,10 @@ class TrialRunner:
         result.dead_letters = trial.dead_letters
         trial.problems.extend(check.problems)
         events = trial.events.read()
+        result.kills = sum(1 for e in events if e["ev"] in ("kill", "killed"))
+        result.lease_waits = sum(1 for e in events if e["ev"] == "lease_held")
+        result.freezes = sum(1 for e in events if e["ev"] == "frozen")
+        result.faults_applied = trial.faults_applied
         late = late_writes(events)
         result.late_writes = len(late)
         trial.problems.extend(late)
@@ -388,12 +435,13 @@ class _Trial:
         self.log.unlink(missing_ok=True)
         self.problems: list[str] = []
         self.dead_letters = 0
+        self.faults_applied = 0
 
     def close(self) -> None:
         self.events.close()
         for suffix in ("", "-journal", "-wal", "-shm"):
             Path(f"{self.ledger_file}{suffix}").unlink(missing_ok=True)
-        if not self.problems:
+        if not self.problems and not os.environ.get("SOAK_KEEP"):
             self.events.path.unlink(missing_ok=True)
             self.log.unlink(missing_ok=True)
 

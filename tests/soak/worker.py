@@ -29,18 +29,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+# The streams and their hooks are imported here, once, in the fork server (see tests.soak.trials):
+# every try then starts without paying for the imports.
+import ml_connector_provider.integrations.fusion_stripe.streams
+import ml_connector_provider.integrations.stampli_fusion.streams  # noqa: F401
 from ml_connector_provider.engine.context import StreamContext, build_stream
 from ml_connector_provider.engine.core import RunRequest, SyncEngine, SyncOptions, describe_error, lease_owner
 from ml_connector_provider.engine.types import RunRef, StreamKey, WriteItem, WriteResult
 from ml_connector_provider.integrations import get_integration
 from ml_connector_provider.ledger import LeaseHeld, Ledger
-
-# Imported here, once, in the fork server: every try then starts without paying for them.
-import ml_connector_provider.hooks.oracle_fusion  # noqa: F401  isort: skip
-import ml_connector_provider.hooks.stampli  # noqa: F401  isort: skip
-import ml_connector_provider.hooks.stripe  # noqa: F401  isort: skip
-import ml_connector_provider.integrations.fusion_stripe.streams  # noqa: F401  isort: skip
-import ml_connector_provider.integrations.stampli_fusion.streams  # noqa: F401  isort: skip
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -200,7 +197,7 @@ def run_job(job: Job) -> int:
     except LeaseHeld as held:
         record("lease_held", error=str(held))
         return EXIT_LEASE_HELD
-    except Exception as error:  # noqa: BLE001 - a failed try: Airflow would retry it
+    except Exception as error:
         record("error", error=describe_error(error))
         return EXIT_FAILED
     finally:
