@@ -23,6 +23,7 @@ COLUMNS = (
     ("dead_letters_without_reason", "dl no reason"),
     ("late_writes", "late writes"),
     ("max_blocked_seconds", "max blocked s"),
+    ("max_handover_seconds", "death→lease s"),
     ("reruns", "re-runs"),
     ("kills", "kills"),
     ("lease_waits", "lease waits"),
@@ -78,6 +79,7 @@ def summarise(results: Iterable[TrialResult]) -> dict[str, dict[str, dict[str, A
                 "dead_letters_without_reason": 0,
                 "late_writes": 0,
                 "max_blocked_seconds": 0.0,
+                "max_handover_seconds": 0.0,
                 "reruns": 0,
                 "kills": 0,
                 "lease_waits": 0,
@@ -104,6 +106,7 @@ def summarise(results: Iterable[TrialResult]) -> dict[str, dict[str, dict[str, A
         ):
             row[name] += getattr(result, name)
         row["max_blocked_seconds"] = max(row["max_blocked_seconds"], result.blocked_seconds)
+        row["max_handover_seconds"] = max(row["max_handover_seconds"], result.handover_seconds)
         row["seconds"] += result.seconds
     for kinds in table.values():
         for row in kinds.values():

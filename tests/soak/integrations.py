@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import tempfile
 import time
@@ -118,11 +119,23 @@ class SoakIntegration:
         """Streams to run once, cleanly, before the one under trial (its prerequisites)."""
         return []
 
+    def sync_for(self, stream: str) -> dict[str, Any]:
+        """``sync`` options of ``stream`` beyond the trial's (default: none)."""
+        return {}
+
+    def targets_for(self, stream: str) -> tuple[FaultTarget, ...]:
+        """The routes the fault trials of ``stream`` may hit."""
+        return self.fault_targets
+
+    def slow_write_for(self, stream: str) -> FaultTarget:
+        """The route a race trial of ``stream`` slows down."""
+        return self.slow_write
+
     def prepare(self, rng: random.Random, stream: str, trial: int) -> Expected:
         raise NotImplementedError
 
-    def seed_after_prerequisites(self, rng: random.Random, expected: Expected, trial: int) -> None:
-        """Seed what needs the prerequisite streams' results (default: nothing)."""
+    def after_prerequisite(self, rng: random.Random, expected: Expected, done: str, trial: int) -> None:
+        """Seed what needs the results of the prerequisite stream ``done`` (default: nothing)."""
 
     def check(self, expected: Expected, ledger: Ledger) -> Check:
         raise NotImplementedError
@@ -160,7 +173,7 @@ class FusionStripe(SoakIntegration):
     """Oracle Fusion AR → Stripe: the customers and invoices streams, against both stand-ins."""
 
     name = "fusion_stripe"
-    streams = ("customers", "invoices")
+    streams = ("customers", "invoices", "payments")
     fault_targets = (
         FaultTarget("fusion", "receivablesCustomerAccountSiteActivities", "GET", False),
         FaultTarget("fusion", "receivablesInvoices", "GET", False),
@@ -170,7 +183,27 @@ class FusionStripe(SoakIntegration):
         FaultTarget("stripe", "^/v1/invoices", "POST", True),
         FaultTarget("stripe", "^/v1/invoiceitems", "POST", True),
     )
+    payment_targets = (
+        FaultTarget("stripe", "^/v1/events", "GET", False),
+        FaultTarget("stripe", "^/v1/(payment_intents|charges|invoices|refunds)", "GET", False),
+        FaultTarget("fusion", "erpintegrations", "GET", False),
+        FaultTarget("fusion", "journalBatches", "GET", False),
+        FaultTarget("fusion", "erpintegrations", "POST", True),
+    )
     slow_write = FaultTarget("stripe", "^/v1/(customers|invoices|invoiceitems)", "POST", True)
+
+    def sync_for(self, stream: str) -> dict[str, Any]:
+        # The payments stream's first window starts a day back: within Stripe's event retention,
+        # so it reads the Events API as it does in steady state.
+        return {"initial_lookback": 86400} if stream == "payments" else {}
+
+    def targets_for(self, stream: str) -> tuple[FaultTarget, ...]:
+        return self.payment_targets if stream == "payments" else self.fault_targets
+
+    def slow_write_for(self, stream: str) -> FaultTarget:
+        if stream == "payments":
+            return FaultTarget("fusion", "erpintegrations", "POST", True)
+        return self.slow_write
 
     def start(self) -> None:
         self.runner = SandboxRunner(["fusion", "stripe"]).start()
@@ -188,10 +221,10 @@ class FusionStripe(SoakIntegration):
         }
 
     def settings(self) -> dict[str, Any]:
-        return {"business_units": ["US1 Business Unit"]}
+        return {"business_units": ["US1 Business Unit"], "gl": dict(GL_SETTINGS)}
 
     def before_run(self, stream: str) -> list[str]:
-        return ["customers"] if stream == "invoices" else []
+        return {"customers": [], "invoices": ["customers"], "payments": ["customers", "invoices"]}[stream]
 
     def prepare(self, rng: random.Random, stream: str, trial: int) -> Expected:
         assert self.runner is not None
@@ -227,9 +260,28 @@ class FusionStripe(SoakIntegration):
         }
         return Expected("customers", records, dead=invalid)
 
-    def seed_after_prerequisites(self, rng: random.Random, expected: Expected, trial: int) -> None:
-        if expected.stream != "invoices":
-            return
+    def after_prerequisite(self, rng: random.Random, expected: Expected, done: str, trial: int) -> None:
+        if done == "customers":
+            self._seed_invoices(rng, expected if expected.stream == "invoices" else Expected("", {}), trial)
+        elif done == "invoices" and expected.stream == "payments":
+            self._pay_invoices(rng, expected)
+
+    def _pay_invoices(self, rng: random.Random, expected: Expected) -> None:
+        """Customers pay a random share of the Stripe invoices (at least one)."""
+        stripe = self.system("stripe")
+        invoices = [i for i in stripe.invoices() if i.get("status") == "open"]
+        paid = rng.sample(invoices, k=rng.randint(1, len(invoices))) if invoices else []
+        for invoice in paid:
+            stripe.pay_invoice(invoice["id"])
+        paid_ids = {i["id"] for i in paid}
+        intents = {p["id"]: p for p in stripe.payment_intents()}
+        for payment in stripe.invoice_payments():
+            if payment.get("invoice") not in paid_ids:
+                continue
+            intent = intents[payment["payment"]["payment_intent"]]
+            expected.records[f"Stripe {intent['id']}"] = Decimal(intent["amount"]) / 100
+
+    def _seed_invoices(self, rng: random.Random, expected: Expected, trial: int) -> None:
         fusion = self.system("fusion")
         sites = [
             s
@@ -292,6 +344,8 @@ class FusionStripe(SoakIntegration):
             check.unexpected += len(extra)
             if extra:
                 check.problems.append(f"Stripe customers of sites not expected: {', '.join(extra)}")
+        elif expected.stream == "payments":
+            self._check_journals(expected, check)
         else:
             invoices: dict[str, list[dict[str, Any]]] = {}
             for invoice in stripe.invoices():
@@ -319,6 +373,54 @@ class FusionStripe(SoakIntegration):
                 check.problems.append(f"Stripe invoices not expected: {', '.join(extra)}")
         self.dead_letter_checks(check, expected, ledger, self.tenant, self.name)
         return check
+
+    def _check_journals(self, expected: Expected, check: Check) -> None:
+        """One balanced journal per payment, crediting AR suspense with the payment's amount."""
+        batches: dict[str, list[dict[str, Any]]] = {}
+        for batch in self.system("fusion").journal_batches():
+            batches.setdefault(re.sub(r" G\d+;.*$", "", batch["BatchName"]), []).append(batch)
+        ar_account = GL_SETTINGS["ar_suspense_account"]
+        for name, amount in expected.records.items():
+            held = batches.get(name, [])
+            if not held:
+                check.missing += 1
+                check.problems.append(f"journal {name}: not in Fusion")
+                continue
+            if len(held) > 1:
+                check.duplicates += len(held) - 1
+                check.problems.append(f"journal {name}: {len(held)} batches in Fusion")
+            for batch in held:
+                lines = [line for header in batch["journalHeaders"] for line in header["journalLines"]]
+                debit = sum(Decimal(str(line.get("EnteredDr") or 0)) for line in lines)
+                credit = sum(Decimal(str(line.get("EnteredCr") or 0)) for line in lines)
+                ar = sum(
+                    Decimal(str(line.get("EnteredCr") or 0))
+                    for line in lines
+                    if line.get("AccountCombination") == ar_account
+                )
+                if debit != credit or ar != amount:
+                    check.amount_mismatches += 1
+                    check.problems.append(
+                        f"journal {name}: debits {debit}, credits {credit}, AR credit {ar}; the payment {amount}"
+                    )
+        extra = sorted(set(batches) - set(expected.records))
+        check.unexpected += len(extra)
+        if extra:
+            check.problems.append(f"journals not expected: {', '.join(extra)}")
+
+
+GL_SETTINGS: Mapping[str, Any] = {
+    "ledger_id": "300000046975971",
+    "ledger_name": "US Primary Ledger",
+    "data_access_set_id": "300000046975980",
+    "journal_source": "Stripe",
+    "cash_clearing_account": "101-000-11250-000-000",
+    "ar_suspense_account": "101-000-12990-000-000",
+    "fee_account": "101-000-65110-000-000",
+    "subscription_revenue_account": "101-000-40100-000-000",
+    "poll_interval": 0.05,
+}
+"""The general ledger settings of the payments stream (the stand-in's seeded ledger and accounts)."""
 
 
 # -- stampli_fusion -------------------------------------------------------------------------------

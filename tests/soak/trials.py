@@ -80,6 +80,7 @@ class TrialResult:
     late_writes: int = 0
     blocked_seconds: float = 0.0
     blocked_limit: float = 0.0
+    handover_seconds: float = 0.0
     reruns: int = 0
     kills: int = 0
     lease_waits: int = 0
@@ -151,16 +152,17 @@ class TrialRunner:
         return process
 
     def _job(self, trial: _Trial, run_id: str, try_number: int, **kwargs: Any) -> Job:
+        stream = kwargs.pop("stream", trial.stream)
         return Job(
             integration=self.integration.name,
-            stream=kwargs.pop("stream", trial.stream),
+            stream=stream,
             tenant=self.integration.tenant,
             run_id=run_id,
             try_number=try_number,
             ledger_url=trial.ledger_url,
             env=self._env,
             settings=self.integration.settings(),
-            sync=trial.sync,
+            sync=trial.sync if stream == trial.stream else trial.base_sync,
             events=str(trial.events.path),
             log=str(trial.log),
             **kwargs,
@@ -202,13 +204,15 @@ class TrialRunner:
                 process.join(how[1])
                 if process.is_alive():
                     os.kill(process.pid, signal.SIGKILL)
-                    trial.events("killed", pid=process.pid, label=label)
+                    trial.events("killed", pid=process.pid, label=label, stream=job.stream)
             process.join(WORKER_TIMEOUT)
             if process.is_alive():
                 os.kill(process.pid, signal.SIGKILL)
                 process.join()
                 trial.problems.append(f"{label} try {try_number} hung for {WORKER_TIMEOUT:g}s and was killed")
-            ended = trial.events("exit", pid=process.pid, label=label, code=process.exitcode)
+            ended = trial.events(
+                "exit", pid=process.pid, label=label, stream=job.stream, code=process.exitcode
+            )
             if process.exitcode == EXIT_OK:
                 return try_number
             wanted = ended
@@ -223,7 +227,7 @@ class TrialRunner:
         started = time.perf_counter()
         rng = random.Random(f"{self.integration.name}/{kind}/{seed}")
         result = TrialResult(self.integration.name, kind, seed)
-        trial = _Trial(self, rng, seed)
+        trial = _Trial(self, rng, kind, seed)
         result.stream = trial.stream
         mark = time.perf_counter()
 
@@ -238,7 +242,7 @@ class TrialRunner:
             phase("prepare")
             for prerequisite in self.integration.before_run(trial.stream):
                 self._run_to_completion(trial, f"pre__{seed}", label="prerequisite", stream=prerequisite)
-            self.integration.seed_after_prerequisites(rng, expected, seed)
+                self.integration.after_prerequisite(rng, expected, prerequisite, seed)
             phase("prerequisites")
             result.records = len(expected.records) + len(expected.dead)
             runs = {"kill": self._kill, "race": self._race, "faults": self._faults}[kind]
@@ -271,7 +275,7 @@ class TrialRunner:
         return variant, tries - 1
 
     def _race(self, trial: _Trial, rng: random.Random) -> tuple[str, int]:
-        target = self.integration.slow_write
+        target = self.integration.slow_write_for(trial.stream)
         # A lease shorter than a batch takes: a few target writes are slowed down beyond the TTL,
         # so the holder keeps its lease only through its heartbeat.
         ttl = round(rng.uniform(0.6, 1.0), 3)
@@ -331,8 +335,9 @@ class TrialRunner:
 
     def _faults(self, trial: _Trial, rng: random.Random) -> tuple[str, int]:
         kinds: list[str] = []
+        targets = self.integration.targets_for(trial.stream)
         for _ in range(rng.randint(1, 5)):
-            target = rng.choice(self.integration.fault_targets)
+            target = rng.choice(targets)
             kind = rng.choice(
                 ("429", "5xx", "drop", "latency", "lost_answer")
                 if target.write
@@ -340,7 +345,7 @@ class TrialRunner:
             )
             kinds.append(kind)
             self.integration.system(target.system).faults.add(_fault(rng, kind, target))
-        system_names = {t.system for t in self.integration.fault_targets}
+        system_names = {t.system for t in targets}
 
         def applied() -> int:
             return sum(
@@ -377,7 +382,9 @@ class TrialRunner:
                 self._run_to_completion(trial, f"rerun{runs}__{trial.seed}", label=f"rerun{runs}")
                 check = self.integration.check(expected, ledger)
             trial.dead_letters = len(
-                ledger.list_dead_letters(tenant=self.integration.tenant, integration=self.integration.name)
+                ledger.list_dead_letters(
+                    tenant=self.integration.tenant, integration=self.integration.name, stream=trial.stream
+                )
             )
             return check, runs
         finally:
@@ -399,6 +406,8 @@ class TrialRunner:
         late = late_writes(events)
         result.late_writes = len(late)
         trial.problems.extend(late)
+        trial.problems.extend(own_lease_held(events))
+        result.handover_seconds = round(handover_seconds(events), 3)
         blocked = blocked_seconds(events)
         result.blocked_seconds = round(blocked, 3)
         result.blocked_limit = round(float(trial.sync["lease_ttl"]) + RETRY_DELAY, 3)
@@ -412,17 +421,19 @@ class TrialRunner:
 class _Trial:
     """The state of one trial: its stream, sync options, ledger file, events, problems."""
 
-    def __init__(self, runner: TrialRunner, rng: random.Random, seed: int) -> None:
+    def __init__(self, runner: TrialRunner, rng: random.Random, kind: str, seed: int) -> None:
         self.seed = seed
         self.stream = rng.choice(runner.integration.streams)
-        self.sync: dict[str, Any] = {
+        #: The sync options of the prerequisite streams' runs, and of the stream under trial.
+        self.base_sync: dict[str, Any] = {
             "lag": 0,
             "overlap": 600,
             "batch_size": rng.randint(1, 3),
             "lease_ttl": rng.choice((2.0, 2.5, 3.0)),
         }
+        self.sync = {**self.base_sync, **runner.integration.sync_for(self.stream)}
         directory = runner.workdir
-        name = f"{runner.integration.name}-{seed}"
+        name = f"{runner.integration.name}-{kind}-{seed}"
         ledger_file = directory / f"{name}.db"
         ledger_file.unlink(missing_ok=True)
         self.ledger_file = ledger_file
@@ -485,21 +496,54 @@ def late_writes(events: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def blocked_seconds(events: list[dict[str, Any]]) -> float:
-    """The longest time the stream stood still while a worker wanted it.
+def own_lease_held(events: list[dict[str, Any]]) -> list[str]:
+    """Tries that found the lease held by their own task instance (an earlier, dead try): a retry
+    must take its lease back at once."""
+    return [
+        f"{e['label']} try {e['try']} found its own task instance's lease held: {e['error']}"
+        for e in events
+        if e["ev"] == "lease_held" and e.get("own")
+    ]
 
-    The stream stands still from the moment its lease holder stops working (gives the lease back,
-    is killed, or is frozen) until the next worker takes the lease, counted from when that worker
-    wanted it (its task instance's retry was due or it was started) if that is later.
+
+def handover_seconds(events: list[dict[str, Any]]) -> float:
+    """The longest time from a worker's death (killed, or failed) to the next try holding the lease
+    of the same stream: the retry delay, the new process's start and the lease's take-over."""
+    worst = 0.0
+    died: dict[str, float] = {}
+    for event in events:
+        stream = event.get("stream")
+        if event["ev"] in ("kill", "killed", "error") and stream:
+            died.setdefault(stream, event["t"])
+        elif event["ev"] == "lease" and stream in died:
+            worst = max(worst, event["t"] - died.pop(stream))
+    return worst
+
+
+def blocked_seconds(events: list[dict[str, Any]]) -> float:
+    """The longest time a stream stood still while a worker was asking for its lease.
+
+    A stream stands still from the moment its lease holder stops working (gives the lease back,
+    is killed, or is frozen) until the next worker takes the lease, counted from that worker's
+    first attempt to take it if that came later (the retry delay and the start of a new process
+    are not the lease's doing; :func:`handover_seconds` includes them).
     """
+    streams = {e["stream"] for e in events if e.get("stream")}
+    worst = 0.0
+    for stream in streams:
+        worst = max(worst, _blocked_in([e for e in events if e.get("stream") in (stream, None)]))
+    return worst
+
+
+def _blocked_in(events: list[dict[str, Any]]) -> float:
     worst = 0.0
     holder_pid: int | None = None
     stopped: float | None = None
     wanted: dict[int, float] = {}
     for event in events:
         kind = event["ev"]
-        if kind == "start":
-            wanted[event["pid"]] = float(event.get("wanted") or event["t"])
+        if kind == "attempt":
+            wanted.setdefault(event["pid"], event["t"])
         elif kind == "lease":
             if stopped is not None:
                 since = max(stopped, wanted.get(event["pid"], event["t"]))
@@ -508,8 +552,8 @@ def blocked_seconds(events: list[dict[str, Any]]) -> float:
         elif kind in ("released", "kill", "killed", "frozen", "exit") and event.get("pid") == holder_pid:
             if stopped is None:
                 stopped = event["t"]
-            if kind in ("released", "exit"):
-                holder_pid = None if kind == "exit" else holder_pid
+            if kind == "exit":
+                holder_pid = None
         elif kind == "thawed" and event.get("pid") == holder_pid:
             stopped = None
     return worst

@@ -181,21 +181,22 @@ def run_job(job: Job) -> int:
         )
         _instrument(job, ledger, stream, record)
         engine = SyncEngine(ledger, SyncOptions.from_mapping(job.sync))
+        owner = lease_owner(job.run)
         deadline = time.monotonic() + LEASE_WAIT_LIMIT
         try:
             while True:
+                record("attempt")
                 try:
-                    summary = engine.run(job.key, stream, job.run, RunRequest(), owner=lease_owner(job.run))
+                    summary = engine.run(job.key, stream, job.run, RunRequest(), owner=owner)
                     break
                 except LeaseHeld as held:
+                    record("lease_held", error=str(held), own=held.owner == owner)
                     if job.lease_wait <= 0 or time.monotonic() > deadline:
                         raise
-                    record("lease_held", error=str(held))
                     time.sleep(job.lease_wait)
         finally:
             stream.close()
-    except LeaseHeld as held:
-        record("lease_held", error=str(held))
+    except LeaseHeld:
         return EXIT_LEASE_HELD
     except Exception as error:
         record("error", error=describe_error(error))
