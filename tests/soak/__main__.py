@@ -17,7 +17,12 @@ if "airflow" not in sys.modules:  # as in the test suite: never touch ~/airflow
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="mlc-soak-airflow-"))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.pop("ML_CONNECTOR_CONFIG", None)
+# This source tree (and its sandbox distribution) first, whatever the virtualenv has installed.
 _ROOT = Path(__file__).resolve().parents[2]
+for _path in (str(_ROOT / "sandbox"), str(_ROOT)):
+    if _path in sys.path:
+        sys.path.remove(_path)
+    sys.path.insert(0, _path)
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(_ROOT), str(_ROOT / "sandbox"), os.environ.get("PYTHONPATH", "")) if p
 )
