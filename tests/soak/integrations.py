@@ -371,6 +371,12 @@ class FusionStripe(SoakIntegration):
             check.unexpected += len(extra)
             if extra:
                 check.problems.append(f"Stripe invoices not expected: {', '.join(extra)}")
+            # Sending e-mails the customer: at most once per invoice, whatever was retried.
+            sent = Counter(e["data"]["object"]["id"] for e in stripe.events("invoice.sent"))
+            for invoice_id, times in sorted(sent.items()):
+                if times > 1:
+                    check.duplicates += times - 1
+                    check.problems.append(f"Stripe invoice {invoice_id} was e-mailed {times} times")
         self.dead_letter_checks(check, expected, ledger, self.tenant, self.name)
         return check
 

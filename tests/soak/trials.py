@@ -282,7 +282,7 @@ class TrialRunner:
         trial.sync["lease_ttl"] = ttl
         self.integration.system(target.system).faults.add(
             FaultRule.slow(
-                ttl * rng.uniform(1.1, 1.6),
+                ttl * rng.uniform(1.1, 1.4),
                 path=target.path,
                 method=target.method,
                 skip=rng.randint(0, 2),
@@ -328,7 +328,7 @@ class TrialRunner:
         except ProcessLookupError:
             return
         trial.events("frozen", pid=holder)
-        time.sleep(ttl * rng.uniform(1.5, 2.5))
+        time.sleep(ttl * rng.uniform(1.3, 1.8))
         trial.events("thawed", pid=holder)
         with contextlib.suppress(ProcessLookupError):
             os.kill(holder, signal.SIGCONT)
