@@ -147,7 +147,8 @@ class TrialRunner:
     def _launch(self, job: Job) -> Any:
         from tests.soak.worker import main
 
-        process = self.mp.Process(target=main, args=(job,), daemon=False)
+        # Daemonic: if the runner stops (Ctrl+C, SIGTERM), multiprocessing ends the workers with it.
+        process = self.mp.Process(target=main, args=(job,), daemon=True)
         process.start()
         return process
 
