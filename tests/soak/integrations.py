@@ -10,10 +10,12 @@ data, for customers), nothing else, and the invalid inputs as dead letters with 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -26,6 +28,8 @@ from typing import Any
 from ml_connector_sandbox.runner import SandboxRunner, airflow_conn_env_var
 
 from ml_connector_provider.ledger import Ledger
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -207,6 +211,34 @@ class FusionStripe(SoakIntegration):
 
     def start(self) -> None:
         self.runner = SandboxRunner(["fusion", "stripe"]).start()
+        self._scheduler_stop = threading.Event()
+        self._scheduler = threading.Thread(target=self._run_ess_scheduler, name="soak-ess", daemon=True)
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        if getattr(self, "_scheduler", None) is not None:
+            self._scheduler_stop.set()
+            self._scheduler.join(5)
+        super().stop()
+
+    def _run_ess_scheduler(self) -> None:
+        """Advance the Fusion stand-in's ESS requests one step every tenth of a second.
+
+        Fusion's scheduler runs a submitted import whether or not anyone asks for its status; the
+        stand-in advances its requests only on status reads (``ml_connector_sandbox.systems.fusion.gl``).
+        Without this, the import of a worker killed right after submitting would never run, and
+        the writer's search for its batches (``targets/fusion_gl.py``, "Evidence") would wait out
+        ``import_timeout``, which no real tenant sees.
+        """
+        while not self._scheduler_stop.wait(0.1):
+            runner = self.runner
+            if runner is None:
+                return
+            try:
+                fusion: Any = runner.system("fusion")
+                fusion.journal_import.run(ticks=1)
+            except Exception:
+                log.warning("the ESS scheduler's tick failed; ticking on", exc_info=True)
 
     def env(self) -> dict[str, str]:
         assert self.runner is not None
@@ -425,6 +457,9 @@ GL_SETTINGS: Mapping[str, Any] = {
     "fee_account": "101-000-65110-000-000",
     "subscription_revenue_account": "101-000-40100-000-000",
     "poll_interval": 0.05,
+    # The shortest wait allowed for an import whose submission was never confirmed (a worker killed
+    # between recording the attempt and reading Fusion's answer) before importing it again.
+    "import_timeout": 60,
 }
 """The general ledger settings of the payments stream (the stand-in's seeded ledger and accounts)."""
 

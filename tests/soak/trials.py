@@ -55,7 +55,9 @@ LEASE_WAIT = 0.1
 """Seconds a worker that found the lease held waits before trying again."""
 MAX_TRIES = 12
 MAX_RUNS = 6
-WORKER_TIMEOUT = 120.0
+WORKER_TIMEOUT = 100.0
+"""Seconds a try may take before the trial counts it as hung (longer than the payments stream's
+shortest ``import_timeout``, 60 s, which a try may rightly wait out)."""
 FAULT_FREE_AFTER = 8
 """Tries after which the faults of a fault trial are cleared (they are finite anyway)."""
 
@@ -210,7 +212,12 @@ class TrialRunner:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGKILL)
                 process.join()
-                trial.problems.append(f"{label} try {try_number} hung for {WORKER_TIMEOUT:g}s and was killed")
+                trial.problems.append(
+                    f"{label} try {try_number} of {job.stream} hung for {WORKER_TIMEOUT:g}s and was killed: "
+                    "the stream was blocked"
+                )
+                trial.events("exit", pid=process.pid, label=label, stream=job.stream, code=process.exitcode)
+                return try_number
             ended = trial.events(
                 "exit", pid=process.pid, label=label, stream=job.stream, code=process.exitcode
             )
