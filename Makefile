@@ -7,13 +7,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sandbox/pyproject.toml requirements/constraints.txt | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps lint format test demo bench sandbox lock clean
+SOAK_TRIALS ?= 1200
+SOAK_SEED ?=
+SOAK_ARGS ?=
+
+.PHONY: help install system-deps lint format test demo bench soak sandbox lock clean
 
 help:
 	@echo "make demo    run every integration end to end on the built-in sandbox (no credentials)"
 	@echo "make test    install what the tests need (Python deps, PostgreSQL, OpenSSH) and run lint + pytest"
 	@echo "make lint    ruff + mypy"
 	@echo "make bench   run the benchmarks (table + JSON under benchmarks/results/)"
+	@echo "make soak    randomised kill/race/fault trials per integration (SOAK_TRIALS=1200 each, SOAK_SEED=;"
+	@echo "             table + JSON under benchmarks/results/soak-<time>.json; failures print a replay command)"
 	@echo "make sandbox run the sandbox stand-ins in the foreground"
 	@echo "make lock    re-resolve and rewrite requirements/constraints.txt"
 
@@ -48,6 +54,12 @@ demo: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+soak: install system-deps
+	@mkdir -p benchmarks/results
+	$(BIN)/python -m tests.soak --integration all --trials $(SOAK_TRIALS) \
+		$(if $(SOAK_SEED),--seed $(SOAK_SEED)) \
+		--json benchmarks/results/soak-$$(date -u +%Y%m%dT%H%M%SZ).json $(SOAK_ARGS)
 
 sandbox: install
 	$(BIN)/ml-connector sandbox
