@@ -481,12 +481,13 @@ def _fault(rng: random.Random, kind: str, target: FaultTarget) -> FaultRule:
     if kind == "latency":
         return FaultRule.slow(rng.uniform(0.05, 0.4), **where)
     # The write is done, its answer never arrives: the connection drops mid-answer, or a gateway
-    # answers 500/502/504 instead. Not 429 or 503: those say the request was not processed (RFC
-    # 9110 §15.6.4; the Fusion contract lists 503 for maintenance and overload), and the provider's
-    # transport repeats even a non-idempotent POST after them.
+    # answers 500/502/503/504 instead. A 503 is included: the edge in front of a Fusion pod answers
+    # it in maintenance and overload, and nothing confirms it never does so after the pod acted, so
+    # the Fusion connection repeats a non-idempotent POST only after a 429. Not 429: it says the
+    # request was not processed (RFC 6585), which Stripe and Fusion both honour.
     if rng.random() < 0.5:
         return FaultRule.disconnect(process=True, **where)
-    return FaultRule.error(rng.choice((500, 502, 504)), process=True, **where)
+    return FaultRule.error(rng.choice((500, 502, 503, 504)), process=True, **where)
 
 
 def late_writes(events: list[dict[str, Any]]) -> list[str]:
