@@ -355,21 +355,24 @@ def test_reference_data_never_hands_stampli_users_a_formula(
     assert not [cell for r in rows for cell in r if cell.startswith(("=", "+", "@"))]
 
 
-def test_fusion_503s_slow_the_run_down_then_dead_letter_after_three_attempts(
+def test_fusion_throttling_slows_the_run_down_and_a_503_after_the_create_posts_once(
     sandbox: SandboxRunner, ledger: Ledger, sshd_server: SshdServer, root: Path
 ) -> None:
     fusion: Any = sandbox.system("fusion")
-    fusion.faults.add(FaultRule.unavailable(path="/invoices$", method="POST", times=2))
+    fusion.faults.add(FaultRule.rate_limit(path="/invoices$", method="POST", times=2))
     put(sshd_server, root, "STAMPLI_acme_G.csv", render([invoice("G-1"), invoice("G-2")], TODAY))
     counts = stream_summary(ledger, "acme", run_dag(), "invoices")
     assert (counts["created"], counts["dead_lettered"]) == (2, 0)
 
-    fusion.faults.add(FaultRule.unavailable(path="/invoices$", method="POST", times=3))
+    # The pod creates the invoice, then the edge answers 503: the create is not repeated (a 503 is
+    # not known to mean "not processed"), the invoice is dead-lettered as unavailable, and its
+    # retry finds it in Fusion instead of creating it again.
+    fusion.faults.add(FaultRule.error(503, path="/invoices$", method="POST", times=1, process=True))
     put(sshd_server, root, "STAMPLI_acme_H.csv", render([invoice("H-1")], TODAY))
     counts = stream_summary(ledger, "acme", run_dag(), "invoices")
     assert counts["dead_lettered"] == 1
     assert "unavailable" in open_dead_letters(ledger)["1001/H-1"]
-    assert ap_invoices(sandbox, "H-1") == []
+    assert len(ap_invoices(sandbox, "H-1")) == 1
     assert all(rule["applied"] for rule in fusion.faults.status())
 
     ledger.retry_dead_letters_now(tenant="acme", integration="stampli_fusion")
