@@ -7,14 +7,20 @@ make a host-key test pass nor fail.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ml_connector_sandbox import SandboxRunner
+from ml_connector_sandbox.runner import airflow_conn_env_var
 from ml_connector_sandbox.sftp import SftpSandbox
 
+from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
 from ml_connector_provider.hooks.stampli import StampliHook
+from ml_connector_provider.integrations.stampli_fusion.settings import StampliFusionSettings
+from ml_connector_provider.ledger import Ledger
 from tests.harness.connections import export_connection
 from tests.harness.sshd import SshdServer, sshd_server
 
@@ -78,3 +84,43 @@ def sftp_sandbox() -> Iterator[SftpSandbox]:
     """The in-process asyncssh server used by the demo."""
     with SftpSandbox() as server:
         yield server
+
+
+# -- the invoices stream against the Fusion stand-in (see tests/integration/stampli/pipeline.py) --
+
+
+@pytest.fixture(scope="module")
+def fusion_runner() -> Iterator[SandboxRunner]:
+    """The Fusion stand-in over HTTP, one per test module."""
+    with SandboxRunner(["fusion"]) as runner:
+        yield runner
+
+
+@pytest.fixture
+def fusion(fusion_runner: SandboxRunner, monkeypatch: pytest.MonkeyPatch) -> Iterator[OracleFusionHook]:
+    """A hook on connection ``acme_fusion`` to the stand-in, reset to its seed."""
+    fusion_runner.system("fusion").reset()
+    connection = json.loads(
+        fusion_runner.airflow_env({"fusion": "acme_fusion"})[airflow_conn_env_var("acme_fusion")]
+    )
+    export_connection(monkeypatch, "acme_fusion", connection)
+    hook = OracleFusionHook("acme_fusion")
+    yield hook
+    hook.close()
+
+
+@pytest.fixture
+def ledger(sqlite_url: str) -> Iterator[Ledger]:
+    """A migrated SQLite ledger."""
+    led = Ledger(sqlite_url)
+    led.migrate()
+    yield led
+    led.dispose()
+
+
+@pytest.fixture
+def settings(sshd: SshdServer) -> StampliFusionSettings:
+    """The default settings on ``<data_dir>/outbound``, ``archive`` and ``error``."""
+    from tests.integration.stampli.pipeline import make_settings
+
+    return make_settings(sshd)

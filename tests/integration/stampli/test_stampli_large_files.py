@@ -5,79 +5,32 @@ the problems list next to an archived file is bounded."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from ml_connector_sandbox import SandboxRunner
-from ml_connector_sandbox.runner import airflow_conn_env_var
 from ml_connector_sandbox.stampli import OFFICE, Invoice, Line, render
 
-from ml_connector_provider.engine.core import Summary, SyncEngine, SyncOptions
-from ml_connector_provider.engine.types import RunRef, Window
+from ml_connector_provider.engine.core import Summary
+from ml_connector_provider.engine.types import Window
 from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
 from ml_connector_provider.hooks.stampli import StampliHook
 from ml_connector_provider.integrations.stampli_fusion import streams
 from ml_connector_provider.integrations.stampli_fusion.settings import StampliFusionSettings
-from ml_connector_provider.integrations.stampli_fusion.streams import StampliInvoicesToFusion
 from ml_connector_provider.ledger import Ledger
-from tests.harness.connections import export_connection
 from tests.harness.sshd import SshdServer
-from tests.integration.stampli.test_stampli_poison_files import (
-    KEY,
+from tests.integration.stampli.pipeline import (
     OLD,
     TODAY,
+    build,
     file_outcomes,
-    invoice,
+    make_settings,
     names,
     posted,
     put,
 )
-
-
-@pytest.fixture(scope="module")
-def fusion_runner() -> Iterator[SandboxRunner]:
-    with SandboxRunner(["fusion"]) as runner:
-        yield runner
-
-
-@pytest.fixture
-def fusion(fusion_runner: SandboxRunner, monkeypatch: pytest.MonkeyPatch) -> Iterator[OracleFusionHook]:
-    fusion_runner.system("fusion").reset()
-    connection = json.loads(
-        fusion_runner.airflow_env({"fusion": "acme_fusion"})[airflow_conn_env_var("acme_fusion")]
-    )
-    export_connection(monkeypatch, "acme_fusion", connection)
-    hook = OracleFusionHook("acme_fusion")
-    yield hook
-    hook.close()
-
-
-@pytest.fixture
-def ledger(sqlite_url: str) -> Iterator[Ledger]:
-    led = Ledger(sqlite_url)
-    led.migrate()
-    yield led
-    led.dispose()
-
-
-def make_settings(sshd: SshdServer, **sftp: Any) -> StampliFusionSettings:
-    for name in ("outbound", "archive", "error"):
-        sshd.mkdir(name)
-    return StampliFusionSettings.model_validate(
-        {
-            "business_unit": "US1 Business Unit",
-            "sftp": {
-                "outbound_dir": sshd.remote_path("outbound"),
-                "archive_dir": sshd.remote_path("archive"),
-                "error_dir": sshd.remote_path("error"),
-                "min_file_age": 30,
-                **sftp,
-            },
-        }
-    )
+from tests.integration.stampli.pipeline import run as run_stream
+from tests.integration.stampli.test_stampli_poison_files import invoice
 
 
 def unbalanced(number: str) -> Invoice:
@@ -92,41 +45,6 @@ def unbalanced(number: str) -> Invoice:
         "Misc",
         (Line("Sundries", "10.00", OFFICE, "110"),),
     )
-
-
-def build(
-    sftp_conn_id: str,
-    fusion: OracleFusionHook,
-    settings: StampliFusionSettings,
-    ledger: Ledger,
-    page_size: int,
-) -> StampliInvoicesToFusion:
-    stream = StampliInvoicesToFusion(
-        StampliHook(sftp_conn_id, conn_retry_attempts=1),
-        OracleFusionHook(fusion.oracle_fusion_conn_id),
-        settings,
-        ledger,
-        KEY,
-    )
-    stream.page_size = page_size
-    return stream
-
-
-def run(
-    sftp_conn_id: str,
-    fusion: OracleFusionHook,
-    settings: StampliFusionSettings,
-    ledger: Ledger,
-    run_id: str,
-    *,
-    page_size: int = 500,
-) -> Summary:
-    stream = build(sftp_conn_id, fusion, settings, ledger, page_size)
-    engine = SyncEngine(ledger, SyncOptions(lag=timedelta(0), batch_size=3))
-    try:
-        return engine.run(KEY, stream, RunRef(run_id))
-    finally:
-        stream.close()
 
 
 def read_text(sshd: SshdServer, path: str) -> str:
@@ -245,3 +163,16 @@ def test_the_problems_list_of_a_file_is_bounded(
         "… and 3 more invoice(s) with problems, not listed here; each is a dead letter of the run, "
         "with its problems"
     ]
+
+
+def run(
+    sftp_conn_id: str,
+    fusion: OracleFusionHook,
+    settings: StampliFusionSettings,
+    ledger: Ledger,
+    run_id: str,
+    *,
+    page_size: int = 500,
+) -> Summary:
+    """A run in batches of 3, so a page of a file spans several batches."""
+    return run_stream(sftp_conn_id, fusion, settings, ledger, run_id, page_size=page_size, batch_size=3)

@@ -7,75 +7,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
-import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from ml_connector_sandbox import SandboxRunner
-from ml_connector_sandbox.runner import airflow_conn_env_var
 from ml_connector_sandbox.stampli import OFFICE, Invoice, Line, render
 
-from ml_connector_provider.engine.core import Summary, SyncEngine, SyncOptions
-from ml_connector_provider.engine.types import RunRef, StreamKey
 from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
-from ml_connector_provider.hooks.stampli import StampliHook
 from ml_connector_provider.integrations.stampli_fusion import csv_export
 from ml_connector_provider.integrations.stampli_fusion.settings import StampliFusionSettings
-from ml_connector_provider.integrations.stampli_fusion.streams import StampliInvoicesToFusion
 from ml_connector_provider.ledger import Ledger
-from tests.harness.connections import export_connection
 from tests.harness.sshd import SshdServer
+from tests.integration.stampli.pipeline import OLD, TODAY, file_outcomes, names, posted, put, run
 
-KEY = StreamKey("acme", "stampli_fusion", "invoices")
-OLD = time.time() - 600  # complete files (min_file_age 30 s)
-TODAY = datetime.now(UTC).date()
 POISON_LINE_NUMBER = "0" * 4300 + "1"  # 4,301 digits: int() refuses it with a bare ValueError
-
-
-@pytest.fixture(scope="module")
-def fusion_runner() -> Iterator[SandboxRunner]:
-    with SandboxRunner(["fusion"]) as runner:
-        yield runner
-
-
-@pytest.fixture
-def fusion(fusion_runner: SandboxRunner, monkeypatch: pytest.MonkeyPatch) -> Iterator[OracleFusionHook]:
-    fusion_runner.system("fusion").reset()
-    connection = json.loads(
-        fusion_runner.airflow_env({"fusion": "acme_fusion"})[airflow_conn_env_var("acme_fusion")]
-    )
-    export_connection(monkeypatch, "acme_fusion", connection)
-    hook = OracleFusionHook("acme_fusion")
-    yield hook
-    hook.close()
-
-
-@pytest.fixture
-def ledger(sqlite_url: str) -> Iterator[Ledger]:
-    led = Ledger(sqlite_url)
-    led.migrate()
-    yield led
-    led.dispose()
-
-
-@pytest.fixture
-def settings(sshd: SshdServer) -> StampliFusionSettings:
-    for name in ("outbound", "archive", "error"):
-        sshd.mkdir(name)
-    return StampliFusionSettings.model_validate(
-        {
-            "business_unit": "US1 Business Unit",
-            "sftp": {
-                "outbound_dir": sshd.remote_path("outbound"),
-                "archive_dir": sshd.remote_path("archive"),
-                "error_dir": sshd.remote_path("error"),
-                "min_file_age": 30,
-            },
-        }
-    )
 
 
 def invoice(number: str) -> Invoice:
@@ -98,48 +42,6 @@ def with_line_number(content: bytes, number: str) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue().encode("utf-8")
-
-
-def put(sshd: SshdServer, name: str, content: bytes, *, mtime: float = OLD) -> None:
-    sshd.put_file(sshd.remote_path(f"outbound/{name}"), content, mtime=mtime)
-
-
-def names(sshd: SshdServer, directory: str) -> list[str]:
-    return sorted(p.name for p in sshd.local_path(sshd.remote_path(directory)).iterdir())
-
-
-def run(
-    sshd: SshdServer,
-    sftp_conn_id: str,
-    fusion: OracleFusionHook,
-    settings: StampliFusionSettings,
-    ledger: Ledger,
-    run_id: str,
-) -> Summary:
-    # A run's own hooks, as the operator builds them (the stream closes them).
-    stream = StampliInvoicesToFusion(
-        StampliHook(sftp_conn_id, conn_retry_attempts=1),
-        OracleFusionHook(fusion.oracle_fusion_conn_id),
-        settings,
-        ledger,
-        KEY,
-    )
-    engine = SyncEngine(ledger, SyncOptions(lag=timedelta(0)))
-    try:
-        return engine.run(KEY, stream, RunRef(run_id))
-    finally:
-        stream.close()
-
-
-def posted(fusion: OracleFusionHook, number: str) -> list[dict[str, Any]]:
-    return list(fusion.find_by_attribute("invoices", "InvoiceNumber", [number]))
-
-
-def file_outcomes(ledger: Ledger) -> dict[str, str]:
-    from ml_connector_provider.ledger.schema import files
-
-    with ledger.engine.connect() as conn:
-        return {row.path.rsplit("/", 1)[-1]: row.outcome for row in conn.execute(files.select())}
 
 
 def _failing_parse(monkeypatch: pytest.MonkeyPatch, error: Exception, file_name: str) -> None:
@@ -174,7 +76,7 @@ def test_a_poison_file_is_quarantined_and_the_rest_of_the_listing_posts(
     put(sshd, "A_poison.csv", content, mtime=OLD - 60)
     put(sshd, "B_good.csv", render([invoice("G-1")], TODAY))
 
-    summary = run(sshd, sftp_conn_id, fusion, settings, ledger, "run-1")
+    summary = run(sftp_conn_id, fusion, settings, ledger, "run-1")
 
     assert (summary.read, summary.created, summary.dead_lettered) == (1, 1, 0)
     assert len(posted(fusion, "G-1")) == 1
@@ -195,7 +97,7 @@ def test_a_poison_file_is_quarantined_and_the_rest_of_the_listing_posts(
     assert file_outcomes(ledger) == {"A_poison.csv": "failed", "B_good.csv": "processed"}
 
     # The next run finds nothing left to trip on.
-    again = run(sshd, sftp_conn_id, fusion, settings, ledger, "run-2")
+    again = run(sftp_conn_id, fusion, settings, ledger, "run-2")
     assert (again.read, again.created, again.dead_lettered) == (0, 0, 0)
     assert len(posted(fusion, "G-1")) == 1
 
@@ -218,7 +120,7 @@ def test_a_file_left_processing_by_a_crashed_run_is_quarantined_on_the_next(
     )
     assert file_outcomes(ledger) == {"A_poison.csv": "processing"}
 
-    run(sshd, sftp_conn_id, fusion, settings, ledger, "run-1")
+    run(sftp_conn_id, fusion, settings, ledger, "run-1")
 
     assert names(sshd, "error") == ["A_poison.csv", "A_poison.csv.reason.txt"]
     assert file_outcomes(ledger) == {"A_poison.csv": "failed"}
@@ -238,7 +140,7 @@ def test_a_failure_of_the_worker_itself_fails_the_run_and_leaves_the_files(
     put(sshd, "B_good.csv", render([invoice("G-2")], TODAY))
 
     with pytest.raises(OSError, match="No space left"):
-        run(sshd, sftp_conn_id, fusion, settings, ledger, "run-1")
+        run(sftp_conn_id, fusion, settings, ledger, "run-1")
 
     assert names(sshd, "outbound") == ["A_fine.csv", "B_good.csv"]
     assert names(sshd, "error") == []

@@ -6,105 +6,18 @@ default: the invoice is posted. Over OpenSSH's sshd and the Fusion stand-in."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from ml_connector_sandbox import SandboxRunner
-from ml_connector_sandbox.runner import airflow_conn_env_var
 from ml_connector_sandbox.stampli import OFFICE, Invoice, Line, render
 
-from ml_connector_provider.engine.core import Summary, SyncEngine, SyncOptions
-from ml_connector_provider.engine.types import RunRef, StreamKey
 from ml_connector_provider.formats.spreadsheet import FORMULA_LEADS
 from ml_connector_provider.formats.text import escape_invisible
 from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
-from ml_connector_provider.hooks.stampli import StampliHook
 from ml_connector_provider.integrations.stampli_fusion.settings import StampliFusionSettings
-from ml_connector_provider.integrations.stampli_fusion.streams import StampliInvoicesToFusion
 from ml_connector_provider.ledger import Ledger
-from tests.harness.connections import export_connection
 from tests.harness.sshd import SshdServer
-
-KEY = StreamKey("acme", "stampli_fusion", "invoices")
-OLD = time.time() - 600  # complete files (min_file_age 30 s)
-TODAY = datetime.now(UTC).date()
-
-
-@pytest.fixture(scope="module")
-def fusion_runner() -> Iterator[SandboxRunner]:
-    with SandboxRunner(["fusion"]) as runner:
-        yield runner
-
-
-@pytest.fixture
-def fusion(fusion_runner: SandboxRunner, monkeypatch: pytest.MonkeyPatch) -> Iterator[OracleFusionHook]:
-    fusion_runner.system("fusion").reset()
-    connection = json.loads(
-        fusion_runner.airflow_env({"fusion": "acme_fusion"})[airflow_conn_env_var("acme_fusion")]
-    )
-    export_connection(monkeypatch, "acme_fusion", connection)
-    hook = OracleFusionHook("acme_fusion")
-    yield hook
-    hook.close()
-
-
-@pytest.fixture
-def ledger(sqlite_url: str) -> Iterator[Ledger]:
-    led = Ledger(sqlite_url)
-    led.migrate()
-    yield led
-    led.dispose()
-
-
-@pytest.fixture
-def settings(sshd: SshdServer) -> StampliFusionSettings:
-    for name in ("outbound", "archive", "error"):
-        sshd.mkdir(name)
-    return StampliFusionSettings.model_validate(
-        {
-            "business_unit": "US1 Business Unit",
-            "sftp": {
-                "outbound_dir": sshd.remote_path("outbound"),
-                "archive_dir": sshd.remote_path("archive"),
-                "error_dir": sshd.remote_path("error"),
-                "min_file_age": 30,
-            },
-        }
-    )
-
-
-def put(sshd: SshdServer, name: str, content: bytes) -> None:
-    sshd.put_file(sshd.remote_path(f"outbound/{name}"), content, mtime=OLD)
-
-
-def names(sshd: SshdServer, directory: str) -> list[str]:
-    return sorted(p.name for p in sshd.local_path(sshd.remote_path(directory)).iterdir())
-
-
-def run(
-    sftp_conn_id: str, fusion: OracleFusionHook, settings: StampliFusionSettings, ledger: Ledger
-) -> Summary:
-    stream = StampliInvoicesToFusion(
-        StampliHook(sftp_conn_id, conn_retry_attempts=1),
-        OracleFusionHook(fusion.oracle_fusion_conn_id),
-        settings,
-        ledger,
-        KEY,
-    )
-    try:
-        return SyncEngine(ledger, SyncOptions(lag=timedelta(0))).run(KEY, stream, RunRef("run-1"))
-    finally:
-        stream.close()
-
-
-def posted(fusion: OracleFusionHook, number: str) -> list[dict[str, Any]]:
-    return list(fusion.find_by_attribute("invoices", "InvoiceNumber", [number]))
-
+from tests.integration.stampli.pipeline import KEY, TODAY, names, posted, put, run
 
 FORMULA = '=HYPERLINK("http://evil.example","Open invoice")'
 
