@@ -39,29 +39,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ml_connector_sandbox.stampli import HEADER  # the default template's columns, as Stampli lists them
+
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 RESULT_FILE = "stampli_parse.json"
 SMOKE_SIZES_MB = "0.05,0.2"
-HEADER = (
-    "Stampli Invoice ID",
-    "Invoice Number",
-    "Vendor ID",
-    "Vendor",
-    "Vendor Site",
-    "Invoice Date",
-    "Due Date",
-    "Currency",
-    "Invoice Amount",
-    "PO Number",
-    "Description",
-    "Payment Terms",
-    "Line Number",
-    "Line Description",
-    "Line Amount",
-    "GL Account",
-    "Cost Center",
-)
 _WORDS = [
     "office",
     "supplies",

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
+from typing import Any
 
 from ml_connector_provider.formats.spreadsheet import safe_cell
 
@@ -82,3 +84,20 @@ def lines_for_people(text: str) -> str:
     (:func:`~ml_connector_provider.formats.spreadsheet.safe_cell`). Ends with a line feed."""
     lines = text.rstrip("\n").split("\n")
     return "".join(safe_cell(escape_invisible(line)) + "\n" for line in lines)
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages about answers and payloads that
+    break their contract: ``"null"``, ``"a boolean"``, ``"a number"``, ``"a string"``,
+    ``"an array"``, ``"an object"`` (a Python type name for anything else)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object" if isinstance(value, Mapping) else type(value).__name__

@@ -17,6 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
+from ml_connector_provider.formats.text import json_type
 from ml_connector_provider.hooks.oracle_fusion.errors import (
     DETAIL_LIMIT,
     FusionApiError,
@@ -504,25 +505,25 @@ class FusionRestClient:
             )
         if not isinstance(items, list):
             raise FusionResponseError(
-                f"Oracle Fusion's answer for {where} has no list of items (items is {_json_type(items)})"
+                f"Oracle Fusion's answer for {where} has no list of items (items is {json_type(items)})"
             )
         for index, item in enumerate(items):
             if not isinstance(item, dict):
                 raise FusionResponseError(
                     f"Oracle Fusion's answer for {where} has an item that is not an object "
-                    f"(item {index} is {_json_type(item)}: {_short(item)})"
+                    f"(item {index} is {json_type(item)}: {_short(item)})"
                 )
         has_more = body.get("hasMore")
         if not isinstance(has_more, bool):
             raise FusionResponseError(
                 f"Oracle Fusion's answer for {where} has no boolean hasMore "
-                f"(hasMore is {_json_type(has_more)}: {_short(has_more)})"
+                f"(hasMore is {json_type(has_more)}: {_short(has_more)})"
             )
         count = body.get("count")
         if "count" in body and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
             raise FusionResponseError(
                 f"Oracle Fusion's answer for {where} has a count that is not a whole number "
-                f"(count is {_json_type(count)}: {_short(count)})"
+                f"(count is {json_type(count)}: {_short(count)})"
             )
         return body
 
@@ -553,24 +554,9 @@ class FusionRestClient:
         if not isinstance(body, dict):
             raise FusionResponseError(
                 f"Oracle Fusion's answer for {where or resource} is not a JSON object "
-                f"(it is {_json_type(body)}: {_short(body)})"
+                f"(it is {json_type(body)}: {_short(body)})"
             )
         return body
-
-
-def _json_type(value: Any) -> str:
-    """The JSON name of a decoded value's type, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object" if isinstance(value, dict) else type(value).__name__
 
 
 def _short(value: Any, limit: int = 80) -> str:

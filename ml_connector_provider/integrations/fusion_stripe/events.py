@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from ml_connector_provider.engine.types import DeadLetter, SourceRecord
+from ml_connector_provider.formats.text import json_type
 
 __all__ = [
     "AMOUNT_FIELDS",
@@ -66,20 +67,6 @@ class EventProblem:
         return f"Stripe event {self.event_id}: {self.reason} (field {self.field})"
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object" if isinstance(value, Mapping) else type(value).__name__
-
-
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:59] + "…"
@@ -104,27 +91,27 @@ def event_problem(event: Any, *, position: int = 0, types: Collection[str] = ())
         return EventProblem(label, field, reason)
 
     if not isinstance(event, Mapping):
-        return problem("(event)", f"the event is {_json_type(event)}, not an object")
+        return problem("(event)", f"the event is {json_type(event)}, not an object")
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id.strip():
-        return problem("id", f"the event has no id (id is {_json_type(event_id)})")
+        return problem("id", f"the event has no id (id is {json_type(event_id)})")
     created = event.get("created")
     if isinstance(created, bool) or not isinstance(created, int) or created < 0:
-        return problem("created", f"created is {_json_type(created)} {_shown(created)}, not Unix seconds")
+        return problem("created", f"created is {json_type(created)} {_shown(created)}, not Unix seconds")
     event_type = event.get("type")
     if not isinstance(event_type, str) or "." not in event_type:
-        return problem("type", f"the event type is {_json_type(event_type)} {_shown(event_type)}")
+        return problem("type", f"the event type is {json_type(event_type)} {_shown(event_type)}")
     if types and event_type not in types:
         return problem("type", f"event type {event_type!r} is not one this stream reads ({', '.join(types)})")
     data = event.get("data")
     if not isinstance(data, Mapping):
-        return problem("data", f"data is {_json_type(data)}, not an object")
+        return problem("data", f"data is {json_type(data)}, not an object")
     obj = data.get("object")
     if not isinstance(obj, Mapping):
-        return problem("data.object", f"data.object is {_json_type(obj)}, not an object")
+        return problem("data.object", f"data.object is {json_type(obj)}, not an object")
     kind = obj.get("object")
     if not isinstance(kind, str) or not kind:
-        return problem("data.object.object", f"the object's kind is {_json_type(kind)} {_shown(kind)}")
+        return problem("data.object.object", f"the object's kind is {json_type(kind)} {_shown(kind)}")
     expected = event_type.rsplit(".", 1)[0].rsplit(".", 1)[-1]
     if kind != expected:
         return problem(
@@ -132,14 +119,14 @@ def event_problem(event: Any, *, position: int = 0, types: Collection[str] = ())
         )
     object_id = obj.get("id")
     if not isinstance(object_id, str) or not object_id.strip():
-        return problem("data.object.id", f"the {kind} has no id (id is {_json_type(object_id)})")
+        return problem("data.object.id", f"the {kind} has no id (id is {json_type(object_id)})")
     for name in AMOUNT_FIELDS:
         if name in obj and obj[name] is not None:
             amount = obj[name]
             if isinstance(amount, bool) or not isinstance(amount, int):
                 return problem(
                     f"data.object.{name}",
-                    f"{name} of {kind} {object_id} is {_json_type(amount)} {_shown(amount)}, "
+                    f"{name} of {kind} {object_id} is {json_type(amount)} {_shown(amount)}, "
                     "not an integer of minor units",
                 )
     return None
