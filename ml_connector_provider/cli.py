@@ -106,8 +106,13 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
-    """Probe each enabled tenant integration's real systems, read-only, through its connections."""
-    import contextlib
+    """Probe each enabled tenant integration's real systems, read-only, through its connections.
+
+    The report groups the findings by tenant and integration: each with its status, what was
+    found and, when it is not ok, what to change (in full, never cut). ``--json`` prints only the
+    JSON document on standard output. Exit status 1 when any finding is a failure.
+    """
+    import inspect
 
     from ml_connector_provider.checks import CheckResult, CheckStatus
     from ml_connector_provider.config import ConfigError, effective_tenant_integrations, load_config
@@ -117,6 +122,10 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         config = load_config(args.config)
     except ConfigError as err:
         sys.stderr.write(f"{err}\n")
+        return 1
+    known = {ti.tenant_id for ti in effective_tenant_integrations(config)}
+    if args.tenant and args.tenant not in known:
+        sys.stderr.write(f"tenant {args.tenant!r} not found in {args.config} (tenants: {', '.join(sorted(known))})\n")
         return 1
     rows: list[dict[str, str]] = []
     for ti in effective_tenant_integrations(config):
@@ -128,11 +137,14 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             continue
         run_checks = import_object(ti.spec.checks)
         settings = ti.spec.settings_model.model_validate(ti.settings)
+        options: dict[str, Any] = {}
+        if "streams" in inspect.signature(run_checks).parameters:
+            options["streams"] = tuple(ti.streams)
         try:
             # Hooks log through Airflow's logging, which prints to standard output: keep that
             # free for the report (``--json`` output stays parseable).
-            with contextlib.redirect_stdout(sys.stderr):
-                results: list[CheckResult] = run_checks(ti.connections, settings)
+            with stdout_to_stderr():
+                results: list[CheckResult] = run_checks(ti.connections, settings, **options)
         except Exception as exc:  # noqa: BLE001 - one tenant's unreachable system must not hide the others
             results = [
                 CheckResult(
@@ -148,10 +160,27 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         _dump({"checks": rows}, out)
     elif rows:
-        table(rows, ["tenant", "integration", "check", "status", "found", "fix"], out)
+        _check_report(rows, out)
     else:
         out.write("No enabled integration of this config has checks to run.\n")
     return 1 if any(row["status"] == CheckStatus.FAIL.value for row in rows) else 0
+
+
+def _check_report(rows: Sequence[Mapping[str, str]], out: TextIO) -> None:
+    """The findings of ``check``, grouped by tenant and integration, then a count per status."""
+    from ml_connector_provider.formats.text import escape_invisible
+
+    width = max(len(row["check"]) for row in rows)
+    group: tuple[str, str] | None = None
+    for row in rows:
+        if (row["tenant"], row["integration"]) != group:
+            group = (row["tenant"], row["integration"])
+            out.write(f"{'' if row is rows[0] else chr(10)}tenant {group[0]} · {group[1]}\n")
+        out.write(f"  {row['status'].upper():<4}  {row['check']:<{width}}  {escape_invisible(row['found'])}\n")
+        if row["fix"]:
+            out.write(f"  {'':<4}  {'':<{width}}  fix: {escape_invisible(row['fix'])}\n")
+    counts = {status: sum(1 for row in rows if row["status"] == status) for status in ("ok", "warn", "fail")}
+    out.write(f"\n{counts['ok']} ok, {counts['warn']} warning(s), {counts['fail']} failure(s)\n")
 
 
 # -- onboard ----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Checks of the Fusion general-ledger path (FBDI Journal Import), for a first connection to a pod.
 
-What they probe (contract A5.7c): which of the two ways of listing an ESS request's descendants
+What they probe (contract A5.7c): that ``erpintegrations`` has the ``ESSJobStatusRF`` finder (the
+writer reads the state of *Import Journals* with it), which of the two ways of listing an ESS request's descendants
 the integration user may call (the writer waits for *Import Journals* and its child through one of
 them), whether ``journalBatches`` accepts a name-prefix filter (how imported batches are found),
 and whether the tenant's journal source and category exist (``journalSourcesLOV``,
@@ -31,7 +32,7 @@ def check_journal_import(
     """
     from ml_connector_provider.hooks.oracle_fusion import FusionApiError
 
-    results: list[CheckResult] = []
+    results: list[CheckResult] = [_job_status_finder(hook)]
     sources = hook.probe_descendant_sources()
     allowed = [name for name, refused in sources.items() if refused is None]
     configured = hook.ess_descendant_source
@@ -119,3 +120,32 @@ def check_journal_import(
         else:
             results.append(CheckResult(check, CheckStatus.OK, f"{resource} has {name!r}"))
     return results
+
+
+def _job_status_finder(hook: OracleFusionHook) -> CheckResult:
+    """``GET erpintegrations?finder=ESSJobStatusRF;requestId=0``: a pod with the finder answers
+    (no request has id 0); one without it answers 400 naming the finder."""
+    from ml_connector_provider.hooks.oracle_fusion.ess import ERP_INTEGRATIONS
+
+    answer = hook.probe_get(ERP_INTEGRATIONS, {"finder": "ESSJobStatusRF;requestId=0", "onlyData": "true"})
+    if answer.status_code == 200:
+        return CheckResult(
+            "fusion.ess_job_status",
+            CheckStatus.OK,
+            "erpintegrations has the ESSJobStatusRF finder (the state of Import Journals can be read)",
+        )
+    detail = " ".join(answer.text.split())[:160]
+    if answer.status_code == 403:
+        fix = (
+            "grant the integration user the privileges of the erpintegrations resource (e.g. the "
+            "role that allows loading data to interface tables and submitting ESS jobs)"
+        )
+    else:
+        fix = "check the pod's release: the journal writer waits for Import Journals through ESSJobStatusRF"
+    return CheckResult(
+        "fusion.ess_job_status",
+        CheckStatus.FAIL,
+        f"erpintegrations refused the ESSJobStatusRF finder (HTTP {answer.status_code}: {detail}); the "
+        "journal writer could not tell when an import ends",
+        fix,
+    )

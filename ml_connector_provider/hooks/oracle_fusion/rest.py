@@ -558,6 +558,23 @@ class FusionRestClient:
             )
         return body
 
+    # -- probes -----------------------------------------------------------------------------------
+
+    #: Statuses :meth:`probe_get` returns instead of raising.
+    PROBE_STATUSES: ClassVar[frozenset[int]] = frozenset({400, 401, 403, 404, 405})
+
+    def probe_get(self, path: str, params: Mapping[str, Any]) -> requests.Response:
+        """``GET`` a path under the REST root and return the answer, a refusal (400, 401, 403, 404,
+        405) included, for read-only probes (``ml-connector check``) that report what a pod says.
+
+        :param path: a collection (``receivablesInvoices``) or ``<resource>/describe``.
+        :param params: the query parameters.
+        :raises FusionApiError: another error status; the transport's errors as in :meth:`_call`.
+        """
+        resource = path.split("/", 1)[0]
+        target = "/".join(quote_segment(part) for part in path.split("/"))
+        return self._call("GET", resource, target, params=dict(params), expected=self.PROBE_STATUSES)
+
 
 def _short(value: Any, limit: int = 80) -> str:
     """A short JSON rendering of a value for a message (answers carry data, not secrets)."""

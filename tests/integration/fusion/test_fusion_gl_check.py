@@ -26,6 +26,7 @@ def statuses(hook: OracleFusionHook, *, source: str = "Stripe", category: str = 
 
 def test_a_pod_that_allows_everything(hook: OracleFusionHook) -> None:
     assert statuses(hook) == {
+        "fusion.ess_job_status": "ok",
         "fusion.ess_descendants": "ok",
         "fusion.batch_prefix_filter": "ok",
         "fusion.journal_source": "ok",
@@ -103,7 +104,9 @@ tenants:
     )
     assert main(["check", str(config), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["checks"]
-    assert {(r["tenant"], r["check"], r["status"]) for r in rows} == {
+    assert {r["status"] for r in rows} == {"ok"}
+    assert {(r["tenant"], r["check"], r["status"]) for r in rows} >= {
+        ("acme", "fusion.ess_job_status", "ok"),
         ("acme", "fusion.ess_descendants", "ok"),
         ("acme", "fusion.batch_prefix_filter", "ok"),
         ("acme", "fusion.journal_source", "ok"),
@@ -113,5 +116,5 @@ tenants:
     assert main(["check", str(config)]) == 1
     text = capsys.readouterr().out
     assert "fusion.ess_descendants" in text
-    assert "fail" in text
+    assert "FAIL" in text
     assert "client_secret" not in text

@@ -671,6 +671,17 @@ class AdfService:
         self.default_limit = default_limit
         self.max_limit = max_limit
         self.tie_order = tie_order
+        self.removed_finders: set[tuple[str, str]] = set()
+        """``(resource, finder)`` pairs served as if undeclared: a pod of another release or
+        offering may lack a finder (switch of ``/__sandbox__/fusion/settings``)."""
+
+    def finders_of(self, resource: AdfResource) -> dict[str, AdfFinder]:
+        """The finders ``resource`` serves now (:attr:`removed_finders` left out)."""
+        return {
+            name: finder
+            for name, finder in resource.finder_map.items()
+            if (resource.name, name) not in self.removed_finders
+        }
 
     # -- seed and in-process access ------------------------------------------------------------
 
@@ -1171,7 +1182,7 @@ class AdfService:
 
     def _finder(self, resource: AdfResource, text: str) -> Callable[[Mapping[str, Any]], bool]:
         name, pairs = parse_finder(text)
-        finder = resource.finder_map.get(name)
+        finder = self.finders_of(resource).get(name)
         if finder is None:
             raise AdfError(
                 400, f"The finder {name} is not defined for resource {resource.name}.", "INVALID_FINDER"
@@ -1381,7 +1392,7 @@ class AdfService:
                         "name": finder.name,
                         "attributes": [{"name": var, "type": "string"} for var in finder.variables],
                     }
-                    for finder in resource.finder_map.values()
+                    for finder in self.finders_of(resource).values()
                 ],
                 "actions": [op for op in operations if op["name"] in ("get", "create")]
                 + [{"name": a.name, "method": "POST"} for a in resource.actions if not a.on_item],

@@ -1262,6 +1262,9 @@ class JournalImportService:
         finders = {"ESSJobStatusRF": {"requestid"}, "ESSJobExecutionDetailsRF": {"requestid", "filetype"}}
         if settings.execution_details_finder:
             finders["ESSExecutionDetailsRF"] = {"requestid"}
+        for resource, removed in self.service.removed_finders:
+            if resource == ERP_INTEGRATIONS:
+                finders.pop(removed, None)
         if name not in finders:
             if not name:
                 raise AdfError(

@@ -39,7 +39,11 @@ Wire behaviour follows ``contracts/oracle_fusion_netsuite.md`` part A and the ch
   sources, categories, currencies, open periods, ticks per request, state names, descendant
   look-ups, slow imports, ``like`` on batch names, see :class:`.gl.GlSettings`), ``GET|POST /__sandbox__/fusion/payables/settings`` (payables
   business units, duplicate-number scope, see :class:`.payables.PayablesSettings`) and
-  ``GET|POST /__sandbox__/fusion/settings`` (page-size cap, default page size, tie order).
+  ``GET|POST /__sandbox__/fusion/settings`` (page-size cap, default page size, tie order, and
+  how a pod that differs answers: ``refused_operators`` (``in``/``like`` in ``q`` → 400),
+  ``forbidden_resources`` (→ 403 ``INSUFFICIENT_PERMISSION``), ``removed_finders``
+  (``<resource>.<finder>`` → 400 and left out of ``describe``)). A clock offset
+  (``POST /__sandbox__/clock {"offset": s}``) also shows in the ``Date`` header of REST answers.
 
 Faults (429 with or without ``Retry-After``, 503, dropped connections, slow pages, expired tokens)
 come from the framework: ``system.faults.add(FaultRule.rate_limit(path="receivablesCustomer"))``
@@ -51,6 +55,7 @@ from __future__ import annotations
 import copy
 import hmac
 import re
+from email.utils import formatdate
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Literal, cast
@@ -135,6 +140,17 @@ class _Settings(BaseModel):
     max_limit: int | None = Field(default=None, ge=1)
     default_limit: int | None = Field(default=None, ge=1)
     tie_order: Literal["key", "random"] | None = None
+    # What a pod that differs answers (switches for ``ml-connector check``; see FusionSandbox):
+    refused_operators: list[Literal["in", "like"]] | None = None
+    forbidden_resources: list[str] | None = None
+    removed_finders: list[str] | None = None
+
+    @field_validator("removed_finders")
+    @classmethod
+    def _finder_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not all(len(name.split(".")) == 2 and all(name.split(".")) for name in value):
+            raise ValueError("name each finder as <resource>.<finder>, e.g. erpintegrations.ESSJobStatusRF")
+        return value
 
 
 class _GlSettingsBody(BaseModel):
@@ -278,6 +294,12 @@ class FusionSandbox(SandboxSystem):
             max_limit=max_limit,
             tie_order=tie_order,
         )
+        self.refused_operators: frozenset[str] = frozenset()
+        """``q`` operators every resource refuses with 400 (``in``, ``like``): whether a pod
+        allows ``in`` lists is UNCONFIRMED (contract A4.2 lists it for framework version 2)."""
+        self.forbidden_resources: frozenset[str] = frozenset()
+        """Resources the integration user lacks the privilege for: 403 with ADF's
+        ``INSUFFICIENT_PERMISSION`` (contract A6: "Authenticated but lacks privilege")."""
         self._initial_settings = self._settings()
         self.gl_settings = GlSettings()
         """The general ledger setup (ledger, sources, categories, periods, ESS progression)."""
@@ -294,6 +316,9 @@ class FusionSandbox(SandboxSystem):
             self.service.max_limit = self._initial_settings["max_limit"]
             self.service.default_limit = self._initial_settings["default_limit"]
             self.service.tie_order = self._initial_settings["tie_order"]
+            self.refused_operators = frozenset()
+            self.forbidden_resources = frozenset()
+            self.service.removed_finders = set()
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -598,13 +623,12 @@ class FusionSandbox(SandboxSystem):
             raw_path = bytes(request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
             rest_path = raw_path[raw_path.find(base_path) + len(base_path) :] if base_path in raw_path else ""
             resource = rest_path.strip("/").split("/", 1)[0].split("?", 1)[0]
-            if resource == ERP_INTEGRATIONS:
-                return await self.journal_import.handle(request, base_path, rest_path, principal.subject)
-            if resource == JOURNAL_BATCH_RESOURCE_NAME and not self.gl_settings.batch_name_like:
-                refused = _refuse_like(request)
-                if refused is not None:
-                    return refused
-            return await self.service.handle(request, base_path, rest_path, principal.subject)
+            response = await self._rest(request, base_path, rest_path, resource, principal.subject)
+            if self.clock.offset:
+                # A pod whose clock is off says so in its Date header (uvicorn adds the host's
+                # own Date too; a client comparing clocks sees both, as behind a proxy).
+                response.headers["Date"] = formatdate(self.clock.time(), usegmt=True)
+            return response
 
         @app.api_route(SCHEDULER_PREFIX, methods=["GET"], include_in_schema=False)
         @app.api_route(SCHEDULER_PREFIX + "/{path:path}", methods=["GET", "POST"], include_in_schema=False)
@@ -616,6 +640,28 @@ class FusionSandbox(SandboxSystem):
             return JSONResponse(body, status_code=status)
 
         app.include_router(self._admin_router())
+
+    async def _rest(
+        self, request: Request, base_path: str, rest_path: str, resource: str, user: str
+    ) -> Response:
+        """One REST request, after the switches of a pod that differs (forbidden resources,
+        refused operators)."""
+        if resource in self.forbidden_resources:
+            return AdfError(
+                403,
+                f"The user is not authorized to access the resource {resource}.",
+                "INSUFFICIENT_PERMISSION",
+            ).to_response(framework_version(request))
+        refused = _refuse_operators(request, resource, self.refused_operators)
+        if refused is not None:
+            return refused
+        if resource == ERP_INTEGRATIONS:
+            return await self.journal_import.handle(request, base_path, rest_path, user)
+        if resource == JOURNAL_BATCH_RESOURCE_NAME and not self.gl_settings.batch_name_like:
+            refused = _refuse_like(request)
+            if refused is not None:
+                return refused
+        return await self.service.handle(request, base_path, rest_path, user)
 
     def _check_scope(self, request: TokenRequest) -> None:
         if not self.require_scope:
@@ -754,6 +800,14 @@ class FusionSandbox(SandboxSystem):
                 self.service.tie_order = settings.tie_order
             if self.service.default_limit > self.service.max_limit:
                 self.service.default_limit = self.service.max_limit
+            if settings.refused_operators is not None:
+                self.refused_operators = frozenset(settings.refused_operators)
+            if settings.forbidden_resources is not None:
+                self.forbidden_resources = frozenset(settings.forbidden_resources)
+            if settings.removed_finders is not None:
+                self.service.removed_finders = {
+                    (name.split(".")[0], name.split(".")[1]) for name in settings.removed_finders
+                }
             return self._settings()
 
         return router
@@ -763,6 +817,9 @@ class FusionSandbox(SandboxSystem):
             "max_limit": self.service.max_limit,
             "default_limit": self.service.default_limit,
             "tie_order": self.service.tie_order,
+            "refused_operators": sorted(self.refused_operators),
+            "forbidden_resources": sorted(self.forbidden_resources),
+            "removed_finders": sorted(f"{r}.{f}" for r, f in self.service.removed_finders),
         }
 
 
@@ -780,6 +837,25 @@ def _refuse_like(request: Request) -> Response | None:
         "INVALID_QUERY",
     )
     return error.to_response(framework_version(request))
+
+
+def _refuse_operators(request: Request, resource: str, operators: frozenset[str]) -> Response | None:
+    """The 400 of a pod that does not allow one of ``operators`` in ``q`` (ADF answers 400 to a
+    filter it cannot run, contract A4.2; which operators a pod allows is UNCONFIRMED), or
+    ``None`` when the request's ``q`` uses none of them."""
+    if not operators:
+        return None
+    query = request.query_params.get("q") or ""
+    bare = _QUOTED.sub("''", query)
+    for operator in sorted(operators):
+        if re.search(rf"\b{operator}\b", bare, re.IGNORECASE):
+            return AdfError(
+                400,
+                f"The query expression '{query}' is not supported for resource {resource}: the operator "
+                f"{operator} is not allowed.",
+                "INVALID_QUERY",
+            ).to_response(framework_version(request))
+    return None
 
 
 def _unauthorized(failure: AuthFailure, request: Request) -> Response:
