@@ -125,7 +125,9 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         return 1
     known = {ti.tenant_id for ti in effective_tenant_integrations(config)}
     if args.tenant and args.tenant not in known:
-        sys.stderr.write(f"tenant {args.tenant!r} not found in {args.config} (tenants: {', '.join(sorted(known))})\n")
+        sys.stderr.write(
+            f"tenant {args.tenant!r} not found in {args.config} (tenants: {', '.join(sorted(known))})\n"
+        )
         return 1
     rows: list[dict[str, str]] = []
     for ti in effective_tenant_integrations(config):
@@ -176,7 +178,9 @@ def _check_report(rows: Sequence[Mapping[str, str]], out: TextIO) -> None:
         if (row["tenant"], row["integration"]) != group:
             group = (row["tenant"], row["integration"])
             out.write(f"{'' if row is rows[0] else chr(10)}tenant {group[0]} · {group[1]}\n")
-        out.write(f"  {row['status'].upper():<4}  {row['check']:<{width}}  {escape_invisible(row['found'])}\n")
+        out.write(
+            f"  {row['status'].upper():<4}  {row['check']:<{width}}  {escape_invisible(row['found'])}\n"
+        )
         if row["fix"]:
             out.write(f"  {'':<4}  {'':<{width}}  fix: {escape_invisible(row['fix'])}\n")
     counts = {status: sum(1 for row in rows if row["status"] == status) for status in ("ok", "warn", "fail")}

@@ -189,8 +189,7 @@ def check_fusion(
             CheckResult(
                 "fusion.api_version",
                 CheckStatus.FAIL,
-                f"the pod does not serve REST API version {settings.api_version} "
-                f"({_excerpt(answer)})",
+                f"the pod does not serve REST API version {settings.api_version} ({_excerpt(answer)})",
                 "set the connection extra api_version to 11.13.18.05 (or remove it), and check that the "
                 "host is the pod URL https://<pod>.fa.<region>.oraclecloud.com",
             )
@@ -240,8 +239,7 @@ def _auth_failed(exc: Exception | None, auth_type: str, *, scope: str | None = N
         fix = (
             "set the connection extra scope to urn:opc:resource:fa:instanceid=<FA instance id>"
             "urn:opc:resource:consumer::all (the instance id is in the confidential application of "
-            "the identity domain)"
-            + (f"; it is now {scope!r}" if scope else "; it is not set")
+            "the identity domain)" + (f"; it is now {scope!r}" if scope else "; it is not set")
         )
     elif error == "invalid_client":
         fix = (
@@ -347,8 +345,10 @@ def _describe(hook: OracleFusionHook, need: FusionNeed) -> CheckResult:
     attributes = {
         str(a.get("name")): bool(a.get("queryable", True)) for a in entry["attributes"] if isinstance(a, dict)
     }
-    collection = entry.get("collection") if isinstance(entry.get("collection"), dict) else {}
-    listed = entry.get("finders") or collection.get("finders") or ()
+    collection = entry.get("collection")
+    listed = (
+        entry.get("finders") or (collection.get("finders") if isinstance(collection, dict) else None) or ()
+    )
     finders = {str(f.get("name")) for f in listed if isinstance(f, dict)}
     children = set((entry.get("children") or {}).keys()) if isinstance(entry.get("children"), dict) else set()
     missing = [a for a in dict.fromkeys((*need.attributes, *need.all_queryable())) if a not in attributes]
@@ -379,13 +379,15 @@ def _describe(hook: OracleFusionHook, need: FusionNeed) -> CheckResult:
         return CheckResult(
             check, CheckStatus.FAIL, f"{need.resource}: " + "; ".join(problems), "; ".join(fixes)
         )
-    counted = len(set((*need.attributes, *need.all_queryable())))
+    counted = len({*need.attributes, *need.all_queryable()})
     parts = [f"{counted} attribute(s)"]
     if need.children:
         parts.append(f"children {', '.join(need.children)}")
     if need.finders:
         parts.append(f"finders {', '.join(need.finders)}")
-    return CheckResult(check, CheckStatus.OK, f"{need.resource} has the {' and '.join(parts)} the streams use")
+    return CheckResult(
+        check, CheckStatus.OK, f"{need.resource} has the {' and '.join(parts)} the streams use"
+    )
 
 
 def _fields_fallback(hook: OracleFusionHook, need: FusionNeed, describe_status: int) -> CheckResult:

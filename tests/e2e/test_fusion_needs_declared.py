@@ -85,8 +85,9 @@ def ledger(
     config = CONFIG_TEMPLATE.format(root=root, gl=GL)
     sftp_env = {airflow_conn_env_var("acme_stampli"): json.dumps(sshd_server.connection())}
     with (
-        airflow_dag_env(base, sandbox, config, {"fusion": "acme_fusion", "stripe": "acme_stripe"}, sftp_env)
-        as path,
+        airflow_dag_env(
+            base, sandbox, config, {"fusion": "acme_fusion", "stripe": "acme_stripe"}, sftp_env
+        ) as path,
         open_ledger(path) as led,
     ):
         yield led
@@ -111,8 +112,12 @@ def test_the_stampli_fusion_streams_use_only_what_they_declare(
     sandbox: SandboxRunner, ledger: Ledger, sshd_server: SshdServer, root: Path
 ) -> None:
     today = datetime.now(UTC).date()
-    sshd_server.put_file(str(root / "outbound" / "STAMPLI_needs_A.csv"), render(list(FIRST_BATCH), today), mtime=OLD)
-    sshd_server.put_file(str(root / "outbound" / "STAMPLI_needs_B.csv"), render(list(SECOND_BATCH), today), mtime=OLD)
+    sshd_server.put_file(
+        str(root / "outbound" / "STAMPLI_needs_A.csv"), render(list(FIRST_BATCH), today), mtime=OLD
+    )
+    sshd_server.put_file(
+        str(root / "outbound" / "STAMPLI_needs_B.csv"), render(list(SECOND_BATCH), today), mtime=OLD
+    )
     sandbox.client("fusion").clear_request_log()
     run_id = run_dag("mlc__acme__stampli_fusion")
     assert stream_summary(ledger, "acme", run_id, "invoices")["created"] > 0
@@ -121,18 +126,35 @@ def test_the_stampli_fusion_streams_use_only_what_they_declare(
     resources = {str(entry["path"]).split("/")[4] for entry in seen}
     assert {"suppliers", "accountCombinationsLOV", "invoices"} <= resources
     settings = StampliFusionSettings.model_validate(
-        {"business_unit": "US1 Business Unit", "sftp": {"outbound_dir": "/o", "archive_dir": "/a", "error_dir": "/e"}}
+        {
+            "business_unit": "US1 Business Unit",
+            "sftp": {"outbound_dir": "/o", "archive_dir": "/a", "error_dir": "/e"},
+        }
     )
     assert undeclared_requests(stampli_needs(["invoices", "reference_data"], settings), seen) == []
 
 
 def test_an_undeclared_attribute_child_finder_or_write_is_named() -> None:
-    need = FusionNeed("suppliers", "invoices", key="SupplierId", queryable=("SupplierNumber",), children=("sites",))
+    need = FusionNeed(
+        "suppliers", "invoices", key="SupplierId", queryable=("SupplierNumber",), children=("sites",)
+    )
     base = "/fscmRestApi/resources/11.13.18.05"
     seen = [
-        {"method": "GET", "path": f"{base}/suppliers", "query": "q=SupplierNumber+in+%28%271001%27%29&expand=sites"},
-        {"method": "GET", "path": f"{base}/suppliers", "query": "q=TaxOrganizationType+%3D+%27X%27&orderBy=Supplier"},
-        {"method": "GET", "path": f"{base}/suppliers", "query": "expand=contacts&finder=SupplierFinder%3BX%3D1"},
+        {
+            "method": "GET",
+            "path": f"{base}/suppliers",
+            "query": "q=SupplierNumber+in+%28%271001%27%29&expand=sites",
+        },
+        {
+            "method": "GET",
+            "path": f"{base}/suppliers",
+            "query": "q=TaxOrganizationType+%3D+%27X%27&orderBy=Supplier",
+        },
+        {
+            "method": "GET",
+            "path": f"{base}/suppliers",
+            "query": "expand=contacts&finder=SupplierFinder%3BX%3D1",
+        },
         {"method": "GET", "path": f"{base}/suppliers/1/child/addresses", "query": ""},
         {"method": "POST", "path": f"{base}/suppliers", "query": ""},
         {"method": "GET", "path": f"{base}/payablesPayments", "query": ""},

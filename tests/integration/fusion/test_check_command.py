@@ -64,9 +64,11 @@ def test_json_report_of_a_pod_that_fits(
     assert "fusion.resource.receivablesInvoices" not in stripe_checks
     assert "fusion.ess_job_status" not in stripe_checks
     stampli_checks = {r["check"] for r in rows if r["integration"] == "stampli_fusion"}
-    assert {"fusion.resource.invoices", "fusion.in_filter.suppliers", "fusion.describe.accountCombinationsLOV"} <= (
-        stampli_checks
-    )
+    assert {
+        "fusion.resource.invoices",
+        "fusion.in_filter.suppliers",
+        "fusion.describe.accountCombinationsLOV",
+    } <= (stampli_checks)
 
 
 def test_table_report_names_each_difference_and_exits_1(
@@ -91,8 +93,12 @@ def test_table_report_names_each_difference_and_exits_1(
     assert any("fusion.resource.accountCombinationsLOV" in line for line in fail_lines)
     assert any("fusion.in_filter.suppliers" in line for line in fail_lines)
     assert any("fix: set the connection extra rest_framework_version to 1" in line for line in lines)
-    assert any("fix: grant the integration user a role with the view privileges of accountCombinationsLOV" in line for line in lines)
-    assert lines[-1].endswith("failure(s)") and " 0 failure(s)" not in lines[-1]
+    assert any(
+        "fix: grant the integration user a role with the view privileges of accountCombinationsLOV" in line
+        for line in lines
+    )
+    assert lines[-1].endswith("failure(s)")
+    assert " 0 failure(s)" not in lines[-1]
 
 
 def test_an_unknown_tenant_or_a_bad_file_is_a_message_not_a_traceback(

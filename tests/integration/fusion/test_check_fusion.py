@@ -22,9 +22,10 @@ from tests.integration.fusion.conftest import ConnectionFactory
 
 ALL_NEEDS = [
     *stripe_needs(STREAM_NEEDS),
-    *stampli_needs(["invoices", "reference_data"], StampliFusionSettings.model_validate(
-        {"business_unit": "US1 Business Unit"}
-    )),
+    *stampli_needs(
+        ["invoices", "reference_data"],
+        StampliFusionSettings.model_validate({"business_unit": "US1 Business Unit"}),
+    ),
 ]
 
 
@@ -49,7 +50,6 @@ def test_every_probe_passes_against_the_default_stand_in(hook: OracleFusionHook)
     assert results["fusion.page_size"].found == "pages hold up to 500 rows"
 
 
-
 def switch(base_url: str, **settings: Any) -> dict[str, Any]:
     """Change the stand-in's pod settings through its admin API."""
     response = requests.post(f"{base_url}/__sandbox__/fusion/settings", json=settings, timeout=10)
@@ -70,9 +70,12 @@ def test_a_missing_finder_is_named(hook: OracleFusionHook, base_url: str) -> Non
         attributes=("AccountNumber",),
         finders=("CustomerAccountSiteActivitiesFinder",),
     )
-    assert run(hook, [need])["fusion.describe.receivablesCustomerAccountSiteActivities"].status is CheckStatus.OK
+    assert (
+        run(hook, [need])["fusion.describe.receivablesCustomerAccountSiteActivities"].status is CheckStatus.OK
+    )
     assert switch(
-        base_url, removed_finders=["receivablesCustomerAccountSiteActivities.CustomerAccountSiteActivitiesFinder"]
+        base_url,
+        removed_finders=["receivablesCustomerAccountSiteActivities.CustomerAccountSiteActivitiesFinder"],
     )["removed_finders"] == ["receivablesCustomerAccountSiteActivities.CustomerAccountSiteActivitiesFinder"]
     failed = failures(run(hook, [need]))
     assert list(failed) == ["fusion.describe.receivablesCustomerAccountSiteActivities"]
@@ -122,8 +125,9 @@ def test_a_wrong_scope_is_named_with_the_scope_to_set(make_connection: Connectio
     [auth] = results  # nothing else can be probed without a token
     assert (auth.check, auth.status) == ("fusion.auth", CheckStatus.FAIL)
     assert "invalid_scope" in auth.found
-    assert f"set the connection extra scope to urn:opc:resource:fa:instanceid=<FA instance id>{SCOPE_SUFFIX}" in (
-        auth.fix
+    assert (
+        f"set the connection extra scope to urn:opc:resource:fa:instanceid=<FA instance id>{SCOPE_SUFFIX}"
+        in (auth.fix)
     )
     assert "'urn:opc:resource:fa:instanceid=1234567'" in auth.fix
 

@@ -55,9 +55,9 @@ from __future__ import annotations
 import copy
 import hmac
 import re
-from email.utils import formatdate
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
+from email.utils import formatdate
 from typing import Any, ClassVar, Literal, cast
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
@@ -148,7 +148,9 @@ class _Settings(BaseModel):
     @field_validator("removed_finders")
     @classmethod
     def _finder_names(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not all(len(name.split(".")) == 2 and all(name.split(".")) for name in value):
+        if value is not None and not all(
+            len(name.split(".")) == 2 and all(name.split(".")) for name in value
+        ):
             raise ValueError("name each finder as <resource>.<finder>, e.g. erpintegrations.ESSJobStatusRF")
         return value
 
