@@ -18,7 +18,10 @@ per finding:
 * ``fusion.changes.<name>`` — a ``LastUpdateDate`` window filter is accepted and the answer is
   inside the window and in ``LastUpdateDate`` order (what incremental reads rely on);
 * ``fusion.in_filter.<name>`` — an ``in (…)`` list is accepted in ``q`` (framework version 2 and
-  later; version 1 has no ``in`` and looks values up one per query).
+  later; version 1 has no ``in`` and looks values up one per query);
+* ``fusion.quoted_text`` — a text value holding ``'`` is accepted in ``q`` with the quote doubled
+  (how a quote inside a literal is written is UNCONFIRMED);
+* ``fusion.connect`` — only when the pod or its token endpoint cannot be reached at all.
 
 :func:`undeclared_requests` compares the requests a run sent (e.g. a stand-in's request log)
 with the declared needs, so a stream that starts to use something undeclared fails a test.
@@ -154,27 +157,53 @@ def check_fusion(
     :param hook: the tenant's Fusion hook.
     :param needs: what the tenant's enabled streams use (merged per resource here).
     :param now: this machine's time (for the clock-skew probe; default: the current time).
-    :returns: the findings, authentication first; when authentication or the API version fails,
-        only those (nothing else can be probed).
+    :returns: the findings, authentication first; when the pod cannot be reached, or
+        authentication or the API version fails, only those (nothing else can be probed).
     """
+    from ml_connector_provider.transport import AuthError, TransportError
+
+    results: list[CheckResult] = []
+    try:
+        _probe_all(hook, needs, now, results)
+    except AuthError:
+        raise
+    except TransportError as exc:
+        results.append(
+            CheckResult(
+                "fusion.connect",
+                CheckStatus.FAIL,
+                f"the pod could not be reached: {exc}",
+                "check the connection's host (the pod URL https://<pod>.fa.<region>.oraclecloud.com) and "
+                "token_url, and that this machine reaches them (proxy, firewall, DNS)",
+            )
+        )
+    return results
+
+
+def _probe_all(
+    hook: OracleFusionHook, needs: Sequence[FusionNeed], now: datetime | None, results: list[CheckResult]
+) -> None:
+    """The probes of :func:`check_fusion`, appending to ``results`` as they go."""
     from ml_connector_provider.transport import AuthError
 
     merged = merge_needs(needs)
     if not merged:
-        return []
+        return
     settings = hook.settings
-    results: list[CheckResult] = []
     if settings.auth_type == "oauth2_client_credentials":
         failure = _token_failure(hook, settings.scope)
         if failure is not None:
-            return [failure]
+            results.append(failure)
+            return
     first = merged[0].resource
     try:
         answer = hook.probe_get(first, {"limit": 1, "onlyData": "true"})
     except AuthError as exc:
-        return [_auth_failed(exc, settings.auth_type)]
+        results.append(_auth_failed(exc, settings.auth_type))
+        return
     if answer.status_code == 401:
-        return [_auth_failed(None, settings.auth_type)]
+        results.append(_auth_failed(None, settings.auth_type))
+        return
     results.append(
         CheckResult(
             "fusion.auth",
@@ -194,7 +223,7 @@ def check_fusion(
                 "host is the pod URL https://<pod>.fa.<region>.oraclecloud.com",
             )
         )
-        return results
+        return
     results.append(
         CheckResult("fusion.api_version", CheckStatus.OK, f"REST API version {settings.api_version} answers")
     )
@@ -213,7 +242,17 @@ def check_fusion(
             results.append(_changes(hook, need))
         if need.in_lists and need.key:
             results.append(_in_filter(hook, need))
-    return results
+    text_lookup = next(
+        (
+            (need, attribute)
+            for need in readable
+            for attribute in need.queryable
+            if not attribute.endswith(("Id", "Date"))  # ids are numbers, dates are not looked up
+        ),
+        None,
+    )
+    if text_lookup is not None and hook.rest_framework_version >= 2:
+        results.append(_quote_in_text(hook, *text_lookup))
 
 
 def _token_failure(hook: OracleFusionHook, scope: str | None) -> CheckResult | None:
@@ -524,6 +563,30 @@ def _in_filter(hook: OracleFusionHook, need: FusionNeed) -> CheckResult:
             "report it to Oracle Support; the client filters answers on the client, but look-ups may miss rows",
         )
     return CheckResult(check, CheckStatus.OK, f"{need.resource} accepts {key} in (…) in q")
+
+
+def _quote_in_text(hook: OracleFusionHook, need: FusionNeed, attribute: str) -> CheckResult:
+    """A text value holding ``'`` in a version 2 filter on a text ``attribute``, written with the
+    quote doubled: how a quote inside a literal is written is UNCONFIRMED (contract A4.2), so ask
+    the pod."""
+    from ml_connector_provider.hooks.oracle_fusion.query import equality_filter
+
+    q = equality_filter({attribute: "O'Brien ml-connector check"}, version=hook.rest_framework_version)
+    answer = hook.probe_get(need.resource, {"limit": 1, "onlyData": "true", "q": q})
+    if answer.ok:
+        return CheckResult(
+            "fusion.quoted_text",
+            CheckStatus.OK,
+            f"a text value holding ' is accepted in q with the quote doubled ({need.resource}.{attribute})",
+        )
+    return CheckResult(
+        "fusion.quoted_text",
+        CheckStatus.WARN,
+        f"{need.resource} refused a text value holding ' in q, written with the quote doubled (HTTP "
+        f"{answer.status_code}: {_excerpt(answer)}); look-ups of such values (supplier or invoice "
+        "numbers with an apostrophe) will fail",
+        "keep apostrophes out of the numbers the streams look up, or tell us what the pod expects",
+    )
 
 
 def _page_size(hook: OracleFusionHook, need: FusionNeed) -> CheckResult:

@@ -4,6 +4,7 @@ scope, a missing privilege, a skewed clock, a smaller page cap) is named with wh
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -48,6 +49,26 @@ def test_every_probe_passes_against_the_default_stand_in(hook: OracleFusionHook)
     assert "fusion.changes.receivablesInvoices" in results
     assert "fusion.in_filter.suppliers" in results
     assert results["fusion.page_size"].found == "pages hold up to 500 rows"
+    assert results["fusion.quoted_text"].status is CheckStatus.OK
+
+
+def test_an_unreachable_pod_is_one_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    connection = {
+        "conn_type": "oracle_fusion",
+        "host": "http://127.0.0.1:9",  # the discard port: nothing listens
+        "login": "FIN_INTEGRATION_USER",
+        "password": "Sandbox-Basic-8d61e2",
+        "extra": {"auth_type": "basic", "retry_attempts": 1, "timeout": 5},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_FUSION_GONE", json.dumps(connection))
+    gone = OracleFusionHook("fusion_gone")
+    try:
+        [result] = check_fusion(gone, ALL_NEEDS)
+    finally:
+        gone.close()
+    assert (result.check, result.status) == ("fusion.connect", CheckStatus.FAIL)
+    assert "could not be reached" in result.found
+    assert "pod URL" in result.fix
 
 
 def switch(base_url: str, **settings: Any) -> dict[str, Any]:
@@ -223,3 +244,14 @@ def test_missing_and_unqueryable_attributes_are_named(hook: OracleFusionHook) ->
     assert "attributes missing: SiteRiskScore" in result.found
     assert "not queryable: BillToSiteAddress" in result.found
     assert "a stream from a later release filters or sorts on them" in result.fix
+
+
+def test_a_pod_that_does_not_read_a_doubled_quote_is_a_warning(hook: OracleFusionHook, base_url: str) -> None:
+    assert switch(base_url, doubled_quotes=False)["doubled_quotes"] is False
+    results = run(hook)
+    result = results["fusion.quoted_text"]
+    assert result.status is CheckStatus.WARN
+    assert "refused a text value holding ' in q" in result.found
+    assert "HTTP 400" in result.found
+    assert "apostrophe" in result.found
+    assert failures(results) == {}  # the rest of the pod fits: values without quotes look up as before

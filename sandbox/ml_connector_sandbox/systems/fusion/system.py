@@ -41,7 +41,8 @@ Wire behaviour follows ``contracts/oracle_fusion_netsuite.md`` part A and the ch
   business units, duplicate-number scope, see :class:`.payables.PayablesSettings`) and
   ``GET|POST /__sandbox__/fusion/settings`` (page-size cap, default page size, tie order, and
   how a pod that differs answers: ``refused_operators`` (``in``/``like`` in ``q`` → 400),
-  ``forbidden_resources`` (→ 403 ``INSUFFICIENT_PERMISSION``), ``removed_finders``
+  ``forbidden_resources`` (→ 403 ``INSUFFICIENT_PERMISSION``), ``doubled_quotes`` (``false``:
+  ``''`` inside a text literal → 400), ``removed_finders``
   (``<resource>.<finder>`` → 400 and left out of ``describe``)). A clock offset
   (``POST /__sandbox__/clock {"offset": s}``) also shows in the ``Date`` header of REST answers.
 
@@ -144,6 +145,7 @@ class _Settings(BaseModel):
     refused_operators: list[Literal["in", "like"]] | None = None
     forbidden_resources: list[str] | None = None
     removed_finders: list[str] | None = None
+    doubled_quotes: bool | None = None
 
     @field_validator("removed_finders")
     @classmethod
@@ -302,6 +304,10 @@ class FusionSandbox(SandboxSystem):
         self.forbidden_resources: frozenset[str] = frozenset()
         """Resources the integration user lacks the privilege for: 403 with ADF's
         ``INSUFFICIENT_PERMISSION`` (contract A6: "Authenticated but lacks privilege")."""
+        self.doubled_quotes = True
+        """Whether a ``'`` inside a ``q`` text literal may be written doubled (``'O''Brien'``):
+        UNCONFIRMED (contract A4.2 says only that text literals are single-quoted); off, a
+        literal holding a doubled quote answers 400."""
         self._initial_settings = self._settings()
         self.gl_settings = GlSettings()
         """The general ledger setup (ledger, sources, categories, periods, ESS progression)."""
@@ -321,6 +327,7 @@ class FusionSandbox(SandboxSystem):
             self.refused_operators = frozenset()
             self.forbidden_resources = frozenset()
             self.service.removed_finders = set()
+            self.doubled_quotes = True
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -655,6 +662,8 @@ class FusionSandbox(SandboxSystem):
                 "INSUFFICIENT_PERMISSION",
             ).to_response(framework_version(request))
         refused = _refuse_operators(request, resource, self.refused_operators)
+        if refused is None and not self.doubled_quotes:
+            refused = _refuse_doubled_quotes(request, resource)
         if refused is not None:
             return refused
         if resource == ERP_INTEGRATIONS:
@@ -806,6 +815,8 @@ class FusionSandbox(SandboxSystem):
                 self.refused_operators = frozenset(settings.refused_operators)
             if settings.forbidden_resources is not None:
                 self.forbidden_resources = frozenset(settings.forbidden_resources)
+            if settings.doubled_quotes is not None:
+                self.doubled_quotes = settings.doubled_quotes
             if settings.removed_finders is not None:
                 self.service.removed_finders = {
                     (name.split(".")[0], name.split(".")[1]) for name in settings.removed_finders
@@ -822,6 +833,7 @@ class FusionSandbox(SandboxSystem):
             "refused_operators": sorted(self.refused_operators),
             "forbidden_resources": sorted(self.forbidden_resources),
             "removed_finders": sorted(f"{r}.{f}" for r, f in self.service.removed_finders),
+            "doubled_quotes": self.doubled_quotes,
         }
 
 
@@ -858,6 +870,20 @@ def _refuse_operators(request: Request, resource: str, operators: frozenset[str]
                 "INVALID_QUERY",
             ).to_response(framework_version(request))
     return None
+
+
+def _refuse_doubled_quotes(request: Request, resource: str) -> Response | None:
+    """The 400 of a pod that does not read ``''`` inside a ``q`` text literal as one quote (how a
+    pod escapes a quote is UNCONFIRMED, contract A4.2), or ``None`` when ``q`` has no such literal."""
+    query = request.query_params.get("q") or ""
+    if not any("''" in literal[1:-1] for literal in _QUOTED.findall(query)):
+        return None
+    return AdfError(
+        400,
+        f"The query expression '{query}' for resource {resource} is not valid: unexpected text after a "
+        "string literal.",
+        "INVALID_QUERY",
+    ).to_response(framework_version(request))
 
 
 def _unauthorized(failure: AuthFailure, request: Request) -> Response:
