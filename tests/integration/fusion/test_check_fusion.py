@@ -255,3 +255,32 @@ def test_a_pod_that_does_not_read_a_doubled_quote_is_a_warning(hook: OracleFusio
     assert "HTTP 400" in result.found
     assert "apostrophe" in result.found
     assert failures(results) == {}  # the rest of the pod fits: values without quotes look up as before
+
+
+def test_the_switches_refuse_bad_names_and_a_reset_turns_them_off(
+    base_url: str, fusion: FusionSandbox
+) -> None:
+    bad = requests.post(
+        f"{base_url}/__sandbox__/fusion/settings", json={"removed_finders": ["NoDot"]}, timeout=10
+    )
+    assert bad.status_code == 422
+    assert "<resource>.<finder>" in bad.text
+    unknown = requests.post(
+        f"{base_url}/__sandbox__/fusion/settings", json={"refused_operators": ["between"]}, timeout=10
+    )
+    assert unknown.status_code == 422
+    switch(
+        base_url,
+        refused_operators=["in", "like"],
+        forbidden_resources=["suppliers"],
+        removed_finders=["erpintegrations.ESSJobStatusRF"],
+        doubled_quotes=False,
+    )
+    fusion.reset()
+    settings = requests.get(f"{base_url}/__sandbox__/fusion/settings", timeout=10).json()
+    assert (
+        settings["refused_operators"],
+        settings["forbidden_resources"],
+        settings["removed_finders"],
+        settings["doubled_quotes"],
+    ) == ([], [], [], True)

@@ -861,6 +861,10 @@ def test_admin_routes(base_url: str, api: Api) -> None:
         "max_limit": 500,
         "default_limit": 25,
         "tie_order": "key",
+        "refused_operators": [],
+        "forbidden_resources": [],
+        "removed_finders": [],
+        "doubled_quotes": True,
     }
 
 
