@@ -78,6 +78,8 @@ class FusionNeed:
     :param changed_since: rows are read by a ``LastUpdateDate`` window, ordered by it.
     :param in_lists: look-ups use ``in (…)`` lists in ``q`` (framework version 2 and later).
     :param writes: the stream creates or changes items of the resource.
+    :param optional: attributes read when present, whose names are UNCONFIRMED; a pod without
+        them is a warning (the stream works, with less).
     """
 
     resource: str
@@ -90,6 +92,7 @@ class FusionNeed:
     changed_since: bool = False
     in_lists: bool = False
     writes: bool = False
+    optional: tuple[str, ...] = ()
 
     def all_queryable(self) -> tuple[str, ...]:
         """The attributes filtered or sorted on, ``LastUpdateDate`` and the key included when
@@ -107,6 +110,7 @@ class _Merged:
     queryable: dict[str, None] = field(default_factory=dict)
     children: dict[str, None] = field(default_factory=dict)
     finders: dict[str, None] = field(default_factory=dict)
+    optional: dict[str, None] = field(default_factory=dict)
     changed_since: bool = False
     in_lists: bool = False
     writes: bool = False
@@ -123,6 +127,7 @@ class _Merged:
             changed_since=self.changed_since,
             in_lists=self.in_lists,
             writes=self.writes,
+            optional=tuple(self.optional),
         )
 
 
@@ -138,6 +143,7 @@ def merge_needs(needs: Iterable[FusionNeed]) -> list[FusionNeed]:
             (entry.queryable, need.all_queryable()),
             (entry.children, need.children),
             (entry.finders, need.finders),
+            (entry.optional, need.optional),
         ):
             target.update(dict.fromkeys(values))
         entry.changed_since |= need.changed_since
@@ -414,10 +420,16 @@ def _describe(hook: OracleFusionHook, need: FusionNeed) -> CheckResult:
     if missing_finders:
         problems.append(f"finders missing: {', '.join(missing_finders)}")
         fixes.append(f"{need.used_by} calls them; check the pod's release and the user's privileges")
-    if problems:
-        return CheckResult(
-            check, CheckStatus.FAIL, f"{need.resource}: " + "; ".join(problems), "; ".join(fixes)
+    absent = [a for a in need.optional if a not in attributes]
+    if absent:
+        problems.append(f"optional attributes absent: {', '.join(absent)}")
+        fixes.append(
+            f"nothing required: {need.used_by} reads them when present (their names are UNCONFIRMED); "
+            "without them Stripe gets less (no e-mail or address, no header-total cross-check)"
         )
+    if problems:
+        status = CheckStatus.WARN if len(problems) == 1 and absent else CheckStatus.FAIL
+        return CheckResult(check, status, f"{need.resource}: " + "; ".join(problems), "; ".join(fixes))
     counted = len({*need.attributes, *need.all_queryable()})
     parts = [f"{counted} attribute(s)"]
     if need.children:

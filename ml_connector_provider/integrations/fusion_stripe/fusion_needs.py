@@ -39,6 +39,7 @@ _CUSTOMERS = FusionNeed(
     queryable=(CUSTOMER_KEY,),
     changed_since=True,
     in_lists=True,
+    optional=("EmailAddress", "AddressLine1", "City", "PostalCode", "Country"),
 )
 _JOURNALS = FusionNeed(
     BATCHES_RESOURCE,
@@ -76,6 +77,7 @@ STREAM_NEEDS: dict[str, tuple[FusionNeed, ...]] = {
             children=(INVOICE_LINES,),
             changed_since=True,
             in_lists=True,
+            optional=("EnteredAmount", "InvoiceStatus"),
         ),
         FusionNeed(
             CUSTOMER_RESOURCE,

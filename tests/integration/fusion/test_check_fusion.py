@@ -284,3 +284,17 @@ def test_the_switches_refuse_bad_names_and_a_reset_turns_them_off(
         settings["removed_finders"],
         settings["doubled_quotes"],
     ) == ([], [], [], True)
+
+
+def test_absent_optional_attributes_are_a_warning(hook: OracleFusionHook) -> None:
+    need = FusionNeed(
+        "receivablesInvoices",
+        "invoices",
+        key="CustomerTransactionId",
+        attributes=("TransactionNumber",),
+        optional=("EnteredAmount", "InvoiceGrandTotalUnconfirmed"),
+    )
+    result = run(hook, [need])["fusion.describe.receivablesInvoices"]
+    assert result.status is CheckStatus.WARN
+    assert result.found == "receivablesInvoices: optional attributes absent: InvoiceGrandTotalUnconfirmed"
+    assert result.fix.startswith("nothing required: invoices reads them when present")
