@@ -1,9 +1,14 @@
 """Read-only checks of a tenant's real systems: ``ml-connector check``.
 
 Each integration may name a checks function in its spec (``IntegrationSpec.checks``), called with
-the tenant's connections and validated settings; it returns :class:`CheckResult` rows that say
-what was found on the user's system and what to change. Checks only read: they never create,
-update or submit anything.
+the tenant's connections and validated settings — and, when it takes a ``streams`` keyword, the
+tenant's enabled streams, so that only what those streams use is probed; it returns
+:class:`CheckResult` rows that say what was found on the user's system and what to change. Checks
+only read: they never create, update or submit anything.
+
+One module per system holds its probes (:mod:`.fusion` with :mod:`.fusion_gl`); an integration's
+``checks.py`` makes one call per system it uses. Check names are ``<system>.<probe>`` or
+``<system>.<probe>.<resource>`` and stay stable: scripts read them from ``--json``.
 """
 
 from __future__ import annotations

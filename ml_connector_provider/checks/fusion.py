@@ -171,8 +171,8 @@ def check_fusion(
     results: list[CheckResult] = []
     try:
         _probe_all(hook, needs, now, results)
-    except AuthError:
-        raise
+    except AuthError as exc:  # refused later on (a token the API no longer accepts)
+        results.append(_auth_failed(exc, hook.settings.auth_type, scope=hook.settings.scope))
     except TransportError as exc:
         results.append(
             CheckResult(
