@@ -80,6 +80,7 @@ class FusionNeed:
     :param writes: the stream creates or changes items of the resource.
     :param optional: attributes read when present, whose names are UNCONFIRMED; a pod without
         them is a warning (the stream works, with less).
+    :param child_attributes: ``(child, attribute)`` pairs read from the rows of a child.
     """
 
     resource: str
@@ -93,6 +94,7 @@ class FusionNeed:
     in_lists: bool = False
     writes: bool = False
     optional: tuple[str, ...] = ()
+    child_attributes: tuple[tuple[str, str], ...] = ()
 
     def all_queryable(self) -> tuple[str, ...]:
         """The attributes filtered or sorted on, ``LastUpdateDate`` and the key included when
@@ -111,6 +113,7 @@ class _Merged:
     children: dict[str, None] = field(default_factory=dict)
     finders: dict[str, None] = field(default_factory=dict)
     optional: dict[str, None] = field(default_factory=dict)
+    child_attributes: dict[tuple[str, str], None] = field(default_factory=dict)
     changed_since: bool = False
     in_lists: bool = False
     writes: bool = False
@@ -128,6 +131,7 @@ class _Merged:
             in_lists=self.in_lists,
             writes=self.writes,
             optional=tuple(self.optional),
+            child_attributes=tuple(self.child_attributes),
         )
 
 
@@ -146,6 +150,7 @@ def merge_needs(needs: Iterable[FusionNeed]) -> list[FusionNeed]:
             (entry.optional, need.optional),
         ):
             target.update(dict.fromkeys(values))
+        entry.child_attributes.update(dict.fromkeys(need.child_attributes))
         entry.changed_since |= need.changed_since
         entry.in_lists |= need.in_lists
         entry.writes |= need.writes
@@ -395,10 +400,16 @@ def _describe(hook: OracleFusionHook, need: FusionNeed) -> CheckResult:
         entry.get("finders") or (collection.get("finders") if isinstance(collection, dict) else None) or ()
     )
     finders = {str(f.get("name")) for f in listed if isinstance(f, dict)}
-    children = set((entry.get("children") or {}).keys()) if isinstance(entry.get("children"), dict) else set()
+    child_entries = entry.get("children") if isinstance(entry.get("children"), dict) else {}
+    children = set(child_entries)
     missing = [a for a in dict.fromkeys((*need.attributes, *need.all_queryable())) if a not in attributes]
     not_queryable = [a for a in need.all_queryable() if a in attributes and not attributes[a]]
     missing_children = [c for c in need.children if c not in children]
+    missing_child_attributes = [
+        f"{child}.{attribute}"
+        for child, attribute in need.child_attributes
+        if child in children and attribute not in _attribute_names(child_entries[child])
+    ]
     missing_finders = [f for f in need.finders if f not in finders]
     problems: list[str] = []
     fixes: list[str] = []
@@ -417,6 +428,9 @@ def _describe(hook: OracleFusionHook, need: FusionNeed) -> CheckResult:
     if missing_children:
         problems.append(f"children missing: {', '.join(missing_children)}")
         fixes.append(f"{need.used_by} expands them; check the pod's release")
+    if missing_child_attributes:
+        problems.append(f"child attributes missing: {', '.join(missing_child_attributes)}")
+        fixes.append(f"{need.used_by} reads them from the child rows; check the pod's release")
     if missing_finders:
         problems.append(f"finders missing: {', '.join(missing_finders)}")
         fixes.append(f"{need.used_by} calls them; check the pod's release and the user's privileges")
@@ -439,6 +453,12 @@ def _describe(hook: OracleFusionHook, need: FusionNeed) -> CheckResult:
     return CheckResult(
         check, CheckStatus.OK, f"{need.resource} has the {' and '.join(parts)} the streams use"
     )
+
+
+def _attribute_names(entry: Any) -> set[str]:
+    """The attribute names of a ``describe`` entry (a child's included)."""
+    listed = entry.get("attributes") if isinstance(entry, dict) else None
+    return {str(a.get("name")) for a in listed or () if isinstance(a, dict)}
 
 
 def _fields_fallback(hook: OracleFusionHook, need: FusionNeed, describe_status: int) -> CheckResult:

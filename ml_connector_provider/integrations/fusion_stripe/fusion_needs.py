@@ -78,6 +78,12 @@ STREAM_NEEDS: dict[str, tuple[FusionNeed, ...]] = {
             changed_since=True,
             in_lists=True,
             optional=("EnteredAmount", "InvoiceStatus"),
+            child_attributes=(
+                (INVOICE_LINES, "CustomerTransactionLineId"),
+                (INVOICE_LINES, "LineNumber"),
+                (INVOICE_LINES, "Quantity"),
+                (INVOICE_LINES, "UnitSellingPrice"),
+            ),
         ),
         FusionNeed(
             CUSTOMER_RESOURCE,

@@ -18,6 +18,7 @@ from ml_connector_provider.targets.fusion_ap import INVOICES_RESOURCE
 __all__ = ["fusion_needs"]
 
 _SUPPLIER_ATTRIBUTES = ("SupplierId", "SupplierNumber", "Supplier", "Status")
+_SITE_ATTRIBUTES = (("sites", "SupplierSiteId"), ("sites", "SupplierSite"), ("sites", "SitePurposePayFlag"))
 
 
 def _accounts(used_by: str, settings: StampliFusionSettings) -> FusionNeed:
@@ -47,6 +48,7 @@ def fusion_needs(streams: Iterable[str], settings: StampliFusionSettings) -> lis
                     attributes=_SUPPLIER_ATTRIBUTES,
                     queryable=("SupplierNumber",),
                     children=("sites",),
+                    child_attributes=_SITE_ATTRIBUTES,
                     in_lists=True,
                 ),
                 _accounts("invoices (account combinations)", settings),
@@ -75,6 +77,7 @@ def fusion_needs(streams: Iterable[str], settings: StampliFusionSettings) -> lis
                     attributes=_SUPPLIER_ATTRIBUTES,
                     queryable=("SupplierNumber",),
                     children=("sites",),
+                    child_attributes=_SITE_ATTRIBUTES,
                 ),
                 _accounts("reference_data (GL accounts)", settings),
             ]

@@ -298,3 +298,16 @@ def test_absent_optional_attributes_are_a_warning(hook: OracleFusionHook) -> Non
     assert result.status is CheckStatus.WARN
     assert result.found == "receivablesInvoices: optional attributes absent: InvoiceGrandTotalUnconfirmed"
     assert result.fix.startswith("nothing required: invoices reads them when present")
+
+
+def test_a_missing_child_attribute_is_named(hook: OracleFusionHook) -> None:
+    need = FusionNeed(
+        "suppliers",
+        "invoices (suppliers)",
+        key="SupplierId",
+        children=("sites",),
+        child_attributes=(("sites", "SupplierSite"), ("sites", "SiteRemitToCode")),
+    )
+    result = run(hook, [need])["fusion.describe.suppliers"]
+    assert result.status is CheckStatus.FAIL
+    assert result.found == "suppliers: child attributes missing: sites.SiteRemitToCode"
