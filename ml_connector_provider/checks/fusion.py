@@ -400,7 +400,8 @@ def _describe(hook: OracleFusionHook, need: FusionNeed) -> CheckResult:
         entry.get("finders") or (collection.get("finders") if isinstance(collection, dict) else None) or ()
     )
     finders = {str(f.get("name")) for f in listed if isinstance(f, dict)}
-    child_entries = entry.get("children") if isinstance(entry.get("children"), dict) else {}
+    listed_children = entry.get("children")
+    child_entries: dict[str, Any] = listed_children if isinstance(listed_children, dict) else {}
     children = set(child_entries)
     missing = [a for a in dict.fromkeys((*need.attributes, *need.all_queryable())) if a not in attributes]
     not_queryable = [a for a in need.all_queryable() if a in attributes and not attributes[a]]
