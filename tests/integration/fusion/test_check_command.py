@@ -130,3 +130,36 @@ def test_a_missing_connection_is_one_failure_of_that_integration(
         "fail",
     )
     assert "no_such_fusion_connection" in row["found"]
+
+
+def test_json_on_standard_output_is_the_document_alone_in_a_fresh_process(
+    make_connection: ConnectionFactory, tmp_path: Path
+) -> None:
+    """As a user pipes it into a JSON tool: a fresh interpreter, Airflow's logging configured as
+    it is at the command line; logs and warnings go to standard error."""
+    import os
+    import subprocess
+    import sys
+
+    config = tenant_file(tmp_path, make_connection("acme_fusion"))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom ml_connector_provider.cli import main\nsys.exit(main(sys.argv[1:]))\n",
+            "check",
+            str(config),
+            "--json",
+            "--integration",
+            "stampli_fusion",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=dict(os.environ),
+    )
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout)
+    assert {row["integration"] for row in document["checks"]} == {"stampli_fusion"}
+    assert "Oracle Fusion connection acme_fusion" in proc.stderr  # the hook's log line, not on stdout
