@@ -42,4 +42,5 @@ SPEC = IntegrationSpec(
     settings_model=StampliFusionSettings,
     default_schedule="*/15 * * * *",
     docs="docs/integrations/stampli_fusion.md",
+    checks=f"{_HERE}.checks.run_checks",
 )
