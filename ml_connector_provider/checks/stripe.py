@@ -137,6 +137,16 @@ def check_stripe(
                 f"key from Stripe's Dashboard (Developers → API keys) into the password of connection {conn!r}",
             )
         ]
+    if first.status == 400 and "version" in first.message.lower():
+        return [
+            CheckResult(
+                "stripe.api_version",
+                CheckStatus.FAIL,
+                f"Stripe refused the Stripe-Version of connection {conn!r} (HTTP 400: {first.message})",
+                f"correct or remove the api_version extra of connection {conn!r} (without it the stripe "
+                "library's pinned version is sent)",
+            )
+        ]
     if first.status not in (200, 403):
         results.append(
             CheckResult(
