@@ -827,3 +827,69 @@ class StampliHook(SFTPHook):
     def write_text(self, path: str, text: str) -> None:
         """Write a remote text file (UTF-8) atomically, as :meth:`write_bytes` does."""
         self.write_bytes(path, text.encode("utf-8"))
+
+
+# -- read-only probes (``ml-connector check``) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteDirectory:
+    """What the SFTP server tells about one directory, found without writing (see :func:`probe_directory`).
+
+    :param path: the remote path.
+    :param exists: something is at the path.
+    :param is_dir: it is a directory.
+    :param mode: its permission bits (``0o755``), when the server sends them.
+    :param uid: its owner's numeric id, when the server sends it.
+    :param gid: its group's numeric id, when the server sends it.
+    :param files: its regular files (``None`` when it could not be listed).
+    :param error: why it could not be listed (a typed error of this module), else ``None``.
+    """
+
+    path: str
+    exists: bool
+    is_dir: bool = False
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    files: list[RemoteFile] | None = None
+    error: StampliSftpError | None = None
+
+
+def probe_directory(hook: StampliHook, path: str, *, list_files: bool = True) -> RemoteDirectory:
+    """Stat ``path`` and (with ``list_files``) list it, on the hook's connection; reads only.
+
+    :raises SftpConnectionError: the server cannot be reached, is not trusted or refuses the login.
+    """
+    with hook.get_managed_conn() as sftp:
+        try:
+            with hook._operation("read the attributes of", path):
+                attrs = sftp.stat(path)
+        except FileNotFoundError:
+            return RemoteDirectory(path, exists=False)
+        except SftpPermissionError as error:
+            return RemoteDirectory(path, exists=True, error=error)
+        is_dir = attrs.st_mode is not None and stat_module.S_ISDIR(attrs.st_mode)
+        found = RemoteDirectory(
+            path,
+            exists=True,
+            is_dir=is_dir,
+            mode=None if attrs.st_mode is None else stat_module.S_IMODE(attrs.st_mode),
+            uid=attrs.st_uid,
+            gid=attrs.st_gid,
+        )
+        if not (list_files and is_dir):
+            return found
+        try:
+            files = hook.list_files(path)
+        except (SftpPermissionError, SftpNotFoundError) as error:
+            return RemoteDirectory(**{**found.__dict__, "error": error})
+        return RemoteDirectory(**{**found.__dict__, "files": files})
+
+
+def login_directory_owner(hook: StampliHook) -> int | None:
+    """The numeric owner of the directory an SFTP session starts in (usually the account's own id,
+    which the server does not otherwise tell), or ``None`` when the server does not say."""
+    with hook.get_managed_conn() as sftp, hook._operation("read the attributes of", "."):
+        home = sftp.normalize(".")
+        return sftp.stat(home).st_uid

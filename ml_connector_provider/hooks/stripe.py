@@ -1490,3 +1490,87 @@ def _response_cut_short(error: stripe.APIConnectionError) -> bool:
     return isinstance(
         error.__cause__, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
     )
+
+
+# -- read-only probes (``ml-connector check``) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StripeProbe:
+    """What Stripe answered one read-only probe (see :func:`probe_stripe`).
+
+    :param path: the path probed (``/v1/customers``).
+    :param status: the HTTP status, ``None`` when no answer came.
+    :param message: Stripe's ``error.message`` (secrets removed), or why no answer came.
+    :param body: the JSON body when it was an object, else ``{}``.
+    :param stripe_version: the ``Stripe-Version`` header of the answer.
+    :param date: the ``Date`` header of the answer (the server's clock), timezone-aware.
+    :param sent_at: the worker's clock when the request was sent.
+    :param received_at: the worker's clock when the answer came.
+    """
+
+    path: str
+    status: int | None
+    message: str
+    body: dict[str, Any] = field(default_factory=dict, repr=False)
+    stripe_version: str | None = None
+    date: datetime | None = None
+    sent_at: datetime | None = None
+    received_at: datetime | None = None
+
+
+def probe_stripe(hook: StripeHook, path: str, params: Mapping[str, str] | None = None) -> StripeProbe:
+    """``GET path`` once with the hook's key, ``Stripe-Version`` and ``Stripe-Account``, without
+    retries and without the SDK, so the probe sees the status and headers exactly as Stripe sent
+    them. Only ever a GET: nothing is created or changed.
+
+    :param hook: the tenant's hook (its connection is read; its rate limiter is waited for).
+    :param path: an API path such as ``/v1/customers``.
+    :param params: query parameters (``{"limit": "1"}``).
+    """
+    from email.utils import parsedate_to_datetime
+
+    settings = hook.settings
+    secrets = (settings.api_key, settings.webhook_secret)
+    headers = {
+        "Authorization": f"Bearer {settings.api_key}",
+        "Stripe-Version": settings.api_version or stripe.api_version,
+    }
+    if settings.account_id:
+        headers["Stripe-Account"] = settings.account_id
+    url = (settings.api_base or STRIPE_API_BASE) + path
+    hook.pacer.wait(url)
+    hook.stats.add_call(f"probe {path}")
+    sent_at = datetime.now(UTC)
+    try:
+        response = requests.get(url, params=dict(params or {}), headers=headers, timeout=settings.timeout)
+    except requests.RequestException as error:
+        return StripeProbe(path, None, describe_error(error, *secrets), sent_at=sent_at)
+    received_at = datetime.now(UTC)
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    body: dict[str, Any] = payload if isinstance(payload, dict) else {}
+    problem = body.get("error")
+    if isinstance(problem, Mapping):
+        message = redact_text(str(problem.get("message") or ""), secrets)
+    elif response.ok:
+        message = ""
+    else:
+        message = foreign_answer_message(response.status_code, response.text, [s for s in secrets if s])
+    date: datetime | None = None
+    try:
+        date = parsedate_to_datetime(response.headers.get("Date", ""))
+    except (TypeError, ValueError, IndexError):
+        date = None
+    return StripeProbe(
+        path,
+        response.status_code,
+        message,
+        body,
+        stripe_version=response.headers.get("Stripe-Version"),
+        date=date if date is not None and date.tzinfo is not None else None,
+        sent_at=sent_at,
+        received_at=received_at,
+    )

@@ -1,5 +1,7 @@
 """``ml-connector check`` for ``fusion_stripe``: read-only probes of each system the tenant's
-enabled streams use, one call per system."""
+enabled streams use, one call per system: the Stripe key against what the streams call
+(:mod:`~.stripe_needs`), the Fusion pod against what they query (:mod:`~.fusion_needs`) and, when
+the tenant posts to the general ledger, the journal import path."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
     from ml_connector_provider.checks import CheckResult
 
 _ALL_STREAMS = ("customers", "invoices", "payments", "subscriptions")
+_JOURNAL_STREAMS = frozenset({"payments", "subscriptions"})
 
 
 def run_checks(
@@ -29,8 +32,20 @@ def run_checks(
         raise TypeError(f"expected FusionStripeSettings, got {type(settings).__name__}")
     enabled = tuple(_ALL_STREAMS if streams is None else streams)
     results: list[CheckResult] = []
+    results += _stripe(connections["stripe"], settings, enabled)
     results += _fusion(connections["fusion"], settings, enabled)
     return results
+
+
+def _stripe(conn_id: str, settings: FusionStripeSettings, streams: Sequence[str]) -> list[CheckResult]:
+    """Stripe: the key, its mode and API version, and each resource the streams use
+    (:mod:`~ml_connector_provider.checks.stripe`)."""
+    from ml_connector_provider.checks.stripe import check_stripe
+    from ml_connector_provider.hooks.stripe import StripeHook
+    from ml_connector_provider.integrations.fusion_stripe.stripe_needs import needs_of_streams
+
+    chosen = [s for s in streams if s not in _JOURNAL_STREAMS or settings.gl is not None]
+    return check_stripe(StripeHook(conn_id), needs=needs_of_streams(chosen))
 
 
 def _fusion(conn_id: str, settings: FusionStripeSettings, streams: Sequence[str]) -> list[CheckResult]:
@@ -46,7 +61,7 @@ def _fusion(conn_id: str, settings: FusionStripeSettings, streams: Sequence[str]
     try:
         results = check_fusion(hook, fusion_needs(streams))
         reachable = not any(r.status is CheckStatus.FAIL and r.check == "fusion.auth" for r in results)
-        if reachable and settings.gl is not None and {"payments", "subscriptions"} & set(streams):
+        if reachable and settings.gl is not None and _JOURNAL_STREAMS & set(streams):
             results += check_journal_import(
                 hook, journal_source=settings.gl.journal_source, journal_category=settings.gl.journal_category
             )

@@ -1,5 +1,6 @@
 """``ml-connector check`` for ``stampli_fusion``: read-only probes of each system the tenant's
-enabled streams use, one call per system."""
+enabled streams use, one call per system: the Stampli SFTP server
+(:mod:`~ml_connector_provider.checks.sftp`) and the Fusion pod (:mod:`~.fusion_needs`)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,17 @@ def run_checks(
         raise TypeError(f"expected StampliFusionSettings, got {type(settings).__name__}")
     enabled = tuple(_ALL_STREAMS if streams is None else streams)
     results: list[CheckResult] = []
+    results += _sftp(connections["stampli"], settings)
     results += _fusion(connections["fusion"], settings, enabled)
     return results
+
+
+def _sftp(conn_id: str, settings: StampliFusionSettings) -> list[CheckResult]:
+    """The Stampli SFTP server: host key, login, directories (:mod:`~ml_connector_provider.checks.sftp`)."""
+    from ml_connector_provider.checks.sftp import check_sftp
+    from ml_connector_provider.hooks.stampli import StampliHook
+
+    return check_sftp(StampliHook(conn_id, conn_retry_attempts=1), settings)
 
 
 def _fusion(conn_id: str, settings: StampliFusionSettings, streams: Sequence[str]) -> list[CheckResult]:

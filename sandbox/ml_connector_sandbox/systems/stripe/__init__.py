@@ -15,6 +15,7 @@ Modules:
 * :mod:`.subscriptions` — subscriptions and their billing cycles;
 * :mod:`.events` — the Events API; :mod:`.webhooks` — signed webhook delivery;
 * :mod:`.store` — collections, ``expand[]`` and multi-object writes shared by those resources;
+* :mod:`.permissions` — restricted keys and Stripe's 403 for a missing permission;
 * :mod:`.settings` — every tunable, including the contract's UNCONFIRMED details.
 """
 

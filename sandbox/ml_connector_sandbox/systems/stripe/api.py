@@ -5,7 +5,8 @@ the real API does around every operation, in this order:
 
 1. a ``Request-Id`` (``req_…``), echoed ``Stripe-Version`` (checked for shape);
 2. authentication: ``Authorization: Bearer <secret key>`` or Basic with the key as user name;
-   missing or unknown keys → 401 with Stripe's error body;
+   missing or unknown keys → 401 with Stripe's error body; a restricted key
+   (``settings.restricted_keys``) without the permission a request needs → 403 (:mod:`.permissions`);
 3. the optional rate limiters (429 ``rate_limit``): ``settings.rate_limit`` for every request
    and ``settings.search_rate_limit`` for ``/v1/*/search``, per account, each at most N
    admitted requests in any sliding 1-second window (see :class:`RateLimiter`);
@@ -58,6 +59,7 @@ from ml_connector_sandbox.systems.stripe.errors import (
 )
 from ml_connector_sandbox.systems.stripe.forms import FormError, parse_form
 from ml_connector_sandbox.systems.stripe.objects import new_id
+from ml_connector_sandbox.systems.stripe.permissions import missing_permission
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -350,8 +352,8 @@ class StripeApi:
         self.system = system
         self.app = app
         self._auth = system.require_bearer(
-            basic=lambda user, _password: user in system.settings.api_keys,
-            accept_token=lambda token: token if token in system.settings.api_keys else None,
+            basic=lambda user, _password: system.settings.accepts_key(user),
+            accept_token=lambda token: token if system.settings.accepts_key(token) else None,
             unauthorized=self._unauthorized,
             realm="Stripe",
         )
@@ -474,6 +476,17 @@ class StripeApi:
                 request.state.stripe_version = settings.default_api_version
                 raise invalid_request(f"Invalid Stripe API version: {version}")
             self._rate_limit(request.headers.get("stripe-account") or None, search)
+            grants = settings.restricted_keys.get(principal.subject)
+            if grants is not None:
+                denied = missing_permission(
+                    principal.subject,
+                    grants,
+                    request.method,
+                    request.url.path,
+                    request.headers.get("stripe-account") or None,
+                )
+                if denied is not None:
+                    raise denied
             params = parse_form(request.url.query)
             if request.method == "POST":
                 params.update(parse_form(await request.body()))

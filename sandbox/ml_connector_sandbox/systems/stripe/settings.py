@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import stripe
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -115,3 +117,20 @@ class StripeSandboxSettings(BaseModel):
     """Days (sandbox clock) events stay listed and retrievable; Stripe guarantees 30."""
     event_list_repeats: int = Field(default=1, ge=1, le=10)
     """How many times ``GET /v1/events`` lists each event on its page (2 = simulated duplicates)."""
+
+    restricted_keys: dict[str, dict[str, Literal["read", "write"]]] = Field(default_factory=dict)
+    """Restricted keys (``rk_…``) accepted besides :attr:`api_keys`, each with the resources it may
+    use: ``{"rk_test_x": {"customer": "write", "event": "read"}}`` (``write`` includes ``read``).
+
+    A request of such a key on any other resource, or a write with ``read`` only, is answered
+    403 ``invalid_request_error`` (stripe-python raises ``stripe.PermissionError``, contract A3
+    table) with the message Stripe sends, which names the missing ``rak_<resource>_<read|write>``
+    permission (see :mod:`.permissions` for the sources and the resource names). Key names are the
+    resource part of those permissions (``customer``, ``invoice``, ``charge``, ``payment_intent``,
+    ``refund``, ``event``, ``balance``, ``balance_transaction_source``, ``subscription``, ``plan``
+    for prices, ``product``).
+    """
+
+    def accepts_key(self, key: str) -> bool:
+        """Whether ``key`` authenticates (a secret key, or a restricted key of :attr:`restricted_keys`)."""
+        return key in self.api_keys or key in self.restricted_keys
