@@ -94,7 +94,11 @@ def test_a_rejected_file_is_a_dead_letter_listed_audited_and_counted(
 
     # The audit trail names the file; the run's counts include it.
     [audited] = ledger.query_audit(tenant="acme", action="dead_lettered")
-    assert (audited.source_id, audited.source_label, audited.run_id) == ("file:A_big.csv", "A_big.csv", "run-1")
+    assert (audited.source_id, audited.source_label, audited.run_id) == (
+        "file:A_big.csv",
+        "A_big.csv",
+        "run-1",
+    )
     assert audited.reason == reason_file
     [stored] = ledger.list_runs(tenant="acme")
     assert stored.summary is not None
