@@ -249,6 +249,7 @@ class Summary:
     #: The first dead letters of the run, ``(source id, reason)``, for the end-of-task table
     #: (at most :data:`REASONS_KEPT`; kept out of :meth:`as_dict`).
     reasons: list[tuple[str, str]] = field(default_factory=list)
+    _units_noted: int = field(default=0, repr=False)
 
     @property
     def files_rejected(self) -> int:
@@ -271,9 +272,17 @@ class Summary:
         """Every dead letter this run opened or re-opened, records and units."""
         return self.dead_lettered + sum(self.rejected.values())
 
-    def note_reason(self, source_id: str, reason: str | None) -> None:
-        if len(self.reasons) < REASONS_KEPT:
-            self.reasons.append((source_id, reason or ""))
+    def note_reason(self, source_id: str, reason: str | None, *, unit: bool = False) -> None:
+        """Keep the reason of one of the run's first dead letters; a rejected unit (a file) goes
+        before the records, as it rejected more than one record's worth."""
+        entry = (source_id, reason or "")
+        if unit:
+            self.reasons.insert(self._units_noted, entry)
+            self._units_noted += 1
+            del self.reasons[REASONS_KEPT:]
+            self._units_noted = min(self._units_noted, REASONS_KEPT)
+        elif len(self.reasons) < REASONS_KEPT:
+            self.reasons.append(entry)
 
     def count(self, action: Action) -> None:
         attr = {
@@ -660,7 +669,7 @@ class SyncEngine:
         )
         for unit in units:
             summary.rejected[unit.kind] = summary.rejected.get(unit.kind, 0) + 1
-            summary.note_reason(unit.source_id, unit.reason)
+            summary.note_reason(unit.source_id, unit.reason, unit=True)
             log.warning("%s: %s %s rejected: %s", key, unit.kind, unit.name, unit.reason)
 
     def _retry_dead_letters(

@@ -48,13 +48,13 @@ class DeadLetterPolicy:
 
     def __post_init__(self) -> None:
         if self.mode not in (SUCCEED, FAIL, "threshold"):
-            raise ValueError(f"on_dead_letters mode {self.mode!r} is not succeed, fail or threshold")
+            raise ValueError(f"mode {self.mode!r} is not succeed, fail or threshold")
         if self.mode == "threshold" and self.max_count is None and self.max_ratio is None:
-            raise ValueError("an on_dead_letters threshold needs max_count, max_ratio or both")
+            raise ValueError("a threshold needs max_count, max_ratio or both")
         if self.max_count is not None and self.max_count < 0:
-            raise ValueError(f"on_dead_letters max_count must not be negative, got {self.max_count}")
+            raise ValueError(f"max_count must not be negative, got {self.max_count}")
         if self.max_ratio is not None and not 0 <= self.max_ratio <= 1:
-            raise ValueError(f"on_dead_letters max_ratio must be between 0 and 1, got {self.max_ratio}")
+            raise ValueError(f"max_ratio must be between 0 and 1, got {self.max_ratio}")
 
     @classmethod
     def from_value(cls, value: Any) -> DeadLetterPolicy:
@@ -70,17 +70,15 @@ class DeadLetterPolicy:
         if isinstance(value, Mapping):
             unknown = sorted(str(k) for k in value if k not in ("max_count", "max_ratio"))
             if unknown:
-                raise ValueError(
-                    f"on_dead_letters has unknown key(s) {', '.join(unknown)}; use max_count and/or max_ratio"
-                )
+                raise ValueError(f"unknown key(s) {', '.join(unknown)}; use max_count and/or max_ratio")
             count, ratio = value.get("max_count"), value.get("max_ratio")
             if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
-                raise ValueError(f"on_dead_letters max_count must be a whole number, got {count!r}")
+                raise ValueError(f"max_count must be a whole number, got {count!r}")
             if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, int | float)):
-                raise ValueError(f"on_dead_letters max_ratio must be a number between 0 and 1, got {ratio!r}")
+                raise ValueError(f"max_ratio must be a number between 0 and 1, got {ratio!r}")
             return cls("threshold", count, None if ratio is None else float(ratio))
         raise ValueError(
-            f"on_dead_letters must be 'succeed', 'fail' or a threshold such as {{max_count: 10}} or "
+            f"must be 'succeed', 'fail' or a threshold such as {{max_count: 10}} or "
             f"{{max_ratio: 0.05}}, got {value!r}"
         )
 

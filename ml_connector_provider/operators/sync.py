@@ -74,7 +74,7 @@ class SyncStreamOperator(BaseOperator):
         try:
             self.on_dead_letters = DeadLetterPolicy.from_value(policy).as_value()
         except ValueError as error:
-            raise ValueError(f"{tenant_id}/{integration_id}/{stream}: {error}") from None
+            raise ValueError(f"{tenant_id}/{integration_id}/{stream}: on_dead_letters: {error}") from None
 
     @cached_property
     def integration(self) -> IntegrationSpec:

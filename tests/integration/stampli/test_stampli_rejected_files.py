@@ -179,8 +179,15 @@ def test_resolve_closes_it_with_the_note_and_leaves_the_file(
     out = io.StringIO()
     with redirect_stdout(out):
         code = cli.main(
-            ["dead-letters", "resolve", str(dead.id), "--note", "re-exported in two parts"]
-            + ["--ledger-url", str(ledger.engine.url)]
+            [
+                "dead-letters",
+                "resolve",
+                str(dead.id),
+                "--note",
+                "re-exported in two parts",
+                "--ledger-url",
+                str(ledger.engine.url),
+            ]
         )
     assert code == 0
     assert "1 dead letter(s) resolved" in out.getvalue()
