@@ -255,6 +255,15 @@ class StampliInvoicesToFusion(Stream):
             checksum = downloaded.sha256
             tenant, integration = self.key.tenant, self.key.integration
             known = self.ledger.file_by_checksum(tenant, integration, checksum)
+            if known is not None and known.outcome == "failed":
+                # The same content was rejected before: rejected again, visibly, not archived.
+                reason = (
+                    f"{remote.name}: the same content (sha256 {checksum[:12]}…) as {known.path}, which was "
+                    f"rejected: {known.detail or 'see its dead letter'}"
+                )
+                log.error("%s: %s", self.key, reason)
+                self._quarantine(remote, checksum, reason, record=False)
+                return
             if known is not None and known.outcome != "processing":
                 log.warning(
                     "%s: %s has the same content (sha256 %s…) as %s, already %s; archived without posting",
@@ -338,17 +347,20 @@ class StampliInvoicesToFusion(Stream):
         finally:
             downloaded.data.close()
 
-    def _quarantine(self, remote: RemoteFile, checksum: str | None, reason: str) -> None:
+    def _quarantine(
+        self, remote: RemoteFile, checksum: str | None, reason: str, *, record: bool = True
+    ) -> None:
         """Move ``remote`` to the error directory with ``reason`` next to it once the run's
         batches are committed (:meth:`finish`); the ledger records the file as failed (a file
         that was not downloaded, ``checksum`` ``None``, has no ledger record: the ledger knows
-        files by the checksum of their content)."""
+        files by the checksum of their content). ``record=False``: the ledger's record of this
+        content belongs to an earlier file and is left as it is."""
         self._actions.append(
             _FileAction(
                 remote,
                 checksum,
                 self.settings.sftp.error_dir,
-                outcome="failed" if checksum is not None else None,
+                outcome="failed" if checksum is not None and record else None,
                 detail=reason,
                 reason=reason,
                 rejected=True,
@@ -431,11 +443,18 @@ class StampliInvoicesToFusion(Stream):
                 )
                 continue
             checksum = record.get("checksum")
-            if isinstance(checksum, str) and checksum:
+            known = (
+                self.ledger.file_by_checksum(self.key.tenant, self.key.integration, checksum)
+                if isinstance(checksum, str) and checksum
+                else None
+            )
+            if known is not None and known.outcome == "failed":
+                # Content processed since (another copy was retried first) stays processed: the
+                # file is then archived as a re-upload.
                 self.ledger.reopen_file(
                     self.key.tenant,
                     self.key.integration,
-                    checksum=checksum,
+                    checksum=known.checksum,
                     detail=f"taken again from {path} (dead letter {dead_letter.id})",
                 )
             moved = sftp.move(path, sftp_settings.outbound_dir, name=name)

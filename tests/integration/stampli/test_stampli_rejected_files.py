@@ -231,3 +231,42 @@ def test_record_and_file_dead_letters_do_not_mix(
     assert ledger.retry_dead_letters_now(tenant="acme") == 2
     assert [d.source_id for d in ledger.due_unit_dead_letters(KEY, now=later)] == ["file:B.csv"]
     assert ledger.dead_letters_for(KEY, ["file:B.csv", record.source_id]).keys() == {record.source_id}
+
+
+def test_a_reupload_of_a_rejected_file_is_rejected_too_and_either_retry_posts_once(
+    sshd: SshdServer,
+    sftp_conn_id: str,
+    fusion: OracleFusionHook,
+    ledger: Ledger,
+) -> None:
+    settings = make_settings(sshd)
+    strict = settings.model_copy(update={"template": settings.template.model_copy(update={"max_rows": 2})})
+    content = render([invoice("U-1"), invoice("U-2"), invoice("U-3")], TODAY)
+    put(sshd, "A_first.csv", content)
+    run(sftp_conn_id, fusion, strict, ledger, "run-1")
+    # Uploaded again under another name: the same content is rejected again, visibly.
+    put(sshd, "B_again.csv", content)
+    summary = run(sftp_conn_id, fusion, strict, ledger, "run-2")
+
+    assert summary.files_rejected == 1
+    assert names(sshd, "error") == [
+        "A_first.csv",
+        "A_first.csv.reason.txt",
+        "B_again.csv",
+        "B_again.csv.reason.txt",
+    ]
+    again = file_dead_letters(ledger)["file:B_again.csv"]
+    assert again.reason.startswith("B_again.csv: the same content (sha256 ")
+    assert "A_first.csv, which was rejected: A_first.csv row" in again.reason
+    assert file_outcomes(ledger) == {"A_first.csv": "failed"}  # the first file's record is kept
+
+    # Fixed, then both retried: the invoices post once.
+    ledger.retry_dead_letters_now([again.id])
+    assert run(sftp_conn_id, fusion, settings, ledger, "run-3").created == 3
+    ledger.retry_dead_letters_now(tenant="acme")
+    summary = run(sftp_conn_id, fusion, settings, ledger, "run-4")
+    assert (summary.read, summary.created, summary.files_rejected) == (0, 0, 0)
+    for number in ("U-1", "U-2", "U-3"):
+        assert len(posted(fusion, number)) == 1, number
+    assert file_dead_letters(ledger) == {}
+    assert sorted(names(sshd, "archive")) == ["A_first.csv", "B_again.csv"]
