@@ -636,7 +636,8 @@ class TenantIntegration:
     :param retry_exponential_backoff: retry delay multiplier (Airflow 3 semantics).
     :param max_retry_delay: upper bound of the retry delay, or ``None``.
     :param ledger_conn_id: Airflow connection of the ledger database.
-    :param sync: merged sync options (seconds), as plain data.
+    :param sync: merged sync options (seconds), as plain data, with the resolved
+        ``on_dead_letters`` policy (the integration's, else the tenant's, else the file's default).
     :param streams: enabled stream names, in the integration's order.
     :param connections: Airflow connection id per role.
     :param settings: validated integration settings, as JSON-compatible data.
@@ -661,6 +662,12 @@ class TenantIntegration:
     streams: tuple[str, ...]
     connections: Mapping[str, str]
     settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def on_dead_letters(self) -> str | Mapping[str, Any]:
+        """The resolved ``on_dead_letters`` policy: ``succeed``, ``fail`` or a threshold."""
+        value: str | Mapping[str, Any] = self.sync.get("on_dead_letters", "succeed")
+        return value
 
     @property
     def integration_id(self) -> str:
@@ -708,7 +715,8 @@ def effective_tenant_integrations(
 
     Values are taken from the integration, then the tenant, then the file's ``defaults``, then the
     integration's own defaults (schedule) or ``default_ledger_conn_id``. Sync options merge key by
-    key: ``defaults.sync`` ← tenant ``sync`` ← integration ``sync``.
+    key: ``defaults.sync`` ← tenant ``sync`` ← integration ``sync``. ``on_dead_letters`` is the
+    integration's, else the tenant's, else ``defaults``'s, and goes with the sync options.
 
     :param config: a configuration returned by :func:`load_config` or :func:`parse_config`.
     :param default_ledger_conn_id: ledger connection used when the file names none.
@@ -736,6 +744,10 @@ def effective_tenant_integrations(
             ).model_dump()
             if sync["initial_start"] is not None:
                 sync["initial_start"] = _aware_start(sync["initial_start"], timezone).isoformat()
+            # Handed to the sync task with the sync options (see SyncStreamOperator).
+            sync["on_dead_letters"] = _pick(
+                integration.on_dead_letters, tenant.on_dead_letters, defaults.on_dead_letters
+            )
             settings = spec.settings_model.model_validate(integration.settings).model_dump(mode="json")
             out.append(
                 TenantIntegration(

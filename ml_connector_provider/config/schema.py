@@ -112,6 +112,20 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_on_dead_letters(value: Any) -> Any:
+    # One clear message instead of a pydantic union's one per branch.
+    from ml_connector_provider.engine.report import DeadLetterPolicy
+
+    if value is None:
+        return None
+    return DeadLetterPolicy.from_value(value).as_value()
+
+
+OnDeadLetters = Annotated[str | dict[str, Any], BeforeValidator(_check_on_dead_letters)]
+"""``succeed``, ``fail``, or a threshold ``{max_count: N}`` and/or ``{max_ratio: 0.05}`` (see
+:class:`~ml_connector_provider.engine.report.DeadLetterPolicy`)."""
+
+
 class SyncOptions(_Model):
     """Window and batching options handed to every sync task. All durations are seconds.
 
@@ -201,11 +215,14 @@ class IntegrationConfig(_Model):
     :param streams: per-stream toggles, by stream name.
     :param sync: overrides of the sync options for this integration.
     :param settings: integration settings, validated by the integration's settings model.
+    :param on_dead_letters: whether a run with rejected records or files fails, for this
+        integration (wins over the tenant's and the file's).
     """
 
     enabled: bool = True
     schedule: Schedule | None = None
     connections: dict[str, ConnId]
+    on_dead_letters: OnDeadLetters | None = None
     streams: dict[str, StreamToggle] = Field(default_factory=dict)
     sync: SyncOverrides = Field(default_factory=SyncOverrides)
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -232,6 +249,8 @@ class DefaultsConfig(_Model):
     :param ledger_conn_id: Airflow connection of the ledger database; ``None`` uses the
         ``[ml_connector] ledger_conn_id`` option of the Airflow configuration.
     :param sync: window and batching options.
+    :param on_dead_letters: whether a run with rejected records or files fails: ``succeed``
+        (never), ``fail`` (any), or a threshold ``{max_count: N, max_ratio: R}``.
     """
 
     schedule: Schedule | None = None
@@ -245,6 +264,7 @@ class DefaultsConfig(_Model):
     max_retry_delay: int | None = Field(default=1800, ge=1, le=86_400)
     ledger_conn_id: ConnId | None = None
     sync: SyncOptions = Field(default_factory=SyncOptions)
+    on_dead_letters: OnDeadLetters = "succeed"
 
     @field_validator("owner_links")
     @classmethod
@@ -282,6 +302,7 @@ class TenantConfig(_Model):
     max_retry_delay: int | None = Field(default=None, ge=1, le=86_400)
     ledger_conn_id: ConnId | None = None
     sync: SyncOverrides = Field(default_factory=SyncOverrides)
+    on_dead_letters: OnDeadLetters | None = None
 
     @field_validator("id")
     @classmethod

@@ -244,6 +244,45 @@ class Summary:
     recovered: int = 0
     missing_ids: list[str] = field(default_factory=list)
     cursor_advanced: bool = False
+    #: Units (files) rejected as a whole, counted by kind.
+    rejected: dict[str, int] = field(default_factory=dict)
+    #: The first dead letters of the run, ``(source id, reason)``, for the end-of-task table
+    #: (at most :data:`REASONS_KEPT`; kept out of :meth:`as_dict`).
+    reasons: list[tuple[str, str]] = field(default_factory=list)
+    _units_noted: int = field(default=0, repr=False)
+
+    @property
+    def files_rejected(self) -> int:
+        """Files rejected as a whole in this run."""
+        return self.rejected.get("file", 0)
+
+    @property
+    def new_dead_letters(self) -> int:
+        """Records dead-lettered among those this run read (the automatic retries of earlier dead
+        letters that failed again are not new)."""
+        return max(self.dead_lettered - (self.retried - self.recovered), 0)
+
+    @property
+    def rejections(self) -> int:
+        """What this run newly rejected: records dead-lettered plus units rejected whole."""
+        return self.new_dead_letters + sum(self.rejected.values())
+
+    @property
+    def total_dead_letters(self) -> int:
+        """Every dead letter this run opened or re-opened, records and units."""
+        return self.dead_lettered + sum(self.rejected.values())
+
+    def note_reason(self, source_id: str, reason: str | None, *, unit: bool = False) -> None:
+        """Keep the reason of one of the run's first dead letters; a rejected unit (a file) goes
+        before the records, as it rejected more than one record's worth."""
+        entry = (source_id, reason or "")
+        if unit:
+            self.reasons.insert(self._units_noted, entry)
+            self._units_noted += 1
+            del self.reasons[REASONS_KEPT:]
+            self._units_noted = min(self._units_noted, REASONS_KEPT)
+        elif len(self.reasons) < REASONS_KEPT:
+            self.reasons.append(entry)
 
     def count(self, action: Action) -> None:
         attr = {
@@ -270,6 +309,8 @@ class Summary:
             "dead_lettered": self.dead_lettered,
             "dead_letters_retried": self.retried,
             "dead_letters_recovered": self.recovered,
+            "files_rejected": self.files_rejected,
+            "rejected_units": dict(sorted(self.rejected.items())),
             "missing_ids": list(self.missing_ids),
             "cursor_advanced": self.cursor_advanced,
         }
@@ -355,8 +396,10 @@ class SyncEngine:
                     window.end.isoformat(),
                 )
                 force = request.mode == REPLAY_RANGE
+                self._take_again(key, stream)
                 self._process(key, stream, run, stream.read(window), summary, processed, force=force)
                 stream.finish()
+                self._record_rejected_units(key, stream, run, summary)
                 if request.mode == INCREMENTAL:
                     summary.cursor_advanced = self.ledger.advance_cursor(key, window.end)
             self._retry_dead_letters(key, stream, run, summary, processed)
@@ -528,6 +571,8 @@ class SyncEngine:
         self.ledger.commit_batch(key, run, outcomes)
         for outcome in outcomes:
             summary.count(outcome.action)
+            if outcome.action == Action.DEAD_LETTERED:
+                summary.note_reason(outcome.record.id, outcome.reason)
         return outcomes
 
     def _results_to_outcomes(
@@ -594,6 +639,39 @@ class SyncEngine:
 
     # -- dead letters -------------------------------------------------------------------------
 
+    def _take_again(self, key: StreamKey, stream: Stream) -> None:
+        """Hand the stream the rejected units an operator asked to retry, and resolve those it took."""
+        due = self.ledger.due_unit_dead_letters(key, now=self.clock(), limit=self.options.dead_letter_limit)
+        if not due:
+            return
+        taken = dict(stream.take_again(due))
+        unknown = sorted(set(taken) - {d.id for d in due})
+        if unknown:
+            raise EngineError(
+                f"{type(stream).__name__}.take_again() reported dead letters {unknown[:10]} it was not given"
+            )
+        self.ledger.resolve_taken_again(taken)
+        for dead_letter in due:
+            if dead_letter.id in taken:
+                log.info("%s: %s taken again: %s", key, dead_letter.source_id, taken[dead_letter.id])
+            else:
+                log.warning(
+                    "%s: %s was not taken again; its dead letter stays open", key, dead_letter.source_id
+                )
+
+    def _record_rejected_units(self, key: StreamKey, stream: Stream, run: RunRef, summary: Summary) -> None:
+        """Open a dead letter (and an audit row) for each unit the stream rejected whole."""
+        units = list(stream.rejected_units())
+        if not units:
+            return
+        self.ledger.dead_letter_units(
+            key, run, units, source_system=stream.source_system, target_system=stream.target_system
+        )
+        for unit in units:
+            summary.rejected[unit.kind] = summary.rejected.get(unit.kind, 0) + 1
+            summary.note_reason(unit.source_id, unit.reason, unit=True)
+            log.warning("%s: %s %s rejected: %s", key, unit.kind, unit.name, unit.reason)
+
     def _retry_dead_letters(
         self, key: StreamKey, stream: Stream, run: RunRef, summary: Summary, processed: _Processed
     ) -> None:
@@ -659,6 +737,9 @@ def lease_owner(run: RunRef, map_index: int = -1) -> str:
 LEASE_OWNER_MAX = 250
 
 
+REASONS_KEPT = 5
+"""How many dead letters of a run a :class:`Summary` keeps the reason of, for the task log."""
+
 SEEN_LIMIT = 10_000
 """How many recently read record ids a run remembers to drop repeats of the source's paging."""
 
@@ -701,5 +782,6 @@ def _describe(summary: Summary) -> str:
     return (
         f"read {summary.read}, created {summary.created}, updated {summary.updated}, "
         f"skipped {summary.skipped}, unchanged {summary.unchanged}, dead-lettered {summary.dead_lettered}, "
-        f"dead letters retried {summary.retried} (recovered {summary.recovered})"
+        f"dead letters retried {summary.retried} (recovered {summary.recovered}), "
+        f"files rejected {summary.files_rejected}"
     )

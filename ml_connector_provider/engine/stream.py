@@ -6,7 +6,16 @@ import abc
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ml_connector_provider.engine.types import Link, MapResult, SourceRecord, Window, WriteItem, WriteResult
+from ml_connector_provider.engine.types import (
+    DeadLetterRow,
+    Link,
+    MapResult,
+    RejectedUnit,
+    SourceRecord,
+    Window,
+    WriteItem,
+    WriteResult,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -105,6 +114,27 @@ class Stream(abc.ABC):
         cursor moves. A stream whose source is a queue (files in a directory) acknowledges what it
         read here; a crash before this call leaves the source as it was, to be read again.
         """
+
+    def rejected_units(self) -> Sequence[RejectedUnit]:
+        """The units bigger than a record this run rejected as a whole (files moved to an error
+        directory), asked for right after :meth:`finish`. The engine opens a dead letter of the
+        unit's kind for each (listed with the record dead letters, audited, counted in the run's
+        summary). Default: none."""
+        return ()
+
+    def take_again(self, dead_letters: Sequence[DeadLetterRow]) -> Mapping[int, str]:
+        """Take rejected units again: called at the start of a run (before :meth:`read`) with the
+        stream's open dead letters of units that an operator asked to retry
+        (``ml-connector dead-letters retry``).
+
+        A stream puts each unit back where :meth:`read` finds it (a file back in the inbound
+        directory) and returns, by dead-letter id, a note of what it did; the engine resolves
+        those dead letters with the note. A unit rejected again opens its dead letter again. The
+        records the unit holds must be safe to read twice: what was posted from them before is
+        linked in the ledger and not posted again. Default: nothing is taken again (the dead
+        letters stay open and due).
+        """
+        return {}
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients. Called once when the run ends."""

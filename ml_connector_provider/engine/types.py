@@ -24,6 +24,10 @@ class Action(enum.StrEnum):
     UNCHANGED = "unchanged"
 
 
+RECORD_KIND = "record"
+"""The kind of a dead letter of one source record (the default)."""
+
+
 @dataclass(frozen=True, order=True)
 class StreamKey:
     """Identifies one stream of one integration of one tenant: the unit a cursor belongs to."""
@@ -219,6 +223,49 @@ class DeadLetterRow:
     status: str
     created_at: datetime
     updated_at: datetime
+    #: ``record`` for one source record; otherwise the kind of a larger unit a stream rejected
+    #: as a whole (``file``), named by ``source_id`` ``"<kind>:<name>"``.
+    kind: str = RECORD_KIND
+
+    @property
+    def name(self) -> str:
+        """The record's id, or the rejected unit's name (a file name) without its kind prefix."""
+        prefix = f"{self.kind}:"
+        if self.kind != RECORD_KIND and self.source_id.startswith(prefix):
+            return self.source_id[len(prefix) :]
+        return self.source_id
+
+
+@dataclass(frozen=True)
+class RejectedUnit:
+    """A unit bigger than a record that a stream rejected as a whole in a run (a file moved to
+    an error directory), to become a dead letter of its own kind.
+
+    :param kind: what it is (``file``); never ``record``. Lower-case letters and ``_``.
+    :param name: its name for people (the file name); with ``kind`` it identifies the dead letter
+        of the stream (``source_id`` ``"<kind>:<name>"``): the same name rejected again re-opens it.
+    :param reason: why it was rejected, in full (the same text people find next to it).
+    :param details: what a retry needs to take it again, JSON-serialisable (the file's checksum
+        and where it was moved); kept as the dead letter's ``record``. No secrets.
+    """
+
+    kind: str
+    name: str
+    reason: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind == RECORD_KIND or not self.kind or not all(c.islower() or c == "_" for c in self.kind):
+            raise ValueError(f"a rejected unit's kind must be lower-case letters and '_', not {self.kind!r}")
+        if not self.name:
+            raise ValueError(f"a rejected {self.kind} needs a name")
+        if not self.reason.strip():
+            raise ValueError(f"the rejected {self.kind} {self.name!r} needs a reason")
+
+    @property
+    def source_id(self) -> str:
+        """The id of its dead letter: ``"<kind>:<name>"``."""
+        return f"{self.kind}:{self.name}"
 
 
 def utcnow() -> datetime:

@@ -3,20 +3,34 @@
 :meth:`~ml_connector_provider.ledger.Ledger.commit_batch` opens (or re-opens) a dead letter for
 every dead-lettered record and resolves it as ``synced`` when the record goes through; operators
 list them, make them due at once, or resolve them by hand with a note.
+
+A stream may also reject a unit bigger than a record as a whole (a file moved to an error
+directory): :meth:`DeadLetterLedger.dead_letter_units` opens a dead letter of that ``kind``
+(``source_id`` ``"<kind>:<name>"``) with an audit row. Such a dead letter is never retried
+automatically (the same content would be rejected again): an operator makes it due
+(:meth:`DeadLetterLedger.retry_dead_letters_now`) and the next run of its stream hands it to the
+stream to take the unit again (:meth:`DeadLetterLedger.due_unit_dead_letters`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ml_connector_provider.engine.types import DeadLetterRow, StreamKey
-from ml_connector_provider.ledger.base import LedgerBase, chunks, matching, of_stream, stream_of
-from ml_connector_provider.ledger.schema import UTCDateTime, dead_letters
+from ml_connector_provider.engine.types import (
+    RECORD_KIND,
+    Action,
+    DeadLetterRow,
+    RejectedUnit,
+    RunRef,
+    StreamKey,
+)
+from ml_connector_provider.ledger.base import LedgerBase, chunks, key_values, matching, of_stream, stream_of
+from ml_connector_provider.ledger.schema import UTCDateTime, audit, dead_letters
 
 # Backoff steps are precomputed into a CASE expression; past this many doublings the cap applies.
 _MAX_BACKOFF_STEPS = 32
@@ -49,7 +63,11 @@ def _dead_letter(row: Row[Any]) -> DeadLetterRow:
         status=row.status,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        kind=row.kind,
     )
+
+
+_OF_RECORDS = dead_letters.c.kind == RECORD_KIND
 
 
 class DeadLetterLedger(LedgerBase):
@@ -66,6 +84,7 @@ class DeadLetterLedger(LedgerBase):
             sa.select(dead_letters)
             .where(
                 *of_stream(dead_letters, key),
+                _OF_RECORDS,
                 dead_letters.c.status == "open",
                 dead_letters.c.next_retry_at <= (now or self._clock()),
             )
@@ -76,12 +95,13 @@ class DeadLetterLedger(LedgerBase):
             return [_dead_letter(row) for row in conn.execute(stmt)]
 
     def dead_letters_for(self, key: StreamKey, source_ids: Sequence[str]) -> dict[str, DeadLetterRow]:
-        """The dead letters (open or resolved) of these source records of a stream, by source id."""
+        """The dead letters (open or resolved) of these source records of a stream, by source id
+        (dead letters of whole units are not records: they are left out)."""
         found: dict[str, DeadLetterRow] = {}
         with self._read() as conn:
             for chunk in chunks(sorted(set(source_ids))):
                 stmt = sa.select(dead_letters).where(
-                    *of_stream(dead_letters, key), dead_letters.c.source_id.in_(chunk)
+                    *of_stream(dead_letters, key), _OF_RECORDS, dead_letters.c.source_id.in_(chunk)
                 )
                 found.update((row.source_id, row) for row in map(_dead_letter, conn.execute(stmt)))
         return found
@@ -93,6 +113,7 @@ class DeadLetterLedger(LedgerBase):
             for chunk in chunks(sorted(set(source_ids))):
                 stmt = sa.select(dead_letters.c.source_id, dead_letters.c.attempts).where(
                     *of_stream(dead_letters, key),
+                    _OF_RECORDS,
                     dead_letters.c.source_id.in_(chunk),
                     dead_letters.c.status == "open",
                 )
@@ -107,15 +128,24 @@ class DeadLetterLedger(LedgerBase):
         stream: str | None = None,
         status: str | None = "open",
         limit: int = 1000,
+        kind: str | None = None,
     ) -> list[DeadLetterRow]:
-        """Dead letters, oldest first.
+        """Dead letters of records and of rejected units (files), oldest first.
 
         :param status: ``open``, ``resolved``, or ``None`` for both.
+        :param kind: only this kind (``record``, ``file``); ``None`` for every kind.
         """
         stmt = (
             sa.select(dead_letters)
             .where(
-                *matching(dead_letters, tenant=tenant, integration=integration, stream=stream, status=status)
+                *matching(
+                    dead_letters,
+                    tenant=tenant,
+                    integration=integration,
+                    stream=stream,
+                    status=status,
+                    kind=kind,
+                )
             )
             .order_by(dead_letters.c.id)
             .limit(limit)
@@ -141,6 +171,9 @@ class DeadLetterLedger(LedgerBase):
         stream: str | None = None,
     ) -> int:
         """Make open dead letters due immediately, so the next run retries them.
+
+        A dead letter of a rejected unit (a file) is handed to its stream at the start of the next
+        run, which takes the unit again (see :meth:`due_unit_dead_letters`).
 
         :param ids: the dead letters to retry; ``None`` selects every open one matching the filters.
         :return: how many were made due.
@@ -179,6 +212,149 @@ class DeadLetterLedger(LedgerBase):
                 for chunk in chunks(sorted(set(ids)))
             )
 
+    # -- whole units (files) ---------------------------------------------------------------------
+
+    def dead_letter_units(
+        self,
+        key: StreamKey,
+        run: RunRef,
+        units: Sequence[RejectedUnit],
+        *,
+        source_system: str,
+        target_system: str,
+    ) -> list[DeadLetterRow]:
+        """Open a dead letter for each unit a stream rejected as a whole, with an audit row
+        (``action=dead_lettered``, the unit's name as label), in one transaction.
+
+        The same unit rejected again (same kind and name) re-opens its dead letter with one more
+        attempt and the new reason and details. These dead letters are not retried on a backoff:
+        they stay open, not due, until :meth:`retry_dead_letters_now` or
+        :meth:`resolve_dead_letters`.
+
+        :return: the dead letters as stored now.
+        """
+        if not units:
+            return []
+        now = self._clock()
+        keyed = key_values(key)
+        latest = {unit.source_id: unit for unit in units}
+        stmt = self._upsert(dead_letters)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[
+                dead_letters.c.tenant,
+                dead_letters.c.integration,
+                dead_letters.c.stream,
+                dead_letters.c.source_id,
+            ],
+            set_={
+                "kind": stmt.excluded.kind,
+                "source_version": stmt.excluded.source_version,
+                "reason": stmt.excluded.reason,
+                "record": stmt.excluded.record,
+                "attempts": dead_letters.c.attempts + 1,
+                "next_retry_at": None,
+                "status": "open",
+                "resolution": None,
+                "resolved_at": None,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
+        with self._write() as conn:
+            conn.execute(
+                upsert,
+                [
+                    {
+                        **keyed,
+                        "kind": unit.kind,
+                        "source_id": source_id,
+                        "source_version": _version_of(unit),
+                        "reason": unit.reason,
+                        "record": {"kind": unit.kind, "name": unit.name, **dict(unit.details)},
+                        "attempts": 1,
+                        "next_retry_at": None,
+                        "status": "open",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for source_id, unit in sorted(latest.items())
+                ],
+            )
+            conn.execute(
+                sa.insert(audit),
+                [
+                    {
+                        **keyed,
+                        "run_id": run.run_id,
+                        "try_number": run.try_number,
+                        "dag_id": run.dag_id,
+                        "task_id": run.task_id,
+                        "source_system": source_system,
+                        "source_id": unit.source_id,
+                        "source_version": _version_of(unit),
+                        "source_label": unit.name,
+                        "target_system": target_system,
+                        "target_id": None,
+                        "action": Action.DEAD_LETTERED.value,
+                        "reason": unit.reason,
+                        "idempotency_key": None,
+                        "created_at": now,
+                    }
+                    for unit in units
+                ],
+            )
+            rows = conn.execute(
+                sa.select(dead_letters)
+                .where(*of_stream(dead_letters, key), dead_letters.c.source_id.in_(sorted(latest)))
+                .order_by(dead_letters.c.id)
+            )
+            return [_dead_letter(row) for row in rows]
+
+    def due_unit_dead_letters(
+        self, key: StreamKey, *, now: datetime | None = None, limit: int = 500
+    ) -> list[DeadLetterRow]:
+        """Open dead letters of rejected units (not records) of a stream that an operator made due,
+        oldest first: the units the stream's next run is to take again."""
+        stmt = (
+            sa.select(dead_letters)
+            .where(
+                *of_stream(dead_letters, key),
+                dead_letters.c.kind != RECORD_KIND,
+                dead_letters.c.status == "open",
+                dead_letters.c.next_retry_at <= (now or self._clock()),
+            )
+            .order_by(dead_letters.c.next_retry_at, dead_letters.c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [_dead_letter(row) for row in conn.execute(stmt)]
+
+    def resolve_taken_again(self, taken: Mapping[int, str]) -> int:
+        """Resolve dead letters of units their stream has taken again, each with its note (what
+        was done: ``"moved back to …"``). A unit rejected again gets its dead letter re-opened.
+
+        :return: how many were resolved.
+        """
+        now = self._clock()
+        count = 0
+        with self._write() as conn:
+            for dead_letter_id, note in sorted(taken.items()):
+                count += conn.execute(
+                    sa.update(dead_letters)
+                    .where(
+                        dead_letters.c.id == dead_letter_id,
+                        dead_letters.c.status == "open",
+                        dead_letters.c.kind != RECORD_KIND,
+                    )
+                    .values(
+                        status="resolved",
+                        resolution=note,
+                        resolved_at=now,
+                        updated_at=now,
+                        next_retry_at=None,
+                    )
+                ).rowcount
+        return count
+
     def _retry_delay(self, attempts: int) -> timedelta:
         """How long after its ``attempts``-th failure a dead letter is retried."""
         return self._backoff[attempts - 1] if attempts <= len(self._backoff) else self._max_delay
@@ -202,6 +378,7 @@ class DeadLetterLedger(LedgerBase):
                 dead_letters.c.source_id,
             ],
             set_={
+                "kind": RECORD_KIND,
                 "source_version": stmt.excluded.source_version,
                 "reason": stmt.excluded.reason,
                 "record": stmt.excluded.record,
@@ -223,6 +400,7 @@ class DeadLetterLedger(LedgerBase):
                 sa.update(dead_letters)
                 .where(
                     *of_stream(dead_letters, key),
+                    _OF_RECORDS,
                     dead_letters.c.status == "open",
                     dead_letters.c.source_id.in_(chunk),
                 )
@@ -234,3 +412,9 @@ class DeadLetterLedger(LedgerBase):
                     next_retry_at=None,
                 )
             )
+
+
+def _version_of(unit: RejectedUnit) -> str | None:
+    """The version of a rejected unit: its content checksum when it has one."""
+    checksum = unit.details.get("checksum")
+    return str(checksum)[:255] if checksum else None

@@ -160,6 +160,22 @@ class FileLedger(LedgerBase):
             raise ValueError("note_file needs a detail or a state")
         self._update_file(tenant, integration, checksum, values)
 
+    def reopen_file(self, tenant: str, integration: str, *, checksum: str, detail: str) -> bool:
+        """Make a finished file ``processing`` again, so its content is read once more (a file an
+        operator asked to retry after it was rejected); what it posted before stays linked in the
+        ledger, so nothing of it is posted twice.
+
+        :param detail: why, for the record (replaces the detail).
+        :return: whether the file was known (an unknown checksum changes nothing).
+        """
+        stmt = (
+            sa.update(files)
+            .where(*matching(files, tenant=tenant, integration=integration, checksum=checksum.lower()))
+            .values(outcome="processing", detail=detail, processed_at=None)
+        )
+        with self._write() as conn:
+            return bool(conn.execute(stmt).rowcount)
+
     def _update_file(self, tenant: str, integration: str, checksum: str, values: dict[str, Any]) -> None:
         stmt = (
             sa.update(files)

@@ -192,6 +192,9 @@ dead_letters = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("resolved_at", UTCDateTime),
+    # ``record``: one source record; otherwise a unit a stream rejected as a whole (``file``),
+    # whose ``source_id`` is ``"<kind>:<name>"`` and which is retried only when asked to.
+    sa.Column("kind", sa.String(16), nullable=False, server_default=sa.text("'record'")),
     sa.UniqueConstraint("tenant", "integration", "stream", "source_id", name="uq_mlc_dead_letters_source"),
     sa.Index("ix_mlc_dead_letters_due", "tenant", "integration", "stream", "status", "next_retry_at"),
 )
@@ -263,11 +266,22 @@ def _add_lease_fencing(conn: Connection) -> None:
     conn.execute(sa.text(f"ALTER TABLE mlc_leases ADD COLUMN released_at {timestamp}"))
 
 
+def _add_dead_letter_kind(conn: Connection) -> None:
+    conn.execute(
+        sa.text("ALTER TABLE mlc_dead_letters ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'record'")
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create the ledger tables", _create_tables),
     Migration(2, "mlc_files.state: structured progress of a file (e.g. an import attempt)", _add_file_state),
     Migration(
         3, "mlc_leases.token, try_number, released_at: fencing tokens and lease takeover", _add_lease_fencing
+    ),
+    Migration(
+        4,
+        "mlc_dead_letters.kind: dead letters of whole files next to those of records",
+        _add_dead_letter_kind,
     ),
 )
 LATEST_VERSION = MIGRATIONS[-1].version

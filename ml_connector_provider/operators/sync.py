@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from ml_connector_provider.engine.core import RunRequest
+    from ml_connector_provider.engine.core import RunRequest, Summary
     from ml_connector_provider.engine.spec import IntegrationSpec
 
 
@@ -23,7 +23,12 @@ class SyncStreamOperator(BaseOperator):
     the window this run processed the first time. DAG-run params switch to a replay:
     ``replay_from``/``replay_to`` (a date range) or ``record_ids`` (source ids), optionally limited
     to one ``stream``. The summary of the run is returned (and so pushed to XCom): the window and
-    the counts read, created, updated, skipped, unchanged and dead-lettered.
+    the counts read, created, updated, skipped, unchanged, dead-lettered and files rejected.
+
+    The task log ends with a short table of what moved and what was rejected, with the first
+    dead-letter reasons. Under the tenant's ``on_dead_letters`` policy (``fail``, or a threshold),
+    a run with rejections fails with :class:`AirflowFailException` (no retry: a retry would not
+    change the data) once everything good is committed.
 
     :param tenant_id: tenant id from the tenant YAML.
     :param integration_id: integration id (``fusion_stripe``…).
@@ -33,6 +38,10 @@ class SyncStreamOperator(BaseOperator):
     :param sync_options: window and batching options (see :class:`~ml_connector_provider.engine.core.SyncOptions`;
         durations in seconds).
     :param ledger_conn_id: Airflow connection naming the ledger database.
+    :param on_dead_letters: ``succeed``, ``fail`` or ``{max_count: N, max_ratio: R}`` (see
+        :class:`~ml_connector_provider.engine.report.DeadLetterPolicy`); ``None`` takes
+        ``sync_options["on_dead_letters"]``, where the tenant file's resolved value comes in, else
+        ``succeed``.
     """
 
     template_fields: Sequence[str] = ()
@@ -48,8 +57,11 @@ class SyncStreamOperator(BaseOperator):
         settings: Mapping[str, Any],
         sync_options: Mapping[str, Any] | None = None,
         ledger_conn_id: str = "ml_connector_ledger",
+        on_dead_letters: str | Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        from ml_connector_provider.engine.report import DeadLetterPolicy
+
         super().__init__(**kwargs)
         self.tenant_id = tenant_id
         self.integration_id = integration_id
@@ -58,6 +70,11 @@ class SyncStreamOperator(BaseOperator):
         self.settings = dict(settings)
         self.sync_options = dict(sync_options or {})
         self.ledger_conn_id = ledger_conn_id
+        policy = on_dead_letters if on_dead_letters is not None else self.sync_options.get("on_dead_letters")
+        try:
+            self.on_dead_letters = DeadLetterPolicy.from_value(policy).as_value()
+        except ValueError as error:
+            raise ValueError(f"{tenant_id}/{integration_id}/{stream}: on_dead_letters: {error}") from None
 
     @cached_property
     def integration(self) -> IntegrationSpec:
@@ -114,6 +131,17 @@ class SyncStreamOperator(BaseOperator):
             )
         finally:
             stream.close()
+        return self._end(summary)
+
+    def _end(self, summary: Summary) -> dict[str, Any]:
+        """Log the end-of-task table and apply the ``on_dead_letters`` policy: everything good is
+        committed by now, so a failure here only makes the rejections visible."""
+        from ml_connector_provider.engine.report import DeadLetterPolicy, failure_message, run_table
+
+        self.log.info("\n%s", run_table(summary))
+        why = DeadLetterPolicy.from_value(self.on_dead_letters).breach(summary)
+        if why is not None:
+            raise AirflowFailException(failure_message(summary, why))
         return summary.as_dict()
 
     def _run_request(self, params: Mapping[str, Any]) -> RunRequest:

@@ -301,6 +301,7 @@ class TestDagBag:
                 "initial_start",
                 "dead_letter_limit",
                 "lease_ttl",
+                "on_dead_letters",
             }
             assert task.owner == owner
             assert task.retries == retries

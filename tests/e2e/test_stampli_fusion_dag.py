@@ -157,8 +157,8 @@ def ap_invoices(sandbox: SandboxRunner, number: str, supplier: str = "1001") -> 
     ]
 
 
-def open_dead_letters(ledger: Ledger) -> dict[str, str]:
-    rows = ledger.list_dead_letters(tenant="acme", integration="stampli_fusion", stream="invoices")
+def open_dead_letters(ledger: Ledger, kind: str = "record") -> dict[str, str]:
+    rows = ledger.list_dead_letters(tenant="acme", integration="stampli_fusion", stream="invoices", kind=kind)
     return {row.source_id: row.reason for row in rows}
 
 
@@ -238,6 +238,9 @@ def test_first_run_posts_valid_invoices_dead_letters_bad_ones_and_archives(
     reason = (root / "error" / "STAMPLI_acme_C.csv.reason.txt").read_text()
     assert "STAMPLI_acme_C.csv row 1" in reason
     assert "'Currency'" in reason
+    # The unreadable file is a dead letter of its own, with the reason file's text.
+    assert open_dead_letters(ledger, kind="file") == {"file:STAMPLI_acme_C.csv": reason}
+    assert counts["files_rejected"] == 1
     assert "HV-2026-031" in (root / "archive" / "STAMPLI_acme_B.csv.problems.txt").read_text()
     outcomes = {row.path.rsplit("/", 1)[-1]: row.outcome for row in _files(ledger)}
     assert outcomes == {

@@ -7,7 +7,10 @@
     every batch read from it is committed to the ledger (:meth:`Stream.finish`): it is then moved to
     the archive directory, or to the error directory with a reason file when it could not be read
     at all. Its checksum is recorded in the ledger, so a re-upload of the same content is archived
-    without being posted again.
+    without being posted again. A file moved to the error directory is a dead letter of kind
+    ``file`` (named by the file name); ``ml-connector dead-letters retry`` on it moves it back to
+    the outbound directory at the start of the next run, which reads it again (the invoices it
+    posted before are linked in the ledger and not posted twice).
 
 ``reference_data``
     Writes Fusion's active suppliers, enabled account combinations and cost centres to Stampli's
@@ -35,8 +38,10 @@ from ml_connector_provider.engine.stream import Stream
 from ml_connector_provider.engine.types import (
     Action,
     DeadLetter,
+    DeadLetterRow,
     Link,
     MapResult,
+    RejectedUnit,
     SourceRecord,
     StreamKey,
     Window,
@@ -84,6 +89,7 @@ class _FileAction:
     detail: str
     reason: str | None = None  # written next to the moved file
     reason_suffix: str = REASON_SUFFIX
+    rejected: bool = False  # moved to the error directory: a dead letter of kind "file"
 
 
 class _ProblemList:
@@ -160,6 +166,7 @@ class StampliInvoicesToFusion(Stream):
         self.clock = clock
         self._writer = FusionApInvoiceWriter(fusion)
         self._actions: list[_FileAction] = []
+        self._rejected: list[RejectedUnit] = []
         self._suppliers: dict[str, Supplier | None] = {}
         # Supplier numbers that cannot be looked up (no q filter can hold them, or Fusion's record
         # of them is malformed), with the reason their invoices are dead-lettered with.
@@ -248,6 +255,15 @@ class StampliInvoicesToFusion(Stream):
             checksum = downloaded.sha256
             tenant, integration = self.key.tenant, self.key.integration
             known = self.ledger.file_by_checksum(tenant, integration, checksum)
+            if known is not None and known.outcome == "failed":
+                # The same content was rejected before: rejected again, visibly, not archived.
+                reason = (
+                    f"{remote.name}: the same content (sha256 {checksum[:12]}…) as {known.path}, which was "
+                    f"rejected: {known.detail or 'see its dead letter'}"
+                )
+                log.error("%s: %s", self.key, reason)
+                self._quarantine(remote, checksum, reason, record=False)
+                return
             if known is not None and known.outcome != "processing":
                 log.warning(
                     "%s: %s has the same content (sha256 %s…) as %s, already %s; archived without posting",
@@ -331,19 +347,23 @@ class StampliInvoicesToFusion(Stream):
         finally:
             downloaded.data.close()
 
-    def _quarantine(self, remote: RemoteFile, checksum: str | None, reason: str) -> None:
+    def _quarantine(
+        self, remote: RemoteFile, checksum: str | None, reason: str, *, record: bool = True
+    ) -> None:
         """Move ``remote`` to the error directory with ``reason`` next to it once the run's
         batches are committed (:meth:`finish`); the ledger records the file as failed (a file
         that was not downloaded, ``checksum`` ``None``, has no ledger record: the ledger knows
-        files by the checksum of their content)."""
+        files by the checksum of their content). ``record=False``: the ledger's record of this
+        content belongs to an earlier file and is left as it is."""
         self._actions.append(
             _FileAction(
                 remote,
                 checksum,
                 self.settings.sftp.error_dir,
-                outcome="failed" if checksum is not None else None,
+                outcome="failed" if checksum is not None and record else None,
                 detail=reason,
                 reason=reason,
+                rejected=True,
             )
         )
 
@@ -363,10 +383,25 @@ class StampliInvoicesToFusion(Stream):
                 marker_path = action.file.path + marker
                 if sftp.stat(marker_path) is not None:
                     sftp.move(marker_path, action.destination, name=posixpath.basename(moved) + marker)
-            if action.reason:
+            reason_text = lines_for_people(action.reason) if action.reason else None
+            if reason_text is not None:
                 # The text quotes cells and file names: people open it, maybe in a spreadsheet.
-                sftp.write_text(moved + action.reason_suffix, lines_for_people(action.reason))
+                sftp.write_text(moved + action.reason_suffix, reason_text)
             log.info("%s: %s → %s (%s)", self.key, action.file.path, moved, action.detail)
+            if action.rejected:
+                self._rejected.append(
+                    RejectedUnit(
+                        kind="file",
+                        name=action.file.name,
+                        reason=reason_text or action.detail,
+                        details={
+                            "checksum": action.checksum,
+                            "size": action.file.size,
+                            "path": moved,
+                            "from": action.file.path,
+                        },
+                    )
+                )
             if action.outcome is not None and action.checksum is not None:
                 self.ledger.finish_file(
                     self.key.tenant,
@@ -376,6 +411,62 @@ class StampliInvoicesToFusion(Stream):
                     detail=f"{action.detail}; moved to {moved}",
                 )
         self._actions = []
+
+    def rejected_units(self) -> Sequence[RejectedUnit]:
+        """The files this run moved to the error directory (each becomes a dead letter of kind
+        ``file``, with the text of its reason file)."""
+        rejected, self._rejected = self._rejected, []
+        return rejected
+
+    def take_again(self, dead_letters: Sequence[DeadLetterRow]) -> Mapping[int, str]:
+        """Move files an operator asked to retry from the error directory back to the outbound
+        directory (with their marker file, when the tenant uses markers), so this run reads them.
+
+        The ledger's record of the file's content is made ``processing`` again first, so the
+        file is read rather than taken for a re-upload of a failed file; a crash between the two
+        steps leaves the dead letter due, and the next run does both again. The invoices the file
+        posted before are linked in the ledger: reading them again posts nothing twice.
+        """
+        taken: dict[int, str] = {}
+        sftp_settings = self.settings.sftp
+        marker = sftp_settings.marker_suffix
+        for dead_letter in dead_letters:
+            if dead_letter.kind != "file":
+                continue
+            record = dead_letter.record
+            path = str(record.get("path") or "")
+            name = str(record.get("name") or dead_letter.name)
+            sftp = self._sftp()
+            if not path or sftp.stat(path) is None:
+                taken[dead_letter.id] = (
+                    f"{name} is no longer at {path or 'its error-directory path'}; nothing to take again"
+                )
+                continue
+            checksum = record.get("checksum")
+            known = (
+                self.ledger.file_by_checksum(self.key.tenant, self.key.integration, checksum)
+                if isinstance(checksum, str) and checksum
+                else None
+            )
+            if known is not None and known.outcome == "failed":
+                # Content processed since (another copy was retried first) stays processed: the
+                # file is then archived as a re-upload.
+                self.ledger.reopen_file(
+                    self.key.tenant,
+                    self.key.integration,
+                    checksum=known.checksum,
+                    detail=f"taken again from {path} (dead letter {dead_letter.id})",
+                )
+            moved = sftp.move(path, sftp_settings.outbound_dir, name=name)
+            if marker:
+                new_marker = moved + marker
+                if sftp.stat(path + marker) is not None:
+                    sftp.move(path + marker, sftp_settings.outbound_dir, name=posixpath.basename(new_marker))
+                else:
+                    sftp.write_text(new_marker, "")
+            taken[dead_letter.id] = f"moved back from {path} to {moved} to be read again"
+            log.info("%s: %s moved back to %s to be read again", self.key, path, moved)
+        return taken
 
     # -- mapping ---------------------------------------------------------------------------------
 

@@ -147,6 +147,7 @@ class TestExample:
             "initial_start": None,
             "dead_letter_limit": 500,
             "lease_ttl": 300,
+            "on_dead_letters": "succeed",
         }
         assert acme.settings == {
             "business_units": ["US1 Business Unit"],
@@ -236,6 +237,7 @@ class TestOverrides:
             "lag": 0,
             "batch_size": 25,
             "max_window": None,
+            "on_dead_letters": "succeed",
         }
 
     def test_initial_start_read_in_tenant_timezone(self) -> None:

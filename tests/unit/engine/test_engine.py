@@ -82,6 +82,8 @@ def test_first_run_creates_then_second_run_is_unchanged(ledger: Ledger, key: Str
         "dead_lettered": 0,
         "dead_letters_retried": 0,
         "dead_letters_recovered": 0,
+        "files_rejected": 0,
+        "rejected_units": {},
         "missing_ids": [],
         "cursor_advanced": True,
     }

@@ -213,7 +213,8 @@ def test_migration_3_adds_fencing_to_existing_leases(ledger: Ledger, clock: Cloc
     with ledger.engine.begin() as conn:
         for column in ("token", "try_number", "released_at"):
             conn.execute(sa.text(f"ALTER TABLE mlc_leases DROP COLUMN {column}"))
-        conn.execute(sa.delete(schema_version).where(schema_version.c.version == 3))
+        conn.execute(sa.text("ALTER TABLE mlc_dead_letters DROP COLUMN kind"))  # added by step 4
+        conn.execute(sa.delete(schema_version).where(schema_version.c.version >= 3))
         conn.execute(
             sa.text(
                 "INSERT INTO mlc_leases (tenant, integration, stream, owner, expires_at, acquired_at) "
@@ -224,7 +225,7 @@ def test_migration_3_adds_fencing_to_existing_leases(ledger: Ledger, clock: Cloc
             ),
             {"t": KEY.tenant, "i": KEY.integration, "s": KEY.stream, "e": T0 + TTL, "a": T0},
         )
-    assert ledger.migrate() == 3
+    assert ledger.migrate() == 4
     row = lease_row(ledger)
     assert (row["owner"], row["token"], row["try_number"], row["released_at"]) == (
         "run#1#abcd1234",

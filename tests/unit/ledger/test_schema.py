@@ -17,12 +17,12 @@ from tests.unit.ledger.helpers import KEY, T0, in_threads, rows
 def test_migrate_creates_every_table_and_is_idempotent(ledger_url: str) -> None:
     store = Ledger(ledger_url)
     try:
-        assert store.migrate() == LATEST_VERSION == 3
-        assert store.migrate() == 3
+        assert store.migrate() == LATEST_VERSION == 4
+        assert store.migrate() == 4
         names = set(sa.inspect(store.engine).get_table_names())
         assert names == set(metadata.tables)
         assert all(name.startswith("mlc_") for name in names)
-        assert [r["version"] for r in rows(store, schema_version)] == [1, 2, 3]
+        assert [r["version"] for r in rows(store, schema_version)] == [1, 2, 3, 4]
     finally:
         store.dispose()
 
@@ -30,8 +30,8 @@ def test_migrate_creates_every_table_and_is_idempotent(ledger_url: str) -> None:
 def test_concurrent_migrations_apply_once(ledger_url: str) -> None:
     stores = [Ledger(ledger_url) for _ in range(4)]
     try:
-        assert in_threads(4, lambda i: stores[i].migrate()) == [3, 3, 3, 3]
-        assert [r["version"] for r in rows(stores[0], schema_version)] == [1, 2, 3]
+        assert in_threads(4, lambda i: stores[i].migrate()) == [4, 4, 4, 4]
+        assert [r["version"] for r in rows(stores[0], schema_version)] == [1, 2, 3, 4]
     finally:
         for store in stores:
             store.dispose()
