@@ -624,12 +624,10 @@ def main(
         print("No sandbox systems are named; nothing to start.", file=stream)
         return 0
 
-    if args.log_level != "warning" and not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+    if args.log_level != "warning":
+        if not logging.getLogger().handlers:
+            logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        logging.getLogger().setLevel(logging.INFO)
 
     http_names = [name for name in names if name != SFTP]
     try:
