@@ -79,7 +79,7 @@ def test_runs_show_status_window_and_counts(ledger: Ledger, capsys: pytest.Captu
     assert runs["manual__3"]["created"] is None
 
     code, out, _ = run_cli(["runs", "--ledger-url", url(ledger)], capsys)
-    header, rule, *rows = out.splitlines()
+    header, _rule, *rows = out.splitlines()
     assert header.split()[:5] == ["run_id", "tenant", "integration", "stream", "status"]
     assert len(rows) == 3
     failed = next(r for r in rows if r.startswith("manual__3"))
