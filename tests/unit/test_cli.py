@@ -272,7 +272,7 @@ def test_sandbox_command_serves_the_stand_ins_until_terminated() -> None:
     """`ml-connector sandbox` runs `python -m ml_connector_sandbox` and stops it with itself."""
     script = Path(sys.executable).with_name("ml-connector")
     process = subprocess.Popen(
-        [str(script), "sandbox", "--systems", "fusion", "--json"],
+        [str(script), "sandbox", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -288,6 +288,11 @@ def test_sandbox_command_serves_the_stand_ins_until_terminated() -> None:
         url = document["systems"]["fusion"]["url"]
         health = requests.get(url + "/__sandbox__/health", timeout=5).json()
         assert health == {"status": "ok", "system": "fusion"}
+        assert sorted(document["systems"]) == ["fusion", "sftp", "stripe"]
+        sftp = document["systems"]["sftp"]
+        assert sftp["connection"]["extra"]["host_key"] == sftp["host_key"]
+        sftp_root = Path(sftp["root"])
+        assert sorted(p.name for p in sftp_root.iterdir()) == ["archive", "error", "outbound"]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:
@@ -296,6 +301,7 @@ def test_sandbox_command_serves_the_stand_ins_until_terminated() -> None:
             process.wait()
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(url + "/__sandbox__/health", timeout=2)
+    assert not sftp_root.exists()  # the SFTP server stopped with the command and removed its root
 
 
 def test_table_output_is_aligned() -> None:
