@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import re
 import signal
@@ -25,6 +26,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from ml_connector_provider.ledger import Ledger
+
+log = logging.getLogger(__name__)
 
 
 # -- errors, times ----------------------------------------------------------------------------
@@ -263,6 +266,30 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if problems else 0
 
 
+def connection_type(conn_id: str) -> str | None:
+    """The type of Airflow connection ``conn_id``, ``None`` when it does not exist.
+
+    Looked up as a task looks it up (secrets backends, ``AIRFLOW_CONN_*`` variables), then in the
+    metadata database: outside a task, Airflow's SDK does not read the database, where
+    ``airflow connections add`` and the UI put connections.
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id).conn_type or ""
+    except AirflowNotFoundException:
+        pass
+    try:
+        from airflow.secrets.metastore import MetastoreBackend
+
+        stored = MetastoreBackend().get_connection(conn_id)
+    except Exception as exc:  # noqa: BLE001 - no database here: the connection is not found there
+        log.debug("metadata database not readable for connection %r: %s", conn_id, _one_line(exc))
+        return None
+    return None if stored is None else (stored.conn_type or "")
+
+
 def connection_checks(integrations: Iterable[Any]) -> list[dict[str, Any]]:
     """For each enabled tenant integration, whether each Airflow connection it names exists
     (looked up the way tasks look it up: secrets backends, ``AIRFLOW_CONN_*`` variables, the
@@ -271,9 +298,6 @@ def connection_checks(integrations: Iterable[Any]) -> list[dict[str, Any]]:
     :return: one dict per connection: tenant, integration, role, conn_id, conn_type (expected),
         status (``ok``, ``missing``, ``wrong type``), found (the type found) and fix.
     """
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
     checks: list[dict[str, Any]] = []
     seen: dict[str, str | None] = {}
     for ti in integrations:
@@ -282,16 +306,13 @@ def connection_checks(integrations: Iterable[Any]) -> list[dict[str, Any]]:
         for role, conn_id in ti.connections.items():
             expected = ti.spec.connection_roles[role]
             if conn_id not in seen:
-                try:
-                    with stdout_to_stderr():
-                        seen[conn_id] = BaseHook.get_connection(conn_id).conn_type or ""
-                except AirflowNotFoundException:
-                    seen[conn_id] = None
+                seen[conn_id] = connection_type(conn_id)
             found = seen[conn_id]
-            create = (
-                f"airflow connections add {conn_id} --conn-type {expected} ... "
-                f"(or set AIRFLOW_CONN_{conn_id.upper()}; see docs/connections.md)"
-            )
+            create = f"airflow connections add {conn_id} --conn-type {expected} ... "
+            if conn_id.replace("_", "").isalnum() and conn_id.isascii():  # '.', '-': no variable
+                create += f"(or set AIRFLOW_CONN_{conn_id.upper()}; see docs/connections.md)"
+            else:
+                create += "(see docs/connections.md)"
             if found is None:
                 status, fix = (
                     "missing",
