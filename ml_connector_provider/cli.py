@@ -569,9 +569,13 @@ def run_sandbox(command: str, argv: Sequence[str], stdout: TextIO | None = None)
     if importlib.util.find_spec(SANDBOX_PACKAGE) is None:
         sys.stderr.write(sandbox_missing_message(command))
         return 1
+    target: TextIO | None = None
     if stdout is not None:
         stdout.flush()
-    child = subprocess.Popen([sys.executable, "-m", SANDBOX_PACKAGE, *argv], stdout=stdout)
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # no descriptor: inherit ours
+            stdout.fileno()
+            target = stdout
+    child = subprocess.Popen([sys.executable, "-m", SANDBOX_PACKAGE, *argv], stdout=target)
     forward = threading.current_thread() is threading.main_thread()
     if forward:
         previous = signal.signal(signal.SIGTERM, lambda signum, _frame: child.send_signal(signum))

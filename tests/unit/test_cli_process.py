@@ -195,3 +195,29 @@ def test_an_unexpected_error_is_one_line_unless_debug(
         cli.main(["runs", "--debug"])
     with pytest.raises(RuntimeError, match="the disk is on fire"):
         cli.main(["--debug", "runs"])
+
+
+def test_the_sandbox_child_owns_standard_output(home: Path) -> None:
+    """``ml-connector demo``/``sandbox`` hand their standard output to the sandbox process; what
+    the command itself logs or warns meanwhile (Airflow's logging writes to standard output) goes
+    to standard error, so ``demo --json`` is one JSON document."""
+    script = (
+        "import logging, sys, warnings\n"
+        "from ml_connector_provider import cli\n"
+        "real = cli.run_sandbox\n"
+        "def noisy(command, argv, stdout=None):\n"
+        "    logging.getLogger('ml_connector_provider.cli').warning('a log line of the command')\n"
+        "    warnings.warn('DSA is deprecated', UserWarning)\n"
+        "    return real(command, [*argv, '--help'], stdout)\n"
+        "cli.run_sandbox = noisy\n"
+        "sys.exit(cli.main(['demo', '--json']))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+    env["AIRFLOW_HOME"] = str(home)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m ml_connector_sandbox demo")
+    assert "a log line of the command" in result.stderr
+    assert "DSA is deprecated" in result.stderr
