@@ -114,6 +114,17 @@ def time_arg(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: use a whole number of at least 1")
+    return value
+
+
 def _window_check(args: argparse.Namespace) -> None:
     since, until = getattr(args, "since", None), getattr(args, "until", None)
     if since is not None and until is not None and until <= since:
@@ -1076,7 +1087,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--action", choices=["created", "updated", "skipped", "dead_lettered"])
     p.add_argument("--run-id", help="an Airflow run id (matching nothing: exit code 1)")
     _window_args(p, "rows recorded")
-    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--limit", type=positive_int, default=200)
     _wide_arg(p)
     p.add_argument("--json", action="store_true")
     _ledger_args(p)
@@ -1094,7 +1105,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _window_args(p, "dead letters last changed")
     p.add_argument("--note", help="why the dead letters are resolved (resolve)")
-    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--limit", type=positive_int, default=1000)
     _wide_arg(p)
     p.add_argument("--json", action="store_true")
     _ledger_args(p)
@@ -1111,7 +1122,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="running; succeeded; partial (finished, some records dead-lettered); failed (did not finish)",
     )
     _window_args(p, "runs started")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=positive_int, default=50)
     p.add_argument("--json", action="store_true")
     _ledger_args(p)
     p.set_defaults(func=cmd_runs)
@@ -1120,7 +1131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _scope_args(p)
     p.add_argument("--run-id", help="only this Airflow run id (none: exit code 1)")
     _window_args(p, "runs, rows and dead letters")
-    p.add_argument("--limit", type=int, default=10_000, help="at most this many rows per section")
+    p.add_argument("--limit", type=positive_int, default=10_000, help="at most this many rows per section")
     _wide_arg(p)
     p.add_argument("--json", action="store_true")
     _ledger_args(p)

@@ -119,6 +119,8 @@ def test_runs_json_from_the_console_script(home: Path) -> None:
         (["dead-letters", "retry", "999"], 1, "not found: dead letter(s) 999"),
         (["dead-letters", "resolve", "999", "--note", "n"], 1, "not found: dead letter(s) 999"),
         (["dead-letters", "retry", "abc"], 2, "argument ids: invalid int value: 'abc'"),
+        (["dead-letters", "list", "--limit", "-1"], 2, "argument --limit: invalid count '-1'"),
+        (["runs", "--limit", "many"], 2, "argument --limit: invalid count 'many'"),
         (["runs", "--ledger-url", "not a url"], 2, "--ledger-url is not a database URL"),
         (
             ["runs", "--ledger-url", "postgresql+psycopg2://mlc:s3cret-pw@127.0.0.1:1/ledger"],
