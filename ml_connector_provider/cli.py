@@ -716,11 +716,13 @@ def cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
         if args.action == "list":
             status = None if args.status == "all" else args.status
             records = ledger.list_dead_letter_details(
-                **scope, status=status, since=args.since, until=args.until, limit=args.limit
+                **scope,
+                status=status,
+                since=args.since,
+                until=args.until,
+                limit=args.limit,
+                with_record=args.json,
             )
-            for record in records:
-                record.pop("created_at", None)
-                record.pop("updated_at", None)
             if args.json:
                 _dump(records, out)
             else:

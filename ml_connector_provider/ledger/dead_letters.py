@@ -133,13 +133,15 @@ class DeadLetterLedger(LedgerBase):
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 1000,
+        with_record: bool = False,
     ) -> list[dict[str, Any]]:
-        """Dead letters with every stored column but the record copy, oldest first: what an
-        operator lists (the resolution note and time of resolved ones included).
+        """Dead letters with every stored column, oldest first: what an operator lists (the
+        resolution note and time of resolved ones included).
 
         :param status: ``open``, ``resolved``, or ``None`` for both.
         :param since: only dead letters last updated at or after this instant.
         :param until: only dead letters last updated before this instant.
+        :param with_record: include the copy of the record kept for its retry (``record``).
         """
         conditions = matching(
             dead_letters, tenant=tenant, integration=integration, stream=stream, status=status
@@ -148,7 +150,7 @@ class DeadLetterLedger(LedgerBase):
             conditions.append(dead_letters.c.updated_at >= since)
         if until is not None:
             conditions.append(dead_letters.c.updated_at < until)
-        columns = [c for c in dead_letters.c if c.name != "record"]
+        columns = [c for c in dead_letters.c if with_record or c.name != "record"]
         stmt = sa.select(*columns).where(*conditions).order_by(dead_letters.c.id).limit(limit)
         with self._read() as conn:
             return [dict(row._mapping) for row in conn.execute(stmt)]

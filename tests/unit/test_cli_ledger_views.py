@@ -142,6 +142,9 @@ def test_dead_letters_list_status_and_whole_reasons(
     assert LONG_REFERENCE in letter["reason"]
     assert (letter["status"], letter["source_id"], letter["attempts"]) == ("open", "r2", 1)
     assert letter["resolution"] is None
+    assert letter["created_at"]
+    assert letter["updated_at"]
+    assert LONG_REFERENCE in json.dumps(letter["record"])  # the copy kept for its retry
 
 
 def test_resolved_dead_letters_show_when_and_how(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
