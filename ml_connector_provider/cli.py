@@ -278,27 +278,37 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def connection_type(conn_id: str) -> str | None:
-    """The type of Airflow connection ``conn_id``, ``None`` when it does not exist.
-
-    Looked up as a task looks it up (secrets backends, ``AIRFLOW_CONN_*`` variables), then in the
-    metadata database: outside a task, Airflow's SDK does not read the database, where
-    ``airflow connections add`` and the UI put connections.
-    """
+    """The type of Airflow connection ``conn_id``, ``None`` when it does not exist (looked up as
+    :func:`airflow_lookups` says)."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         return BaseHook.get_connection(conn_id).conn_type or ""
     except AirflowNotFoundException:
-        pass
-    try:
-        from airflow.secrets.metastore import MetastoreBackend
-
-        stored = MetastoreBackend().get_connection(conn_id)
-    except Exception as exc:  # noqa: BLE001 - no database here: the connection is not found there
-        log.debug("metadata database not readable for connection %r: %s", conn_id, _one_line(exc))
         return None
-    return None if stored is None else (stored.conn_type or "")
+
+
+PROCESS_CONTEXT_VAR = "_AIRFLOW_PROCESS_CONTEXT"
+"""How Airflow's SDK tells its server components (which read the metadata database) from others."""
+
+
+@contextlib.contextmanager
+def airflow_lookups() -> Iterator[None]:
+    """While the block runs, look Airflow connections up as Airflow's own commands and servers do:
+    the configured secrets backend, ``AIRFLOW_CONN_*`` variables, then the metadata database
+    (where ``airflow connections add`` and the UI put them). Outside a task, Airflow's SDK skips
+    the database unless the process says it is a server component; a command would otherwise miss
+    the ledger connection and fall back to the SQLite file. Nothing changes when the variable is
+    already set."""
+    if os.environ.get(PROCESS_CONTEXT_VAR):
+        yield
+        return
+    os.environ[PROCESS_CONTEXT_VAR] = "server"
+    try:
+        yield
+    finally:
+        os.environ.pop(PROCESS_CONTEXT_VAR, None)
 
 
 def connection_checks(integrations: Iterable[Any]) -> list[dict[str, Any]]:
@@ -1176,11 +1186,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = parser.parse_args(list(argv) if argv is not None else None)
     debug = getattr(args, "debug", False)
     try:
-        if getattr(args, "raw_stdout", False):
-            result: int = args.func(args, sys.stdout)
-        else:
-            with command_output() as out:
-                result = args.func(args, out)
+        with command_output() as out:
+            # The sandbox and the demo run in a child process, which looks nothing up itself.
+            lookups = contextlib.nullcontext() if args.func in (cmd_sandbox, cmd_demo) else airflow_lookups()
+            with lookups:
+                result: int = args.func(args, out)
     except KeyboardInterrupt:
         return 130
     except CliError as err:
