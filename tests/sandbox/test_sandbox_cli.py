@@ -161,12 +161,25 @@ def test_each_start_has_its_own_password_and_host_key_and_a_temporary_root() -> 
     assert not Path(a["root"]).exists()  # the temporary root is deleted on exit
 
 
-def test_port_base_puts_sftp_after_the_http_systems(monkeypatch: pytest.MonkeyPatch) -> None:
+def _consecutive_free_ports() -> int:
+    """A port N such that N and N+1 are free now (both are bound once to check)."""
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise AssertionError("no two consecutive free ports")
+
+
+def test_port_base_puts_sftp_after_the_http_systems(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _consecutive_free_ports()
     monkeypatch.setattr(registry, "SYSTEMS", {"example": EXAMPLE_PATH})
     run, document = _sftp_document(["--systems", "sftp,example", "--port-base", str(port)])
     assert run.finish() == 0
