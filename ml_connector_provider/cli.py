@@ -750,7 +750,8 @@ def cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
             message = f"{count} dead letter(s) will be retried by the next run of their stream"
             skipped = [i for i, d in known.items() if d.status != "open"]
         else:
-            count = ledger.resolve_dead_letters(list(known), note=args.note) if known else 0
+            note = f"{args.note.strip()} (by {args.by or _operator()})"
+            count = ledger.resolve_dead_letters(list(known), note=note) if known else 0
             message = f"{count} dead letter(s) resolved"
             skipped = [i for i, d in known.items() if d.status != "open"]
     finally:
@@ -764,6 +765,16 @@ def cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
     if missing:
         raise NotFound(f"dead letter(s) {', '.join(map(str, missing))}")
     return 0
+
+
+def _operator() -> str:
+    """The user running the command, for the record of a resolution."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name (a container without an /etc/passwd entry)
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
 # -- runs -------------------------------------------------------------------------------------
@@ -1117,6 +1128,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _window_args(p, "dead letters last changed")
     p.add_argument("--note", help="why the dead letters are resolved (resolve)")
+    p.add_argument(
+        "--by",
+        metavar="NAME",
+        help="who resolves them, kept with the note (resolve; default: the user running the command)",
+    )
     p.add_argument("--limit", type=positive_int, default=1000)
     _wide_arg(p)
     p.add_argument("--json", action="store_true")

@@ -147,7 +147,9 @@ def test_dead_letters_list_status_and_whole_reasons(
     assert LONG_REFERENCE in json.dumps(letter["record"])  # the copy kept for its retry
 
 
-def test_resolved_dead_letters_show_when_and_how(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resolved_dead_letters_show_who_when_and_how(
+    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
     [letter] = ledger.list_dead_letters()
     code, out, _ = run_cli(
         [
@@ -156,6 +158,8 @@ def test_resolved_dead_letters_show_when_and_how(ledger: Ledger, capsys: pytest.
             str(letter.id),
             "--note",
             "vendor R set up by hand",
+            "--by",
+            "alice",
             "--ledger-url",
             url(ledger),
         ],
@@ -168,12 +172,12 @@ def test_resolved_dead_letters_show_when_and_how(ledger: Ledger, capsys: pytest.
     header, _, row = out.splitlines()
     assert header.split()[-2:] == ["resolved_at", "resolution"]
     assert row.split()[5] == "resolved"
-    assert row.endswith("vendor R set up by hand")
+    assert row.endswith("vendor R set up by hand (by alice)")
     code, out, _ = run_cli(
         ["dead-letters", "list", "--status", "resolved", "--json", "--ledger-url", url(ledger)], capsys
     )
     [resolved] = json.loads(out)
-    assert resolved["resolution"] == "vendor R set up by hand"
+    assert resolved["resolution"] == "vendor R set up by hand (by alice)"
     assert resolved["resolved_at"] is not None
     # Resolving or retrying it again changes nothing and says so.
     code, out, _ = run_cli(
@@ -227,3 +231,15 @@ def test_audit_and_report_windows(ledger: Ledger, capsys: pytest.CaptureFixture[
     report = json.loads(out)
     assert [s["run_id"] for s in report["streams"]] == ["scheduled__1"]
     assert sorted(r["source"] for r in report["records"]) == ["memsrc:r1", "memsrc:r2"]
+
+
+def test_a_resolution_records_the_user_by_default(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    import getpass
+
+    [letter] = ledger.list_dead_letters()
+    code, _, _ = run_cli(
+        ["dead-letters", "resolve", str(letter.id), "--note", "not ours", "--ledger-url", url(ledger)], capsys
+    )
+    assert code == 0
+    [resolved] = ledger.list_dead_letter_details(status="resolved")
+    assert resolved["resolution"] == f"not ours (by {getpass.getuser()})"
