@@ -75,12 +75,14 @@ class AuditLedger(LedgerBase):
         run_id: str | None = None,
         since: datetime | None = None,
         limit: int = 200,
+        until: datetime | None = None,
     ) -> list[AuditRow]:
         """Audit rows, newest first.
 
         :param record_id: matches the source id or the target id.
         :param action: an :class:`~ml_connector_provider.engine.types.Action` value.
         :param since: only rows recorded at or after this instant.
+        :param until: only rows recorded before this instant.
         """
         conditions = matching(
             audit,
@@ -94,6 +96,8 @@ class AuditLedger(LedgerBase):
             conditions.append(sa.or_(audit.c.source_id == record_id, audit.c.target_id == record_id))
         if since is not None:
             conditions.append(audit.c.created_at >= since)
+        if until is not None:
+            conditions.append(audit.c.created_at < until)
         stmt = (
             sa.select(audit)
             .where(*conditions)

@@ -153,6 +153,38 @@ class DeadLetterLedger(LedgerBase):
         with self._read() as conn:
             return [_dead_letter(row) for row in conn.execute(stmt)]
 
+    def list_dead_letter_details(
+        self,
+        *,
+        tenant: str | None = None,
+        integration: str | None = None,
+        stream: str | None = None,
+        status: str | None = "open",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
+        with_record: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Dead letters with every stored column, oldest first: what an operator lists (the
+        resolution note and time of resolved ones included).
+
+        :param status: ``open``, ``resolved``, or ``None`` for both.
+        :param since: only dead letters last updated at or after this instant.
+        :param until: only dead letters last updated before this instant.
+        :param with_record: include the copy of the record kept for its retry (``record``).
+        """
+        conditions = matching(
+            dead_letters, tenant=tenant, integration=integration, stream=stream, status=status
+        )
+        if since is not None:
+            conditions.append(dead_letters.c.updated_at >= since)
+        if until is not None:
+            conditions.append(dead_letters.c.updated_at < until)
+        columns = [c for c in dead_letters.c if with_record or c.name != "record"]
+        stmt = sa.select(*columns).where(*conditions).order_by(dead_letters.c.id).limit(limit)
+        with self._read() as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
     def get_dead_letters(self, ids: Sequence[int]) -> list[DeadLetterRow]:
         """The dead letters with these ids (unknown ids are ignored), ordered by id."""
         found: list[DeadLetterRow] = []

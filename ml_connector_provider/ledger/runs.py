@@ -111,6 +111,27 @@ class RunRow:
     summary: Mapping[str, Any] | None
 
 
+RUN_STATUSES = ("running", "succeeded", "partial", "failed")
+"""How a stored run stands: ``running`` (unfinished, a live lease of the stream names it),
+``succeeded`` (finished, nothing dead-lettered), ``partial`` (finished, some records or files
+dead-lettered), ``failed`` (unfinished and nobody works on it: its task failed or was killed)."""
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A stored run and how it stands now (one of :data:`RUN_STATUSES`)."""
+
+    run: RunRow
+    status: str
+
+
+def _status_of(run: RunRow, held: set[tuple[StreamKey, str]]) -> str:
+    if run.finished_at is not None:
+        return "partial" if (run.summary or {}).get("dead_lettered") else "succeeded"
+    mine = any(key == run.key and owner.endswith(f"/{run.run_id}") for key, owner in held)
+    return "running" if mine else "failed"
+
+
 def _run(row: Row[Any]) -> RunRow:
     return RunRow(
         key=stream_of(row),
@@ -260,6 +281,58 @@ class RunLedger(LedgerBase):
         )
         with self._read() as conn:
             return [_run(row) for row in conn.execute(stmt)]
+
+    def query_runs(
+        self,
+        *,
+        tenant: str | None = None,
+        integration: str | None = None,
+        stream: str | None = None,
+        run_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[RunState]:
+        """Runs with how each stands now, most recently started first.
+
+        :param run_id: only the runs (one per stream) of this Airflow run id.
+        :param since: only runs started at or after this instant.
+        :param until: only runs started before this instant.
+        :param status: only runs in this :data:`RUN_STATUSES` state.
+        :param limit: at most this many runs (counted after the ``status`` filter).
+        """
+        if status is not None and status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}; expected one of {', '.join(RUN_STATUSES)}")
+        conditions = matching(runs, tenant=tenant, integration=integration, stream=stream, run_id=run_id)
+        if since is not None:
+            conditions.append(runs.c.started_at >= since)
+        if until is not None:
+            conditions.append(runs.c.started_at < until)
+        stmt = sa.select(runs).where(*conditions).order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
+        if status is None:
+            stmt = stmt.limit(limit)
+        found: list[RunState] = []
+        with self._read() as conn:
+            now = self._clock()
+            held = {
+                (stream_of(row), row.owner)
+                for row in conn.execute(
+                    sa.select(leases).where(
+                        *matching(leases, tenant=tenant, integration=integration, stream=stream),
+                        leases.c.released_at.is_(None),
+                        leases.c.expires_at > now,
+                    )
+                )
+            }
+            for row in conn.execute(stmt):
+                run = _run(row)
+                state = RunState(run, _status_of(run, held))
+                if status is None or state.status == status:
+                    found.append(state)
+                    if len(found) >= limit:
+                        break
+        return found
 
     # -- leases --------------------------------------------------------------------------------
 

@@ -13,13 +13,14 @@ import contextlib
 import http.client
 import json
 import logging
+import secrets
 import shlex
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -30,6 +31,7 @@ import uvicorn
 
 from ml_connector_sandbox.base import ADMIN_PREFIX, SandboxSystem
 from ml_connector_sandbox.faults import FaultRule
+from ml_connector_sandbox.sftp import SftpSandbox
 from ml_connector_sandbox.systems import available_systems, create_system
 
 __all__ = [
@@ -497,9 +499,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="use ports N, N+1, ... in the order of --systems (default: free ports)",
+        help="use ports N, N+1, ... for the HTTP systems in the order of --systems, then the next "
+        "one for the SFTP server (default: free ports)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    parser.add_argument(
+        "--sftp-root",
+        default=None,
+        metavar="DIR",
+        help=(
+            f"directory the {SFTP} server serves as / (with outbound, archive and error in it; "
+            "default: a temporary directory, deleted on exit)"
+        ),
+    )
     parser.add_argument(
         "--log-level",
         default="warning",
@@ -509,7 +521,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _describe(runner: SandboxRunner) -> dict[str, Any]:
+SFTP = "sftp"
+"""The name of the SFTP server (Stampli's stand-in) among the systems ``--systems`` takes; it is
+not an HTTP system of the registry, but starts with them by default."""
+
+SFTP_CONN_ID = "sandbox_sftp"
+"""The Airflow connection id printed for the SFTP server."""
+
+SFTP_DIRECTORIES = ("outbound", "archive", "error")
+"""The directories the SFTP server's root holds at start (the Stampli integration's defaults)."""
+
+
+def all_system_names() -> list[str]:
+    """Every name ``--systems`` accepts: the registered HTTP systems, then :data:`SFTP`."""
+    return [*available_systems(), SFTP]
+
+
+def _advertised(runner: SandboxRunner, host: str) -> str:
+    if runner.advertise_host:
+        return runner.advertise_host
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _describe(runner: SandboxRunner, sftp: SftpSandbox | None = None) -> dict[str, Any]:
     systems: dict[str, Any] = {}
     for name in runner.names:
         system = runner.system(name)
@@ -519,6 +553,17 @@ def _describe(runner: SandboxRunner) -> dict[str, Any]:
             "conn_id": system.conn_id,
             "env_var": airflow_conn_env_var(system.conn_id),
             "connection": connection,
+        }
+    if sftp is not None:
+        host = _advertised(runner, sftp.host)
+        connection = {**sftp.connection(), "host": host}
+        systems[SFTP] = {
+            "url": f"sftp://{host}:{sftp.port}",
+            "conn_id": SFTP_CONN_ID,
+            "env_var": airflow_conn_env_var(SFTP_CONN_ID),
+            "connection": connection,
+            "root": str(sftp.root),
+            "host_key": sftp.host_key_line,
         }
     return {"systems": systems}
 
@@ -530,12 +575,25 @@ def _print_table(description: dict[str, Any], out: TextIO) -> None:
     print(file=out)
     print(f"  {'NAME':<{width}}  URL", file=out)
     for name, info in systems.items():
-        print(f"  {name:<{width}}  {info['url']}", file=out)
+        serving = f"  (serving {info['root']})" if "root" in info else ""
+        print(f"  {name:<{width}}  {info['url']}{serving}", file=out)
     print(file=out)
     print("Airflow connections:", file=out)
     for info in systems.values():
         value = shlex.quote(json.dumps(info["connection"]))
         print(f"  export {info['env_var']}={value}", file=out)
+
+
+@contextlib.contextmanager
+def _start_sftp(args: argparse.Namespace, *, port_offset: int) -> Iterator[SftpSandbox]:
+    """The SFTP server of ``python -m ml_connector_sandbox``: a fresh password and host key at
+    every start, the Stampli integration's directories in its root."""
+    port = args.port_base + port_offset if args.port_base else 0
+    server = SftpSandbox(args.sftp_root, port=port, password=secrets.token_urlsafe(18), host=args.host)
+    with server:
+        for directory in SFTP_DIRECTORIES:
+            (server.root / directory).mkdir(exist_ok=True)
+        yield server
 
 
 def main(
@@ -554,25 +612,26 @@ def main(
     parser = build_parser()
     args = parser.parse_args(argv)
 
-    registered = available_systems()
+    registered = all_system_names()
     if args.systems is None:
         names = registered
     else:
         names = [n.strip() for n in args.systems.split(",") if n.strip()]
         unknown = [n for n in names if n not in registered]
         if unknown:
-            parser.error(
-                f"unknown system(s): {', '.join(unknown)} (registered: {', '.join(registered) or 'none'})"
-            )
+            parser.error(f"unknown system(s): {', '.join(unknown)} (registered: {', '.join(registered)})")
     if not names:
-        print("No sandbox systems are registered; nothing to start.", file=stream)
+        print("No sandbox systems are named; nothing to start.", file=stream)
         return 0
 
-    if args.log_level != "warning" and not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level != "warning":
+        if not logging.getLogger().handlers:
+            logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        logging.getLogger().setLevel(logging.INFO)
 
+    http_names = [name for name in names if name != SFTP]
     try:
-        systems = [create_system(name) for name in names]
+        systems = [create_system(name) for name in http_names]
     except (ImportError, AttributeError, TypeError) as exc:
         print(f"error: could not load the sandbox systems: {exc}", file=sys.stderr)
         return 1
@@ -590,8 +649,12 @@ def main(
             port_base=args.port_base,
             log_level=args.log_level,
         )
-        with runner:
-            description = _describe(runner)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(runner)
+            sftp: SftpSandbox | None = None
+            if SFTP in names:
+                sftp = stack.enter_context(_start_sftp(args, port_offset=len(systems)))
+            description = _describe(runner, sftp)
             if args.json:
                 print(json.dumps(description, indent=2), file=stream)
             else:

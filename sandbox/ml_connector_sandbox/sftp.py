@@ -68,15 +68,26 @@ class SftpSandbox:
 
     :param root: the directory served as ``/``; default: a new temporary directory, deleted by
         :meth:`stop`.
+    :param port: the port to listen on (default: a free one).
+    :param password: the password of :data:`DEMO_USER` (default: :data:`DEMO_PASSWORD`).
+    :param host: the interface to listen on.
     """
 
-    host = "127.0.0.1"
     username = DEMO_USER
-    password = DEMO_PASSWORD
 
-    def __init__(self, root: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | str | None = None,
+        *,
+        port: int = 0,
+        password: str = DEMO_PASSWORD,
+        host: str = "127.0.0.1",
+    ) -> None:
         self._given_root = Path(root) if root is not None else None
         self._root: Path | None = None
+        self._requested_port = port
+        self.password = password
+        self.host = host
         self.port = 0
         self.host_key_line = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -135,7 +146,7 @@ class SftpSandbox:
             return await asyncssh.create_server(
                 lambda: _PasswordServer(username, password),
                 self.host,
-                0,
+                self._requested_port,
                 server_host_keys=[host_key],
                 sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=root.encode()),
                 allow_scp=False,

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -68,11 +69,10 @@ def test_help_from_the_command_line() -> None:
         assert option in result.stdout
 
 
-def test_no_registered_systems(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "SYSTEMS", {})
+def test_nothing_named(capsys: pytest.CaptureFixture[str]) -> None:
     out = io.StringIO()
-    assert main([], out=out) == 0
-    assert out.getvalue() == "No sandbox systems are registered; nothing to start.\n"
+    assert main(["--systems", ","], out=out) == 0
+    assert out.getvalue() == "No sandbox systems are named; nothing to start.\n"
 
 
 def test_unknown_system_is_a_usage_error(
@@ -82,7 +82,109 @@ def test_unknown_system_is_a_usage_error(
     with pytest.raises(SystemExit) as info:
         main(["--systems", "example,nope"])
     assert info.value.code == 2
-    assert "unknown system(s): nope (registered: example)" in capsys.readouterr().err
+    assert "unknown system(s): nope (registered: example, sftp)" in capsys.readouterr().err
+
+
+def test_every_system_by_default_sftp_included(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "SYSTEMS", {"example": EXAMPLE_PATH})
+    run = _Run([])
+    try:
+        run.wait_for(r"export AIRFLOW_CONN_SANDBOX_SFTP=")
+        printed = run.out.getvalue()
+    finally:
+        assert run.finish() == 0
+    assert re.search(r"\n  example  http://127\.0\.0\.1:\d+\n", printed)
+    assert re.search(r"\n  sftp     sftp://127\.0\.0\.1:\d+  \(serving .+\)\n", printed)
+    assert "export AIRFLOW_CONN_SANDBOX_EXAMPLE=" in printed
+
+
+def _sftp_document(argv: list[str]) -> tuple[_Run, dict[str, Any]]:
+    run = _Run([*argv, "--json"])
+    run.wait_for(r"\n}\n")
+    return run, json.loads(run.out.getvalue())
+
+
+def test_sftp_alone_serves_what_its_printed_connection_reaches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The printed Airflow connection (host key pinned, a password made for this start) is one the
+    provider's Stampli hook logs in with; its root has the Stampli integration's directories."""
+    from ml_connector_provider.hooks.stampli import StampliHook
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no known_hosts, no ssh config, no default keys
+    root = tmp_path / "sftp-root"
+    run, document = _sftp_document(["--systems", "sftp", "--sftp-root", str(root)])
+    try:
+        assert list(document["systems"]) == ["sftp"]
+        info = document["systems"]["sftp"]
+        connection = info["connection"]
+        assert (info["conn_id"], info["env_var"], info["root"]) == (
+            "sandbox_sftp",
+            "AIRFLOW_CONN_SANDBOX_SFTP",
+            str(root.resolve()),
+        )
+        assert info["url"] == f"sftp://127.0.0.1:{connection['port']}"
+        assert connection["extra"]["host_key"] == info["host_key"]
+        assert info["host_key"].startswith("ssh-ed25519 ")
+        assert connection["password"] != "stampli-sandbox-password"
+        assert sorted(p.name for p in root.iterdir()) == ["archive", "error", "outbound"]
+        monkeypatch.setenv(info["env_var"], json.dumps(connection))
+        hook = StampliHook(info["conn_id"], conn_retry_attempts=1)
+        hook.write_text("/outbound/invoices.csv", "id\n1\n")
+        assert [f.name for f in hook.list_files("/outbound")] == ["invoices.csv"]
+        assert (root / "outbound" / "invoices.csv").read_text() == "id\n1\n"
+        # Pinned: a connection expecting another key is refused.
+        other = {**connection, "extra": {**connection["extra"], "host_key": _other_host_key()}}
+        monkeypatch.setenv(info["env_var"], json.dumps(other))
+        with pytest.raises(Exception, match=r"(?i)host key|key mismatch|not verify|BadHostKey"):
+            StampliHook(info["conn_id"], conn_retry_attempts=1).list_files("/outbound")
+    finally:
+        assert run.finish() == 0
+    assert root.is_dir()  # a root given on the command line is kept
+
+
+def _other_host_key() -> str:
+    import asyncssh
+
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    return " ".join(key.export_public_key("openssh").decode().split()[:2])
+
+
+def test_each_start_has_its_own_password_and_host_key_and_a_temporary_root() -> None:
+    first, one = _sftp_document(["--systems", "sftp"])
+    assert first.finish() == 0
+    second, two = _sftp_document(["--systems", "sftp"])
+    assert second.finish() == 0
+    a, b = one["systems"]["sftp"], two["systems"]["sftp"]
+    assert a["connection"]["password"] != b["connection"]["password"]
+    assert a["host_key"] != b["host_key"]
+    assert not Path(a["root"]).exists()  # the temporary root is deleted on exit
+
+
+def _consecutive_free_ports() -> int:
+    """A port N such that N and N+1 are free now (both are bound once to check)."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise AssertionError("no two consecutive free ports")
+
+
+def test_port_base_puts_sftp_after_the_http_systems(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _consecutive_free_ports()
+    monkeypatch.setattr(registry, "SYSTEMS", {"example": EXAMPLE_PATH})
+    run, document = _sftp_document(["--systems", "sftp,example", "--port-base", str(port)])
+    assert run.finish() == 0
+    assert document["systems"]["example"]["url"] == f"http://127.0.0.1:{port}"
+    assert document["systems"]["sftp"]["connection"]["port"] == port + 1
 
 
 def test_serves_registered_systems_until_stopped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -84,7 +84,11 @@ def test_audit_and_runs(populated_ledger: str, capsys: pytest.CaptureFixture[str
     code, out, _ = run_cli(["runs", "--ledger-url", populated_ledger], capsys)
     assert code == 0
     assert "scheduled__1" in out
-    assert out.splitlines()[2].split()[-6:] == ["3", "2", "0", "0", "0", "1"]
+    header, _, row = out.splitlines()[:3]
+    assert header.split()[-4:] == ["created", "updated", "skipped", "dead_lettered"]
+    assert row.split()[:5] == ["scheduled__1", "acme", "memory", "records", "partial"]
+    assert row.split()[-4:] == ["2", "0", "0", "1"]
+    assert "2026-04-30T00:00:00+00:00 – 2026-04-30T23:59:00+00:00" in row
 
 
 def test_dead_letters_list_retry_resolve(populated_ledger: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -121,9 +125,9 @@ def test_dead_letters_retry_a_whole_scope(populated_ledger: str, capsys: pytest.
     """What an operator (and the demo) runs once the missing reference data exists."""
     scope = ["--tenant", "acme", "--integration", "memory", "--ledger-url", populated_ledger, "--json"]
     code, out, _ = run_cli(["dead-letters", "retry", "--tenant", "globex", *scope[2:]], capsys)
-    assert (code, json.loads(out)) == (0, {"count": 0})
+    assert (code, json.loads(out)["count"]) == (0, 0)
     code, out, _ = run_cli(["dead-letters", "retry", *scope], capsys)
-    assert (code, json.loads(out)) == (0, {"count": 1})
+    assert (code, json.loads(out)) == (0, {"count": 1, "not_found": [], "already_resolved": []})
     code, _, err = run_cli(["dead-letters", "retry", "--ledger-url", populated_ledger], capsys)
     assert code == 2
     assert "--tenant/--integration/--stream" in err
@@ -268,7 +272,7 @@ def test_sandbox_command_serves_the_stand_ins_until_terminated() -> None:
     """`ml-connector sandbox` runs `python -m ml_connector_sandbox` and stops it with itself."""
     script = Path(sys.executable).with_name("ml-connector")
     process = subprocess.Popen(
-        [str(script), "sandbox", "--systems", "fusion", "--json"],
+        [str(script), "sandbox", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -284,6 +288,11 @@ def test_sandbox_command_serves_the_stand_ins_until_terminated() -> None:
         url = document["systems"]["fusion"]["url"]
         health = requests.get(url + "/__sandbox__/health", timeout=5).json()
         assert health == {"status": "ok", "system": "fusion"}
+        assert sorted(document["systems"]) == ["fusion", "sftp", "stripe"]
+        sftp = document["systems"]["sftp"]
+        assert sftp["connection"]["extra"]["host_key"] == sftp["host_key"]
+        sftp_root = Path(sftp["root"])
+        assert sorted(p.name for p in sftp_root.iterdir()) == ["archive", "error", "outbound"]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:
@@ -292,6 +301,7 @@ def test_sandbox_command_serves_the_stand_ins_until_terminated() -> None:
             process.wait()
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(url + "/__sandbox__/health", timeout=2)
+    assert not sftp_root.exists()  # the SFTP server stopped with the command and removed its root
 
 
 def test_table_output_is_aligned() -> None:

@@ -56,9 +56,11 @@ def test_without_a_tenant_file(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
     assert "name the tenant file with --config" in capsys.readouterr().err
 
 
-def test_a_tenant_without_the_integration(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["onboard", "--tenant", "nobody", "--config", str(EXAMPLE)]) == 2
-    assert "tenant 'nobody' has no fusion_stripe integration" in capsys.readouterr().err
+def test_an_unknown_tenant_is_not_found(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["onboard", "--tenant", "nobody", "--config", str(EXAMPLE)]) == 1
+    assert capsys.readouterr().err == (
+        f"ml-connector onboard: not found: tenant 'nobody' in {EXAMPLE} (its tenants: acme, globex, initech)\n"
+    )
 
 
 def test_an_invalid_tenant_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

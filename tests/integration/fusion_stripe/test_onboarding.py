@@ -386,5 +386,5 @@ def test_cli_apply_then_settle_with_links(
 
 def test_cli_needs_a_known_tenant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["onboard", "--tenant", "globex", "--config", str(write_config(tmp_path))])
-    assert code == 2
-    assert "tenant 'globex' has no fusion_stripe integration" in capsys.readouterr().err
+    assert code == 1
+    assert "not found: tenant 'globex'" in capsys.readouterr().err
