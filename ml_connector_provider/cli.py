@@ -193,7 +193,13 @@ def _ledger(args: argparse.Namespace) -> Ledger:
     else:
         shown = f"the ledger of Airflow connection {args.ledger_conn_id or '(default)'}"
     try:
-        ledger = Ledger(args.ledger_url) if args.ledger_url else Ledger.from_airflow(args.ledger_conn_id)
+        ledger = (
+            Ledger(args.ledger_url)
+            if args.ledger_url
+            else Ledger.from_airflow(
+                args.ledger_conn_id, named_by="the --ledger-conn-id option" if args.ledger_conn_id else None
+            )
+        )
     except Exception as exc:
         raise CliError(f"cannot open {shown}: {_one_line(exc)}") from exc
     try:

@@ -73,11 +73,12 @@ class LedgerLocation:
 
 
 def _how_to_create(conn_id: str) -> str:
+    # A URI keeps the connection type whether or not a provider registers it; ``--conn-type
+    # postgres`` without the Postgres provider installed is stored as 'generic'.
     how = (
-        f"Create it (type 'postgres'; a 'sqlite' connection only when every task runs on one machine) "
-        f"in the Airflow UI (Admin > Connections) or with `airflow connections add {conn_id} "
-        "--conn-type postgres --conn-host <host> --conn-port 5432 --conn-login <user> "
-        "--conn-password <password> --conn-schema <database>`"
+        f"Create it (a PostgreSQL database; SQLite only when every task runs on one machine) with "
+        f"`airflow connections add {conn_id} --conn-uri 'postgresql://<user>:<password>@<host>:5432/<database>'` "
+        "or in the Airflow UI (Admin > Connections)"
     )
     if conn_id.replace("_", "").isalnum() and conn_id.isascii():
         # Ids with '.' or '-' cannot be environment variables.
@@ -88,7 +89,9 @@ def _how_to_create(conn_id: str) -> str:
     return f"{how}; see {DOCS}"
 
 
-def _where_named(conn_id: str, configured: str) -> str:
+def _where_named(conn_id: str, configured: str, named_by: str | None) -> str:
+    if named_by:
+        return f"named by {named_by}"
     if conn_id == configured:
         return (
             "named by the Airflow option [ml_connector] ledger_conn_id "
@@ -97,7 +100,7 @@ def _where_named(conn_id: str, configured: str) -> str:
     return "named by the tenant file (ledger_conn_id of the tenant or of its defaults)"
 
 
-def resolve_ledger(conn_id: str | None = None) -> LedgerLocation:
+def resolve_ledger(conn_id: str | None = None, *, named_by: str | None = None) -> LedgerLocation:
     """Find the ledger database of a task or a command, following the rules of this module.
 
     Logs which ledger is used: at INFO for a connection (its URL with the password masked), at
@@ -106,6 +109,8 @@ def resolve_ledger(conn_id: str | None = None) -> LedgerLocation:
     :param conn_id: the Airflow connection id the DAG or the command names; ``None`` means the
         configured default (:func:`~ml_connector_provider.options.default_ledger_conn_id`). The
         built-in default ``ml_connector_ledger`` counts as *not named*.
+    :param named_by: where ``conn_id`` came from, for the message when it does not exist (e.g.
+        ``"the --ledger-conn-id option"``); by default the tenant file or the Airflow option.
     :raises LedgerError: when a named connection does not exist, when the fallback would be used
         under a distributed executor, or for a connection type the ledger cannot use.
     """
@@ -122,7 +127,7 @@ def resolve_ledger(conn_id: str | None = None) -> LedgerLocation:
     if conn is None:
         if conn_id != DEFAULT_LEDGER_CONN_ID:
             raise LedgerError(
-                f"the ledger connection {conn_id!r} does not exist; it is {_where_named(conn_id, configured)}. "
+                f"the ledger connection {conn_id!r} does not exist; it is {_where_named(conn_id, configured, named_by)}. "
                 f"{_how_to_create(conn_id)}. Or remove the name to use the default connection "
                 f"{DEFAULT_LEDGER_CONN_ID!r}."
             )
@@ -156,17 +161,18 @@ def resolve_ledger(conn_id: str | None = None) -> LedgerLocation:
     return LedgerLocation(url=url, conn_id=conn_id)
 
 
-def ledger_url_from_airflow(conn_id: str | None = None) -> str:
+def ledger_url_from_airflow(conn_id: str | None = None, *, named_by: str | None = None) -> str:
     """The SQLAlchemy URL of the ledger (see :func:`resolve_ledger` for the rules and the log).
 
     :param conn_id: the Airflow connection id; ``None`` means the configured default
         (:func:`~ml_connector_provider.options.default_ledger_conn_id`).
+    :param named_by: where ``conn_id`` came from (see :func:`resolve_ledger`).
     :return: a URL string (it contains the password, if any: never log it; use
         :attr:`Ledger.url_for_display <ml_connector_provider.ledger.Ledger.url_for_display>`).
     :raises LedgerError: when a named connection does not exist, when the SQLite fallback would be
         used under a distributed executor, or for a connection type the ledger cannot use.
     """
-    return resolve_ledger(conn_id).url
+    return resolve_ledger(conn_id, named_by=named_by).url
 
 
 def _url_of(conn_id: str, conn: Any) -> str:
@@ -193,7 +199,9 @@ def _url_of(conn_id: str, conn: Any) -> str:
         return f"sqlite:///{path}"
     raise LedgerError(
         f"Airflow connection {conn_id!r} has type {conn.conn_type!r}; the ledger needs a 'postgres' or "
-        "'sqlite' connection, or an extra 'sqlalchemy_url'"
+        "'sqlite' connection, or an extra 'sqlalchemy_url' (a connection added with --conn-type postgres "
+        "where no provider registers that type is stored as 'generic': add it with --conn-uri "
+        "'postgresql://…' instead)"
     )
 
 

@@ -78,16 +78,19 @@ class Ledger(RunLedger, LinkLedger, DeadLetterLedger, AuditLedger, FileLedger, C
         self._backoff = backoff_steps(dead_letter_base_delay, dead_letter_max_delay)
 
     @classmethod
-    def from_airflow(cls, conn_id: str | None = None, **kwargs: Any) -> Ledger:
+    def from_airflow(
+        cls, conn_id: str | None = None, *, named_by: str | None = None, **kwargs: Any
+    ) -> Ledger:
         """The ledger named by an Airflow connection (see :mod:`~ml_connector_provider.ledger.connection`).
 
         Engines are shared per URL within a process, so calling this in every task is cheap.
 
         :param conn_id: Airflow connection id; ``None`` means the configured default
             (``[ml_connector] ledger_conn_id``, else ``ml_connector_ledger``).
+        :param named_by: where ``conn_id`` came from, for the message when it does not exist.
         :param kwargs: passed on to :class:`Ledger`.
         """
-        return cls(shared_engine(ledger_url_from_airflow(conn_id)), **kwargs)
+        return cls(shared_engine(ledger_url_from_airflow(conn_id, named_by=named_by)), **kwargs)
 
     @property
     def url_for_display(self) -> str:

@@ -112,7 +112,7 @@ def test_a_connection_named_by_the_tenant_file_must_exist(nothing_named: Path) -
         "the ledger connection 'acme_ledger' does not exist; it is named by the tenant file "
         "(ledger_conn_id of the tenant or of its defaults). Create it "
     )
-    assert "`airflow connections add acme_ledger --conn-type postgres" in message
+    assert "`airflow connections add acme_ledger --conn-uri 'postgresql://" in message
     assert "AIRFLOW_CONN_ACME_LEDGER='postgresql://<user>:<password>@<host>:5432/<database>'" in message
     assert "docs/connections.md" in message
     assert not nothing_named.exists()
@@ -132,7 +132,7 @@ def test_a_connection_named_by_the_airflow_option_must_exist(
             "the ledger connection 'finance.ledger' does not exist; it is named by the Airflow option "
             "[ml_connector] ledger_conn_id (AIRFLOW__ML_CONNECTOR__LEDGER_CONN_ID). Create it "
         )
-        assert "`airflow connections add finance.ledger --conn-type postgres" in str(error.value)
+        assert "`airflow connections add finance.ledger --conn-uri 'postgresql://" in str(error.value)
         # An id with a '.' cannot be an environment variable: none is suggested.
         assert "AIRFLOW_CONN_" not in str(error.value)
     assert not nothing_named.exists()
@@ -188,7 +188,7 @@ def test_sqlite_fallback_refused_under_a_distributed_executor(
         f"{named} ([core] executor) may run tasks on several machines, each of which would keep a "
         "ledger of its own and could post the same records again. Create it "
     )
-    assert "`airflow connections add ml_connector_ledger --conn-type postgres" in message
+    assert "`airflow connections add ml_connector_ledger --conn-uri 'postgresql://" in message
     assert not nothing_named.exists()
 
 
@@ -222,3 +222,12 @@ def test_a_connection_is_used_under_a_distributed_executor_and_logged_without_it
         "Ledger: Airflow connection 'ml_connector_ledger', postgresql+psycopg2://mlc:***@db.internal/l"
     ]
     assert "s3cret" not in caplog.text
+
+
+def test_a_connection_named_on_the_command_line_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_NOPE", raising=False)
+    with pytest.raises(LedgerError) as error:
+        resolve_ledger("nope", named_by="the --ledger-conn-id option")
+    message = str(error.value)
+    assert "the ledger connection 'nope' does not exist; it is named by the --ledger-conn-id option." in message
+    assert "tenant file" not in message
