@@ -5,6 +5,7 @@ JSON on standard output; a failure exits 1; bad input ends in a message, not a t
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -85,6 +86,11 @@ def by_system(rows: list[Row], tenant: str, integration: str) -> dict[str, set[s
         if (row["tenant"], row["integration"]) == (tenant, integration):
             systems.setdefault(row["check"].split(".")[0], set()).add(row["check"])
     return systems
+
+
+def key_bytes(line: str) -> bytes:
+    """The key of an OpenSSH public-key line (``ssh-ed25519 AAAA…``)."""
+    return base64.b64decode(line.split()[1])
 
 
 def test_json_report_of_systems_that_fit(
@@ -285,19 +291,13 @@ def test_a_wrong_sftp_host_key_is_named_with_both_fingerprints(
         "sftp.reachable": "ok",
         "sftp.host_key": "fail",
     }
-    server = paramiko.Ed25519Key(data=_key_bytes(systems.sshd.host_key_line))
-    pinned = paramiko.Ed25519Key(data=_key_bytes(f"{wrong[0]} {wrong[1]}"))
+    server = paramiko.Ed25519Key(data=key_bytes(systems.sshd.host_key_line))
+    pinned = paramiko.Ed25519Key(data=key_bytes(f"{wrong[0]} {wrong[1]}"))
     assert server.fingerprint in sftp["sftp.host_key"]["found"]
     assert pinned.fingerprint in sftp["sftp.host_key"]["found"]
     assert "administrator" in sftp["sftp.host_key"]["fix"]
     # The Fusion side of the integration is probed as before.
     assert {row["status"] for key, row in findings.items() if key[2].startswith("fusion.")} == {"ok"}
-
-
-def _key_bytes(line: str) -> bytes:
-    import base64
-
-    return base64.b64decode(line.split()[1])
 
 
 def test_every_probe_passes_on_the_stand_ins_and_each_difference_is_named_with_its_fix(
@@ -371,7 +371,7 @@ def test_every_probe_passes_on_the_stand_ins_and_each_difference_is_named_with_i
     assert "Import Journals" in finder["fix"]
     # The wrong host key: both fingerprints, and whom to ask before changing the pin.
     host_key = failed["acme", "stampli_fusion", "sftp.host_key"]
-    assert paramiko.Ed25519Key(data=_key_bytes(systems.sshd.host_key_line)).fingerprint in host_key["found"]
+    assert paramiko.Ed25519Key(data=key_bytes(systems.sshd.host_key_line)).fingerprint in host_key["found"]
     assert f"host_key extra of connection '{SFTP_CONN}'" in host_key["found"]
     assert "administrator" in host_key["fix"]
     # The wrong scope: the token request refused, and the scope to set.
