@@ -42,3 +42,22 @@ class CheckResult:
 
     def as_dict(self) -> dict[str, str]:
         return {"check": self.check, "status": self.status.value, "found": self.found, "fix": self.fix}
+
+
+def unusable_connection(check: str, conn_id: str, conn_type: str, error: BaseException) -> CheckResult:
+    """The finding for a connection a system's hook cannot be built from (missing, wrong type,
+    unreadable): one failure of that system, so the integration's other systems are still probed.
+
+    :param check: the system's first probe (``fusion.connect``, ``sftp.reachable``).
+    :param conn_id: the Airflow connection id the tenant names.
+    :param conn_type: the connection type the hook needs.
+    :param error: why the connection cannot be used (the hooks' messages for these name the
+        setting, never a secret).
+    """
+    return CheckResult(
+        check,
+        CheckStatus.FAIL,
+        f"Airflow connection {conn_id!r} cannot be used: {type(error).__name__}: {' '.join(str(error).split())}",
+        f"create connection {conn_id!r} of type {conn_type} (docs/connections.md), or name an existing "
+        "one in the tenant's connections",
+    )

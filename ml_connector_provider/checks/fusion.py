@@ -21,7 +21,8 @@ per finding:
   later; version 1 has no ``in`` and looks values up one per query);
 * ``fusion.quoted_text`` — a text value holding ``'`` is accepted in ``q`` with the quote doubled
   (how a quote inside a literal is written is UNCONFIRMED);
-* ``fusion.connect`` — only when the pod or its token endpoint cannot be reached at all.
+* ``fusion.connect`` — only when the pod or its token endpoint cannot be reached at all (or the
+  connection cannot be used: missing, or not an ``oracle_fusion`` connection).
 
 :func:`undeclared_requests` compares the requests a run sent (e.g. a stand-in's request log)
 with the declared needs, so a stream that starts to use something undeclared fails a test.
@@ -37,7 +38,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
-from ml_connector_provider.checks import CheckResult, CheckStatus
+from ml_connector_provider.checks import CheckResult, CheckStatus, unusable_connection
 
 if TYPE_CHECKING:
     import requests
@@ -174,6 +175,10 @@ def check_fusion(
     from ml_connector_provider.transport import AuthError, TransportError
 
     results: list[CheckResult] = []
+    try:
+        hook.settings  # noqa: B018 - reads the connection: a missing or unusable one is the only finding
+    except Exception as error:  # noqa: BLE001 - any reason the connection cannot be used is reported
+        return [unusable_connection("fusion.connect", hook.oracle_fusion_conn_id, hook.conn_type, error)]
     try:
         _probe_all(hook, needs, now, results)
     except AuthError as exc:  # refused later on (a token the API no longer accepts)

@@ -2,7 +2,8 @@
 
 Nothing is written, renamed or created: the probes connect, stat and list. What is probed:
 
-* ``sftp.reachable`` — the server answers on its host and port;
+* ``sftp.reachable`` — the server answers on its host and port (from an integration's checks, it
+  also fails when the tenant's SFTP connection cannot be used);
 * ``sftp.host_key`` — the key the server presents is the pinned one (connection extra
   ``host_key``, or the worker's ``known_hosts``); a different key fails, naming both fingerprints;
   a connection that does not check the key warns, with the presented key to confirm and pin;

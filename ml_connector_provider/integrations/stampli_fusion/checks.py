@@ -37,10 +37,15 @@ def run_checks(
 
 def _sftp(conn_id: str, settings: StampliFusionSettings) -> list[CheckResult]:
     """The Stampli SFTP server: host key, login, directories (:mod:`~ml_connector_provider.checks.sftp`)."""
+    from ml_connector_provider.checks import unusable_connection
     from ml_connector_provider.checks.sftp import check_sftp
     from ml_connector_provider.hooks.stampli import StampliHook
 
-    return check_sftp(StampliHook(conn_id, conn_retry_attempts=1), settings)
+    try:
+        hook = StampliHook(conn_id, conn_retry_attempts=1)
+    except Exception as error:  # noqa: BLE001 - a missing connection is one finding; Fusion's stay
+        return [unusable_connection("sftp.reachable", conn_id, StampliHook.conn_type, error)]
+    return check_sftp(hook, settings)
 
 
 def _fusion(conn_id: str, settings: StampliFusionSettings, streams: Sequence[str]) -> list[CheckResult]:

@@ -1,18 +1,14 @@
 """``ml-connector check`` for the Fusion general-ledger path, against the stand-in over HTTP: what a
 pod allows (descendant look-ups, the batch-name prefix filter, journal source and category), both
-when it allows everything and when it refuses."""
+when it allows everything and when it refuses. The command on a tenant that posts journals is
+tested in ``tests/integration/check``."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import pytest
 from ml_connector_sandbox.systems.fusion import FusionSandbox
 
 from ml_connector_provider.checks import CheckStatus
 from ml_connector_provider.checks.fusion_gl import check_journal_import
-from ml_connector_provider.cli import main
 from ml_connector_provider.hooks.oracle_fusion import OracleFusionHook
 from tests.integration.fusion.conftest import ConnectionFactory
 
@@ -73,48 +69,3 @@ def test_one_look_up_is_enough_unless_the_connection_insists_on_the_other(
     finally:
         auto.close()
         insists.close()
-
-
-def test_the_command_reads_the_tenant_config_and_exits_1_on_a_failure(
-    make_connection: ConnectionFactory,
-    fusion: FusionSandbox,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    conn_id = make_connection("acme_fusion")
-    config = tmp_path / "tenants.yaml"
-    config.write_text(
-        f"""\
-version: 1
-tenants:
-  - id: acme
-    integrations:
-      fusion_stripe:
-        connections: {{fusion: {conn_id}, stripe: acme_stripe}}
-        settings:
-          gl:
-            ledger_id: "300000046975971"
-            ledger_name: US Primary Ledger
-            data_access_set_id: "300000046975980"
-            journal_source: Stripe
-            cash_clearing_account: 101-000-11250-000-000
-            ar_suspense_account: 101-000-12990-000-000
-            fee_account: 101-000-65110-000-000
-"""
-    )
-    assert main(["check", str(config), "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)["checks"]
-    assert {r["status"] for r in rows} == {"ok"}
-    assert {(r["tenant"], r["check"], r["status"]) for r in rows} >= {
-        ("acme", "fusion.ess_job_status", "ok"),
-        ("acme", "fusion.ess_descendants", "ok"),
-        ("acme", "fusion.batch_prefix_filter", "ok"),
-        ("acme", "fusion.journal_source", "ok"),
-        ("acme", "fusion.journal_category", "ok"),
-    }
-    fusion.configure_gl(execution_details_finder=False, scheduler_rest=False)
-    assert main(["check", str(config)]) == 1
-    text = capsys.readouterr().out
-    assert "fusion.ess_descendants" in text
-    assert "FAIL" in text
-    assert "client_secret" not in text

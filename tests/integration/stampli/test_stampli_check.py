@@ -1,22 +1,19 @@
 """``ml-connector check`` of the Stampli SFTP server, against OpenSSH's sshd: everything passes on a
 server set up as the tenant's settings say; a wrong or unpinned host key, a refused login, a
-missing, unlistable or read-only directory are each named with what to change. Also the whole
-command on a ``stampli_fusion`` tenant."""
+missing, unlistable or read-only directory are each named with what to change. The whole command,
+with every system a tenant uses, is tested in ``tests/integration/check``."""
 
 from __future__ import annotations
 
 import base64
-import json
 import time
 from pathlib import Path
 
 import asyncssh
 import paramiko
-import pytest
 
 from ml_connector_provider.checks import CheckResult, CheckStatus
 from ml_connector_provider.checks.sftp import check_sftp
-from ml_connector_provider.cli import main
 from ml_connector_provider.hooks.stampli import StampliHook
 from ml_connector_provider.integrations.stampli_fusion.settings import (
     ReferenceDataSettings,
@@ -177,53 +174,3 @@ def test_export_files_from_the_future_warn_about_the_servers_clock(
     clock = run(sftp_conn_id, settings)["sftp.clock"]
     assert clock.status is CheckStatus.WARN
     assert "early.csv" in clock.found
-
-
-# -- the command -------------------------------------------------------------------------------
-
-
-def write_config(path: Path, conn_id: str, settings: StampliFusionSettings) -> Path:
-    sftp = settings.sftp
-    path.write_text(
-        f"""\
-version: 1
-tenants:
-  - id: acme
-    integrations:
-      stampli_fusion:
-        connections: {{fusion: acme_fusion, stampli: {conn_id}}}
-        settings:
-          business_unit: US1 Business Unit
-          sftp: {{outbound_dir: {sftp.outbound_dir}, archive_dir: {sftp.archive_dir}, error_dir: {sftp.error_dir}}}
-"""
-    )
-    return path
-
-
-def test_the_command_on_a_stampli_tenant(
-    make_connection: ConnectionFactory,
-    sftp_conn_id: str,
-    settings: StampliFusionSettings,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    config = write_config(tmp_path / "tenants.yaml", sftp_conn_id, settings)
-    assert main(["check", str(config), "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)["checks"]
-    assert {(r["tenant"], r["integration"], r["check"], r["status"]) for r in rows} == {
-        ("acme", "stampli_fusion", check, "ok")
-        for check in (
-            "sftp.reachable",
-            "sftp.host_key",
-            "sftp.login",
-            "sftp.outbound_dir",
-            "sftp.archive_dir",
-            "sftp.error_dir",
-        )
-    }
-    wrong = make_connection("stampli_wrong_key", host_key=WRONG_HOST_KEY)
-    config = write_config(tmp_path / "wrong.yaml", wrong, settings)
-    assert main(["check", str(config)]) == 1
-    text = capsys.readouterr().out
-    assert "sftp.host_key" in text
-    assert "fail" in text

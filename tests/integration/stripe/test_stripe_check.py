@@ -1,13 +1,12 @@
 """``ml-connector check`` of a Stripe account, against the Stripe stand-in over HTTP: everything
 passes on the default stand-in; a restricted key without a permission, a revoked key, a key of the
 wrong mode and a clock far from Stripe's are each named with what to change. Also the stand-in's
-restricted keys themselves (Stripe's 403 ``PermissionError`` answer)."""
+restricted keys themselves (Stripe's 403 ``PermissionError`` answer). The command on a tenant is
+tested in ``tests/integration/check``."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import requests
@@ -16,7 +15,6 @@ from ml_connector_sandbox.systems.stripe import StripeSandbox
 
 from ml_connector_provider.checks import CheckResult, CheckStatus
 from ml_connector_provider.checks.stripe import check_stripe
-from ml_connector_provider.cli import main
 from ml_connector_provider.hooks.stripe import StripeHook
 from ml_connector_provider.integrations.fusion_stripe.stripe_needs import STRIPE_NEEDS, needs_of_streams
 from tests.integration.stripe.conftest import ConnectionFactory
@@ -134,42 +132,6 @@ def test_a_version_stripe_refuses_is_named_with_the_extra_to_fix(make_connection
     assert (version.check, version.status) == ("stripe.api_version", CheckStatus.FAIL)
     assert "Invalid Stripe API version: 2019-13" in version.found
     assert "api_version extra of connection 'acme_old_version'" in version.fix
-
-
-def test_the_command_on_a_fusion_stripe_tenant_without_journals(
-    make_connection: ConnectionFactory,
-    stripe_system: StripeSandbox,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """Without a ``gl`` block only Stripe is probed (the Fusion checks are those of the journal
-    writer); a restricted key without Charges is not needed then, one without Invoices is."""
-    stripe_system.settings.restricted_keys = {RESTRICTED: {"customer": "write", "event": "read"}}  # type: ignore[dict-item]
-    conn_id = make_connection("acme_rk", password=RESTRICTED)
-    config = tmp_path / "tenants.yaml"
-    config.write_text(
-        f"""\
-version: 1
-tenants:
-  - id: acme
-    integrations:
-      fusion_stripe:
-        connections: {{fusion: acme_fusion, stripe: {conn_id}}}
-"""
-    )
-    assert main(["check", str(config), "--json"]) == 1
-    rows = json.loads(capsys.readouterr().out)["checks"]
-    failed = {r["check"] for r in rows if r["status"] == "fail"}
-    assert failed == {"stripe.permission.invoice"}
-    assert {r["integration"] for r in rows} == {"fusion_stripe"}
-    assert not any(r["check"].startswith("fusion.") or r["check"] == "stripe.permission.charge" for r in rows)
-    stripe_system.settings.restricted_keys = {
-        RESTRICTED: {"customer": "write", "invoice": "write", "event": "read"}
-    }  # type: ignore[dict-item]
-    assert main(["check", str(config)]) == 0
-    text = capsys.readouterr().out
-    assert "stripe.write_permissions" in text
-    assert RESTRICTED not in text
 
 
 def test_a_test_key_where_the_tenant_expects_live_mode(hook: StripeHook) -> None:
