@@ -735,6 +735,7 @@ DEAD_LETTER_LIST_COLUMNS = [
     "tenant",
     "integration",
     "stream",
+    "kind",
     "source_id",
     "status",
     "attempts",
