@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import DAG, Param, chain, conf, get_parsing_context
+from airflow.providers.common.compat.sdk import conf
+from airflow.sdk import DAG, Param, chain, get_parsing_context
 
 from ml_connector_provider.config import (
     ConfigError,
