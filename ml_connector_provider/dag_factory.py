@@ -35,6 +35,7 @@ from ml_connector_provider.config import (
     load_config_by_tenant,
 )
 from ml_connector_provider.operators.sync import SyncStreamOperator
+from ml_connector_provider.version_compat import retry_exponential_backoff_arg
 
 if TYPE_CHECKING:
     from airflow.sdk.bases.operator import BaseOperator
@@ -187,7 +188,7 @@ def _build_dag(item: TenantIntegration) -> DAG:
         "owner": item.owner,
         "retries": item.retries,
         "retry_delay": item.retry_delay,
-        "retry_exponential_backoff": item.retry_exponential_backoff,
+        "retry_exponential_backoff": retry_exponential_backoff_arg(item.retry_exponential_backoff),
     }
     if item.max_retry_delay is not None:
         default_args["max_retry_delay"] = item.max_retry_delay
