@@ -138,6 +138,8 @@ full() {
   check "$name: airflow providers list" airflow_shows "$name" ml-connector-provider providers list
   check "$name: airflow providers hooks" airflow_shows "$name" ml_connector_provider.hooks.stripe.StripeHook providers hooks
   check "$name: airflow providers hooks (oracle_fusion)" airflow_shows "$name" oracle_fusion providers hooks
+  check "$name: importing the provider's modules emits no warning" env AIRFLOW_HOME="$WORK/$name-home" \
+    "$WORK/$name/bin/python" "$REPO/scripts/compat_check.py" quiet-imports
   deploy "$name"
   check "$name: DagBag of the example" env AIRFLOW_HOME="$WORK/$name-home" AIRFLOW__CORE__LOAD_EXAMPLES=False \
     "$WORK/$name/bin/python" "$REPO/scripts/compat_check.py" dagbag "$WORK/$name-home/dags"

@@ -8,6 +8,9 @@ Standard library and the installed Airflow and provider only; ``scripts/compat.s
 ``dagbag DAGS_DIR``
     loads ``DAGS_DIR`` with Airflow's DagBag, as the DAG processor would: exits 1 on any import
     error or when the DAG ids differ from what the tenant file next to the DAG files describes.
+``quiet-imports``
+    imports every module the provider lists to Airflow (hooks, operators, sensors, triggers) and
+    the DAG factory, as a task or the triggerer would: exits 1 if any of them emits a warning.
 ``missing-extra EXTRA MODULE``
     imports ``MODULE`` and exits 0 only if it fails with Airflow's optional-feature error naming
     ``pip install 'ml-connector-provider[EXTRA]'``.
@@ -71,7 +74,9 @@ def dagbag(dags_dir: str) -> int:
         )
         status = 1
     print(f"  {len(loaded)} DAG(s): {', '.join(sorted(loaded))}")
-    paused = sorted(dag_id for dag_id in loaded if getattr(bag.dags[dag_id], "is_paused_upon_creation", None) is False)
+    paused = sorted(
+        dag_id for dag_id in loaded if getattr(bag.dags[dag_id], "is_paused_upon_creation", None) is False
+    )
     if paused:
         print(f"  not paused on creation: {', '.join(paused)}")
     return status
@@ -90,21 +95,55 @@ def missing_extra(extra: str, module: str) -> int:
             return 0
         print(f"  the message does not say {hint!r}", file=sys.stderr)
         return 1
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - any other failure is the finding to report
         print(f"  {module}: {type(err).__name__}: {err} (not the optional-feature error)", file=sys.stderr)
         return 1
     print(f"  {module} imported although extra [{extra}] is not installed", file=sys.stderr)
     return 1
 
 
+def quiet_imports() -> int:
+    """1 if importing the provider's modules emits any warning (printed)."""
+    import warnings
+
+    import airflow  # Airflow's own start-up is not under test
+
+    from ml_connector_provider.get_provider_info import get_provider_info
+
+    del airflow
+    info = get_provider_info()
+    modules = [
+        module
+        for kind in ("hooks", "operators", "sensors", "triggers")
+        for entry in info.get(kind, [])
+        for module in entry["python-modules"]
+    ] + ["ml_connector_provider.dag_factory"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for module in modules:
+            importlib.import_module(module)
+    for warning in caught:
+        print(
+            f"  {warning.filename}:{warning.lineno}: {warning.category.__name__}: {warning.message}",
+            file=sys.stderr,
+        )
+    print(f"  {len(modules)} modules imported, {len(caught)} warning(s)")
+    return 1 if caught else 0
+
+
 def main(argv: list[str]) -> int:
     """Dispatch one check; see the module docstring."""
-    commands = {"freeze-diff": (freeze_diff, 2), "dagbag": (dagbag, 1), "missing-extra": (missing_extra, 2)}
+    commands = {
+        "freeze-diff": (freeze_diff, 2),
+        "dagbag": (dagbag, 1),
+        "missing-extra": (missing_extra, 2),
+        "quiet-imports": (quiet_imports, 0),
+    }
     if not argv or argv[0] not in commands or len(argv) - 1 != commands[argv[0]][1]:
         print(__doc__, file=sys.stderr)
         return 2
     func, _ = commands[argv[0]]
-    return func(*argv[1:])
+    return int(func(*argv[1:]))
 
 
 if __name__ == "__main__":

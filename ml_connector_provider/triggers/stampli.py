@@ -25,10 +25,12 @@ from airflow.providers.common.compat.connection import get_async_connection, get
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ml_connector_provider.extras import missing_extra
+from ml_connector_provider.quiet_imports import asyncssh_dsa_annotations_quiet
 
 try:
-    import asyncssh
-    from airflow.providers.sftp.hooks.sftp import SFTPHookAsync
+    with asyncssh_dsa_annotations_quiet():
+        import asyncssh
+        from airflow.providers.sftp.hooks.sftp import SFTPHookAsync
 except ImportError as _err:
     raise missing_extra("sftp", "The Stampli (SFTP) trigger", _err) from _err
 
