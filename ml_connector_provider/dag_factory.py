@@ -92,6 +92,9 @@ DATE_TIME_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,6})?)?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
 )
+#: The ``values_display`` key of an enum's ``None`` option in the trigger form (JSON object keys are
+#: strings; the form looks ``null`` up under this key).
+NULL_DISPLAY_KEY = "null"
 #: One source record id: not empty, no surrounding blanks, no comma (ids given as one string are
 #: comma-separated).
 RECORD_ID_PATTERN = r"^[^\s,]([^,]*[^\s,])?$"
@@ -129,6 +132,9 @@ def _params(item: TenantIntegration) -> dict[str, Param]:
             "Limit a replay to one stream; the other tasks of the run do nothing.",
             type=["null", "string"],
             enum=[None, *item.streams],
+            # The trigger form labels an enum's null option "null" unless values_display names it
+            # (by the key "null", as the serialized schema is JSON); empty reads as "not limited".
+            values_display={NULL_DISPLAY_KEY: ""},
             title="Stream",
         ),
         **{spec.name: _param(spec.description, title=spec.title, **spec.schema) for spec in item.spec.params},
