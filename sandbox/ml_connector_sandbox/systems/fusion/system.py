@@ -567,6 +567,7 @@ class FusionSandbox(SandboxSystem):
                 # Both descendant look-ups of a journal import are served; which one a pod lets
                 # the integration user call is UNCONFIRMED (contract A5.7c), so ess_descendants is
                 # left empty: the client tries both (auto).
+                "ess_descendants": None,
             },
         }
 
