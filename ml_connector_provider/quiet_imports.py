@@ -1,7 +1,7 @@
 """Imports of third-party libraries that warn about something this provider does not use.
 
 ``asyncssh`` (imported by the official SFTP provider's hook module, and by the Stampli trigger)
-names cryptography's DSA key classes in module-level type annotations. From cryptography 47 on,
+names cryptography's DSA key classes in module-level type annotations. From cryptography 51 on,
 each of those names is a deprecated attribute, so importing ``asyncssh`` prints five
 ``CryptographyDeprecationWarning: DSA is deprecated…`` lines into every task log, although no DSA
 key is ever loaded: the SFTP provider refuses DSA host keys and paramiko 4 dropped DSA. The

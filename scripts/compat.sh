@@ -22,10 +22,12 @@ REPO=$(pwd)
 PYTHON=${PYTHON:-python3}
 UV_VERSION=0.13.10
 AIRFLOW_OLDEST=${AIRFLOW_OLDEST:-3.1.0}
-# Airflow 3.1.0 and 3.1.1 require structlog>=25.4.0 but do not start with 25.5 or later (they import
-# structlog.dev.Styles); their own constraints file, which Airflow's install docs use, pins 25.4.0.
-# Only that pin of Airflow's constraints is repeated here: everything else is what pip picks.
-AIRFLOW_OLDEST_PINS=${AIRFLOW_OLDEST_PINS-structlog==25.4.0}
+# Airflow 3.1.0 itself does not work with the newest releases of two of its dependencies, which its
+# own constraints file (what Airflow's install docs use) holds back: it does not start with
+# structlog 25.5 or later (it imports structlog.dev.Styles; 3.1.0 and 3.1.1), and it cannot read a
+# connection with cryptography 51 or later (it sets an attribute on MultiFernet, now a Rust class).
+# Only those two pins are repeated here, at releases of its time; everything else is what pip picks.
+AIRFLOW_OLDEST_PINS=${AIRFLOW_OLDEST_PINS-structlog==25.4.0 cryptography==46.0.7}
 AIRFLOW_NEWEST=${AIRFLOW_NEWEST:-}
 START=$(date +%s)
 

@@ -1,6 +1,6 @@
 """Quiet task logs: no deprecation noise from what the SFTP modules import, no masking warnings.
 
-The DSA deprecations appear only with cryptography 47 or later, which stock Airflow installs and
+The DSA deprecations appear only with cryptography 51 or later, which stock Airflow installs and
 this repository's lock file does not; `make compat` checks, in stock Airflow, that importing every
 module the provider lists emits no warning at all. Here: that the filter is exactly that narrow.
 """
