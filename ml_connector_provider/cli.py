@@ -463,7 +463,7 @@ def tenant_config_path(given: str | None) -> Path | None:
     from_env = os.environ.get(CONFIG_ENV_VAR, "").strip()
     if from_env:
         return Path(from_env)
-    from airflow.sdk import conf
+    from airflow.providers.common.compat.sdk import conf
 
     from_conf = (conf.get(CONFIG_SECTION, CONFIG_OPTION, fallback=None) or "").strip()
     return Path(from_conf) if from_conf and from_conf != "None" else None
