@@ -245,6 +245,7 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     """Validate a tenant file and list its DAGs; with ``--connections``, also check that every
     Airflow connection an enabled integration names exists and has the type it needs."""
     from ml_connector_provider.config import effective_tenant_integrations
+    from ml_connector_provider.extras import missing_extras_problems
 
     config = _load_config(args.config)
     known_tenant(config, args.config, args.tenant)
@@ -267,8 +268,13 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     ]
     checked = connection_checks(integrations) if args.connections else None
     problems = [c for c in checked or [] if c["status"] != "ok"]
+    # The file is valid either way; an enabled integration whose extra this environment lacks
+    # would fail its tasks here, so say so (a warning: validate may run where Airflow does not).
+    missing_extras = missing_extras_problems(
+        (ti.tenant_id, ti.integration_id) for ti in integrations if ti.enabled
+    )
     if args.json:
-        document: dict[str, Any] = {"valid": True, "dags": rows}
+        document: dict[str, Any] = {"valid": True, "dags": rows, "missing_extras": missing_extras}
         if checked is not None:
             document["connections"] = checked
         _dump(document, out)
@@ -278,6 +284,8 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
         if checked is not None:
             out.write("\nAirflow connections of the enabled integrations\n")
             table(checked, ["tenant", "integration", "role", "conn_id", "conn_type", "status", "found"], out)
+    for message in missing_extras:
+        sys.stderr.write(f"warning: {message}\n")
     for problem in problems:
         sys.stderr.write(f"{problem['tenant']}/{problem['integration']}: {problem['fix']}\n")
     return 1 if problems else 0
@@ -286,8 +294,8 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 def connection_type(conn_id: str) -> str | None:
     """The type of Airflow connection ``conn_id``, ``None`` when it does not exist (looked up as
     :func:`airflow_lookups` says)."""
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
     from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         return BaseHook.get_connection(conn_id).conn_type or ""

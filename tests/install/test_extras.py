@@ -140,3 +140,32 @@ def test_missing_extras_names_tenant_integration_and_pip_line(
         f"tenant 'acme', integration {integration!r}: the optional extra [{extra}] is not installed; "
         f"{install_hint(extra)}"
     )
+
+
+def test_validate_warns_when_an_enabled_integrations_extra_is_missing(tmp_path: Path) -> None:
+    config = tmp_path / "tenants.yaml"
+    config.write_text(
+        "version: 1\n"
+        "tenants:\n"
+        "  - id: acme\n"
+        "    integrations:\n"
+        "      fusion_stripe:\n"
+        "        connections: {fusion: acme_fusion, stripe: acme_stripe}\n"
+        "  - id: globex\n"
+        "    enabled: false\n"
+        "    integrations:\n"
+        "      fusion_stripe:\n"
+        "        connections: {fusion: globex_fusion, stripe: globex_stripe}\n"
+    )
+    code = "import sys\nfrom ml_connector_provider.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    result = run_without(ABSENT["stripe"], ["-c", code, "validate", str(config), "--json"], tmp_path)
+
+    # The file is valid (exit 0); the environment lacks what acme's enabled integration needs.
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads(result.stdout)
+    expected = (
+        "tenant 'acme', integration 'fusion_stripe': the optional extra [stripe] is not installed; "
+        f"{install_hint('stripe')}"
+    )
+    assert document["missing_extras"] == [expected]  # globex is disabled: not named
+    assert f"warning: {expected}" in result.stderr.splitlines()
