@@ -386,20 +386,11 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     import inspect
 
     from ml_connector_provider.checks import CheckResult, CheckStatus
-    from ml_connector_provider.config import ConfigError, effective_tenant_integrations, load_config
+    from ml_connector_provider.config import effective_tenant_integrations
     from ml_connector_provider.engine.spec import import_object
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as err:
-        sys.stderr.write(f"{err}\n")
-        return 1
-    known = {ti.tenant_id for ti in effective_tenant_integrations(config)}
-    if args.tenant and args.tenant not in known:
-        sys.stderr.write(
-            f"tenant {args.tenant!r} not found in {args.config} (tenants: {', '.join(sorted(known))})\n"
-        )
-        return 1
+    config = _load_config(args.config)
+    known_tenant(config, args.config, args.tenant)
     rows: list[dict[str, str]] = []
     for ti in effective_tenant_integrations(config):
         if not ti.enabled or ti.spec.checks is None:
