@@ -100,7 +100,7 @@ def test_demo_runs_every_integration_and_reports_what_moved(tmp_path: Path) -> N
     assert {r["source"] for r in stampli_records} == {"1002/HV-2026-031"}
     assert all("column 'Invoice Date'" in r["reason"] for r in stampli_records)
     assert len(stampli_files) == 2  # one per tenant
-    assert all("missing" in r["reason"].lower() for r in stampli_files), stampli_files
+    assert all("lacks the required column 'Currency'" in r["reason"] for r in stampli_files), stampli_files
     prefixes = {
         "fusion_stripe/customers": "stripe:cus_",
         "fusion_stripe/invoices": "stripe:in_",
