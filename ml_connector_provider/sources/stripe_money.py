@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,9 @@ class StripeMoneyReader:
     """
 
     event_types: tuple[str, ...] = ()
+    #: Add the id of the first event naming a record to its data (``event_id``), for targets that
+    #: reference it; records read again by id (:meth:`fetch`) carry none.
+    with_event_ids: bool = False
 
     def __init__(self, stripe: StripeHook, key: StreamKey, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.stripe = stripe
@@ -131,6 +135,7 @@ class StripeMoneyReader:
         from ml_connector_provider.hooks.stripe import EVENT_RETENTION
 
         horizon = self.clock() - EVENT_RETENTION + RETENTION_MARGIN
+        first_events: dict[str, str] = {}
         if window.start < horizon:
             log.warning(
                 "%s: the window starts %s, before Stripe's 30-day event retention (%s); listing the "
@@ -164,6 +169,7 @@ class StripeMoneyReader:
                     resolved[memo] = self._keys_from_event(event)
                 for record_id in resolved[memo]:
                     firsts.setdefault(record_id, when)
+                    first_events.setdefault(record_id, str(event["id"]))
             if invalid:
                 yield invalid
         ordered = sorted(firsts.items(), key=lambda kv: (kv[1], kv[0]))
@@ -172,6 +178,8 @@ class StripeMoneyReader:
             for record_id, when in ordered[start : start + PAGE]:
                 record = self._load(record_id, when)
                 if record is not None:
+                    if self.with_event_ids and record_id in first_events:
+                        record = replace(record, data={**record.data, "event_id": first_events[record_id]})
                     page.append(record)
             if page:
                 yield page
