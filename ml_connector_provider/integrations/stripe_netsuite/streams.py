@@ -115,7 +115,7 @@ class SalesReader(PaymentReader):
     plus its line items (``lines``), which the NetSuite invoice is made of.
     """
 
-    event_types = ("charge.succeeded", "invoice.paid")
+    event_types: tuple[str, ...] = ("charge.succeeded", "invoice.paid")
     with_event_ids = True
 
     def _keys_from_event(self, event: Mapping[str, Any]) -> list[str]:
@@ -154,7 +154,7 @@ class SalesReader(PaymentReader):
 class RefundReader(PaymentReader):
     """Refunds only (``charge.refunded`` names every refund of the charge; ``refund.updated``)."""
 
-    event_types = ("charge.refunded", "refund.updated")
+    event_types: tuple[str, ...] = ("charge.refunded", "refund.updated")
     with_event_ids = True
 
     def _keys_from_objects(self, window: Window) -> dict[str, datetime]:
