@@ -230,7 +230,7 @@ class PaymentReader(StripeMoneyReader):
     transaction), and the charge, payment intent and invoice it refunds.
     """
 
-    event_types = PAYMENT_EVENT_TYPES
+    event_types: tuple[str, ...] = PAYMENT_EVENT_TYPES
 
     def _keys_from_event(self, event: Mapping[str, Any]) -> list[str]:
         obj = (event.get("data") or {}).get("object") or {}
@@ -338,7 +338,7 @@ class SubscriptionInvoiceReader(StripeMoneyReader):
     ``payments`` (charges with their balance transactions).
     """
 
-    event_types = SUBSCRIPTION_EVENT_TYPES
+    event_types: tuple[str, ...] = SUBSCRIPTION_EVENT_TYPES
 
     def _keys_from_event(self, event: Mapping[str, Any]) -> list[str]:
         obj = (event.get("data") or {}).get("object") or {}
