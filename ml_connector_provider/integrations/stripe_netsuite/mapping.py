@@ -484,12 +484,17 @@ def map_refund(
     settings: StripeNetSuiteSettings,
     *,
     invoice: Mapping[str, Any] | None,
+    open_amount: Any = None,
 ) -> MapResult:
     """A Stripe refund → a NetSuite credit memo applied to the refunded invoice (and a customer refund).
 
     :param record: a ``refund`` record of the shared Stripe reader.
     :param invoice: the NetSuite invoice of the refunded charge or invoice (``id``, ``entity``,
         ``currency`` and ``item.items`` with amounts), or ``None`` when it is not posted yet.
+    :param open_amount: what is open on that invoice for this credit memo (its ``amountRemaining``
+        plus what an earlier write of this credit memo applied to it); ``None`` or ``0`` when the
+        payment closed it. The credit memo is applied to the invoice for at most this much; the
+        rest stays a customer credit, which the customer refund (when configured) pays out.
     :return: a :class:`Write` with ``external_id``, ``credit_memo``, ``refund`` (or ``None``), or
         a :class:`Skip` / :class:`DeadLetter`.
 
@@ -497,13 +502,17 @@ def map_refund(
     to the share refunded (largest remainder, exact). Revenue lines only: the fee line stays.
     """
     try:
-        return _map_refund(record, settings, invoice=invoice)
+        return _map_refund(record, settings, invoice=invoice, open_amount=open_amount)
     except MappingProblem as problem:
         return DeadLetter(problem.reason, field=problem.field)
 
 
 def _map_refund(
-    record: Mapping[str, Any], settings: StripeNetSuiteSettings, *, invoice: Mapping[str, Any] | None
+    record: Mapping[str, Any],
+    settings: StripeNetSuiteSettings,
+    *,
+    invoice: Mapping[str, Any] | None,
+    open_amount: Any,
 ) -> MapResult:
     refund = record.get("refund") or {}
     refund_id = _check_id(refund.get("id"), "Stripe refund", "refund.id")
@@ -572,9 +581,16 @@ def _map_refund(
     _stamp(
         body, settings, refund_id, record.get("event_id") if isinstance(record.get("event_id"), str) else None
     )
-    body = apply_to(body, str(invoice.get("id")), credit_text)
+    try:
+        still_open = max(0, to_stripe_minor_units(open_amount or 0, code, what="open amount of the invoice"))
+    except MoneyError as error:
+        raise MappingProblem(f"NetSuite invoice {invoice.get('id')}: {error}", "amountRemaining") from None
+    applied = min(credit, still_open)
+    if applied > 0:
+        body = apply_to(body, str(invoice.get("id")), _amount(applied, code, "credit applied"))
     customer_refund = None
-    if settings.refunds == "credit_memo_and_refund":
+    unapplied = credit - applied
+    if settings.refunds == "credit_memo_and_refund" and unapplied > 0:
         customer_refund = {
             "externalId": EXTERNAL_ID_PREFIX + "cr-" + refund_id,
             "customer": {"id": str(entity.get("id"))},
@@ -590,6 +606,7 @@ def _map_refund(
             "credit_memo": body,
             "refund": customer_refund,
             "total": credit_text,
+            "refund_amount": _amount(unapplied, code, "refund amount"),
             "invoice_id": str(invoice.get("id")),
         }
     )

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ml_connector_provider.engine.stream import Stream
@@ -166,6 +167,18 @@ class RefundReader(PaymentReader):
 
     def _load(self, record_id: str, when: datetime) -> SourceRecord | None:
         return self._load_refund(record_id, when) if record_id.startswith("re_") else None
+
+
+def _decimal(value: Any) -> Decimal:
+    """A NetSuite amount (number or text) as a Decimal; missing or unreadable counts as 0."""
+    try:
+        return (
+            Decimal(repr(value) if isinstance(value, float) else str(value))
+            if value is not None
+            else Decimal(0)
+        )
+    except ArithmeticError:
+        return Decimal(0)
 
 
 def _netsuite_errors() -> tuple[type[Exception], type[Exception]]:
@@ -409,16 +422,31 @@ class StripeRefundsToNetSuiteCreditMemos(_NetSuiteStream):
 
     def prepare(self, records: Sequence[SourceRecord], links: Mapping[str, Link]) -> Any:
         invoices: dict[str, dict[str, Any] | None] = {}
+        open_amounts: dict[str, Decimal] = {}
         for record in records:
             if record.data.get("kind") == INVALID_EVENT:
                 continue
             try:
                 eid = external_id(refunded_sale_id(record.data))
+                memo_eid = external_id(str((record.data.get("refund") or {}).get("id")))
             except MappingProblem:
                 continue
             if eid not in invoices:
                 invoices[eid] = self.netsuite.get_by_external_id("invoice", eid, expand_sub_resources=True)
-        return {"invoices": invoices}
+            invoice = invoices[eid]
+            if invoice is None:
+                continue
+            # What is open for this credit memo: the invoice's remaining amount plus what an
+            # earlier write of the same credit memo applied to it (a re-run must not shrink it).
+            still_open = _decimal(invoice.get("amountRemaining"))
+            earlier = self.netsuite.get_by_external_id("creditmemo", memo_eid, expand_sub_resources=True)
+            for line in ((earlier or {}).get("apply") or {}).get("items") or []:
+                if str((line.get("doc") or {}).get("id")) == str(invoice.get("id")) and line.get(
+                    "apply", True
+                ):
+                    still_open += _decimal(line.get("amount"))
+            open_amounts[record.id] = still_open
+        return {"invoices": invoices, "open": open_amounts}
 
     def map(self, record: SourceRecord, lookups: Any) -> MapResult:
         if record.data.get("kind") == INVALID_EVENT:
@@ -427,7 +455,12 @@ class StripeRefundsToNetSuiteCreditMemos(_NetSuiteStream):
             eid = external_id(refunded_sale_id(record.data))
         except MappingProblem:
             eid = ""
-        return map_refund(record.data, self.settings, invoice=lookups["invoices"].get(eid))
+        return map_refund(
+            record.data,
+            self.settings,
+            invoice=lookups["invoices"].get(eid),
+            open_amount=lookups["open"].get(record.id),
+        )
 
     def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
         refused = _netsuite_errors()
@@ -440,7 +473,7 @@ class StripeRefundsToNetSuiteCreditMemos(_NetSuiteStream):
                 )
                 refund_id = None
                 if payload.get("refund"):
-                    body = apply_to(payload["refund"], memo_id, payload["total"])
+                    body = apply_to(payload["refund"], memo_id, payload["refund_amount"])
                     refund_id = self.netsuite.upsert_by_external_id(
                         "customerrefund", body["externalId"], body
                     )

@@ -339,8 +339,8 @@ def refund(amount: int, charged: int = 10_000, currency: str = "usd") -> dict[st
     }
 
 
-def test_full_refund_credits_every_revenue_line_and_applies_to_the_invoice() -> None:
-    result = map_refund(refund(10_000), GROSS, invoice=NS_INVOICE)
+def test_full_refund_credits_every_revenue_line_and_applies_to_the_open_invoice() -> None:
+    result = map_refund(refund(10_000), GROSS, invoice=NS_INVOICE, open_amount=96.8)
     assert isinstance(result, Write)
     memo = result.payload["credit_memo"]
     assert memo["externalId"] == "stripe-re_1"
@@ -358,16 +358,33 @@ def test_full_refund_credits_every_revenue_line_and_applies_to_the_invoice() -> 
 
 def test_partial_refund_credits_lines_in_proportion_exactly() -> None:
     settings = GROSS.model_copy(update={"refunds": "credit_memo_and_refund", "refund_account": "1"})
-    result = map_refund(refund(3_333), settings, invoice=NS_INVOICE)
+    result = map_refund(refund(3_333), settings, invoice=NS_INVOICE, open_amount="0")
     assert isinstance(result, Write)
     lines = lines_of(result, "credit_memo")
     # 3333/10000 of the 96.80 posted: 32.26 (rounded to the cent), spread over 64.54 and 32.26
     assert total(lines) == Decimal("32.26") == Decimal(result.payload["total"])
     assert [line["amount"] for line in lines] == ["21.51", "10.75"]
     assert "partial refund" in result.payload["credit_memo"]["memo"]
+    # The payment closed the invoice: the credit stays unapplied and the customer refund pays it out.
+    assert "apply" not in result.payload["credit_memo"]
     customer_refund = result.payload["refund"]
     assert customer_refund["externalId"] == "stripe-cr-re_1"
     assert customer_refund["account"] == {"id": "1"}
+    assert result.payload["refund_amount"] == "32.26"
+
+
+def test_credit_is_applied_up_to_what_is_open_and_the_rest_refunded() -> None:
+    settings = NET.model_copy(update={"refunds": "credit_memo_and_refund", "refund_account": "1"})
+    result = map_refund(refund(5_000), settings, invoice=NS_INVOICE, open_amount="20.00")
+    assert isinstance(result, Write)
+    assert result.payload["credit_memo"]["apply"]["items"] == [
+        {"doc": {"id": "501"}, "apply": True, "amount": "20.00"}
+    ]
+    assert result.payload["total"] == "46.80"  # half of the 93.60 the lines hold (no fee item in net mode)
+    assert result.payload["refund_amount"] == "26.80"
+    settled = map_refund(refund(1_000), settings, invoice=NS_INVOICE, open_amount="50")
+    assert isinstance(settled, Write)
+    assert settled.payload["refund"] is None  # all of the credit went to the open invoice
 
 
 def test_refund_of_an_invoice_not_posted_yet_waits_as_a_dead_letter() -> None:
