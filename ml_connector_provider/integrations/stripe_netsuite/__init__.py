@@ -44,4 +44,5 @@ SPEC = IntegrationSpec(
     settings_model=StripeNetSuiteSettings,
     default_schedule="*/15 * * * *",
     docs="docs/integrations/stripe_netsuite.md",
+    checks=f"{_HERE}.checks.run_checks",
 )
