@@ -23,7 +23,9 @@ class Api:
 
     def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
         headers = {**self.headers, **kwargs.pop("headers", {})}
-        return requests.request(method, f"{self.base}{RECORDS}{path}", json=body, headers=headers, timeout=10, **kwargs)
+        return requests.request(
+            method, f"{self.base}{RECORDS}{path}", json=body, headers=headers, timeout=10, **kwargs
+        )
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
         response = self.call("GET", path, params=params)
@@ -45,14 +47,20 @@ def invoice_body(**overrides: Any) -> dict[str, Any]:
         "memo": "Stripe charge ch_1",
         "custbody_stripe_object_id": "ch_1",
         "custbody_stripe_event_id": "evt_1",
-        "item": {"items": [{"item": {"id": "201"}, "quantity": 2, "rate": 50.0, "amount": 100.0, "description": "Pro"}]},
+        "item": {
+            "items": [
+                {"item": {"id": "201"}, "quantity": 2, "rate": 50.0, "amount": 100.0, "description": "Pro"}
+            ]
+        },
     }
     body.update(overrides)
     return body
 
 
 def test_post_creates_and_answers_204_with_the_location_of_the_new_record(api: Api, base_url: str) -> None:
-    response = api.call("POST", "/customer", {"companyName": "Initech", "subsidiary": {"id": "1"}, "externalId": "cus_1"})
+    response = api.call(
+        "POST", "/customer", {"companyName": "Initech", "subsidiary": {"id": "1"}, "externalId": "cus_1"}
+    )
     assert response.status_code == 204
     assert response.content == b""
     assert response.headers["Location"].startswith(f"{base_url}{RECORDS}/customer/")
@@ -64,7 +72,9 @@ def test_post_creates_and_answers_204_with_the_location_of_the_new_record(api: A
     assert record["links"][0]["rel"] == "self"
 
 
-def test_eid_upsert_twice_is_one_record_and_the_second_replaces_fields(api: Api, netsuite: NetSuiteSandbox) -> None:
+def test_eid_upsert_twice_is_one_record_and_the_second_replaces_fields(
+    api: Api, netsuite: NetSuiteSandbox
+) -> None:
     first = api.call("PUT", "/invoice/eid:stripe-ch_1", invoice_body())
     second = api.call("PUT", "/invoice/eid:stripe-ch_1", invoice_body(memo="second delivery"))
     assert internal_id(first) == internal_id(second)
@@ -116,7 +126,9 @@ def test_a_missing_record_is_404_nonexistent_id(api: Api) -> None:
         ({"item": {"items": [{"item": {"id": "777"}, "amount": 5}]}}, "item.items[0].item"),
     ],
 )
-def test_a_reference_to_nothing_is_invalid_key_or_ref_with_its_path(api: Api, override: dict[str, Any], path: str) -> None:
+def test_a_reference_to_nothing_is_invalid_key_or_ref_with_its_path(
+    api: Api, override: dict[str, Any], path: str
+) -> None:
     response = api.call("POST", "/invoice", invoice_body(**override))
     assert response.status_code == 400
     detail = response.json()["o:errorDetails"][0]
@@ -125,14 +137,20 @@ def test_a_reference_to_nothing_is_invalid_key_or_ref_with_its_path(api: Api, ov
 
 
 def test_a_currency_the_account_does_not_allow_is_refused(api: Api, base_url: str) -> None:
-    requests.post(f"{base_url}/__sandbox__/netsuite/settings", json={"allowed_currencies": ["USD"]}, timeout=10)
+    requests.post(
+        f"{base_url}/__sandbox__/netsuite/settings", json={"allowed_currencies": ["USD"]}, timeout=10
+    )
     response = api.call("POST", "/invoice", invoice_body(currency={"id": "2"}))
     assert error_code(response) == "INVALID_KEY_OR_REF"
 
 
 def test_jpy_amounts_are_whole_yen(api: Api) -> None:
-    yen = invoice_body(entity={"id": "103"}, subsidiary={"id": "3"}, currency={"id": "3"},
-                       item={"items": [{"item": {"id": "201"}, "amount": 1500.5}]})
+    yen = invoice_body(
+        entity={"id": "103"},
+        subsidiary={"id": "3"},
+        currency={"id": "3"},
+        item={"items": [{"item": {"id": "201"}, "amount": 1500.5}]},
+    )
     refused = api.call("POST", "/invoice", yen)
     assert refused.status_code == 400
     assert refused.json()["o:errorDetails"][0]["o:errorPath"] == "item.items[0].amount"
@@ -144,8 +162,13 @@ def test_jpy_amounts_are_whole_yen(api: Api) -> None:
 
 def test_a_payment_applied_to_the_invoice_closes_it(api: Api) -> None:
     invoice_id = internal_id(api.call("PUT", "/invoice/eid:stripe-ch_4", invoice_body()))
-    payment = {"customer": {"id": "101"}, "payment": 100.0, "account": {"id": "2"}, "currency": {"id": "1"},
-               "apply": {"items": [{"doc": {"id": invoice_id}, "apply": True, "amount": 100.0}]}}
+    payment = {
+        "customer": {"id": "101"},
+        "payment": 100.0,
+        "account": {"id": "2"},
+        "currency": {"id": "1"},
+        "apply": {"items": [{"doc": {"id": invoice_id}, "apply": True, "amount": 100.0}]},
+    }
     payment_id = internal_id(api.call("PUT", "/customerPayment/eid:stripe-pay-ch_4", payment))
     assert internal_id(api.call("PUT", "/customerpayment/eid:stripe-pay-ch_4", payment)) == payment_id
     invoice = api.get(f"/invoice/{invoice_id}")
@@ -157,14 +180,21 @@ def test_a_payment_applied_to_the_invoice_closes_it(api: Api) -> None:
 
 def test_applying_more_than_is_open_is_refused(api: Api) -> None:
     invoice_id = internal_id(api.call("PUT", "/invoice/eid:stripe-ch_5", invoice_body()))
-    too_much = {"customer": {"id": "101"}, "payment": 150.0, "account": {"id": "2"},
-                "apply": {"items": [{"doc": {"id": invoice_id}, "apply": True, "amount": 150.0}]}}
+    too_much = {
+        "customer": {"id": "101"},
+        "payment": 150.0,
+        "account": {"id": "2"},
+        "apply": {"items": [{"doc": {"id": invoice_id}, "apply": True, "amount": 150.0}]},
+    }
     response = api.call("POST", "/customerpayment", too_much)
     assert response.status_code == 400
     assert error_code(response) == "USER_ERROR"
     assert response.json()["o:errorDetails"][0]["o:errorPath"] == "apply.items[0].amount"
-    other_customer = {"customer": {"id": "102"}, "payment": 10.0,
-                      "apply": {"items": [{"doc": {"id": invoice_id}, "apply": True, "amount": 10.0}]}}
+    other_customer = {
+        "customer": {"id": "102"},
+        "payment": 10.0,
+        "apply": {"items": [{"doc": {"id": invoice_id}, "apply": True, "amount": 10.0}]},
+    }
     assert api.call("POST", "/customerpayment", other_customer).status_code == 400
     not_positive = {"customer": {"id": "101"}, "payment": 0}
     assert api.call("POST", "/customerpayment", not_positive).status_code == 400
@@ -172,14 +202,25 @@ def test_applying_more_than_is_open_is_refused(api: Api) -> None:
 
 def test_a_partial_credit_memo_and_its_refund(api: Api) -> None:
     invoice_id = internal_id(api.call("PUT", "/invoice/eid:stripe-ch_6", invoice_body()))
-    payment = {"customer": {"id": "101"}, "payment": 100.0, "account": {"id": "2"},
-               "apply": {"items": [{"doc": {"id": invoice_id}, "apply": True, "amount": 100.0}]}}
+    payment = {
+        "customer": {"id": "101"},
+        "payment": 100.0,
+        "account": {"id": "2"},
+        "apply": {"items": [{"doc": {"id": invoice_id}, "apply": True, "amount": 100.0}]},
+    }
     api.call("PUT", "/customerpayment/eid:stripe-pay-ch_6", payment)
-    memo = {"entity": {"id": "101"}, "currency": {"id": "1"}, "createdFrom": {"id": invoice_id},
-            "item": {"items": [{"item": {"id": "201"}, "amount": 40.0}]}}
+    memo = {
+        "entity": {"id": "101"},
+        "currency": {"id": "1"},
+        "createdFrom": {"id": invoice_id},
+        "item": {"items": [{"item": {"id": "201"}, "amount": 40.0}]},
+    }
     memo_id = internal_id(api.call("PUT", "/creditmemo/eid:stripe-re_1", memo))
-    refund = {"customer": {"id": "101"}, "account": {"id": "2"},
-              "apply": {"items": [{"doc": {"id": memo_id}, "apply": True, "amount": 40.0}]}}
+    refund = {
+        "customer": {"id": "101"},
+        "account": {"id": "2"},
+        "apply": {"items": [{"doc": {"id": memo_id}, "apply": True, "amount": 40.0}]},
+    }
     refund_id = internal_id(api.call("PUT", "/customerrefund/eid:stripe-re_1", refund))
     assert api.get(f"/creditmemo/{memo_id}")["amountRemaining"] == 0.0
     assert api.get(f"/customerrefund/{refund_id}")["total"] == 40.0
@@ -189,8 +230,11 @@ def test_a_partial_credit_memo_and_its_refund(api: Api) -> None:
 
 def test_a_credit_memo_can_apply_to_an_open_invoice(api: Api) -> None:
     invoice_id = internal_id(api.call("PUT", "/invoice/eid:stripe-ch_7", invoice_body()))
-    memo = {"entity": {"id": "101"}, "item": {"items": [{"item": {"id": "201"}, "amount": 30.0}]},
-            "apply": {"items": [{"doc": {"id": invoice_id}, "apply": True, "amount": 30.0}]}}
+    memo = {
+        "entity": {"id": "101"},
+        "item": {"items": [{"item": {"id": "201"}, "amount": 30.0}]},
+        "apply": {"items": [{"doc": {"id": invoice_id}, "apply": True, "amount": 30.0}]},
+    }
     api.call("PUT", "/creditmemo/eid:stripe-re_2", memo)
     assert api.get(f"/invoice/{invoice_id}")["amountRemaining"] == 70.0
 
@@ -219,11 +263,18 @@ def test_record_types_in_paths_are_case_insensitive(api: Api) -> None:
 
 
 def test_unknown_fields_are_dropped_or_refused_by_property_name_validation(api: Api) -> None:
-    loose = api.call("POST", "/customer", {"companyName": "Loose", "favouriteColour": "red", "custentity_unknown": "x"})
+    loose = api.call(
+        "POST", "/customer", {"companyName": "Loose", "favouriteColour": "red", "custentity_unknown": "x"}
+    )
     record = api.get(f"/customer/{internal_id(loose)}")
-    assert "favouriteColour" not in record and "custentity_unknown" not in record
-    strict = api.call("POST", "/customer", {"companyName": "Strict", "favouriteColour": "red"},
-                      headers={"X-NetSuite-PropertyNameValidation": "error"})
+    assert "favouriteColour" not in record
+    assert "custentity_unknown" not in record
+    strict = api.call(
+        "POST",
+        "/customer",
+        {"companyName": "Strict", "favouriteColour": "red"},
+        headers={"X-NetSuite-PropertyNameValidation": "error"},
+    )
     assert strict.status_code == 400
     assert error_code(strict) == "NONEXISTENT_FIELD"
 
@@ -235,7 +286,9 @@ def test_collections_page_by_aligned_offsets(api: Api, base_url: str) -> None:
     assert (first["count"], first["hasMore"], first["totalResults"], first["offset"]) == (3, True, 8, 0)
     assert set(first["items"][0]) == {"links", "id"}  # ids and links only (B5)
     next_link = next(link["href"] for link in first["links"] if link["rel"] == "next")
-    last_page = requests.get(next_link.replace("offset=3", "offset=6"), headers=api.headers, timeout=10).json()
+    last_page = requests.get(
+        next_link.replace("offset=3", "offset=6"), headers=api.headers, timeout=10
+    ).json()
     assert (last_page["count"], last_page["hasMore"]) == (2, False)
     assert all(link["rel"] != "next" for link in last_page["links"])
     unaligned = api.call("GET", "/customer", params={"limit": 3, "offset": 2})
@@ -265,8 +318,11 @@ def test_async_requests_are_refused_honestly(api: Api) -> None:
 
 def test_delete_refuses_a_document_with_applications(api: Api) -> None:
     invoice_id = internal_id(api.call("PUT", "/invoice/eid:stripe-ch_9", invoice_body()))
-    payment = {"customer": {"id": "101"}, "payment": 50.0,
-               "apply": {"items": [{"doc": {"id": invoice_id}, "apply": True, "amount": 50.0}]}}
+    payment = {
+        "customer": {"id": "101"},
+        "payment": 50.0,
+        "apply": {"items": [{"doc": {"id": invoice_id}, "apply": True, "amount": 50.0}]},
+    }
     payment_id = internal_id(api.call("POST", "/customerpayment", payment))
     assert api.call("DELETE", f"/invoice/{invoice_id}").status_code == 400
     assert api.call("DELETE", f"/customerpayment/{payment_id}").status_code == 204
@@ -281,7 +337,7 @@ def test_the_admin_api_seeds_and_lists_records(base_url: str, api: Api) -> None:
     )
     assert seeded.status_code == 201, seeded.text
     item_id = seeded.json()["ids"][0]
-    assert api.get(f"/servicesaleitem/eid:prod_Ent")["id"] == item_id
+    assert api.get("/servicesaleitem/eid:prod_Ent")["id"] == item_id
     api.call("PUT", "/invoice/eid:stripe-ch_10", invoice_body())
     listed = requests.get(f"{base_url}/__sandbox__/netsuite/records/invoice", timeout=10).json()
     assert [r["externalId"] for r in listed] == ["stripe-ch_10"]
