@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 from ml_connector_sandbox.faults import FaultRule
 from ml_connector_sandbox.systems.netsuite import NetSuiteSandbox
 
@@ -365,3 +366,24 @@ def test_persistent_5xx_on_a_read_gives_up_naming_netsuite(
     netsuite.faults.add(FaultRule(kind="status", status=503, path="/record/v1/customer/101$", times=None))
     with pytest.raises(RetryExhausted, match="NetSuite, GET customer 101"):
         hook.get_record("customer", "101")
+
+
+def test_an_ec_key_signs_es256_assertions(
+    make_connection: ConnectionFactory, netsuite: NetSuiteSandbox, base_url: str
+) -> None:
+    created = requests.post(f"{base_url}/__sandbox__/netsuite/clients", json={"generate": "EC"}, timeout=10)
+    assert created.status_code == 201, created.text
+    client = created.json()
+    conn_id = make_connection(
+        "netsuite_ec",
+        login=client["client_id"],
+        certificate_id=client["certificate_id"],
+        private_key=client["private_key"],
+        algorithm="ES256",
+    )
+    hook = NetSuiteHook(conn_id)
+    try:
+        assert hook.get_record("customer", "103")["companyName"] == "Sakura KK"
+        assert hook.token_provider.algorithm == "ES256"
+    finally:
+        hook.close()
