@@ -325,7 +325,13 @@ def test_an_upsert_whose_answer_was_lost_is_repeated_and_posts_once(
 
 
 @pytest.mark.parametrize(
-    "fault", [{"kind": "drop"}, {"kind": "status", "status": 502}, {"kind": "status", "status": 500}]
+    "fault",
+    [
+        {"kind": "drop"},
+        {"kind": "status", "status": 500},
+        {"kind": "status", "status": 502},
+        {"kind": "status", "status": 503},
+    ],
 )
 def test_a_create_whose_answer_was_lost_is_not_repeated(
     hook: NetSuiteHook, netsuite: NetSuiteSandbox, fault: dict[str, Any]
