@@ -548,3 +548,40 @@ def test_errors_survive_pickling() -> None:
     )
     value_error = pickle.loads(pickle.dumps(NetSuiteValueError("a SuiteQL value", "a\x00", "NUL")))  # noqa: S301
     assert "NUL" in str(value_error)
+
+
+# -- the hook on an Airflow connection --------------------------------------------------------------
+
+
+def test_the_hook_names_its_connection_when_a_field_is_wrong(
+    rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ml_connector_provider.hooks.netsuite import NetSuiteHook
+
+    pem = _pem(rsa_key)
+    connection = {
+        "conn_type": "netsuite",
+        "login": "client-0123",
+        "extra": {
+            "account_id": "1234567_SB1",
+            "certificate_id": "c1",
+            "private_key": pem,
+            "algorithm": "RS256",
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_NS_BAD", json.dumps(connection))
+    hook = NetSuiteHook("ns_bad")
+    with pytest.raises(ValueError, match="NetSuite connection 'ns_bad': extra 'algorithm' RS256"):
+        hook.settings  # noqa: B018 - reading the property validates the connection
+    ok, message = hook.test_connection()
+    assert not ok
+    assert "RS256" in message
+    assert pem.splitlines()[1] not in message
+
+
+def test_a_short_rsa_key_is_used_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    short = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with caplog.at_level("WARNING", logger="ml_connector_provider.hooks.netsuite.connection"):
+        assert settings(_pem(short)).algorithm == "PS256"
+    assert "2048 bits" in caplog.text
+    assert "3072 or 4096" in caplog.text
