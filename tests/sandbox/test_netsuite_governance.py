@@ -227,3 +227,18 @@ def test_python_m_ml_connector_sandbox_starts_it() -> None:
         thread.join(timeout=30)
     assert described["env_var"] == "AIRFLOW_CONN_SANDBOX_NETSUITE"
     assert described["connection"]["conn_type"] == "netsuite"
+
+
+def test_slot_seconds_measure_how_busy_the_slots_were(base_url: str) -> None:
+    headers = bearer(base_url)
+    _concurrency(base_url, reset_stats=True)
+    with ThreadPoolExecutor(3) as pool:
+        held = _fill_slots(base_url, headers, pool, 3)
+        _concurrency(base_url, hold=False)
+        [f.result() for f in held]
+    stats = _concurrency(base_url)
+    assert stats["admitted"] == 3
+    # Three requests held together: the slots were busy at least as long as the span of the run,
+    # and never more than three times it.
+    assert stats["elapsed"] > 0
+    assert stats["elapsed"] <= stats["slot_seconds"] <= 3 * stats["elapsed"]
