@@ -349,3 +349,12 @@ def test_reset_forgets_posted_records(api: Api, base_url: str, netsuite: NetSuit
     requests.post(f"{base_url}/__sandbox__/reset", timeout=10)
     assert netsuite.records("invoice") == []
     assert len(netsuite.records("customer")) == 3
+
+
+def test_a_customer_needs_a_name_and_cannot_be_deleted_once_invoiced(api: Api) -> None:
+    nameless = api.call("POST", "/customer", {"email": "who@example.com"})
+    assert nameless.status_code == 400
+    assert nameless.json()["o:errorDetails"][0]["o:errorPath"] == "companyName"
+    api.call("PUT", "/invoice/eid:stripe-ch_12", invoice_body())
+    assert api.call("DELETE", "/customer/101").status_code == 400
+    assert api.call("DELETE", "/customer/103").status_code == 204

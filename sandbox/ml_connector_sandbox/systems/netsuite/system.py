@@ -340,6 +340,15 @@ class NetSuiteSandbox(SandboxSystem):
                         f"A {rtype.name} record with the same external ID ({record['externalId']}) already exists.",
                         path="externalId",
                     )
+            if rtype.name == "customer" and not (
+                record.get("companyName")
+                or record.get("entityId")
+                or (record.get("firstName") and record.get("lastName"))
+            ):
+                # UNCONFIRMED wording; a company needs a name (B4 "Customer" create example).
+                raise NetSuiteError(
+                    400, "USER_ERROR", "Please enter value(s) for: Company Name", path="companyName"
+                )
             if rtype.family == "transaction":
                 record.setdefault("tranDate", self.clock.now().date().isoformat())
                 store.check_transaction(db, rtype, record, record_id=existing_id)
@@ -600,6 +609,8 @@ class NetSuiteSandbox(SandboxSystem):
             record_id = system._locate(rtype, key)
             with system.state as db:
                 applied = store.balances(db).get(record_id)
+                if rtype.name == "customer":
+                    applied = applied or store.transactions_of(db, record_id)
                 if applied:
                     raise NetSuiteError(
                         400,
