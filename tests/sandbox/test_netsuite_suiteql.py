@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -103,7 +104,7 @@ def test_an_unterminated_literal_is_an_invalid_query(base_url: str, headers: dic
         "SELECT id FROM invoice",
         "SELECT c.id FROM customer c JOIN transaction t ON t.entity = c.id",
         "SELECT COUNT(*) FROM customer",
-        "SELECT id FROM customer WHERE lastmodifieddate > TO_DATE('2024-01-01', 'YYYY-MM-DD')",
+        "SELECT id FROM customer WHERE lastmodifieddate > TO_DATE('01/01/2024', 'MM/DD/YYYY')",
         "DELETE FROM customer",
         "SELECT id FROM customer; DROP TABLE customer",
     ],
@@ -183,3 +184,28 @@ def test_suiteql_needs_a_token(base_url: str) -> None:
     )
     assert response.status_code == 401
     assert error_code(response) == "INVALID_LOGIN"
+
+
+def test_incremental_reads_compare_lastmodifieddate_with_to_timestamp(
+    base_url: str, headers: dict[str, str]
+) -> None:
+    # The seed was last modified on 2026-01-01; the sandbox clock is put at least a day later.
+    offset = max(0.0, 1767225600 + 86400 - time.time())
+    requests.post(f"{base_url}/__sandbox__/clock", json={"offset": offset}, timeout=10)
+    created = requests.post(
+        f"{base_url}{RECORDS}/customer", json={"companyName": "Changed"}, headers=headers, timeout=10
+    )
+    new_id = internal_id(created)
+    since_seed = rows(
+        base_url,
+        headers,
+        "SELECT id FROM customer WHERE lastmodifieddate > TO_TIMESTAMP('2026-01-01 00:00:00', "
+        "'YYYY-MM-DD HH24:MI:SS') ORDER BY lastmodifieddate, id",
+    )
+    assert [r["id"] for r in since_seed] == [new_id]
+    on_or_after = rows(
+        base_url,
+        headers,
+        "SELECT id FROM customer WHERE lastmodifieddate >= TO_DATE('2026-01-01', 'YYYY-MM-DD')",
+    )
+    assert len(on_or_after) == 4
