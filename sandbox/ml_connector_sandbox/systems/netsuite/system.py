@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from fastapi import Body, FastAPI, HTTPException, Request
@@ -608,14 +609,17 @@ class NetSuiteSandbox(SandboxSystem):
             rtype = record_type(type_name)
             record_id = system._locate(rtype, key)
             with system.state as db:
-                applied = store.balances(db).get(record_id)
-                if rtype.name == "customer":
-                    applied = applied or store.transactions_of(db, record_id)
-                if applied:
+                dependents: Decimal | int | None = None
+                if rtype.family == "transaction":
+                    dependents = store.balances(db).get(record_id)
+                elif rtype.name == "customer":
+                    dependents = store.transactions_of(db, record_id)
+                if dependents:
+                    # UNCONFIRMED wording (B8 has no sample for a refused delete).
                     raise NetSuiteError(
                         400,
                         "USER_ERROR",
-                        f"This record cannot be deleted because it has dependent records ({applied} applied).",
+                        f"This {rtype.name} ({key}) cannot be deleted because it has dependent records.",
                     )
                 del db["records"][rtype.name.lower()][record_id]
             return Response(status_code=204)
