@@ -49,7 +49,9 @@ LISTED_MODULES = [
 ]
 # Field names that hold credentials; every one of them must render as a password field
 # (``token_url`` is an endpoint, not a token; ``private_key_file`` is the path of a key, not a key).
-SECRET_NAME = re.compile(r"secret|password|passwd|private_key(?!_file)|token(?!_url)|api_key|apikey|passphrase")
+SECRET_NAME = re.compile(
+    r"secret|password|passwd|private_key(?!_file)|token(?!_url)|api_key|apikey|passphrase"
+)
 
 
 def _airflow_schema(name: str) -> dict[str, Any]:

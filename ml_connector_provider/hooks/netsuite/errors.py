@@ -167,8 +167,8 @@ class NetSuiteResponseError(NetSuiteError):
 
 
 class NetSuiteUnknownOutcomeError(NetSuiteError):
-    """A create (``POST``) got no usable answer (a dropped connection, a read timeout, a 500, 502
-    or 504): NetSuite may or may not have created the record, so it is not sent again blindly.
+    """A create (``POST``) got no usable answer (a dropped connection, a read timeout, a 500, 502,
+    503 or 504): NetSuite may or may not have created the record, so it is not sent again blindly.
     Look the record up by its external id (:meth:`NetSuiteHook.get_by_external_id`), or write it
     with :meth:`NetSuiteHook.upsert_by_external_id`, which can be repeated safely."""
 

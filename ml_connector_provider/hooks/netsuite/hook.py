@@ -94,6 +94,10 @@ _AUTH_HINT = (
     "certificate mapping (certificate id, entity, role) and the account id"
 )
 
+#: Statuses after which a create may or may not have happened: the server failed while or after
+#: acting, or an edge in front of it answered (B8: 502/504 "via edge", 503 maintenance).
+_UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 503, 504})
+
 _tokens: dict[tuple[str, ...], OAuth2JwtBearer] = {}
 _tokens_lock = threading.Lock()
 
@@ -215,6 +219,7 @@ class NetSuiteHook(BaseHook):
             secrets=settings.secrets,
             concurrency=limiter,
             retry_response=_retry_concurrency_answer,
+            pool_size=max(10, limiter.limit),
         )
 
     def get_conn(self) -> HttpTransport:
@@ -387,8 +392,8 @@ class NetSuiteHook(BaseHook):
     def create_record(self, record_type: str, body: Mapping[str, Any]) -> str:
         """``POST record/v1/<type>``: a new record; its internal id, read from ``Location``.
 
-        A create is not repeated after a lost answer (B7): when NetSuite may have created the
-        record, :class:`NetSuiteUnknownOutcomeError` says so and the caller looks the record up by
+        A create is not repeated after a lost answer or a 5xx (B7): when NetSuite may have created
+        the record, :class:`NetSuiteUnknownOutcomeError` says so and the caller looks the record up by
         its external id. Prefer :meth:`upsert_by_external_id`, which is safe to repeat.
 
         :raises NetSuiteValidationError: NetSuite refused the body (the caller dead-letters it).
@@ -407,7 +412,7 @@ class NetSuiteHook(BaseHook):
             self._unknown_outcome(record_type, payload, exc.reason, exc)
         except Exception as exc:
             status = getattr(exc, "status", None)
-            if status in (500, 502, 504):
+            if status in _UNKNOWN_OUTCOME_STATUSES:
                 self._unknown_outcome(record_type, payload, f"HTTP {status}", exc)
             raise
         return self._location_id(response, "POST", record_type, None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,17 +39,28 @@ class ConcurrencyGate:
         self._lock = threading.Lock()
         self._released = threading.Event()
         self._released.set()
+        self.in_flight = 0
         self.reset()
 
     def reset(self) -> None:
         """Zero the statistics (not the in-flight count) and release held requests."""
         with self._lock:
-            if not hasattr(self, "in_flight"):
-                self.in_flight = 0
             self.peak = self.in_flight
             self.admitted = 0
             self.refused = 0
+            self.slot_seconds = 0.0
+            self._changed_at: float | None = None
+            self.first_at: float | None = None
+            self.last_at: float | None = None
         self.release()
+
+    def _account(self) -> float:
+        """Add the slot time since the last change (hold the lock); returns now."""
+        now = time.monotonic()
+        if self._changed_at is not None:
+            self.slot_seconds += self.in_flight * (now - self._changed_at)
+        self._changed_at = now
+        return now
 
     def try_enter(self, limit: int | None) -> bool:
         """Take a slot unless ``limit`` slots are taken."""
@@ -56,6 +68,9 @@ class ConcurrencyGate:
             if limit is not None and self.in_flight >= limit:
                 self.refused += 1
                 return False
+            now = self._account()
+            if self.first_at is None:
+                self.first_at = now
             self.in_flight += 1
             self.admitted += 1
             self.peak = max(self.peak, self.in_flight)
@@ -64,6 +79,7 @@ class ConcurrencyGate:
     def leave(self) -> None:
         """Give a slot back."""
         with self._lock:
+            self.last_at = self._account()
             self.in_flight -= 1
 
     def hold(self) -> None:
@@ -87,14 +103,24 @@ class ConcurrencyGate:
             waited += 0.01
 
     def snapshot(self) -> dict[str, Any]:
-        """``in_flight``, ``peak``, ``admitted``, ``refused``, ``holding``."""
+        """``in_flight``, ``peak``, ``admitted``, ``refused``, ``holding``, and for utilisation
+        ``slot_seconds`` (the sum over time of the slots taken) and ``elapsed`` (wall seconds from the
+        first admitted request to the last finished one): utilisation = slot_seconds / (limit × elapsed)."""
         with self._lock:
+            self._account()
+            elapsed = (
+                (self.last_at - self.first_at)
+                if self.first_at is not None and self.last_at is not None
+                else 0.0
+            )
             return {
                 "in_flight": self.in_flight,
                 "peak": self.peak,
                 "admitted": self.admitted,
                 "refused": self.refused,
                 "holding": self.holding,
+                "slot_seconds": round(self.slot_seconds, 6),
+                "elapsed": round(max(elapsed, 0.0), 6),
             }
 
 

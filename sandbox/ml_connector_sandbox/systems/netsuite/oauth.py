@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
@@ -121,10 +122,9 @@ async def _authenticate(system: NetSuiteSandbox, request: Request) -> tuple[str,
         allowed.append("RS256")
     if alg not in allowed:
         raise _refuse(system, "invalid_client", f"Algorithm {alg} is not accepted for this certificate.", 401)
+    public = client.public_key
     key: RSAKey | ECKey = (
-        RSAKey.import_key(client.public_key)
-        if client.key_type == "RSA"
-        else ECKey.import_key(client.public_key)
+        RSAKey.import_key(public) if isinstance(public, rsa.RSAPublicKey) else ECKey.import_key(public)
     )
     try:
         token = jwt.decode(assertion, key, algorithms=[str(alg)])

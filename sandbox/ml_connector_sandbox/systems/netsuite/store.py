@@ -494,6 +494,16 @@ def balances(db: dict[str, Any], *, skip: tuple[str, str] | None = None) -> dict
     return applied
 
 
+def transactions_of(db: dict[str, Any], customer_id: str) -> int:
+    """How many transactions name ``customer_id`` as their entity or customer."""
+    count = 0
+    for type_name in TRANSACTION_TYPES:
+        for record in db["records"][type_name].values():
+            party = record.get("entity") or record.get("customer") or {}
+            count += party.get("id") == customer_id
+    return count
+
+
 def check_transaction(
     db: dict[str, Any], rtype: RecordType, record: dict[str, Any], *, record_id: str | None
 ) -> None:

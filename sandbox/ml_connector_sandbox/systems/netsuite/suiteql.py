@@ -8,7 +8,7 @@ columns are left out (UNCONFIRMED, "commonly observed"). The subset understood h
     [WHERE cond]  [ORDER BY col [ASC|DESC] [, ...]]
 
     cond   := cond OR cond | cond AND cond | NOT cond | ( cond )
-            | col = | <> | != | < | <= | > | >= literal
+            | col = | <> | != | < | <= | > | >= literal | TO_DATE(...) | TO_TIMESTAMP(...)
             | col [NOT] IN (literal, ...) | col IS [NOT] NULL | col [NOT] LIKE 'pattern'
     literal:= 'text with '' for a quote' | number
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -95,6 +96,9 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+
+_DATE_FORMATS = {"YYYY-MM-DD": "%Y-%m-%d", "YYYY-MM-DD HH24:MI:SS": "%Y-%m-%d %H:%M:%S"}
+"""The ``TO_DATE``/``TO_TIMESTAMP`` formats understood (B6's example), as ``strptime`` formats."""
 
 _KEYWORDS = {
     "select",
@@ -170,11 +174,17 @@ def _literal(tok: _Tok, query: str) -> str | Decimal:
     raise _unsupported(query, f"the value {tok.value!r}")
 
 
-def _compare(left: str | None, op: str, right: str | Decimal) -> bool:
+def _compare(left: str | None, op: str, right: str | Decimal | datetime) -> bool:
     if left is None:
         return False
     a: Any = left
     b: Any = right
+    if isinstance(right, datetime):
+        try:
+            parsed = datetime.fromisoformat(left.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        a = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     if isinstance(right, Decimal):
         try:
             a = Decimal(left)
@@ -296,6 +306,27 @@ class _Parser:
                 self.query, f"{nxt.value!r} in the select list (expressions, functions, aliases)"
             )
 
+    def value(self) -> str | Decimal | datetime:
+        """A literal, or ``TO_DATE('2024-01-31', 'YYYY-MM-DD')`` / ``TO_TIMESTAMP('2024-01-31 10:00:00',
+        'YYYY-MM-DD HH24:MI:SS')`` as in B6's incremental-sync example (only these two formats)."""
+        tok = self.take()
+        if tok.kind == "word" and tok.value.lower() in ("to_date", "to_timestamp"):
+            self.expect("punct", "(")
+            text = _literal(self.take(), self.query)
+            self.expect("punct", ",")
+            fmt = _literal(self.take(), self.query)
+            self.expect("punct", ")")
+            python_format = _DATE_FORMATS.get(str(fmt).upper()) if isinstance(fmt, str) else None
+            if python_format is None or not isinstance(text, str):
+                raise _unsupported(self.query, f"the date format {fmt!r}")
+            try:
+                return datetime.strptime(text, python_format).replace(tzinfo=UTC)
+            except ValueError as exc:
+                raise SuiteQLError(
+                    f"Search error occurred: {text!r} does not match {fmt!r} (query: {self.query})."
+                ) from exc
+        return _literal(tok, self.query)
+
     def condition(self) -> Predicate:
         left = self.conjunction()
         while self.accept("kw", "or"):
@@ -324,7 +355,7 @@ class _Parser:
         name = self.column()
         tok = self.take()
         if tok.kind == "op":
-            value = _literal(self.take(), self.query)
+            value = self.value()
             op = tok.value
             return lambda row: _compare(row.get(name), op, value)
         negate = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from fastapi import Body, FastAPI, HTTPException, Request
@@ -340,6 +341,15 @@ class NetSuiteSandbox(SandboxSystem):
                         f"A {rtype.name} record with the same external ID ({record['externalId']}) already exists.",
                         path="externalId",
                     )
+            if rtype.name == "customer" and not (
+                record.get("companyName")
+                or record.get("entityId")
+                or (record.get("firstName") and record.get("lastName"))
+            ):
+                # UNCONFIRMED wording; a company needs a name (B4 "Customer" create example).
+                raise NetSuiteError(
+                    400, "USER_ERROR", "Please enter value(s) for: Company Name", path="companyName"
+                )
             if rtype.family == "transaction":
                 record.setdefault("tranDate", self.clock.now().date().isoformat())
                 store.check_transaction(db, rtype, record, record_id=existing_id)
@@ -599,12 +609,17 @@ class NetSuiteSandbox(SandboxSystem):
             rtype = record_type(type_name)
             record_id = system._locate(rtype, key)
             with system.state as db:
-                applied = store.balances(db).get(record_id)
-                if applied:
+                dependents: Decimal | int | None = None
+                if rtype.family == "transaction":
+                    dependents = store.balances(db).get(record_id)
+                elif rtype.name == "customer":
+                    dependents = store.transactions_of(db, record_id)
+                if dependents:
+                    # UNCONFIRMED wording (B8 has no sample for a refused delete).
                     raise NetSuiteError(
                         400,
                         "USER_ERROR",
-                        f"This record cannot be deleted because it has dependent records ({applied} applied).",
+                        f"This {rtype.name} ({key}) cannot be deleted because it has dependent records.",
                     )
                 del db["records"][rtype.name.lower()][record_id]
             return Response(status_code=204)
