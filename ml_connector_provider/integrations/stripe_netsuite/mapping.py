@@ -50,6 +50,8 @@ EXTERNAL_ID_PREFIX = "stripe-"
 # digits, '-', '_' and '.' (and 100 characters) here so that an eid: path never needs escaping.
 _STRIPE_ID = re.compile(r"^(ch|in|re|cus|pi|py|prod|price|evt)_[A-Za-z0-9_]{1,80}$")
 _MEMO_MAX = 999
+PRODUCT_ID = re.compile(r"^prod_[A-Za-z0-9]{1,80}$")
+"""A Stripe product id: only such values are looked up in NetSuite."""
 UNMAPPED_PRODUCT = "unmapped product"
 
 
@@ -258,7 +260,12 @@ def sale_lines(record: Mapping[str, Any], settings: StripeNetSuiteSettings) -> l
 
 def unmapped_reason(product: str | None, price: str | None, settings: StripeNetSuiteSettings) -> str:
     """The dead-letter reason of a line whose product has no NetSuite item."""
-    shown = product if product else f"(none: metadata.{settings.charge_product_metadata_key} is empty)"
+    if not product:
+        shown = f"(none: metadata.{settings.charge_product_metadata_key} is empty)"
+    elif PRODUCT_ID.fullmatch(product):
+        shown = product
+    else:
+        shown = f"{product[:60]!r} (not a Stripe product id)"
     where = f" (price {price})" if price else ""
     return (
         f"{UNMAPPED_PRODUCT} {shown}{where} — map it in settings.items or set "

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ml_connector_provider.engine.stream import Stream
 from ml_connector_provider.engine.types import (
     Action,
+    DeadLetter,
     Link,
     MapResult,
     SourceRecord,
@@ -39,6 +40,7 @@ from ml_connector_provider.engine.types import (
     utcnow,
 )
 from ml_connector_provider.integrations.stripe_netsuite.mapping import (
+    PRODUCT_ID,
     UNMAPPED_PRODUCT,
     MappingProblem,
     apply_to,
@@ -298,15 +300,23 @@ class StripeSalesToNetSuiteInvoices(_NetSuiteStream):
             except MappingProblem:
                 continue  # map() dead-letters the record with the reason
         found = self.netsuite.ids_by_external_id("customer", sorted(customers)) if customers else {}
+        refused: dict[str, str] = {}
         if self.settings.create_customers:
+            refusal = _netsuite_errors()[0]
             for eid, stripe_customer in customers.items():
-                if eid not in found:
+                if eid in found:
+                    continue
+                try:
                     created = self._create_customer(eid, stripe_customer, currencies.get(stripe_customer, ""))
-                    if created is not None:
-                        found[eid] = created
+                except refusal as error:
+                    refused[eid] = str(error)
+                    continue
+                if created is not None:
+                    found[eid] = created
         items = dict(self.settings.items)
-        items.update(self._lookup_items(sorted(products)))
-        return {"customers": found, "items": items}
+        # Only Stripe product ids go into a look-up query; anything else stays unmapped.
+        items.update(self._lookup_items(sorted(p for p in products if PRODUCT_ID.fullmatch(p))))
+        return {"customers": found, "items": items, "refused": refused}
 
     def _create_customer(self, eid: str, stripe_customer: str, currency: str) -> str | None:
         """Upsert the NetSuite customer of a Stripe customer (by ``externalId``), or ``None`` when
@@ -349,9 +359,15 @@ class StripeSalesToNetSuiteInvoices(_NetSuiteStream):
         customer_id = None
         if stripe_customer:
             try:
-                customer_id = lookups["customers"].get(customer_external_id(stripe_customer))
+                eid = customer_external_id(stripe_customer)
             except MappingProblem:
-                customer_id = None
+                eid = ""
+            if eid in lookups["refused"]:
+                return DeadLetter(
+                    f"customer not in NetSuite: creating {eid} was refused: {lookups['refused'][eid]}",
+                    field="customer",
+                )
+            customer_id = lookups["customers"].get(eid)
         return map_sale(record.data, self.settings, customer_id=customer_id, item_ids=lookups["items"])
 
     def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:

@@ -278,3 +278,24 @@ def test_full_and_partial_refunds_become_credit_memos_once(
     run(StripeRefundsToNetSuiteCreditMemos, lost, config, "refunds-3")
     assert by_external_id(stand_ins, "creditmemo").keys() == memos.keys()
     assert len(by_external_id(stand_ins, "customerrefund")) == len(refunds)
+
+
+@pytest.mark.parametrize("hostile", ["prod_X' OR '1'='1", "prod_\u0000x", "'; DROP TABLE item; --"])
+def test_a_product_value_that_would_break_a_query_is_unmapped_and_the_batch_goes_on(
+    stand_ins: SandboxRunner, client: stripe.StripeClient, ledger: Ledger, hostile: str
+) -> None:
+    customer = client.v1.customers.create(params={"name": "Tyrell"})
+    product = client.v1.products.create(params={"name": "Pro annual"})
+    one_time_charge(client, customer.id, 5_000, hostile)
+    one_time_charge(client, customer.id, 7_000, product.id)
+
+    summary = run(
+        StripeSalesToNetSuiteInvoices,
+        ledger,
+        settings(items={product.id: PRO_ANNUAL}, item_lookup="custom_field"),
+        "r",
+    )
+    assert (summary.created, summary.dead_lettered) == (1, 1), summary
+    [dead] = ledger.list_dead_letters(tenant="acme", integration="stripe_netsuite", stream="invoices")
+    assert dead.reason.startswith("unmapped product ")
+    assert "not a Stripe product id" in dead.reason
