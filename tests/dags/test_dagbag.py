@@ -97,7 +97,7 @@ ALL_STREAMS = ["customers", "invoices", "payments", "subscriptions"]
 STREAMS_OF = {
     "fusion_stripe": ALL_STREAMS,
     "stampli_fusion": ["invoices", "reference_data"],
-    "stripe_netsuite": ["invoices", "refunds"],
+    "stripe_netsuite": ["customers", "invoices", "refunds"],
 }
 
 #: Tasks of each DAG, in run order: acme and globex give settings.gl, so payments and
@@ -109,7 +109,7 @@ TASKS = {
     # acme exports reference data to Stampli; globex gives no settings.reference_data.
     "mlc__acme__stampli_fusion": ["invoices", "reference_data"],
     "mlc__globex__stampli_fusion": ["invoices"],
-    "mlc__acme__stripe_netsuite": ["invoices", "refunds"],
+    "mlc__acme__stripe_netsuite": ["customers", "invoices", "refunds"],
 }
 
 #: Task display names (the streams' titles).
@@ -127,6 +127,7 @@ TITLES_OF = {
         "reference_data": "Fusion vendors, GL accounts, cost centres → Stampli",
     },
     "stripe_netsuite": {
+        "customers": "Stripe customers → NetSuite customers",
         "invoices": "Stripe charges and subscription invoices → NetSuite invoices",
         "refunds": "Stripe refunds → NetSuite credit memos",
     },

@@ -18,6 +18,17 @@ SPEC = IntegrationSpec(
     title="Stripe → Oracle NetSuite",
     streams=(
         StreamSpec(
+            name="customers",
+            stream_class=f"{_HERE}.streams.StripeCustomersToNetSuiteCustomers",
+            title="Stripe customers → NetSuite customers",
+            source_system="stripe",
+            target_system="netsuite",
+            description=(
+                "New and changed Stripe customers become NetSuite customers (externalId stripe-<id>) when "
+                "the tenant's create_customers is on; otherwise nothing is written."
+            ),
+        ),
+        StreamSpec(
             name="invoices",
             stream_class=f"{_HERE}.streams.StripeSalesToNetSuiteInvoices",
             title="Stripe charges and subscription invoices → NetSuite invoices",

@@ -106,6 +106,46 @@ def sale_customer(record: Mapping[str, Any]) -> str | None:
     return None
 
 
+def customer_body(
+    customer: Mapping[str, Any], settings: StripeNetSuiteSettings, *, currency: str | None = None
+) -> dict[str, Any]:
+    """The NetSuite customer of a Stripe customer (upserted by ``externalId`` ``stripe-cus_…``).
+
+    :param customer: the Stripe customer (``id``, ``name``, ``email``, ``currency``).
+    :param currency: the currency to use when the Stripe customer has none yet (the sale's).
+    :raises MappingProblem: a hostile id, or a currency not in ``settings.currencies``.
+    """
+    cus = _check_id(customer.get("id"), "Stripe customer", "id")
+    code = customer.get("currency") or currency
+    name = " ".join(str(customer.get("name") or customer.get("email") or cus).split())[:83]
+    body: dict[str, Any] = {
+        "externalId": customer_external_id(cus),
+        "companyName": name or cus,
+        "subsidiary": {"id": settings.subsidiary_id},
+    }
+    if code:
+        body["currency"] = {"id": _currency(code, settings, "currency")[1]}
+    email = customer.get("email")
+    if isinstance(email, str) and "@" in email and len(email) <= 254 and email.isprintable():
+        body["email"] = email
+    return body
+
+
+def map_customer(record: Mapping[str, Any], settings: StripeNetSuiteSettings) -> MapResult:
+    """A Stripe customer record → the NetSuite customer to upsert, or a Skip when
+    ``create_customers`` is off, or a DeadLetter naming what is wrong."""
+    if not settings.create_customers:
+        return Skip("create_customers is off: NetSuite customers are kept by hand")
+    customer = record.get("customer") or {}
+    if customer.get("deleted"):
+        return Skip(f"Stripe customer {customer.get('id')} is deleted; the NetSuite customer is left alone")
+    try:
+        body = customer_body(customer, settings)
+    except MappingProblem as problem:
+        return DeadLetter(problem.reason, field=problem.field)
+    return Write({"external_id": body["externalId"], "customer": body})
+
+
 # -- amounts --------------------------------------------------------------------------------------
 
 

@@ -44,8 +44,10 @@ from ml_connector_provider.integrations.stripe_netsuite.mapping import (
     UNMAPPED_PRODUCT,
     MappingProblem,
     apply_to,
+    customer_body,
     customer_external_id,
     external_id,
+    map_customer,
     map_refund,
     map_sale,
     refunded_sale_id,
@@ -171,6 +173,34 @@ class RefundReader(PaymentReader):
         return self._load_refund(record_id, when) if record_id.startswith("re_") else None
 
 
+class CustomerReader(StripeMoneyReader):
+    """Stripe customers created or changed in the window (``customer.created``, ``customer.updated``)."""
+
+    event_types: tuple[str, ...] = ("customer.created", "customer.updated")
+
+    def _keys_from_event(self, event: Mapping[str, Any]) -> list[str]:
+        obj = (event.get("data") or {}).get("object") or {}
+        return [str(obj["id"])] if obj.get("object") == "customer" else []
+
+    def _keys_from_objects(self, window: Window) -> dict[str, datetime]:
+        created = {"gte": _ts(window.start), "lt": _ts(window.end)}
+        return {str(c["id"]): _from_ts(c["created"]) for c in self.stripe.iter_customers(created=created)}
+
+    def _load(self, record_id: str, when: datetime) -> SourceRecord | None:
+        customer = self.stripe.retrieve_customer(record_id)
+        if customer is None:
+            return None
+        trimmed = {name: customer.get(name) for name in ("id", "name", "email", "currency", "deleted")}
+        version = ":".join(str(trimmed[name]) for name in ("name", "email", "currency"))
+        return SourceRecord(
+            record_id,
+            version,
+            when,
+            {"kind": "customer", "customer": trimmed},
+            f"Stripe customer {record_id}",
+        )
+
+
 def _decimal(value: Any) -> Decimal:
     """A NetSuite amount (number or text) as a Decimal; missing or unreadable counts as 0."""
     try:
@@ -265,6 +295,41 @@ class _NetSuiteStream(Stream):
         self.netsuite.close()
 
 
+class StripeCustomersToNetSuiteCustomers(_NetSuiteStream):
+    """Stripe customers → NetSuite customers (``externalId`` ``stripe-cus_…``), when the tenant
+    allows creating customers (``create_customers``); otherwise every record is skipped.
+
+    Name, e-mail and currency follow Stripe (its customer is the source of truth for them); the
+    subsidiary comes from the settings. A NetSuite customer without that external id is never
+    touched.
+    """
+
+    reader_class = CustomerReader
+
+    def map(self, record: SourceRecord, lookups: Any) -> MapResult:
+        if record.data.get("kind") == INVALID_EVENT:
+            return map_invalid_event(record.data)
+        return map_customer(record.data, self.settings)
+
+    def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
+        refused = _netsuite_errors()
+        results = []
+        for item in items:
+            payload = item.payload
+            try:
+                internal_id = self.netsuite.upsert_by_external_id(
+                    "customer", payload["external_id"], payload["customer"]
+                )
+            except refused as error:
+                results.append(
+                    WriteResult(item.record.id, Action.DEAD_LETTERED, reason=f"NetSuite refused it: {error}")
+                )
+                continue
+            action = Action.UPDATED if item.target_id else Action.CREATED
+            results.append(WriteResult(item.record.id, action, internal_id))
+        return results
+
+
 class StripeSalesToNetSuiteInvoices(_NetSuiteStream):
     """One-time Stripe charges and paid subscription invoices → NetSuite invoices, paid.
 
@@ -324,15 +389,10 @@ class StripeSalesToNetSuiteInvoices(_NetSuiteStream):
         customer = self.stripe.retrieve_customer(stripe_customer)
         if customer is None or currency not in self.settings.currencies:
             return None
-        name = str(customer.get("name") or customer.get("email") or stripe_customer)[:83]
-        body: dict[str, Any] = {
-            "externalId": eid,
-            "companyName": name,
-            "subsidiary": {"id": self.settings.subsidiary_id},
-            "currency": {"id": self.settings.currencies[currency]},
-        }
-        if customer.get("email"):
-            body["email"] = str(customer["email"])[:254]
+        try:
+            body = customer_body(customer, self.settings, currency=currency)
+        except MappingProblem:
+            return None
         internal_id = self.netsuite.upsert_by_external_id("customer", eid, body)
         log.info(
             "%s: NetSuite customer %s (%s) for Stripe customer %s",

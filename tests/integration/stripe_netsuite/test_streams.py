@@ -25,6 +25,7 @@ from ml_connector_provider.hooks.stripe import StripeHook
 from ml_connector_provider.integrations.stripe_netsuite.settings import StripeNetSuiteSettings
 from ml_connector_provider.integrations.stripe_netsuite.streams import (
     METADATA_KEY,
+    StripeCustomersToNetSuiteCustomers,
     StripeRefundsToNetSuiteCreditMemos,
     StripeSalesToNetSuiteInvoices,
 )
@@ -33,6 +34,7 @@ from tests.integration.stripe_netsuite.conftest import CONN_IDS, netsuite
 
 INVOICES = StreamKey("acme", "stripe_netsuite", "invoices")
 REFUNDS = StreamKey("acme", "stripe_netsuite", "refunds")
+CUSTOMERS = StreamKey("acme", "stripe_netsuite", "customers")
 PRO_MONTHLY, PRO_ANNUAL, FEE_ITEM = "201", "202", "204"
 
 
@@ -49,7 +51,9 @@ def settings(**changes: Any) -> StripeNetSuiteSettings:
 
 
 def run(
-    stream_class: type[StripeSalesToNetSuiteInvoices] | type[StripeRefundsToNetSuiteCreditMemos],
+    stream_class: type[StripeSalesToNetSuiteInvoices]
+    | type[StripeRefundsToNetSuiteCreditMemos]
+    | type[StripeCustomersToNetSuiteCustomers],
     ledger: Ledger,
     config: StripeNetSuiteSettings,
     run_id: str,
@@ -57,7 +61,11 @@ def run(
     request: RunRequest | None = None,
     clock: Any = utcnow,
 ) -> Summary:
-    key = INVOICES if stream_class is StripeSalesToNetSuiteInvoices else REFUNDS
+    key = {
+        StripeSalesToNetSuiteInvoices: INVOICES,
+        StripeRefundsToNetSuiteCreditMemos: REFUNDS,
+        StripeCustomersToNetSuiteCustomers: CUSTOMERS,
+    }[stream_class]
     stream = stream_class(
         StripeHook(CONN_IDS["stripe"]), NetSuiteHook(CONN_IDS["netsuite"]), config, ledger, key, clock=clock
     )
@@ -299,3 +307,38 @@ def test_a_product_value_that_would_break_a_query_is_unmapped_and_the_batch_goes
     [dead] = ledger.list_dead_letters(tenant="acme", integration="stripe_netsuite", stream="invoices")
     assert dead.reason.startswith("unmapped product ")
     assert "not a Stripe product id" in dead.reason
+
+
+def test_customers_follow_stripe_by_external_id_only_when_creating_is_on(
+    stand_ins: SandboxRunner, client: stripe.StripeClient, ledger: Ledger
+) -> None:
+    customer = client.v1.customers.create(params={"name": "Cyberdyne", "email": "ap@cyberdyne.example"})
+    off = run(StripeCustomersToNetSuiteCustomers, ledger, settings(create_customers=False), "off")
+    assert (off.created, off.skipped) == (0, 1), off
+    assert f"stripe-{customer.id}" not in by_external_id(stand_ins, "customer")
+
+    seeded = by_external_id(stand_ins, "customer")
+    on = run(
+        StripeCustomersToNetSuiteCustomers,
+        ledger,
+        settings(),
+        "on",
+        request=RunRequest(mode="replay_ids", record_ids=(customer.id,)),
+    )
+    assert on.created == 1, on
+    created = by_external_id(stand_ins, "customer")[f"stripe-{customer.id}"]
+    assert created["companyName"] == "Cyberdyne"
+    assert created["email"] == "ap@cyberdyne.example"
+    client.v1.customers.update(customer.id, params={"name": "Cyberdyne Systems"})
+    again = run(
+        StripeCustomersToNetSuiteCustomers,
+        ledger,
+        settings(),
+        "again",
+        request=RunRequest(mode="replay_ids", record_ids=(customer.id,)),
+    )
+    assert again.updated == 1, again
+    after = by_external_id(stand_ins, "customer")
+    assert after[f"stripe-{customer.id}"]["companyName"] == "Cyberdyne Systems"
+    # The customers NetSuite had before are untouched.
+    assert {k: v for k, v in after.items() if k in seeded} == seeded

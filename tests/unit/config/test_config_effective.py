@@ -121,7 +121,7 @@ class TestExample:
         assert [i.streams for i in items] == [
             ALL_STREAMS,
             ("invoices", "reference_data"),
-            ("invoices", "refunds"),
+            ("customers", "invoices", "refunds"),
             ALL_STREAMS,
             ("invoices",),
             ("customers",),

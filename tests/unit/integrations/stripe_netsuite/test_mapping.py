@@ -14,6 +14,7 @@ from ml_connector_provider.engine.types import DeadLetter, Skip, Write
 from ml_connector_provider.integrations.stripe_netsuite.mapping import (
     apply_to,
     customer_external_id,
+    map_customer,
     map_refund,
     map_sale,
     sale_external_id,
@@ -407,3 +408,34 @@ def test_jpy_partial_refund_is_whole_yen() -> None:
     result = map_refund(refund(1_000, charged=12_345, currency="jpy"), NET, invoice=invoice)
     assert isinstance(result, Write)
     assert lines_of(result, "credit_memo")[0]["amount"] == "964"  # 11901 × 1000/12345 = 964.03
+
+
+# -- customers ------------------------------------------------------------------------------------
+
+
+def test_customer_body_from_stripe() -> None:
+    record = {
+        "kind": "customer",
+        "customer": {"id": "cus_A", "name": " Acme\n Corp ", "email": "ap@acme.example", "currency": "usd"},
+    }
+    result = map_customer(record, NET.model_copy(update={"create_customers": True}))
+    assert isinstance(result, Write)
+    assert result.payload["customer"] == {
+        "externalId": "stripe-cus_A",
+        "companyName": "Acme Corp",
+        "subsidiary": {"id": "1"},
+        "currency": {"id": "1"},
+        "email": "ap@acme.example",
+    }
+
+
+def test_customers_are_skipped_unless_created_and_bad_ones_dead_lettered() -> None:
+    record = {"kind": "customer", "customer": {"id": "cus_A", "currency": "chf"}}
+    assert isinstance(map_customer(record, NET), Skip)
+    creating = NET.model_copy(update={"create_customers": True})
+    dead = map_customer(record, creating)
+    assert isinstance(dead, DeadLetter)
+    assert dead.reason.startswith("currency not enabled: CHF")
+    hostile = map_customer({"kind": "customer", "customer": {"id": "cus_A/../1"}}, creating)
+    assert isinstance(hostile, DeadLetter)
+    assert "not a Stripe id" in hostile.reason
