@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import stripe
-from ml_connector_sandbox import FaultRule, SandboxRunner
+from ml_connector_sandbox import SandboxRunner
 
 from ml_connector_provider.engine.core import RunRequest, Summary, SyncEngine, SyncOptions
 from ml_connector_provider.engine.types import RunRef, StreamKey, utcnow
@@ -112,7 +112,7 @@ def fee_of(client: stripe.StripeClient, intent_id: str) -> int:
 
 
 def test_charges_post_once_as_paid_invoices_in_net_mode(
-    stand_ins: SandboxRunner, client: stripe.StripeClient, ledger: Ledger
+    stand_ins: SandboxRunner, client: stripe.StripeClient, ledger: Ledger, tmp_path: Path
 ) -> None:
     customer = client.v1.customers.create(params={"name": "Initrode", "email": "ap@initrode.example"})
     product = client.v1.products.create(params={"name": "Pro annual"})
@@ -144,10 +144,8 @@ def test_charges_post_once_as_paid_invoices_in_net_mode(
     assert client.v1.payment_intents.retrieve(usd.id).metadata[METADATA_KEY] == str(posted["id"])
 
     # The same window again, with every event listed twice: nothing new anywhere.
-    events = stand_ins.system("stripe")
-    doubled = [e for e in events.events() for _ in range(2)]  # type: ignore[attr-defined]
-    page = {"object": "list", "url": "/v1/events", "has_more": False, "data": doubled}
-    events.faults.add(FaultRule.error(200, path="^/v1/events$", body=page, times=None))
+    stripe_sb: Any = stand_ins.system("stripe")
+    stripe_sb.settings.event_list_repeats = 2  # every event listed twice
     since = utcnow() - timedelta(hours=1)
     again = run(
         StripeSalesToNetSuiteInvoices,
@@ -156,9 +154,19 @@ def test_charges_post_once_as_paid_invoices_in_net_mode(
         "run-2",
         request=RunRequest(mode="replay_range", replay_from=since, replay_to=utcnow() + timedelta(minutes=1)),
     )
-    assert again.created == 0, again
+    assert (again.created, again.dead_lettered) == (0, 0), again
     assert len(by_external_id(stand_ins, "invoice")) == 2
     assert len(by_external_id(stand_ins, "customerpayment")) == 2
+
+    # The ledger lost (a worker killed after the NetSuite writes, before the commit): the run
+    # writes again, by external id, onto the same invoices and payments.
+    lost = Ledger(f"sqlite:///{tmp_path / 'lost.db'}")
+    lost.migrate()
+    stripe_sb.settings.event_list_repeats = 1
+    rerun = run(StripeSalesToNetSuiteInvoices, lost, config, "run-3")
+    assert rerun.dead_lettered == 0, rerun
+    assert by_external_id(stand_ins, "invoice").keys() == invoices.keys()
+    assert by_external_id(stand_ins, "customerpayment").keys() == payments.keys()
 
 
 def test_subscription_invoice_in_gross_mode_has_a_fee_line(
