@@ -2,8 +2,10 @@
 
 Completed one-time Stripe charges and paid subscription invoices post as NetSuite customer
 invoices, paid by a customer payment applied to them; Stripe refunds post as credit memos applied
-to the refunded invoice. Modules: :mod:`.settings` (the tenant's ``settings`` block),
-:mod:`.mapping` (pure mappings), :mod:`.streams` (the streams, built by name from :data:`SPEC`).
+to the refunded invoice; Stripe customers become NetSuite customers when the tenant allows it.
+Modules: :mod:`.settings` (the tenant's ``settings`` block),
+:mod:`.mapping` (pure mappings), :mod:`.streams` (the streams, built by name from :data:`SPEC`),
+:mod:`.checks` (``ml-connector check``).
 """
 
 from __future__ import annotations

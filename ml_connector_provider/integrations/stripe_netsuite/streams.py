@@ -7,6 +7,8 @@ NetSuite only by external id (``PUT …/eid:<externalId>``, contract B3/B7): a r
 after a crash, a cleared task, a replay or a repeated event updates the same NetSuite transaction
 instead of adding one.
 
+* :class:`StripeCustomersToNetSuiteCustomers` (``customers``): Stripe customers → NetSuite
+  customers by external id, when ``create_customers`` is on.
 * :class:`StripeSalesToNetSuiteInvoices` (``invoices``): a one-time charge or a paid subscription
   invoice → a NetSuite invoice, then the customer payment applied to it, then the invoice's
   internal id written back into the Stripe object's metadata.
