@@ -11,7 +11,7 @@ SOAK_TRIALS ?= 1200
 SOAK_SEED ?=
 SOAK_ARGS ?=
 
-.PHONY: help install system-deps lint format test demo bench soak sandbox lock clean
+.PHONY: help install system-deps lint format test compat demo bench soak sandbox lock clean
 
 help:
 	@echo "make demo    run every integration end to end on the built-in sandbox (no credentials)"
@@ -21,7 +21,9 @@ help:
 	@echo "make soak    randomised kill/race/fault trials per integration (SOAK_TRIALS=1200 each, SOAK_SEED=;"
 	@echo "             table + JSON under benchmarks/results/soak-<time>.json; failures print a replay command)"
 	@echo "make sandbox run the sandbox stand-ins in the foreground"
-	@echo "make lock    re-resolve and rewrite requirements/constraints.txt"
+	@echo "make compat  install the provider wheel, without the lock file, into stock Airflow (oldest supported"
+	@echo "             and newest 3.x) and check pip, the providers commands and a DagBag of the example"
+	@echo "make lock    re-resolve and rewrite requirements/constraints.txt (this repository's dev and CI only)"
 
 # The provider and the sandbox (its own distribution, see docs/sandbox.md), both editable, in one resolve.
 $(STAMP): pyproject.toml sandbox/pyproject.toml requirements/constraints.txt
@@ -49,6 +51,10 @@ format: install
 test: install system-deps lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Not through .venv: each Airflow version gets a fresh environment (scripts/compat.sh).
+compat:
+	PYTHON=$(PYTHON) bash scripts/compat.sh
+
 demo: install
 	$(BIN)/ml-connector demo
 
@@ -69,7 +75,9 @@ lock:
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install -q --upgrade pip
 	.lock-venv/bin/python -m pip install -q -e '.[test,lint]' -e ./sandbox
-	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements/constraints.txt
+	{ sed -n '/^#/p' requirements/constraints.txt; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e '; } > requirements/constraints.new
+	mv requirements/constraints.new requirements/constraints.txt
 	rm -rf .lock-venv
 
 clean:

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import DAG, Param, chain, conf, get_parsing_context
+from airflow.providers.common.compat.sdk import conf
+from airflow.sdk import DAG, Param, chain, get_parsing_context
 
 from ml_connector_provider.config import (
     ConfigError,
@@ -34,6 +35,7 @@ from ml_connector_provider.config import (
     load_config_by_tenant,
 )
 from ml_connector_provider.operators.sync import SyncStreamOperator
+from ml_connector_provider.version_compat import retry_exponential_backoff_arg
 
 if TYPE_CHECKING:
     from airflow.sdk.bases.operator import BaseOperator
@@ -90,6 +92,9 @@ DATE_TIME_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,6})?)?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
 )
+#: The ``values_display`` key of an enum's ``None`` option in the trigger form (JSON object keys are
+#: strings; the form looks ``null`` up under this key).
+NULL_DISPLAY_KEY = "null"
 #: One source record id: not empty, no surrounding blanks, no comma (ids given as one string are
 #: comma-separated).
 RECORD_ID_PATTERN = r"^[^\s,]([^,]*[^\s,])?$"
@@ -127,6 +132,9 @@ def _params(item: TenantIntegration) -> dict[str, Param]:
             "Limit a replay to one stream; the other tasks of the run do nothing.",
             type=["null", "string"],
             enum=[None, *item.streams],
+            # The trigger form labels an enum's null option "null" unless values_display names it
+            # (by the key "null", as the serialized schema is JSON); empty reads as "not limited".
+            values_display={NULL_DISPLAY_KEY: ""},
             title="Stream",
         ),
         **{spec.name: _param(spec.description, title=spec.title, **spec.schema) for spec in item.spec.params},
@@ -186,7 +194,7 @@ def _build_dag(item: TenantIntegration) -> DAG:
         "owner": item.owner,
         "retries": item.retries,
         "retry_delay": item.retry_delay,
-        "retry_exponential_backoff": item.retry_exponential_backoff,
+        "retry_exponential_backoff": retry_exponential_backoff_arg(item.retry_exponential_backoff),
     }
     if item.max_retry_delay is not None:
         default_args["max_retry_delay"] = item.max_retry_delay

@@ -82,7 +82,9 @@ _ORACLE_FUSION: dict[str, Any] = {
             "label": "REST framework version",
             "description": "Value of the REST-Framework-Version header. 2+ enables the expression "
             "filter syntax, 4+ returns detailed JSON error payloads.",
-            "schema": _string(enum=[str(v) for v in range(1, 10)], default="4"),
+            # A number, not a string: Airflow registers every string extra with the secret masker,
+            # which logs a warning in each task for a value shorter than 5 characters.
+            "schema": {"type": ["integer", "null"], "default": 4, "minimum": 1, "maximum": 9},
         },
         "timeout": {
             "label": "Timeout (s)",
@@ -93,8 +95,11 @@ _ORACLE_FUSION: dict[str, Any] = {
             "label": "ESS descendants",
             "description": "How the requests an import spawns (Import Journals and its child) are found: "
             "execution_details (erpintegrations finder ESSExecutionDetailsRF), scheduler (ESS scheduler REST "
-            "API /ess/rest/scheduler/v1/requests, same credentials) or auto (the first, then the second).",
-            "schema": _string(enum=["auto", "execution_details", "scheduler"], default="auto"),
+            "API /ess/rest/scheduler/v1/requests, same credentials) or auto (the first, then the second); "
+            "empty means auto.",
+            # No "auto" default: Airflow registers every string extra with the secret masker, which
+            # warns in each task about a value shorter than 5 characters; empty means auto.
+            "schema": _string(enum=["auto", "execution_details", "scheduler"]),
         },
     },
 }

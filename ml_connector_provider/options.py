@@ -17,7 +17,7 @@ def default_ledger_conn_id() -> str:
 
     Reads the Airflow configuration when called, never at import.
     """
-    from airflow.sdk import conf
+    from airflow.providers.common.compat.sdk import conf
 
     value = conf.get("ml_connector", "ledger_conn_id", fallback=DEFAULT_LEDGER_CONN_ID)
     return (value or "").strip() or DEFAULT_LEDGER_CONN_ID
@@ -37,7 +37,7 @@ def configured_executors() -> tuple[str, ...]:
     (``CeleryExecutor``), an import path (``my.module.MyExecutor``) or ``alias:import.path``. Unset
     means Airflow's default, ``LocalExecutor``. Reads the Airflow configuration when called.
     """
-    from airflow.sdk import conf
+    from airflow.providers.common.compat.sdk import conf
 
     value = conf.get("core", "executor", fallback="") or ""
     names = []

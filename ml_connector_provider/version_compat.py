@@ -24,4 +24,24 @@ AIRFLOW_V_3_1_PLUS: bool = get_base_airflow_version_tuple() >= (3, 1, 0)
 AIRFLOW_V_3_2_PLUS: bool = get_base_airflow_version_tuple() >= (3, 2, 0)
 AIRFLOW_V_3_3_PLUS: bool = get_base_airflow_version_tuple() >= (3, 3, 0)
 
-__all__ = ["AIRFLOW_V_3_1_PLUS", "AIRFLOW_V_3_2_PLUS", "AIRFLOW_V_3_3_PLUS", "get_base_airflow_version_tuple"]
+
+def retry_exponential_backoff_arg(multiplier: float) -> float | bool:
+    """The operator's ``retry_exponential_backoff`` argument for the installed Airflow.
+
+    Airflow 3.2 takes the multiplier applied to the delay at each retry (``0`` keeps it constant);
+    Airflow 3.1 takes a boolean and then doubles the delay. On 3.1 any positive multiplier turns
+    the backoff on.
+
+    :param multiplier: the tenant's ``retry_exponential_backoff``.
+    :return: the multiplier on Airflow 3.2+, whether it is positive on Airflow 3.1.
+    """
+    return multiplier if AIRFLOW_V_3_2_PLUS else multiplier > 0
+
+
+__all__ = [
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
+    "get_base_airflow_version_tuple",
+    "retry_exponential_backoff_arg",
+]

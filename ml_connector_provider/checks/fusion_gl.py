@@ -58,7 +58,8 @@ def check_journal_import(
                 CheckStatus.FAIL,
                 f"the connection's ess_descendants is {configured!r}, which this pod refuses; it allows "
                 + " and ".join(allowed),
-                f"set the connection extra ess_descendants to 'auto' or {allowed[0]!r}",
+                f"set the connection extra ess_descendants to {allowed[0]!r}, or remove it (the "
+                "writer then uses whichever the pod allows)",
             )
         )
     else:

@@ -46,10 +46,17 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-import paramiko
-from airflow.providers.sftp.hooks.sftp import SFTPHook
-
+from ml_connector_provider.extras import missing_extra
+from ml_connector_provider.quiet_imports import asyncssh_dsa_annotations_quiet
 from ml_connector_provider.transport import redact_text
+
+try:
+    import paramiko
+
+    with asyncssh_dsa_annotations_quiet():  # the SFTP provider's module imports asyncssh
+        from airflow.providers.sftp.hooks.sftp import SFTPHook
+except ImportError as _err:
+    raise missing_extra("sftp", "The Stampli (SFTP) hook", _err) from _err
 
 if TYPE_CHECKING:
     from paramiko.sftp_attr import SFTPAttributes

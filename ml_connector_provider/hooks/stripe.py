@@ -54,8 +54,14 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import requests
-import stripe
 from airflow.providers.common.compat.sdk import BaseHook
+
+from ml_connector_provider.extras import missing_extra
+
+try:
+    import stripe
+except ImportError as _err:
+    raise missing_extra("stripe", "The Stripe hook", _err) from _err
 
 from ml_connector_provider.transport import (
     RateLimiter,

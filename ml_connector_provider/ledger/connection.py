@@ -114,8 +114,8 @@ def resolve_ledger(conn_id: str | None = None, *, named_by: str | None = None) -
     :raises LedgerError: when a named connection does not exist, when the fallback would be used
         under a distributed executor, or for a connection type the ledger cannot use.
     """
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
     from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
 
     configured = default_ledger_conn_id()
     conn_id = conn_id or configured

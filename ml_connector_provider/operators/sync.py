@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.sdk import AirflowFailException, ParamValidationError
 from airflow.sdk import BaseOperator, Param
-from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

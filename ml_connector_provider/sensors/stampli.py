@@ -15,8 +15,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, BaseSensorOperator, PokeReturnValue, conf
 
 from ml_connector_provider.hooks.stampli import ExportWatch, StampliHook, check_watch_arguments
 from ml_connector_provider.triggers.stampli import StampliFileTrigger

@@ -19,9 +19,20 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
-import stripe
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+
+from ml_connector_provider.extras import missing_extra
+
+try:
+    import stripe
+except ImportError as _err:
+    raise missing_extra("stripe", "The Stripe event sensor", _err) from _err
 
 from ml_connector_provider.hooks.stripe import EVENT_RETENTION, MAX_EVENT_TYPES, StripeHook
 from ml_connector_provider.triggers.stripe import (

@@ -21,10 +21,18 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-import asyncssh
 from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
-from airflow.providers.sftp.hooks.sftp import SFTPHookAsync
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from ml_connector_provider.extras import missing_extra
+from ml_connector_provider.quiet_imports import asyncssh_dsa_annotations_quiet
+
+try:
+    with asyncssh_dsa_annotations_quiet():
+        import asyncssh
+        from airflow.providers.sftp.hooks.sftp import SFTPHookAsync
+except ImportError as _err:
+    raise missing_extra("sftp", "The Stampli (SFTP) trigger", _err) from _err
 
 from ml_connector_provider.hooks.stampli import (
     HOST_KEY_HINT,

@@ -23,9 +23,15 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import stripe
 from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from ml_connector_provider.extras import missing_extra
+
+try:
+    import stripe
+except ImportError as _err:
+    raise missing_extra("stripe", "The Stripe event trigger", _err) from _err
 
 from ml_connector_provider.hooks.stripe import (
     MAX_EVENT_TYPES,

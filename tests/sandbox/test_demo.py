@@ -85,17 +85,22 @@ def test_demo_runs_every_integration_and_reports_what_moved(tmp_path: Path) -> N
         ("globex", "stampli_fusion/invoices"): 6,
     }
     # What stays dead-lettered: the customer onboarding cannot tell apart (two Stripe customers
-    # share its e-mail), the payment naming a Fusion invoice that does not exist, and the Stampli
-    # invoice with an impossible date, once per tenant.
+    # share its e-mail), the payment naming a Fusion invoice that does not exist, the Stampli
+    # invoice with an impossible date, and the Stampli file missing a column (a dead letter of the
+    # whole file), once per tenant.
     open_by_stream = Counter((r["tenant"], r["stream"]) for r in report["dead_letters"])
     assert open_by_stream == {
-        (tenant, stream): 1
+        (tenant, stream): 2 if stream == "stampli_fusion/invoices" else 1
         for tenant in ("acme", "globex")
         for stream in ("fusion_stripe/customers", "fusion_stripe/payments", "stampli_fusion/invoices")
     }
     stampli_dead = [r for r in report["dead_letters"] if r["stream"] == "stampli_fusion/invoices"]
-    assert {r["source"] for r in stampli_dead} == {"1002/HV-2026-031"}
-    assert all("column 'Invoice Date'" in r["reason"] for r in stampli_dead)
+    stampli_records = [r for r in stampli_dead if not r["source"].startswith("file:")]
+    stampli_files = [r for r in stampli_dead if r["source"].startswith("file:")]
+    assert {r["source"] for r in stampli_records} == {"1002/HV-2026-031"}
+    assert all("column 'Invoice Date'" in r["reason"] for r in stampli_records)
+    assert len(stampli_files) == 2  # one per tenant
+    assert all("missing" in r["reason"].lower() for r in stampli_files), stampli_files
     prefixes = {
         "fusion_stripe/customers": "stripe:cus_",
         "fusion_stripe/invoices": "stripe:in_",

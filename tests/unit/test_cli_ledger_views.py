@@ -171,7 +171,8 @@ def test_resolved_dead_letters_show_who_when_and_how(
     code, out, _ = run_cli(["dead-letters", "list", "--status", "all", "--ledger-url", url(ledger)], capsys)
     header, _, row = out.splitlines()
     assert header.split()[-2:] == ["resolved_at", "resolution"]
-    assert row.split()[5] == "resolved"
+    assert row.split()[6] == "resolved"
+    assert row.split()[4] == "record"
     assert row.endswith("vendor R set up by hand (by alice)")
     code, out, _ = run_cli(
         ["dead-letters", "list", "--status", "resolved", "--json", "--ledger-url", url(ledger)], capsys

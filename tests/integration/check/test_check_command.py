@@ -155,7 +155,7 @@ def test_an_unknown_tenant_or_a_bad_file_is_a_message_not_a_traceback(
     assert main(["check", str(config), "--tenant", "initech"]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "tenant 'initech' not found" in captured.err
+    assert "ml-connector check: not found: tenant 'initech' in" in captured.err
     assert "Traceback" not in captured.err
     broken = tmp_path / "broken.yaml"
     broken.write_text("version: 1\ntenants: [{id: acme, integrations: {fusion_stripe: {}}}]\n")

@@ -65,7 +65,10 @@ def test_one_look_up_is_enough_unless_the_connection_insists_on_the_other(
             if r.check == "fusion.ess_descendants"
         ]
         assert wrong.status is CheckStatus.FAIL
-        assert wrong.fix == "set the connection extra ess_descendants to 'auto' or 'scheduler'"
+        assert wrong.fix == (
+            "set the connection extra ess_descendants to 'scheduler', or remove it (the writer then uses "
+            "whichever the pod allows)"
+        )
     finally:
         auto.close()
         insists.close()

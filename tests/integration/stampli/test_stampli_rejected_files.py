@@ -126,7 +126,11 @@ def test_retry_reads_the_file_again_and_posts_nothing_twice(
     assert names(sshd, "error") == ["B_day2.csv", "B_day2.csv.reason.txt"]
 
     # Retried by hand once the limit is raised: moved back, read, only the new invoice posted.
-    assert cli_json(ledger, "dead-letters", "retry", str(dead.id)) == {"count": 1}
+    assert cli_json(ledger, "dead-letters", "retry", str(dead.id)) == {
+        "count": 1,
+        "not_found": [],
+        "already_resolved": [],
+    }
     summary = run(sftp_conn_id, fusion, settings, ledger, "run-4")
     assert (summary.read, summary.created, summary.unchanged, summary.files_rejected) == (3, 1, 2, 0)
     for number in ("T-1", "T-2", "T-3"):
@@ -185,6 +189,8 @@ def test_resolve_closes_it_with_the_note_and_leaves_the_file(
                 str(dead.id),
                 "--note",
                 "re-exported in two parts",
+                "--by",
+                "ap-team",
                 "--ledger-url",
                 str(ledger.engine.url),
             ]
@@ -201,7 +207,7 @@ def test_resolve_closes_it_with_the_note_and_leaves_the_file(
         from ml_connector_provider.ledger.schema import dead_letters
 
         note = conn.execute(dead_letters.select().where(dead_letters.c.id == dead.id)).one().resolution
-    assert note == "re-exported in two parts"
+    assert note == "re-exported in two parts (by ap-team)"
 
 
 def test_record_and_file_dead_letters_do_not_mix(

@@ -68,8 +68,11 @@ def test_unknown_connection_type_is_refused_without_the_password(monkeypatch: py
         ledger_url_from_airflow()
     assert str(error.value) == (
         "Airflow connection 'ml_connector_ledger' has type 'mysql'; the ledger needs a 'postgres' or "
-        "'sqlite' connection, or an extra 'sqlalchemy_url'"
+        "'sqlite' connection, or an extra 'sqlalchemy_url' (a connection added with --conn-type postgres "
+        "where no provider registers that type is stored as 'generic': add it with --conn-uri "
+        "'postgresql://…' instead)"
     )
+    assert "s3cret-value" not in str(error.value)
 
 
 def test_default_connection_follows_the_airflow_option(
@@ -229,5 +232,7 @@ def test_a_connection_named_on_the_command_line_says_so(monkeypatch: pytest.Monk
     with pytest.raises(LedgerError) as error:
         resolve_ledger("nope", named_by="the --ledger-conn-id option")
     message = str(error.value)
-    assert "the ledger connection 'nope' does not exist; it is named by the --ledger-conn-id option." in message
+    assert (
+        "the ledger connection 'nope' does not exist; it is named by the --ledger-conn-id option." in message
+    )
     assert "tenant file" not in message
