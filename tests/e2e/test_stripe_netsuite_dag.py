@@ -212,7 +212,10 @@ def test_repeated_events_cleared_runs_expiring_tokens_and_concurrency_refusals_c
             summary = stream_summary(ledger, "acme", first, stream)
             dead = ledger.list_dead_letters(tenant="acme", integration="stripe_netsuite")
             assert summary["dead_lettered"] == 0, [d.reason for d in dead][:3]
-        run_dag(DAG_ID)
+        # A run, then the same run cleared and run again (what clearing its tasks in the UI does).
+        cleared = now.replace(microsecond=0) + timedelta(seconds=1)
+        run_dag(DAG_ID, logical_date=cleared)
+        run_dag(DAG_ID, logical_date=cleared)
     finally:
         stripe_sb.settings.event_list_repeats = 1
         netsuite.faults.clear()
