@@ -8,7 +8,8 @@ others' libraries:
 ========= ============================================================ =================
 extra     what it brings                                               used by
 ========= ============================================================ =================
-stripe    the ``stripe`` SDK (Stripe hook, sensor and trigger)         ``fusion_stripe``
+stripe    the ``stripe`` SDK (Stripe hook, sensor and trigger)         ``fusion_stripe``,
+                                                                       ``stripe_netsuite``
 sftp      the official SFTP provider, ``paramiko`` and ``asyncssh``    ``stampli_fusion``
           (Stampli hook, sensor and trigger)
 postgres  ``psycopg2`` for a PostgreSQL ledger                         the ledger
@@ -51,6 +52,7 @@ EXTRA_MODULES: Mapping[str, tuple[str, ...]] = {
 INTEGRATION_EXTRAS: Mapping[str, tuple[str, ...]] = {
     "fusion_stripe": ("stripe",),
     "stampli_fusion": ("sftp",),
+    "stripe_netsuite": ("stripe",),
 }
 """The extras each integration needs beyond the core (an integration not listed needs none)."""
 

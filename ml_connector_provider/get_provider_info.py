@@ -165,6 +165,71 @@ _STRIPE: dict[str, Any] = {
     },
 }
 
+_NETSUITE: dict[str, Any] = {
+    "connection-type": "netsuite",
+    "hook-class-name": "ml_connector_provider.hooks.netsuite.NetSuiteHook",
+    "hook-name": "Oracle NetSuite",
+    "ui-field-behaviour": {
+        "hidden-fields": ["schema", "port", "host", "password"],
+        "relabeling": {"login": "Client ID"},
+        "placeholders": {"login": "Client ID of the integration record"},
+    },
+    "conn-fields": {
+        "account_id": {
+            "label": "Account ID",
+            "description": "The NetSuite account, e.g. 1234567 or 1234567_SB1 for a sandbox.",
+            "schema": _string(pattern="^[A-Za-z0-9]+([_-][A-Za-z0-9]+)*$"),
+        },
+        "certificate_id": {
+            "label": "Certificate ID",
+            "description": "Certificate ID of the OAuth 2.0 client credentials (M2M) mapping; sent as the JWT kid.",
+            "schema": _string(),
+        },
+        "private_key": {
+            "label": "Private key (PEM)",
+            "description": "PEM private key of the certificate uploaded in the mapping (RSA 3072/4096 bits "
+            "for PS256, EC P-256 for ES256). Leave empty when a key file is given.",
+            "schema": _secret(),
+        },
+        "private_key_file": {
+            "label": "Private key file",
+            "description": "Path of the PEM private key on the workers, instead of the key itself.",
+            "schema": _string(),
+        },
+        "private_key_passphrase": {
+            "label": "Private key passphrase",
+            "description": "Passphrase of an encrypted PEM key.",
+            "schema": _secret(),
+        },
+        "algorithm": {
+            "label": "Signing algorithm",
+            "description": "Algorithm of the client assertion; NetSuite no longer accepts RS256.",
+            "schema": _string(enum=["PS256", "PS384", "PS512", "ES256", "ES384", "ES512"], default="PS256"),
+        },
+        "scope": {
+            "label": "Scope",
+            "description": "Scopes of the token, comma-separated; must include rest_webservices.",
+            "schema": _string(default="rest_webservices"),
+        },
+        "base_url": {
+            "label": "Base URL",
+            "description": "Override of https://<account>.suitetalk.api.netsuite.com, e.g. a local test server.",
+            "schema": _string(format="url"),
+        },
+        "concurrency": {
+            "label": "Concurrency",
+            "description": "Requests in flight at once for this account from one worker process (NetSuite "
+            "limits concurrent requests per account; default 5). Leave room for other integrations.",
+            "schema": {"type": ["integer", "null"], "default": 5, "minimum": 1, "maximum": 1000},
+        },
+        "timeout": {
+            "label": "Timeout (s)",
+            "description": "Timeout of one HTTP request, in seconds.",
+            "schema": _timeout(60),
+        },
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     """Return the provider metadata Airflow's provider discovery reads.
@@ -175,7 +240,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "ml-connector-provider",
         "name": "ML Connector",
         "description": "Keeps finance systems in sync: Oracle Fusion ERP with Stripe and with "
-        "Stampli (SFTP).",
+        "Stampli (SFTP), and Stripe with Oracle NetSuite.",
         "versions": ["0.1.0"],
         "integrations": [
             {
@@ -198,6 +263,11 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://www.stampli.com/",
                 "tags": ["service", "protocol"],
             },
+            {
+                "integration-name": "Oracle NetSuite",
+                "external-doc-url": "https://docs.oracle.com/en/cloud/saas/netsuite/ns-online-help/",
+                "tags": ["service"],
+            },
         ],
         "hooks": [
             {
@@ -206,6 +276,10 @@ def get_provider_info() -> dict[str, Any]:
             },
             {"integration-name": "Stripe", "python-modules": ["ml_connector_provider.hooks.stripe"]},
             {"integration-name": "Stampli (SFTP)", "python-modules": ["ml_connector_provider.hooks.stampli"]},
+            {
+                "integration-name": "Oracle NetSuite",
+                "python-modules": ["ml_connector_provider.hooks.netsuite"],
+            },
         ],
         "operators": [
             {
@@ -227,7 +301,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["ml_connector_provider.triggers.stampli"],
             },
         ],
-        "connection-types": [_ORACLE_FUSION, _STRIPE],
+        "connection-types": [_ORACLE_FUSION, _STRIPE, _NETSUITE],
         "config": {
             "ml_connector": {
                 "description": "Settings of the ml-connector provider.",

@@ -14,8 +14,9 @@ def registry() -> dict[str, IntegrationSpec]:
     """All integrations available in this version of the provider, by id (sorted)."""
     from ml_connector_provider.integrations.fusion_stripe import SPEC as FUSION_STRIPE
     from ml_connector_provider.integrations.stampli_fusion import SPEC as STAMPLI_FUSION
+    from ml_connector_provider.integrations.stripe_netsuite import SPEC as STRIPE_NETSUITE
 
-    specs = [FUSION_STRIPE, STAMPLI_FUSION]
+    specs = [FUSION_STRIPE, STAMPLI_FUSION, STRIPE_NETSUITE]
     return {spec.id: spec for spec in sorted(specs, key=lambda s: s.id)}
 
 

@@ -1,7 +1,7 @@
 """The shared HTTP layer of every hook: a pooled session with timeouts, one retry policy (backoff
 with jitter that honours ``Retry-After``, also run around vendor SDK calls), auth providers that add
 credentials or sign whole requests (token providers refresh on 401), client-side rate limiters
-shared per process, one secret redaction, and secret-free errors.
+shared per process, client-side concurrency limits (requests in flight per account), one secret redaction, and secret-free errors.
 """
 
 from __future__ import annotations
@@ -17,6 +17,12 @@ from ml_connector_provider.transport.auth import (
     OAuth2PasswordGrant,
     OAuth2TokenProvider,
     TokenProviderOptions,
+)
+from ml_connector_provider.transport.concurrency import (
+    ConcurrencyLimiter,
+    ConcurrencyStats,
+    clear_shared_concurrency_limiters,
+    shared_concurrency_limiter,
 )
 from ml_connector_provider.transport.errors import (
     AuthError,
@@ -64,6 +70,8 @@ __all__ = [
     "AuthError",
     "AuthProvider",
     "BasicAuth",
+    "ConcurrencyLimiter",
+    "ConcurrencyStats",
     "ConnectionFailed",
     "HttpStatusError",
     "HttpTransport",
@@ -87,6 +95,7 @@ __all__ = [
     "TransportError",
     "TransportStats",
     "acquire_all",
+    "clear_shared_concurrency_limiters",
     "clear_shared_limiters",
     "iter_next_url_pages",
     "iter_offset_pages",
@@ -94,5 +103,6 @@ __all__ = [
     "redact_text",
     "redact_url",
     "register_secret",
+    "shared_concurrency_limiter",
     "shared_limiter",
 ]

@@ -228,6 +228,7 @@ class TokenProviderOptions(TypedDict, total=False):
     sleep: Callable[[float], None]
     clock: Callable[[], float]
     default_expires_in: float | None
+    renew_before: float | None
 
 
 def _parse_expires_in(value: Any) -> float | None:
@@ -259,6 +260,9 @@ class OAuth2TokenProvider(AuthProvider, abc.ABC):
     :param default_expires_in: lifetime assumed when a response has no ``expires_in`` (Salesforce);
         ``None`` keeps such a token until the API rejects it with a 401.
     :param secrets: literal values the subclass holds that must never appear in messages.
+    :param renew_before: seconds before expiry at which a token is replaced (at most half its
+        lifetime, so a short-lived token is still reused); ``None`` uses :func:`refresh_margin`.
+        NetSuite renews 5 minutes before its 60-minute tokens expire (contract B2).
     """
 
     refreshable: ClassVar[bool] = True
@@ -275,9 +279,13 @@ class OAuth2TokenProvider(AuthProvider, abc.ABC):
         clock: Callable[[], float] = time.time,
         default_expires_in: float | None = None,
         secrets: Sequence[str] = (),
+        renew_before: float | None = None,
     ) -> None:
+        if renew_before is not None and not (math.isfinite(renew_before) and renew_before >= 0):
+            raise ValueError(f"renew_before must be a finite number of seconds >= 0, got {renew_before!r}")
         self.token_url = token_url
         self.default_expires_in = default_expires_in
+        self.renew_before = renew_before
         self._clock = clock
         self._static_secrets = tuple(s for s in secrets if s)
         for secret in self._static_secrets:
@@ -340,6 +348,9 @@ class OAuth2TokenProvider(AuthProvider, abc.ABC):
 
     def _usable(self, token: AccessToken) -> bool:
         refresh_at = token.refresh_at
+        lifetime = token.lifetime
+        if self.renew_before is not None and token.expires_at is not None and lifetime is not None:
+            refresh_at = token.expires_at - min(self.renew_before, lifetime / 2)
         return refresh_at is None or self._clock() < refresh_at
 
     def _fetch(self) -> AccessToken:

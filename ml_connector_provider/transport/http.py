@@ -13,7 +13,14 @@ run by its :class:`~ml_connector_provider.transport.retry.RetryRunner`):
   ``idempotent=True`` or that carries an ``Idempotency-Key`` header);
 * ``Stripe-Should-Retry: false`` forbids a retry, ``Stripe-Should-Retry: true`` asks for one even for
   a 409 or a 500;
-* a 401 with a refreshable auth provider invalidates the token and repeats the request once.
+* a 401 with a refreshable auth provider invalidates the token and repeats the request once;
+* a response for which the caller's ``retry_response`` predicate is true is retried as a request
+  the server did not process, whatever its status (NetSuite's ``CONCURRENCY_LIMIT_EXCEEDED``
+  comes as a 400 on some accounts, contract B8/B9).
+
+With a ``concurrency`` limiter, each exchange holds one of its slots while it is on the wire (the
+token request an expired token calls for included), and none while the transport sleeps between
+attempts.
 
 The auth provider signs every attempt (see
 :meth:`~ml_connector_provider.transport.auth.AuthProvider.sign`) on the prepared request, once its
@@ -22,6 +29,7 @@ method, URL, headers and body are final and any pacing wait is over.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.client
 import logging
@@ -53,6 +61,7 @@ from ml_connector_provider.transport.retry import RetryAttempt, RetryPolicy, Ret
 
 if TYPE_CHECKING:
     from ml_connector_provider.transport.auth import AuthProvider
+    from ml_connector_provider.transport.concurrency import ConcurrencyLimiter
     from ml_connector_provider.transport.pacing import AdaptivePacer
 
 __all__ = [
@@ -258,6 +267,13 @@ class HttpTransport:
         later requests of this client, not only the retries of one.
     :param secrets: literal values that must never appear in an error message, in addition to
         those the auth provider reports.
+    :param concurrency: a :class:`~ml_connector_provider.transport.concurrency.ConcurrencyLimiter`
+        of which every exchange holds a slot while on the wire (a server limiting requests in
+        flight per account, such as NetSuite).
+    :param retry_response: told every error response whose status the policy would not retry (or
+        would retry only for an idempotent request); ``True`` retries it as a request the server
+        did not process, even a POST (a throttling answer whose status says nothing, such as
+        NetSuite's 400 ``CONCURRENCY_LIMIT_EXCEEDED``).
     """
 
     def __init__(
@@ -276,6 +292,8 @@ class HttpTransport:
         on_response: Callable[[requests.Response], None] | None = None,
         secrets: Iterable[str] = (),
         pacer: AdaptivePacer | None = None,
+        concurrency: ConcurrencyLimiter | None = None,
+        retry_response: Callable[[requests.Response], bool] | None = None,
     ) -> None:
         if base_url is not None and urlsplit(base_url).scheme not in ("http", "https"):
             raise ValueError(f"base_url must be an http(s) URL, got {redact_url(base_url)!r}")
@@ -290,6 +308,8 @@ class HttpTransport:
         self._clock = clock
         self._on_response = on_response
         self.pacer = pacer
+        self.concurrency = concurrency
+        self._retry_response = retry_response
         self._secrets = tuple(s for s in secrets if s)
         self._base_origin = _origin(self.base_url) if self.base_url else None
 
@@ -466,6 +486,12 @@ class HttpTransport:
         if self.pacer is not None:
             self.pacer.before_request()
         session = self._session
+        with contextlib.ExitStack() as held:
+            if self.concurrency is not None:
+                held.enter_context(self.concurrency.slot())
+            return self._exchange(call, session)
+
+    def _exchange(self, call: _Call, session: requests.Session) -> requests.Response:
         try:
             prepared = session.prepare_request(
                 requests.Request(
@@ -539,6 +565,8 @@ class HttpTransport:
         if verdict == "false":
             return False
         if verdict == "true":
+            return True
+        if self._retry_response is not None and self._retry_response(response):
             return True
         status = response.status_code
         if status not in self.retry.retry_statuses:

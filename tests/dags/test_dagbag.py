@@ -80,12 +80,25 @@ EXPECTED = {
         1,
         "UTC",
     ),
+    "mlc__acme__stripe_netsuite": (
+        "acme",
+        "Stripe → Oracle NetSuite · ACME Corp",
+        True,
+        "*/15 * * * *",
+        "finance-ops",
+        3,
+        "America/New_York",
+    ),
 }
 
 
 ALL_STREAMS = ["customers", "invoices", "payments", "subscriptions"]
 #: Every stream of each integration, in run order.
-STREAMS_OF = {"fusion_stripe": ALL_STREAMS, "stampli_fusion": ["invoices", "reference_data"]}
+STREAMS_OF = {
+    "fusion_stripe": ALL_STREAMS,
+    "stampli_fusion": ["invoices", "reference_data"],
+    "stripe_netsuite": ["customers", "invoices", "refunds"],
+}
 
 #: Tasks of each DAG, in run order: acme and globex give settings.gl, so payments and
 #: subscriptions run; initech gives none and turns invoices off.
@@ -96,6 +109,7 @@ TASKS = {
     # acme exports reference data to Stampli; globex gives no settings.reference_data.
     "mlc__acme__stampli_fusion": ["invoices", "reference_data"],
     "mlc__globex__stampli_fusion": ["invoices"],
+    "mlc__acme__stripe_netsuite": ["customers", "invoices", "refunds"],
 }
 
 #: Task display names (the streams' titles).
@@ -112,6 +126,11 @@ TITLES_OF = {
         "invoices": "Stampli approved invoices → Fusion AP invoices",
         "reference_data": "Fusion vendors, GL accounts, cost centres → Stampli",
     },
+    "stripe_netsuite": {
+        "customers": "Stripe customers → NetSuite customers",
+        "invoices": "Stripe charges and subscription invoices → NetSuite invoices",
+        "refunds": "Stripe refunds → NetSuite credit memos",
+    },
 }
 
 PARAM_NAMES = {"replay_from", "replay_to", "record_ids", "stream"}
@@ -120,11 +139,13 @@ PARAM_NAMES = {"replay_from", "replay_to", "record_ids", "stream"}
 PARAMS_OF = {
     "fusion_stripe": PARAM_NAMES | {"invoice_numbers", "onboarding_dry_run"},
     "stampli_fusion": PARAM_NAMES,
+    "stripe_netsuite": PARAM_NAMES,
 }
 #: Connection ids per role, as the example names them for a tenant.
 CONNECTIONS_OF = {
     "fusion_stripe": lambda tenant: {"fusion": f"{tenant}_fusion", "stripe": f"{tenant}_stripe"},
     "stampli_fusion": lambda tenant: {"fusion": f"{tenant}_fusion", "stampli": f"{tenant}_stampli_sftp"},
+    "stripe_netsuite": lambda tenant: {"stripe": f"{tenant}_stripe", "netsuite": f"{tenant}_netsuite"},
 }
 
 
@@ -559,7 +580,7 @@ class TestParsing:
             from airflow.dag_processing.dagbag import DagBag
             bag = DagBag(dag_folder={str(DAG_FILE)!r})
             assert not bag.import_errors, bag.import_errors
-            assert len(bag.dags) == 5, sorted(bag.dags)
+            assert len(bag.dags) == 6, sorted(bag.dags)
             watched = ("stripe", "simple_salesforce", "paramiko", "asyncssh", "jwt")
             print(json.dumps(sorted(
                 m for m in sys.modules

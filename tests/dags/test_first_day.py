@@ -31,6 +31,7 @@ TENANT_ERRORS_FILE = "ml_connector_tenant_errors.py"
 EXAMPLE_DAG_IDS = {
     "mlc__acme__fusion_stripe",
     "mlc__acme__stampli_fusion",
+    "mlc__acme__stripe_netsuite",
     "mlc__globex__fusion_stripe",
     "mlc__globex__stampli_fusion",
     "mlc__initech__fusion_stripe",

@@ -38,6 +38,7 @@ def test_validate_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert [d["dag_id"] for d in report["dags"]] == [
         "mlc__acme__fusion_stripe",
         "mlc__acme__stampli_fusion",
+        "mlc__acme__stripe_netsuite",
         "mlc__globex__fusion_stripe",
         "mlc__globex__stampli_fusion",
         "mlc__initech__fusion_stripe",
@@ -206,6 +207,7 @@ def test_validate_json_lists_connections_of_each_dag(capsys: pytest.CaptureFixtu
     assert {dag_id: d["enabled"] for dag_id, d in dags.items()} == {
         "mlc__acme__fusion_stripe": True,
         "mlc__acme__stampli_fusion": True,
+        "mlc__acme__stripe_netsuite": False,  # the integration's own enabled: false
         "mlc__globex__fusion_stripe": True,
         "mlc__globex__stampli_fusion": True,
         "mlc__initech__fusion_stripe": False,

@@ -30,7 +30,7 @@ from ml_connector_provider.get_provider_info import get_provider_info
 
 ENTRY_POINT_VALUE = "ml_connector_provider.get_provider_info:get_provider_info"
 PACKAGE_DIR = Path(ml_connector_provider.__file__).parent
-EXPECTED_CONNECTION_TYPES = ["oracle_fusion", "stripe"]
+EXPECTED_CONNECTION_TYPES = ["oracle_fusion", "stripe", "netsuite"]
 # The base class each listed module must define a subclass of.
 KIND_BASES = {
     "hooks": "airflow.providers.common.compat.sdk.BaseHook",
@@ -48,8 +48,10 @@ LISTED_MODULES = [
     for module in entry["python-modules"]
 ]
 # Field names that hold credentials; every one of them must render as a password field
-# (``token_url`` is an endpoint, not a token).
-SECRET_NAME = re.compile(r"secret|password|passwd|private_key|token(?!_url)|api_key|apikey|passphrase")
+# (``token_url`` is an endpoint, not a token; ``private_key_file`` is the path of a key, not a key).
+SECRET_NAME = re.compile(
+    r"secret|password|passwd|private_key(?!_file)|token(?!_url)|api_key|apikey|passphrase"
+)
 
 
 def _airflow_schema(name: str) -> dict[str, Any]:

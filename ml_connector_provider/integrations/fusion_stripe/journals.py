@@ -23,7 +23,7 @@ hold exactly dead-letters the record instead of being rounded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,15 +37,40 @@ from ml_connector_provider.formats.money import (
     quantize_for_erp,
 )
 from ml_connector_provider.integrations.fusion_stripe.mapping import invoice_metadata_keys
+from ml_connector_provider.sources.stripe_objects import (
+    PAYMENT,
+    REFUND,
+    SUBSCRIPTION_INVOICE,
+    subscription_of,
+    trim_balance_transaction,
+    trim_charge,
+    trim_invoice,
+    trim_payment_intent,
+    trim_refund,
+)
+
+__all__ = [
+    "PAYMENT",
+    "REFUND",
+    "SUBSCRIPTION_INVOICE",
+    "FusionInvoiceRef",
+    "PostingAccounts",
+    "fusion_reference",
+    "map_payment",
+    "map_subscription_invoice",
+    "payment_key",
+    "subscription_of",
+    "trim_balance_transaction",
+    "trim_charge",
+    "trim_invoice",
+    "trim_payment_intent",
+    "trim_refund",
+]
 
 # GL_INTERFACE column sizes: REFERENCE1/REFERENCE4 (batch and journal names) 100 characters,
 # descriptions 240.
 _MAX_NAME = 100
 _MAX_DESCRIPTION = 240
-
-PAYMENT = "payment"
-REFUND = "refund"
-SUBSCRIPTION_INVOICE = "subscription_invoice"
 
 
 @dataclass(frozen=True)
@@ -89,112 +114,6 @@ class FusionInvoiceRef:
     where: str
     field: str
     number: str | None
-
-
-# -- trimming Stripe objects to what the journal needs --------------------------------------------
-
-_BALANCE_FIELDS = ("id", "amount", "fee", "net", "currency", "created", "type", "exchange_rate")
-_INVOICE_FIELDS = (
-    "id",
-    "number",
-    "status",
-    "customer",
-    "currency",
-    "amount_paid",
-    "billing_reason",
-    "collection_method",
-    "created",
-    "period_start",
-    "period_end",
-    "metadata",
-    "parent",
-)
-_CHARGE_FIELDS = (
-    "id",
-    "amount",
-    "amount_refunded",
-    "currency",
-    "status",
-    "paid",
-    "created",
-    "customer",
-    "payment_intent",
-    "description",
-    "metadata",
-)
-
-
-def _pick(obj: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
-    return {name: obj.get(name) for name in names}
-
-
-def trim_balance_transaction(txn: Any) -> dict[str, Any] | None:
-    """The balance-transaction fields the journal uses (``None`` when not expanded)."""
-    if not isinstance(txn, Mapping):
-        return None
-    return {
-        **_pick(txn, _BALANCE_FIELDS),
-        "fee_details": [
-            {"amount": d.get("amount"), "type": d.get("type"), "currency": d.get("currency")}
-            for d in txn.get("fee_details") or []
-        ],
-    }
-
-
-def trim_charge(charge: Mapping[str, Any]) -> dict[str, Any]:
-    """A charge with its expanded balance transaction, trimmed."""
-    return {
-        **_pick(charge, _CHARGE_FIELDS),
-        "balance_transaction": trim_balance_transaction(charge.get("balance_transaction")),
-    }
-
-
-def trim_payment_intent(intent: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if intent is None:
-        return None
-    return _pick(intent, ("id", "amount", "currency", "status", "customer", "description", "metadata"))
-
-
-def trim_refund(refund: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        **_pick(
-            refund,
-            (
-                "id",
-                "amount",
-                "currency",
-                "status",
-                "created",
-                "charge",
-                "payment_intent",
-                "reason",
-                "metadata",
-            ),
-        ),
-        "balance_transaction": trim_balance_transaction(refund.get("balance_transaction")),
-    }
-
-
-def trim_invoice(invoice: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if invoice is None:
-        return None
-    return _pick(invoice, _INVOICE_FIELDS)
-
-
-def subscription_of(invoice: Mapping[str, Any] | None) -> str | None:
-    """The subscription id of a subscription invoice (``parent.subscription_details``), else ``None``."""
-    if not invoice:
-        return None
-    parent = invoice.get("parent") or {}
-    if parent.get("type") == "subscription_details":
-        details = parent.get("subscription_details") or {}
-        sub = details.get("subscription")
-        if isinstance(sub, Mapping):
-            sub = sub.get("id")
-        return str(sub) if sub else "unknown"
-    if str(invoice.get("billing_reason") or "").startswith("subscription"):
-        return "unknown"
-    return None
 
 
 # -- references -----------------------------------------------------------------------------------

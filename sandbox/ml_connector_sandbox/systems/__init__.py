@@ -18,6 +18,7 @@ __all__ = ["SYSTEMS", "UnknownSystemError", "available_systems", "create_system"
 SYSTEMS: dict[str, str] = {
     "fusion": "ml_connector_sandbox.systems.fusion:FusionSandbox",
     "stripe": "ml_connector_sandbox.systems.stripe:StripeSandbox",
+    "netsuite": "ml_connector_sandbox.systems.netsuite:NetSuiteSandbox",
 }
 """Registered systems: name → dotted path of the :class:`SandboxSystem` subclass."""
 

@@ -76,6 +76,7 @@ class TestExample:
         assert [(i.tenant_id, i.integration_id) for i in items] == [
             ("acme", "fusion_stripe"),
             ("acme", "stampli_fusion"),
+            ("acme", "stripe_netsuite"),
             ("globex", "fusion_stripe"),
             ("globex", "stampli_fusion"),
             ("initech", "fusion_stripe"),
@@ -83,16 +84,18 @@ class TestExample:
         assert [i.dag_id for i in items] == [
             "mlc__acme__fusion_stripe",
             "mlc__acme__stampli_fusion",
+            "mlc__acme__stripe_netsuite",
             "mlc__globex__fusion_stripe",
             "mlc__globex__stampli_fusion",
             "mlc__initech__fusion_stripe",
         ]
         # Safe to copy: every DAG of the example is created paused.
-        assert [i.enabled for i in items] == [False, False, False, False, False]
-        assert [i.paused_at_creation for i in items] == [True, True, True, True, True]
+        assert [i.enabled for i in items] == [False, False, False, False, False, False]
+        assert [i.paused_at_creation for i in items] == [True, True, True, True, True, True]
         assert [(i.tenant_enabled, i.integration_enabled) for i in items] == [
             (False, True),
             (False, True),
+            (False, False),
             (False, True),
             (False, True),
             (False, True),
@@ -102,11 +105,13 @@ class TestExample:
             "*/15 * * * *",
             "*/15 * * * *",
             "*/15 * * * *",
+            "*/15 * * * *",
             None,
         ]
         assert [i.connections for i in items] == [
             {"fusion": "acme_fusion", "stripe": "acme_stripe"},
             {"fusion": "acme_fusion", "stampli": "acme_stampli_sftp"},
+            {"stripe": "acme_stripe", "netsuite": "acme_netsuite"},
             {"fusion": "globex_fusion", "stripe": "globex_stripe"},
             {"fusion": "globex_fusion", "stampli": "globex_stampli_sftp"},
             {"fusion": "initech_fusion", "stripe": "initech_stripe"},
@@ -116,6 +121,7 @@ class TestExample:
         assert [i.streams for i in items] == [
             ALL_STREAMS,
             ("invoices", "reference_data"),
+            ("customers", "invoices", "refunds"),
             ALL_STREAMS,
             ("invoices",),
             ("customers",),
@@ -166,7 +172,7 @@ class TestExample:
         }
 
     def test_example_globex_gl_defaults_filled(self, example_config: Path) -> None:
-        globex = effective_tenant_integrations(load_config(example_config))[2]
+        globex = effective_tenant_integrations(load_config(example_config))[3]
 
         assert globex.tenant_id == "globex"
         assert globex.settings == {

@@ -185,7 +185,7 @@ ERROR_CASES: list[Any] = [
     pytest.param(
         _with(lambda d: d["tenants"][1]["integrations"].update(netsuite_magic={"connections": {}})),
         "tenant 'globex': integrations.netsuite_magic: unknown integration 'netsuite_magic' "
-        "(available: fusion_stripe, stampli_fusion)",
+        "(available: fusion_stripe, stampli_fusion, stripe_netsuite)",
         id="unknown-integration",
     ),
     _acme_case(
@@ -461,7 +461,7 @@ class TestErrors:
             "(the id of an Airflow connection of type 'oracle_fusion')",
             "tenant 'globex': integrations.fusion_stripe.streams.refunds: unknown stream 'refunds' "
             f"{STREAMS_OF_FUSION_STRIPE}",
-            "tenant 'initech': integrations.fusion_cleo: unknown integration 'fusion_cleo' (available: fusion_stripe, stampli_fusion)",
+            "tenant 'initech': integrations.fusion_cleo: unknown integration 'fusion_cleo' (available: fusion_stripe, stampli_fusion, stripe_netsuite)",
             "tenant #4: id: required field is missing",
         ]
         assert [p.tenant_index for p in error.problems] == [None, 0, 0, 1, 2, 3]
