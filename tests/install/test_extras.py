@@ -109,7 +109,11 @@ def test_airflow_providers_hooks_works_without_any_extra(tmp_path: Path) -> None
         for h in json.loads(hooks.stdout)
         if h["package_name"] == "ml-connector-provider"
     }
-    assert ours == {"oracle_fusion": "ml_connector_provider.hooks.oracle_fusion.OracleFusionHook"}
+    # The core's hooks (Oracle Fusion, NetSuite) need no extra.
+    assert ours == {
+        "oracle_fusion": "ml_connector_provider.hooks.oracle_fusion.OracleFusionHook",
+        "netsuite": "ml_connector_provider.hooks.netsuite.NetSuiteHook",
+    }
     # Airflow logs an optional feature at debug level and an unexpected import failure as a warning
     # (the SSH and SFTP providers' own hooks fail here, as paramiko is absent); neither may name us.
     warnings = [

@@ -290,7 +290,7 @@ def test_sandbox_command_serves_the_stand_ins_until_terminated() -> None:
         url = document["systems"]["fusion"]["url"]
         health = requests.get(url + "/__sandbox__/health", timeout=5).json()
         assert health == {"status": "ok", "system": "fusion"}
-        assert sorted(document["systems"]) == ["fusion", "sftp", "stripe"]
+        assert sorted(document["systems"]) == ["fusion", "netsuite", "sftp", "stripe"]
         sftp = document["systems"]["sftp"]
         assert sftp["connection"]["extra"]["host_key"] == sftp["host_key"]
         sftp_root = Path(sftp["root"])
