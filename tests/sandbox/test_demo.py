@@ -119,7 +119,9 @@ def test_demo_runs_every_integration_and_reports_what_moved(tmp_path: Path) -> N
     retried = [a["what"] for a in report["activity"] if "dead-letters retry" in a["what"]]
     assert (
         retried
-        == ["operator ran `ml-connector dead-letters retry` for stampli_fusion: 2 dead letter(s) due now"] * 2
+        # the invoice of the vendor now set up, the one with an impossible date, and the file missing
+        # a column (read again and rejected again)
+        == ["operator ran `ml-connector dead-letters retry` for stampli_fusion: 3 dead letter(s) due now"] * 2
     )
     # Before the first runs each tenant's Stripe account holds customers of its own, and
     # `ml-connector onboard` (a dry run, exit code 1 for the ambiguous site) says what the first
