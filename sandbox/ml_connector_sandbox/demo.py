@@ -310,7 +310,7 @@ def run_demo(
     note(f"ml-connector demo: config {config_path}, Airflow home {home}")
     note(f"Starting sandbox stand-ins: {', '.join(systems) or 'none registered yet'}")
     results: list[DagResult] = []
-    activity: list[dict[str, str]] = []
+    activity: list[dict[str, Any]] = []
     before: list[dict[str, str]] = []
     plans: list[dict[str, Any]] = []
     posted: list[dict[str, Any]] = []
