@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -174,6 +175,74 @@ def _sftp_stand_in(root: Path, tenant: str) -> Iterator[SftpSandbox]:
         yield server
 
 
+NETSUITE_TRANSACTIONS = ("invoice", "customerpayment", "creditmemo", "customerrefund")
+"""The NetSuite record types the demo reads back after the runs, in this order."""
+
+
+def _netsuite_amount(value: Any, precision: int) -> str:
+    """A NetSuite amount (a JSON number) with the currency's ``currencyPrecision`` decimals."""
+    return f"{Decimal(str(value)):.{precision}f}"
+
+
+def netsuite_transactions(tenant: str, runner: SandboxRunner) -> list[dict[str, Any]]:
+    """What the tenant's NetSuite stand-in holds after the runs: each transaction the connector
+    posted, as NetSuite shows it (``GET`` with sublists expanded), reduced to what a finance team
+    checks: target, external id, customer, currency, total, what is still open, lines, memo.
+
+    :param tenant: the tenant the stand-in belongs to.
+    :param runner: the tenant's stand-ins; without a NetSuite stand-in, no rows.
+    """
+    if "netsuite" not in runner.names:
+        return []
+    netsuite: Any = runner.system("netsuite")
+    currencies = {
+        str(c["id"]): (str(c["symbol"]), int(c.get("currencyPrecision", 2)))
+        for c in netsuite.records("currency")
+    }
+    rows: list[dict[str, Any]] = []
+    for type_name in NETSUITE_TRANSACTIONS:
+        for record in netsuite.records(type_name):
+            symbol, precision = currencies.get(str((record.get("currency") or {}).get("id")), ("?", 2))
+            customer = record.get("entity") or record.get("customer") or {}
+            lines = (record.get("item") or {}).get("items") or []
+            applied = (record.get("apply") or {}).get("items") or []
+            rows.append(
+                {
+                    "tenant": tenant,
+                    "target": f"netsuite:{type_name}/{record['id']}",
+                    "type": type_name,
+                    "id": str(record["id"]),
+                    "external_id": record.get("externalId"),
+                    "customer": customer.get("refName") or customer.get("id"),
+                    "currency": symbol,
+                    "total": _netsuite_amount(record.get("total", 0), precision),
+                    "open": (
+                        _netsuite_amount(record["amountRemaining"], precision)
+                        if "amountRemaining" in record
+                        else None
+                    ),
+                    "lines": [
+                        {
+                            "item": (line.get("item") or {}).get("refName")
+                            or (line.get("item") or {}).get("id"),
+                            "amount": _netsuite_amount(line.get("amount", 0), precision),
+                        }
+                        for line in lines
+                    ],
+                    "applied_to": [str((line.get("doc") or {}).get("id")) for line in applied],
+                    "created_from": (record.get("createdFrom") or {}).get("id"),
+                    "memo": record.get("memo"),
+                }
+            )
+    return rows
+
+
+def _ordinal(number: int) -> str:
+    """``2`` → ``2nd``, ``3`` → ``3rd``, ``4`` → ``4th``."""
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(number % 10 if number % 100 not in (11, 12, 13) else 0, "th")
+    return f"{number}{suffix}"
+
+
 def _airflow(args: list[str], env: Mapping[str, str], log_file: Path) -> bool:
     with log_file.open("w") as log:
         proc = subprocess.run(
@@ -241,9 +310,10 @@ def run_demo(
     note(f"ml-connector demo: config {config_path}, Airflow home {home}")
     note(f"Starting sandbox stand-ins: {', '.join(systems) or 'none registered yet'}")
     results: list[DagResult] = []
-    activity: list[dict[str, str]] = []
+    activity: list[dict[str, Any]] = []
     before: list[dict[str, str]] = []
     plans: list[dict[str, Any]] = []
+    posted: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         # Each tenant gets its own stand-ins, as each has its own Fusion pod and Stripe account.
         connection_env: dict[str, str] = {}
@@ -277,12 +347,15 @@ def run_demo(
             out.write(f"airflow db migrate failed; see {home / 'db-migrate.log'}\n")
             return 1
 
+        last_run_ended: dict[str, float] = {}
+
         def run(dag: DemoDag, label: str) -> None:
             note(f"Running {dag.dag_id} with `airflow dags test`{label}…")
             log_file = home / f"{dag.dag_id}{label.replace(' ', '-').replace(',', '')}.log"
             started = time.monotonic()
             ok = _airflow(["dags", "test", dag.dag_id], env, log_file)
-            results.append(DagResult(dag.dag_id + label, ok, time.monotonic() - started, log_file))
+            last_run_ended[dag.dag_id] = time.monotonic()
+            results.append(DagResult(dag.dag_id + label, ok, last_run_ended[dag.dag_id] - started, log_file))
 
         def retry_dead_letters(dag: DemoDag) -> int:
             """What an operator does: ``ml-connector dead-letters retry`` for one tenant's integration."""
@@ -311,20 +384,28 @@ def run_demo(
         for dag in dags:
             run(dag, "")
         for dag in dags:
-            scenario = SCENARIOS.get(dag.integration)
-            if scenario is None:
-                continue
-            note(f"Meanwhile, at {dag.tenant}:")
-            context = ScenarioContext(
-                runners[dag.tenant],
-                sftp_roots.get(dag.tenant),
-                retry_dead_letters=functools.partial(retry_dead_letters, dag),
-                tenant=dag.tenant,
-            )
-            for line in scenario(context):
-                activity.append({"tenant": dag.tenant, "integration": dag.integration, "what": line})
-                note(f"  - {line}")
-            run(dag, ", 2nd run")
+            for number, scenario in enumerate(SCENARIOS.get(dag.integration, ()), start=2):
+                note(f"Meanwhile, at {dag.tenant}:")
+                context = ScenarioContext(
+                    runners[dag.tenant],
+                    sftp_roots.get(dag.tenant),
+                    retry_dead_letters=functools.partial(retry_dead_letters, dag),
+                    tenant=dag.tenant,
+                    last_run_ended=last_run_ended.get(dag.dag_id),
+                )
+                for line in scenario(context):
+                    activity.append(
+                        {
+                            "tenant": dag.tenant,
+                            "integration": dag.integration,
+                            "before_run": number,
+                            "what": line,
+                        }
+                    )
+                    note(f"  - {line}")
+                run(dag, f", {_ordinal(number)} run")
+        for tenant, runner in runners.items():
+            posted.extend(netsuite_transactions(tenant, runner))
 
     failed = [r for r in results if not r.ok]
     if as_json:
@@ -340,6 +421,7 @@ def run_demo(
                 "before_first_run": before,
                 "onboarding": plans,
                 "activity": activity,
+                "netsuite_transactions": posted,
                 **report,
             },
             out,
@@ -371,8 +453,23 @@ def run_demo(
         out.write(plan["text"])
     if activity:
         out.write("\nBetween the runs (sandbox activity)\n")
-        table(activity, ["tenant", "integration", "what"], out)
+        table(activity, ["tenant", "integration", "before_run", "what"], out)
     out.write("\n" + provider.text("report", "--ledger-url", ledger_url))
+    if posted:
+        out.write("\nNetSuite transactions after the runs (read back from the NetSuite stand-in)\n")
+        table(
+            [
+                {
+                    **row,
+                    "total": f"{row['total']} {row['currency']}",
+                    "items": ", ".join(f"{line['item']} {line['amount']}" for line in row["lines"])
+                    or ("applied to " + ", ".join(row["applied_to"]) if row["applied_to"] else ""),
+                }
+                for row in posted
+            ],
+            ["tenant", "target", "external_id", "customer", "total", "open", "items"],
+            out,
+        )
     if not dags:
         out.write("\nThe config enables no integration.\n")
     out.write(f"\nLedger: {ledger_path}  (try: ml-connector audit --ledger-url {ledger_url})\n")

@@ -11,7 +11,8 @@ customer's browser does (paying a hosted invoice page).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,12 +34,15 @@ class ScenarioContext:
     :param retry_dead_letters: makes the integration's open dead letters due now (what an operator
         does with ``ml-connector dead-letters retry``) and returns how many.
     :param tenant: the tenant's id, as it appears in the names of its Stampli export files.
+    :param last_run_ended: when the integration's latest run ended (``time.monotonic()``), for a
+        scenario that must let a delay of the tenant config pass before the next run.
     """
 
     runner: SandboxRunner
     sftp_root: Path | None = None
     retry_dead_letters: Callable[[], int] | None = None
     tenant: str = "acme"
+    last_run_ended: float | None = None
 
 
 Scenario = Callable[[ScenarioContext], list[str]]
@@ -220,11 +224,194 @@ def stampli_fusion_activity(ctx: ScenarioContext) -> list[str]:
     return done
 
 
-BEFORE_FIRST_RUN: dict[str, Scenario] = {"fusion_stripe": fusion_stripe_existing_customers}
+# -- stripe_netsuite ------------------------------------------------------------------------------
+
+# Stripe products whose ids the NetSuite stand-in's seeded items carry (externalId and
+# custitem_stripe_product_id): 201 Pro Plan - Monthly (also in acme's `items` map), 202 Pro Plan -
+# Annual, 203 Onboarding Package.
+NETSUITE_PRODUCTS: dict[str, str] = {
+    "prod_SeedProMonthly": "Pro Plan - Monthly",
+    "prod_SeedProAnnual": "Pro Plan - Annual",
+    "prod_SeedOnboarding": "Onboarding Package",
+}
+# A product NetSuite has no item for until the finance team adds one between the runs.
+UNMAPPED_PRODUCT = "prod_DemoWorkshop"
+UNMAPPED_PRODUCT_NAME = "Implementation Workshop"
+# The NetSuite item the finance team adds for it, and the custom field that maps it (acme's
+# `item_lookup: custom_field`, the integration's default item_custom_field).
+ITEM_CUSTOM_FIELD = "custitem_stripe_product_id"
+SALES_INCOME_ACCOUNT = "54"  # the stand-in's seeded "Sales" income account
+# `unmapped_retry_after` of acme's stripe_netsuite in tenants.demo.yaml (the smallest the setting
+# allows): the automatic retry of an unmapped product waits this long after its last try.
+UNMAPPED_RETRY_AFTER = 60.0
+# The metadata key naming a one-time charge's product (the integration's default
+# charge_product_metadata_key).
+PRODUCT_METADATA_KEY = "product"
+# One-time charges: (customer name, e-mail, currency, amount in minor units, product).
+NETSUITE_CHARGES: tuple[tuple[str, str, str, int, str], ...] = (
+    ("Initrode Inc.", "ap@initrode.example", "usd", 120_000, "prod_SeedProAnnual"),
+    ("Hanami Trading KK", "keiri@hanami.example", "jpy", 98_765, "prod_SeedOnboarding"),
+    ("Initrode Inc.", "ap@initrode.example", "usd", 75_000, UNMAPPED_PRODUCT),
+)
+
+
+def _stripe_client(ctx: ScenarioContext) -> Any:
+    import stripe
+
+    logging.getLogger("stripe").setLevel(logging.WARNING)
+    sandbox: Any = ctx.runner.system("stripe")
+    return stripe.StripeClient(
+        sandbox.secret_key, base_addresses={"api": ctx.runner.url("stripe")}, max_network_retries=2
+    )
+
+
+def stripe_netsuite_catalog(ctx: ScenarioContext) -> list[str]:
+    """The Stripe account sells the products NetSuite already has items for (same product ids),
+    and one product the finance team has not set up in NetSuite yet.
+
+    Products only: a sale made now would also reach the tenant's fusion_stripe runs, which read
+    the same Stripe account. The sales come after those runs (:func:`stripe_netsuite_sales`).
+    """
+    client = _stripe_client(ctx)
+    done = []
+    for product, name in {**NETSUITE_PRODUCTS, UNMAPPED_PRODUCT: UNMAPPED_PRODUCT_NAME}.items():
+        client.v1.products.create(params={"id": product, "name": name})
+        where = (
+            "no NetSuite item yet"
+            if product == UNMAPPED_PRODUCT
+            else f"NetSuite item with {ITEM_CUSTOM_FIELD} = {product}"
+        )
+        done.append(f"Stripe product {product} ({name}): {where}")
+    return done
+
+
+def stripe_netsuite_sales(ctx: ScenarioContext) -> list[str]:
+    """Customers pay one-time charges (one in JPY, one for the product NetSuite has no item for)
+    and a monthly subscription starts and renews once (two paid subscription invoices).
+
+    The JPY charge posts because acme's settings map JPY to a NetSuite currency (``currencies``)
+    and the stand-in lets a customer of the USD parent subsidiary be billed in yen.
+    """
+    client = _stripe_client(ctx)
+    sandbox: Any = ctx.runner.system("stripe")
+    customers: dict[str, str] = {}
+    done: list[str] = []
+    for name, email, currency, amount, product in NETSUITE_CHARGES:
+        if name not in customers:
+            customers[name] = str(client.v1.customers.create(params={"name": name, "email": email}).id)
+        intent = client.v1.payment_intents.create(
+            params={
+                "amount": amount,
+                "currency": currency,
+                "customer": customers[name],
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+                "description": NETSUITE_PRODUCTS.get(product, UNMAPPED_PRODUCT_NAME),
+                "metadata": {PRODUCT_METADATA_KEY: product},
+            }
+        )
+        charge = client.v1.charges.retrieve(
+            str(intent.latest_charge), params={"expand": ["balance_transaction"]}
+        )
+        fee = int(charge.balance_transaction.fee)
+        done.append(
+            f"{name} paid {_money(amount, currency)} by card for {product} (charge {charge.id}, "
+            f"Stripe fee {_money(fee, currency)})"
+        )
+    price = client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": 4_900,
+            "recurring": {"interval": "month"},
+            "product": "prod_SeedProMonthly",
+        }
+    )
+    subscriber = next(iter(customers.values()))
+    subscription = client.v1.subscriptions.create(
+        params={
+            "customer": subscriber,
+            "items": [{"price": price.id}],
+            "default_payment_method": "pm_card_visa",
+            "collection_method": "charge_automatically",
+        }
+    )
+    sandbox.advance_subscription(subscription.id)
+    done.append(
+        f"subscription {subscription.id} to prod_SeedProMonthly (49.00 USD a month) started and "
+        "renewed once: two paid subscription invoices"
+    )
+    return done
+
+
+def stripe_netsuite_refunds_and_mapping(ctx: ScenarioContext) -> list[str]:
+    """The finance team adds the NetSuite item of the unmapped product (through the stand-in's
+    admin API, with the product id in the item's custom field), one charge is refunded in full
+    and one in part; then the demo lets ``unmapped_retry_after`` pass, so the next run's
+    automatic retry posts the dead-lettered charge without a manual replay."""
+    import requests
+
+    client = _stripe_client(ctx)
+    sandbox: Any = ctx.runner.system("stripe")
+    done: list[str] = []
+    response = requests.post(
+        f"{ctx.runner.url('netsuite').rstrip('/')}/__sandbox__/netsuite/records/serviceSaleItem",
+        json={
+            "itemId": UNMAPPED_PRODUCT_NAME,
+            "displayName": UNMAPPED_PRODUCT_NAME,
+            "incomeAccount": {"id": SALES_INCOME_ACCOUNT},
+            ITEM_CUSTOM_FIELD: UNMAPPED_PRODUCT,
+        },
+        timeout=30,
+    )
+    response.raise_for_status()
+    item_id = response.json()["ids"][0]
+    done.append(
+        f"finance team added NetSuite item {item_id} ({UNMAPPED_PRODUCT_NAME}) with "
+        f"{ITEM_CUSTOM_FIELD} = {UNMAPPED_PRODUCT}"
+    )
+    charges = {charge["id"]: charge for charge in sandbox.charges()}
+    sales = {
+        (intent["currency"], (intent.get("metadata") or {}).get(PRODUCT_METADATA_KEY)): charges[
+            intent["latest_charge"]
+        ]
+        for intent in sandbox.payment_intents()
+        if intent["status"] == "succeeded" and intent.get("latest_charge") in charges
+    }
+    full = sales[("jpy", "prod_SeedOnboarding")]
+    client.v1.refunds.create(params={"charge": full["id"], "reason": "requested_by_customer"})
+    done.append(f"refunded charge {full['id']} in full, {_money(full['amount'], full['currency'])}")
+    partial = sales[("usd", "prod_SeedProAnnual")]
+    amount = partial["amount"] // 4
+    client.v1.refunds.create(
+        params={"charge": partial["id"], "amount": amount, "reason": "requested_by_customer"}
+    )
+    done.append(
+        f"refunded {_money(amount, partial['currency'])} of charge {partial['id']} "
+        f"({_money(partial['amount'], partial['currency'])})"
+    )
+    if ctx.last_run_ended is not None:
+        # The dead letter was last tried during the previous run: after unmapped_retry_after the
+        # next run makes it due by itself.
+        wait = ctx.last_run_ended + UNMAPPED_RETRY_AFTER + 1.0 - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        done.append(
+            f"{UNMAPPED_RETRY_AFTER:.0f} s (unmapped_retry_after) passed since the run that "
+            f"dead-lettered {UNMAPPED_PRODUCT}"
+        )
+    return done
+
+
+BEFORE_FIRST_RUN: dict[str, Scenario] = {
+    "fusion_stripe": fusion_stripe_existing_customers,
+    "stripe_netsuite": stripe_netsuite_catalog,
+}
 """What the outside world already holds before an integration's first run, per integration id."""
 
-SCENARIOS: dict[str, Scenario] = {
-    "fusion_stripe": fusion_stripe_activity,
-    "stampli_fusion": stampli_fusion_activity,
+SCENARIOS: dict[str, Sequence[Scenario]] = {
+    "fusion_stripe": (fusion_stripe_activity,),
+    "stampli_fusion": (stampli_fusion_activity,),
+    "stripe_netsuite": (stripe_netsuite_sales, stripe_netsuite_refunds_and_mapping),
 }
-"""Scenario per integration id; integrations without one run once in the demo."""
+"""Scenarios per integration id, each followed by a run of the integration's DAG; integrations
+without one run once in the demo."""

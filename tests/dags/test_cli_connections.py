@@ -67,6 +67,8 @@ def test_connections_in_the_metadata_database(tmp_path: Path) -> None:
         ("fusion_stripe", "acme_stripe", "wrong type", "http"),
         ("stampli_fusion", "acme_fusion", "ok", "oracle_fusion"),
         ("stampli_fusion", "acme_stampli_sftp", "missing", ""),
+        ("stripe_netsuite", "acme_stripe", "wrong type", "http"),
+        ("stripe_netsuite", "acme_netsuite", "missing", ""),
     }
     assert "connection 'acme_stripe' (stripe) has type 'http'" in result.stderr
     assert "Traceback" not in result.stderr

@@ -246,7 +246,10 @@ def test_patch_changes_only_the_fields_given(api: Api) -> None:
     record = api.get(f"/invoice/{invoice_id}")
     assert record["memo"] == "patched"
     assert record["total"] == 100.0
-    assert api.call("PATCH", "/customer/eid:cus_SeedAcme", {"email": "new@acme.example"}).status_code == 204
+    assert (
+        api.call("PATCH", "/customer/eid:stripe-cus_SeedAcme", {"email": "new@acme.example"}).status_code
+        == 204
+    )
     assert api.get("/customer/101")["email"] == "new@acme.example"
 
 

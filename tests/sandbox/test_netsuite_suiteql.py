@@ -34,7 +34,9 @@ def test_rows_have_lowercase_columns_empty_links_and_string_values(
     base_url: str, headers: dict[str, str]
 ) -> None:
     found = rows(base_url, headers, "SELECT ID, CompanyName, externalId FROM customer WHERE id = 101")
-    assert found == [{"links": [], "id": "101", "companyname": "Acme Corp", "externalid": "cus_SeedAcme"}]
+    assert found == [
+        {"links": [], "id": "101", "companyname": "Acme Corp", "externalid": "stripe-cus_SeedAcme"}
+    ]
 
 
 def test_null_columns_are_left_out(base_url: str, headers: dict[str, str]) -> None:

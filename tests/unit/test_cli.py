@@ -207,7 +207,7 @@ def test_validate_json_lists_connections_of_each_dag(capsys: pytest.CaptureFixtu
     assert {dag_id: d["enabled"] for dag_id, d in dags.items()} == {
         "mlc__acme__fusion_stripe": True,
         "mlc__acme__stampli_fusion": True,
-        "mlc__acme__stripe_netsuite": False,  # the integration's own enabled: false
+        "mlc__acme__stripe_netsuite": True,  # enabled in the demo only (the example: false)
         "mlc__globex__fusion_stripe": True,
         "mlc__globex__stampli_fusion": True,
         "mlc__initech__fusion_stripe": False,
@@ -221,11 +221,19 @@ def test_validate_json_lists_connections_of_each_dag(capsys: pytest.CaptureFixtu
 
 
 def test_the_demo_config_is_the_example_with_two_tenants_enabled() -> None:
-    """The demo runs the documented example: the two files differ only in ``enabled`` and comments."""
+    """The demo runs the documented example: the two files differ only in ``enabled``, acme's
+    stripe_netsuite retry delay of unmapped products (a minute in the demo), and comments."""
     example = yaml.safe_load(EXAMPLE.read_text())
     demo = yaml.safe_load(DEMO.read_text())
     assert [t.get("enabled", True) for t in example["tenants"]] == [False, False, False]
     assert [t.get("enabled", True) for t in demo["tenants"]] == [True, True, False]
+    example_ns = example["tenants"][0]["integrations"]["stripe_netsuite"]
+    demo_ns = demo["tenants"][0]["integrations"]["stripe_netsuite"]
+    assert (example_ns.pop("enabled"), demo_ns.pop("enabled")) == (False, True)
+    assert (
+        example_ns["settings"].pop("unmapped_retry_after"),
+        demo_ns["settings"].pop("unmapped_retry_after"),
+    ) == (3600, 60)
     for tenant in demo["tenants"]:
         tenant.pop("enabled", None)
     for tenant in example["tenants"]:

@@ -17,6 +17,7 @@ ALL_DEMO_CONNECTIONS = {
     "acme_fusion": "oracle_fusion",
     "acme_stripe": "stripe",
     "acme_stampli_sftp": "sftp",
+    "acme_netsuite": "netsuite",
     "globex_fusion": "oracle_fusion",
     "globex_stripe": "stripe",
     "globex_stampli_sftp": "sftp",
@@ -66,6 +67,8 @@ def test_missing_and_wrong_type_are_named_with_how_to_create_them(
         ("acme", "fusion_stripe", "stripe", "acme_stripe", "stripe", "wrong"),
         ("acme", "stampli_fusion", "fusion", "acme_fusion", "oracle_fusion", "ok"),
         ("acme", "stampli_fusion", "stampli", "acme_stampli_sftp", "sftp", "missing"),
+        ("acme", "stripe_netsuite", "stripe", "acme_stripe", "stripe", "wrong"),
+        ("acme", "stripe_netsuite", "netsuite", "acme_netsuite", "netsuite", "ok"),
     }
     assert captured.err.splitlines() == [
         "acme/fusion_stripe: connection 'acme_stripe' (stripe) has type 'http', the integration needs "
@@ -74,6 +77,9 @@ def test_missing_and_wrong_type_are_named_with_how_to_create_them(
         "acme/stampli_fusion: connection 'acme_stampli_sftp' (stampli) does not exist; create it: "
         "airflow connections add acme_stampli_sftp --conn-type sftp ... (or set "
         "AIRFLOW_CONN_ACME_STAMPLI_SFTP; see docs/connections.md)",
+        "acme/stripe_netsuite: connection 'acme_stripe' (stripe) has type 'http', the integration needs "
+        "'stripe'; delete it and create it again: airflow connections add acme_stripe --conn-type stripe "
+        "... (or set AIRFLOW_CONN_ACME_STRIPE; see docs/connections.md)",
     ]
     assert SECRET not in captured.out + captured.err
 

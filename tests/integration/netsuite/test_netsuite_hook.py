@@ -119,7 +119,7 @@ def test_test_connection(hook: NetSuiteHook) -> None:
 
 
 def test_get_by_external_id(hook: NetSuiteHook) -> None:
-    found = hook.get_by_external_id("customer", "cus_SeedAcme")
+    found = hook.get_by_external_id("customer", "stripe-cus_SeedAcme")
     assert found is not None
     assert found["id"] == "101"
     assert hook.get_by_external_id("customer", "cus_Missing") is None

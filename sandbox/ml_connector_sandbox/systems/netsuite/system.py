@@ -113,7 +113,10 @@ def _seed_records() -> dict[str, dict[str, dict[str, Any]]]:
             "lastModifiedDate": stamp,
         }
         if stripe_id:
-            record["externalId"] = stripe_id
+            # The external id a Stripe connector gives the customer it creates: "stripe-" and the
+            # Stripe id (docs/integrations/stripe_netsuite.md, "Mappings"); the custom field
+            # holds the bare id.
+            record["externalId"] = f"stripe-{stripe_id}"
             record["custentity_stripe_customer_id"] = stripe_id
         records["customer"][rid] = record
     items = (
