@@ -708,7 +708,11 @@ class TestCli:
         (info,) = _json(cli["get"])
 
         assert info["package-name"] == "ml-connector-provider"
-        assert [c["connection-type"] for c in info["connection-types"]] == ["oracle_fusion", "stripe", "netsuite"]
+        assert [c["connection-type"] for c in info["connection-types"]] == [
+            "oracle_fusion",
+            "stripe",
+            "netsuite",
+        ]
 
     def test_providers_hooks(self, cli: dict[str, subprocess.CompletedProcess[str]]) -> None:
         from ml_connector_provider.get_provider_info import get_provider_info
