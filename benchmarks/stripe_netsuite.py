@@ -157,7 +157,7 @@ class _Bench:
         try:
             summary = SyncEngine(ledger, options).run(key, stream, RunRef(f"bench-{tenant}"))
             return {"summary": summary.as_dict(), "error": None, "seconds": time.perf_counter() - started}
-        except Exception as error:  # a measurement: the error is reported, not raised
+        except Exception as error:  # noqa: BLE001 - a measurement: the error is reported, not raised
             return {
                 "summary": None,
                 "error": f"{type(error).__name__}: {error}",
