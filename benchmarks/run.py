@@ -3,6 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/run.py [--only dag_parse] [--only stripe_sync] [--only stampli_parse]
+                                       [--only stripe_netsuite]
                                        [--json] [--smoke] [--results-dir DIR]
 
 Each benchmark is a script in this folder with a ``main(argv) -> int`` that accepts ``--json``,
@@ -28,7 +29,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
-BENCHMARKS = ["dag_parse", "stripe_sync", "stampli_parse"]
+BENCHMARKS = ["dag_parse", "stripe_sync", "stampli_parse", "stripe_netsuite"]
 
 
 def _load(name: str) -> Any:

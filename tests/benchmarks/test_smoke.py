@@ -69,6 +69,8 @@ def test_exits_zero_and_prints_the_table(smoke_run: tuple[subprocess.CompletedPr
     assert "| phase | figure | measured | minimum / limit | measured / minimum | details |" in result.stdout
     assert "== stampli_parse ==" in result.stdout
     assert "| size (MB) | rows | invoices | parse (s) | rows/s |" in result.stdout
+    assert "== stripe_netsuite ==" in result.stdout
+    assert "| figure | measured | minimum / target | details |" in result.stdout
     assert f"results: {results_dir / 'summary.json'}" in result.stdout
 
 
@@ -79,7 +81,7 @@ def test_writes_json_results(smoke_run: tuple[subprocess.CompletedProcess[str], 
     document = json.loads((results_dir / "dag_parse.json").read_text(encoding="utf-8"))
     summary = json.loads((results_dir / "summary.json").read_text(encoding="utf-8"))
 
-    assert set(summary) == {"dag_parse", "stripe_sync", "stampli_parse"}
+    assert set(summary) == {"dag_parse", "stripe_sync", "stampli_parse", "stripe_netsuite"}
     assert summary["dag_parse"] == document
     assert document["smoke"] is True
     (measured,) = document["results"]
@@ -234,3 +236,43 @@ def test_the_generated_stampli_export_parses_into_the_invoices_written(tmp_path:
         # Some invoices have rows far apart, about one in a hundred does not add up.
         assert any(group.rows[-1] - group.rows[0] >= len(group.rows) for group in groups)
         assert 0 < groups.with_problems < len(groups) // 10
+
+
+def test_stripe_netsuite_json_has_every_figure(
+    smoke_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    _, results_dir = smoke_run
+    document = json.loads((results_dir / "stripe_netsuite.json").read_text(encoding="utf-8"))
+    summary = json.loads((results_dir / "summary.json").read_text(encoding="utf-8"))
+
+    assert summary["stripe_netsuite"] == document
+    assert document["smoke"] is True
+    assert_keys(document, {"benchmark", "options", "calls", "throughput", "seconds"}, "document")
+    calls = document["calls"]
+    # Every seeded charge was posted (the figures per charge are of real posts).
+    assert calls["posted"] == calls["charges"] > 0
+    for system in ("netsuite", "stripe"):
+        assert_keys(
+            calls[system],
+            {"calls", "by_route", "per_charge", "per_charge_routes", "per_run_calls", "minimum_per_charge"},
+            system,
+        )
+    throughput = document["throughput"]
+    assert_keys(
+        throughput,
+        {
+            "workers",
+            "limit",
+            "slot_seconds",
+            "elapsed",
+            "utilisation",
+            "target_utilisation",
+            "refused",
+            "tasks_failed",
+            "dead_lettered",
+            "charges_per_s",
+        },
+        "throughput",
+    )
+    assert throughput["limit"] == 5
+    assert throughput["elapsed"] > 0

@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ml_connector_sandbox.faults import FaultRule
 from ml_connector_sandbox.runner import SandboxRunner, airflow_conn_env_var
 
 from ml_connector_provider.ledger import Ledger
@@ -134,6 +135,17 @@ class SoakIntegration:
     def slow_write_for(self, stream: str) -> FaultTarget:
         """The route a race trial of ``stream`` slows down."""
         return self.slow_write
+
+    def fault_kinds(self, target: FaultTarget) -> tuple[str, ...]:
+        """Fault kinds of this integration's own, next to the common ones (default: none)."""
+        return ()
+
+    def make_fault(self, rng: random.Random, kind: str, where: dict[str, Any]) -> FaultRule | None:
+        """The rule of one of :meth:`fault_kinds` at ``where`` (path, method, skip, times)."""
+        return None
+
+    def on_try(self, try_number: int) -> None:
+        """Called before every try of the stream under a fault trial (default: nothing)."""
 
     def prepare(self, rng: random.Random, stream: str, trial: int) -> Expected:
         raise NotImplementedError
@@ -620,7 +632,378 @@ class StampliFusion(SoakIntegration):
         return check
 
 
+# -- stripe_netsuite ------------------------------------------------------------------------------
+
+#: The seeded NetSuite service items (stand-in seed: 201, 202) the trial's Stripe products map to;
+#: a third product of each trial maps to none (its charges are dead-lettered "unmapped product").
+SOAK_ITEMS = ("201", "202")
+FEE_ITEM = "204"
+NETSUITE_REST = "^/services/rest/record/v1/"
+#: NetSuite's answer when the account's concurrency limit is reached (contract B9): 429, or 400
+#: on some accounts, never with ``Retry-After``.
+CONCURRENCY_BODY = {
+    "type": "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.1",
+    "title": "Bad Request",
+    "status": 429,
+    "o:errorDetails": [
+        {
+            "detail": "Concurrent request limit exceeded. Request blocked.",
+            "o:errorCode": "CONCURRENCY_LIMIT_EXCEEDED",
+        }
+    ],
+}
+#: A REST call with an expired token (contract B8): 401 ``INVALID_LOGIN``.
+EXPIRED_TOKEN_BODY = {
+    "type": "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.2",
+    "title": "Unauthorized",
+    "status": 401,
+    "o:errorDetails": [{"detail": "Invalid login attempt.", "o:errorCode": "INVALID_LOGIN"}],
+}
+
+
+class StripeNetSuite(SoakIntegration):
+    """Stripe charges, subscription invoices and refunds → NetSuite invoices, payments and credit memos.
+
+    The invariant, per Stripe object: exactly one NetSuite invoice (``externalId`` ``stripe-<ch_|in_>``)
+    whose total is what Stripe charged net of its fee (in both amount modes: in
+    ``gross_with_fee_line`` the gross line less the fee line), exactly one customer payment
+    (``stripe-pay-…``) for that total, leaving nothing open; per refund exactly one credit memo
+    (``stripe-re_…``) crediting the revenue in the share refunded (a full refund all of it; a
+    partial one within the one minor unit the exact split may round); charges of an unmapped
+    product are dead letters with a reason.
+    """
+
+    name = "stripe_netsuite"
+    streams = ("invoices", "refunds")
+    fault_targets = (
+        FaultTarget("stripe", "^/v1/events", "GET", False),
+        FaultTarget("stripe", "^/v1/(payment_intents|charges|invoices|balance_transactions)", "GET", False),
+        FaultTarget("netsuite", "^/services/rest/query/v1/suiteql", "POST", False),
+        FaultTarget("netsuite", NETSUITE_REST + "(customer|invoice)/", "GET", False),
+        FaultTarget("netsuite", NETSUITE_REST + "customer/eid:", "PUT", True),
+        FaultTarget("netsuite", NETSUITE_REST + "invoice/eid:", "PUT", True),
+        FaultTarget("netsuite", NETSUITE_REST + "customerPayment/eid:", "PUT", True),
+        FaultTarget("stripe", "^/v1/(payment_intents|invoices)/[^/]+$", "POST", True),
+    )
+    refund_targets = (
+        FaultTarget("stripe", "^/v1/events", "GET", False),
+        FaultTarget("stripe", "^/v1/(refunds|charges|payment_intents)", "GET", False),
+        FaultTarget("netsuite", NETSUITE_REST + "invoice/", "GET", False),
+        FaultTarget("netsuite", NETSUITE_REST + "creditMemo/eid:", "PUT", True),
+    )
+    slow_write = FaultTarget(
+        "netsuite", NETSUITE_REST + "(invoice|customerPayment|creditMemo)/eid:", "PUT", True
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.amount_mode = "net"
+        self.items: dict[str, str] = {}
+        self.sales: dict[str, dict[str, Any]] = {}
+
+    def start(self) -> None:
+        self.runner = SandboxRunner(["stripe", "netsuite"]).start()
+
+    def env(self) -> dict[str, str]:
+        assert self.runner is not None
+        stripe = self.system("stripe").connection(self.runner.url("stripe"))
+        stripe.setdefault("extra", {}).update(rate_limit=1000, search_rate_limit=1000)
+        return {
+            **self.runner.airflow_env({"netsuite": "soak_netsuite"}),
+            airflow_conn_env_var("soak_stripe"): json.dumps(stripe),
+            "HOME": str(self.home),
+        }
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "subsidiary_id": "1",
+            "currencies": {"USD": "1", "EUR": "2", "JPY": "3"},
+            "create_customers": True,
+            "items": dict(self.items),
+            "amount_mode": self.amount_mode,
+            "fee_item": FEE_ITEM,
+            "unmapped_retry_after": 60,
+        }
+
+    def sync_for(self, stream: str) -> dict[str, Any]:
+        # Every stream's first window (the prerequisite's too) starts an hour back: within
+        # Stripe's event retention, so it reads the Events API as it does in steady state.
+        return {"initial_lookback": 3600}
+
+    def targets_for(self, stream: str) -> tuple[FaultTarget, ...]:
+        return self.refund_targets if stream == "refunds" else self.fault_targets
+
+    def slow_write_for(self, stream: str) -> FaultTarget:
+        return self.slow_write
+
+    def before_run(self, stream: str) -> list[str]:
+        return ["invoices"] if stream == "refunds" else []
+
+    def fault_kinds(self, target: FaultTarget) -> tuple[str, ...]:
+        """NetSuite's own refusals next to the common faults: the concurrency limit (429 and its
+        400 variant, contract B9) and an expired token (401 ``INVALID_LOGIN``, B8)."""
+        if target.system != "netsuite":
+            return ()
+        return ("concurrency_429", "concurrency_400", "token_expired")
+
+    def make_fault(self, rng: random.Random, kind: str, where: dict[str, Any]) -> FaultRule | None:
+        if kind in ("concurrency_429", "concurrency_400"):
+            status = 429 if kind == "concurrency_429" else 400
+            return FaultRule.error(status, body={**CONCURRENCY_BODY, "status": status}, **where)
+        if kind == "token_expired":
+            return FaultRule.error(
+                401,
+                body=EXPIRED_TOKEN_BODY,
+                headers={"WWW-Authenticate": 'Bearer realm="1234567_SB1", error="invalid_token"'},
+                **where,
+            )
+        return None
+
+    def on_try(self, try_number: int) -> None:
+        """Every issued NetSuite token expires before a retried try (a try killed mid-run left its
+        token behind; the stand-in answers 401 to it, contract B8)."""
+        if try_number > 1:
+            self.system("netsuite").tokens.expire_all()
+
+    # -- seeding -----------------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        import stripe
+
+        logging.getLogger("stripe").setLevel(logging.WARNING)
+        assert self.runner is not None
+        key = self.system("stripe").secret_key
+        return stripe.StripeClient(
+            key, base_addresses={"api": self.runner.url("stripe")}, max_network_retries=0
+        )
+
+    def prepare(self, rng: random.Random, stream: str, trial: int) -> Expected:
+        assert self.runner is not None
+        self.runner.reset_all()
+        self.amount_mode = rng.choice(("net", "gross_with_fee_line"))
+        self.sales = {}
+        client = self._client()
+        products = [client.v1.products.create(params={"name": f"Soak plan {n}"}).id for n in range(3)]
+        self.items = dict(zip(products[:2], SOAK_ITEMS, strict=True))
+        unmapped_product = products[2]
+        customers = [
+            client.v1.customers.create(
+                params={"name": f"{rng.choice(NAMES)} {rng.choice(SUFFIXES)} {trial}-{n}"}
+            ).id
+            for n in range(rng.randint(1, 3))
+        ]
+        expected = Expected(stream, {})
+        for index in range(rng.randint(2, 6)):
+            currency = rng.choice(("usd", "usd", "eur", "jpy"))
+            amount = rng.randint(50, 900_000) if currency != "jpy" else rng.randint(50, 90_000)
+            unmapped = rng.random() < 0.12
+            product = unmapped_product if unmapped else rng.choice(products[:2])
+            intent = client.v1.payment_intents.create(
+                params={
+                    "amount": amount,
+                    "currency": currency,
+                    "customer": rng.choice(customers),
+                    "payment_method": "pm_card_visa",
+                    "confirm": True,
+                    "metadata": {"product": product, "soak": f"{trial}-{index}"},
+                }
+            )
+            charge_id = str(client.v1.payment_intents.retrieve(intent.id).latest_charge)
+            fee = self._fee(client, charge_id)
+            if unmapped:
+                if stream == "invoices":
+                    expected.dead.add(intent.id)
+                continue
+            self.sales[charge_id] = {"intent": intent.id, "amount": amount, "fee": fee, "currency": currency}
+            if stream == "invoices":
+                expected.records[f"stripe-{charge_id}"] = (amount, fee, currency)
+        if rng.random() < 0.4:
+            self._subscription(rng, client, customers[0], expected if stream == "invoices" else None)
+        return expected
+
+    @staticmethod
+    def _fee(client: Any, charge_id: str) -> int:
+        """Stripe's fee on a charge, in minor units (its balance transaction's ``fee``)."""
+        charge = client.v1.charges.retrieve(charge_id, params={"expand": ["balance_transaction"]})
+        return int(charge.balance_transaction.fee)
+
+    def _subscription(
+        self, rng: random.Random, client: Any, customer: str, expected: Expected | None
+    ) -> None:
+        product = rng.choice(list(self.items))
+        price = client.v1.prices.create(
+            params={
+                "currency": "usd",
+                "unit_amount": rng.randint(500, 50_000),
+                "recurring": {"interval": "month"},
+                "product": product,
+            }
+        )
+        subscription = client.v1.subscriptions.create(
+            params={
+                "customer": customer,
+                "items": [{"price": price.id, "quantity": rng.randint(1, 4)}],
+                "default_payment_method": "pm_card_visa",
+            }
+        )
+        self.system("stripe").advance_subscription(subscription.id)
+        for invoice in client.v1.invoices.list(params={"subscription": subscription.id}).data:
+            if invoice.status != "paid":
+                continue
+            fee = 0
+            for payment in self.system("stripe").invoice_payments():
+                if payment.get("invoice") == invoice.id:
+                    intent = client.v1.payment_intents.retrieve(payment["payment"]["payment_intent"])
+                    fee += self._fee(client, str(intent.latest_charge))
+            if expected is not None:
+                expected.records[f"stripe-{invoice.id}"] = (invoice.amount_paid, fee, "usd")
+
+    def after_prerequisite(self, rng: random.Random, expected: Expected, done: str, trial: int) -> None:
+        if done != "invoices" or expected.stream != "refunds":
+            return
+        client = self._client()
+        charges = list(self.sales)
+        for charge_id in rng.sample(charges, k=rng.randint(1, len(charges))) if charges else []:
+            sale = self.sales[charge_id]
+            full = rng.random() < 0.5
+            amount = sale["amount"] if full else rng.randint(1, sale["amount"] - 1)
+            params: dict[str, Any] = {"payment_intent": sale["intent"]}
+            if not full:
+                params["amount"] = amount
+            refund = client.v1.refunds.create(params=params)
+            expected.records[f"stripe-{refund.id}"] = (charge_id, amount)
+
+    # -- the invariant -----------------------------------------------------------------------------
+
+    def _by_eid(self, type_name: str, check: Check) -> dict[str, dict[str, Any]]:
+        held: dict[str, list[dict[str, Any]]] = {}
+        for record in self.system("netsuite").records(type_name):
+            eid = record.get("externalId")
+            if eid:
+                held.setdefault(str(eid), []).append(record)
+        out = {}
+        for eid, records in held.items():
+            if len(records) > 1:
+                check.duplicates += len(records) - 1
+                check.problems.append(
+                    f"NetSuite {type_name} {eid}: {len(records)} records {[r['id'] for r in records]}"
+                )
+            out[eid] = records[0]
+        return out
+
+    @staticmethod
+    def _minor(value: Any, currency: str) -> int:
+        exponent = 0 if currency == "jpy" else 2
+        return int(Decimal(str(value)).scaleb(exponent))
+
+    def check(self, expected: Expected, ledger: Ledger) -> Check:
+        check = Check()
+        invoices = self._by_eid("invoice", check)
+        payments = self._by_eid("customerPayment", check)
+        memos = self._by_eid("creditMemo", check)
+        if expected.stream == "refunds":
+            self._check_memos(expected, check, invoices, memos)
+        else:
+            self._check_invoices(expected, check, invoices, payments)
+            if memos:
+                check.unexpected += len(memos)
+                check.problems.append(f"credit memos without a refund: {sorted(memos)}")
+        self.dead_letter_checks(check, expected, ledger, self.tenant, self.name)
+        if check.missing:
+            for row in ledger.list_dead_letters(tenant=self.tenant, integration=self.name):
+                if row.source_id not in expected.dead:
+                    check.problems.append(f"dead letter {row.key.stream}/{row.source_id}: {row.reason}")
+        return check
+
+    def _check_invoices(
+        self,
+        expected: Expected,
+        check: Check,
+        invoices: dict[str, dict[str, Any]],
+        payments: dict[str, dict[str, Any]],
+    ) -> None:
+        for eid, (amount, fee, currency) in expected.records.items():
+            invoice = invoices.get(eid)
+            if invoice is None:
+                check.missing += 1
+                check.problems.append(f"invoice {eid}: not in NetSuite")
+                continue
+            lines = [self._minor(line["amount"], currency) for line in invoice["item"]["items"]]
+            total = self._minor(invoice["total"], currency)
+            wanted = [amount - fee] if self.amount_mode == "net" else [amount, -fee]
+            if eid.startswith("stripe-in_"):
+                wanted_total, lines_ok = amount - fee, sum(lines) == amount - fee
+            else:
+                wanted_total, lines_ok = amount - fee, lines == [w for w in wanted if w != 0]
+            if total != wanted_total or not lines_ok:
+                check.amount_mismatches += 1
+                check.problems.append(
+                    f"invoice {eid} ({self.amount_mode}): NetSuite lines {lines} total {total}, "
+                    f"Stripe {amount} less fee {fee} ({currency}, minor units)"
+                )
+            payment = payments.get("stripe-pay-" + eid.removeprefix("stripe-"))
+            if payment is None:
+                check.missing += 1
+                check.problems.append(f"invoice {eid}: no customer payment")
+            elif self._minor(payment["payment"], currency) != wanted_total:
+                check.amount_mismatches += 1
+                check.problems.append(f"payment of {eid}: {payment['payment']}, the invoice {total}")
+            if Decimal(str(invoice.get("amountRemaining", 0))) != 0:
+                check.amount_mismatches += 1
+                check.problems.append(f"invoice {eid}: {invoice.get('amountRemaining')} still open")
+        extra = sorted(set(invoices) - set(expected.records))
+        check.unexpected += len(extra)
+        if extra:
+            check.problems.append(f"NetSuite invoices not expected: {', '.join(extra)}")
+        extra_pay = sorted(
+            p for p in payments if "stripe-" + p.removeprefix("stripe-pay-") not in expected.records
+        )
+        check.unexpected += len(extra_pay)
+        if extra_pay:
+            check.problems.append(f"NetSuite payments not expected: {', '.join(extra_pay)}")
+
+    def _check_memos(
+        self,
+        expected: Expected,
+        check: Check,
+        invoices: dict[str, dict[str, Any]],
+        memos: dict[str, dict[str, Any]],
+    ) -> None:
+        for eid, (charge_id, refunded) in expected.records.items():
+            memo = memos.get(eid)
+            if memo is None:
+                check.missing += 1
+                check.problems.append(f"credit memo {eid}: not in NetSuite")
+                continue
+            sale = self.sales[charge_id]
+            currency = sale["currency"]
+            invoice = invoices.get(f"stripe-{charge_id}")
+            if invoice is None or str((memo.get("createdFrom") or {}).get("id")) != str(invoice["id"]):
+                check.amount_mismatches += 1
+                check.problems.append(f"credit memo {eid}: not created from the invoice of {charge_id}")
+                continue
+            revenue = sum(
+                self._minor(line["amount"], currency)
+                for line in invoice["item"]["items"]
+                if str(line["item"]["id"]) != FEE_ITEM
+            )
+            credit = sum(self._minor(line["amount"], currency) for line in memo["item"]["items"])
+            exact = Decimal(revenue * refunded) / sale["amount"]
+            ok = credit == revenue if refunded == sale["amount"] else abs(credit - exact) < 1
+            if not ok:
+                check.amount_mismatches += 1
+                check.problems.append(
+                    f"credit memo {eid}: credits {credit}; revenue {revenue} × {refunded}/{sale['amount']} "
+                    f"= {exact} ({currency}, minor units)"
+                )
+        extra = sorted(set(memos) - set(expected.records))
+        check.unexpected += len(extra)
+        if extra:
+            check.problems.append(f"NetSuite credit memos not expected: {', '.join(extra)}")
+
+
 INTEGRATIONS: Mapping[str, type[SoakIntegration]] = {
     FusionStripe.name: FusionStripe,
     StampliFusion.name: StampliFusion,
+    StripeNetSuite.name: StripeNetSuite,
 }

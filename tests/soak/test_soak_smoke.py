@@ -17,7 +17,7 @@ TRIALS = 25
 SEED = 20_261_207
 
 
-@pytest.mark.parametrize("integration", ["fusion_stripe", "stampli_fusion"])
+@pytest.mark.parametrize("integration", ["fusion_stripe", "stampli_fusion", "stripe_netsuite"])
 def test_soak_trials_keep_the_target_exact(integration: str) -> None:
     if integration == "stampli_fusion" and find_sshd() is None:
         if os.environ.get(SKIP_ENV) == "1":

@@ -165,7 +165,9 @@ class TrialRunner:
             ledger_url=trial.ledger_url,
             env=self._env,
             settings=self.integration.settings(),
-            sync=trial.sync if stream == trial.stream else trial.base_sync,
+            sync=trial.sync
+            if stream == trial.stream
+            else {**trial.base_sync, **self.integration.sync_for(stream)},
             events=str(trial.events.path),
             log=str(trial.log),
             **kwargs,
@@ -346,13 +348,16 @@ class TrialRunner:
         targets = self.integration.targets_for(trial.stream)
         for _ in range(rng.randint(1, 5)):
             target = rng.choice(targets)
-            kind = rng.choice(
+            common = (
                 ("429", "5xx", "drop", "latency", "lost_answer")
                 if target.write
                 else ("429", "5xx", "drop", "latency")
             )
+            own = self.integration.fault_kinds(target)
+            kind = rng.choice((*common, *own))
             kinds.append(kind)
-            self.integration.system(target.system).faults.add(_fault(rng, kind, target))
+            rule = self.integration.make_fault(rng, kind, _where(rng, target)) if kind in own else None
+            self.integration.system(target.system).faults.add(rule or _fault(rng, kind, target))
         system_names = {t.system for t in targets}
 
         def applied() -> int:
@@ -363,6 +368,7 @@ class TrialRunner:
             )
 
         def clear_late(try_number: int) -> None:
+            self.integration.on_try(try_number)
             if try_number == FAULT_FREE_AFTER:
                 trial.faults_applied += applied()
                 for name in system_names:
@@ -465,13 +471,18 @@ class _Trial:
             self.log.unlink(missing_ok=True)
 
 
-def _fault(rng: random.Random, kind: str, target: FaultTarget) -> FaultRule:
-    where: dict[str, Any] = {
+def _where(rng: random.Random, target: FaultTarget) -> dict[str, Any]:
+    """Which requests a fault rule hits: the target's route, after a random few, a random few times."""
+    return {
         "path": target.path,
         "method": target.method,
         "skip": rng.randint(0, 6),
         "times": rng.randint(1, 3),
     }
+
+
+def _fault(rng: random.Random, kind: str, target: FaultTarget) -> FaultRule:
+    where = _where(rng, target)
     if kind == "429":
         return FaultRule.rate_limit(retry_after=rng.choice((0, 0.1, 0.3)), **where)
     if kind == "5xx":

@@ -32,7 +32,8 @@ from typing import Any
 # The streams and their hooks are imported here, once, in the fork server (see tests.soak.trials):
 # every try then starts without paying for the imports.
 import ml_connector_provider.integrations.fusion_stripe.streams
-import ml_connector_provider.integrations.stampli_fusion.streams  # noqa: F401
+import ml_connector_provider.integrations.stampli_fusion.streams
+import ml_connector_provider.integrations.stripe_netsuite.streams  # noqa: F401
 from ml_connector_provider.engine.context import StreamContext, build_stream
 from ml_connector_provider.engine.core import RunRequest, SyncEngine, SyncOptions, describe_error, lease_owner
 from ml_connector_provider.engine.types import RunRef, StreamKey, WriteItem, WriteResult
