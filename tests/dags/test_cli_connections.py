@@ -44,7 +44,9 @@ def test_connections_in_the_metadata_database(tmp_path: Path) -> None:
             "--conn-host",
             "https://x.invalid",
         ],
-        ["connections", "add", "acme_stripe", "--conn-type", "http", "--conn-password", SECRET],
+        # A type some installed provider registers (the sftp extra is installed for the tests; an
+        # unregistered one such as http would be stored as generic).
+        ["connections", "add", "acme_stripe", "--conn-type", "sftp", "--conn-password", SECRET],
         # (`--conn-type sqlite` would be stored as 'generic': no installed provider registers 'sqlite'.)
         [
             "connections",
@@ -64,13 +66,13 @@ def test_connections_in_the_metadata_database(tmp_path: Path) -> None:
     checks = json.loads(result.stdout)["connections"]
     assert {(c["integration"], c["conn_id"], c["status"], c["found"]) for c in checks} == {
         ("fusion_stripe", "acme_fusion", "ok", "oracle_fusion"),
-        ("fusion_stripe", "acme_stripe", "wrong type", "http"),
+        ("fusion_stripe", "acme_stripe", "wrong type", "sftp"),
         ("stampli_fusion", "acme_fusion", "ok", "oracle_fusion"),
         ("stampli_fusion", "acme_stampli_sftp", "missing", ""),
-        ("stripe_netsuite", "acme_stripe", "wrong type", "http"),
+        ("stripe_netsuite", "acme_stripe", "wrong type", "sftp"),
         ("stripe_netsuite", "acme_netsuite", "missing", ""),
     }
-    assert "connection 'acme_stripe' (stripe) has type 'http'" in result.stderr
+    assert "connection 'acme_stripe' (stripe) has type 'sftp'" in result.stderr
     assert "Traceback" not in result.stderr
     assert SECRET not in result.stdout + result.stderr
 
