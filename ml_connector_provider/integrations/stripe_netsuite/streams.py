@@ -258,6 +258,35 @@ class _NetSuiteStream(Stream):
         self.key = key
         self.clock = clock
 
+    def _upsert_applied(
+        self,
+        item: WriteItem,
+        document: tuple[str, str],
+        applied: tuple[str, str],
+        amount_key: str,
+    ) -> tuple[str, str | None] | WriteResult:
+        """Upsert a document by its external id, then, when the payload carries one, the record
+        applied to it (a customer payment on an invoice, a customer refund on a credit memo) for
+        ``payload[amount_key]``.
+
+        :param document: ``(record type, payload key of its body)``.
+        :param applied: ``(record type, payload key of its body)`` of the applied record.
+        :return: the two internal ids (the second ``None`` when nothing is applied), or the dead
+            letter when NetSuite refuses the data.
+        """
+        payload = item.payload
+        try:
+            document_id = self.netsuite.upsert_by_external_id(
+                document[0], payload["external_id"], payload[document[1]]
+            )
+            applied_id = None
+            if payload.get(applied[1]):
+                body = apply_to(payload[applied[1]], document_id, payload[amount_key])
+                applied_id = self.netsuite.upsert_by_external_id(applied[0], body["externalId"], body)
+        except _netsuite_errors() as error:
+            return WriteResult(item.record.id, Action.DEAD_LETTERED, reason=f"NetSuite refused it: {error}")
+        return document_id, applied_id
+
     def reader(self) -> StripeMoneyReader:
         """The shared Stripe reader of this stream's records."""
         return self.reader_class(self.stripe, self.key, clock=self.clock)
@@ -433,25 +462,16 @@ class StripeSalesToNetSuiteInvoices(_NetSuiteStream):
         return map_sale(record.data, self.settings, customer_id=customer_id, item_ids=lookups["items"])
 
     def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
-        refused = _netsuite_errors()
         results = []
         for item in items:
             payload = item.payload
-            try:
-                invoice_id = self.netsuite.upsert_by_external_id(
-                    "invoice", payload["external_id"], payload["invoice"]
-                )
-                payment_id = None
-                if payload.get("payment"):
-                    body = apply_to(payload["payment"], invoice_id, payload["total"])
-                    payment_id = self.netsuite.upsert_by_external_id(
-                        "customerpayment", body["externalId"], body
-                    )
-            except refused as error:
-                results.append(
-                    WriteResult(item.record.id, Action.DEAD_LETTERED, reason=f"NetSuite refused it: {error}")
-                )
+            posted = self._upsert_applied(
+                item, ("invoice", "invoice"), ("customerpayment", "payment"), "total"
+            )
+            if isinstance(posted, WriteResult):
+                results.append(posted)
                 continue
+            invoice_id, payment_id = posted
             self._write_back(payload, invoice_id)
             action = Action.UPDATED if item.target_id else Action.CREATED
             results.append(
@@ -541,25 +561,16 @@ class StripeRefundsToNetSuiteCreditMemos(_NetSuiteStream):
         )
 
     def write(self, items: Sequence[WriteItem]) -> Sequence[WriteResult]:
-        refused = _netsuite_errors()
         results = []
         for item in items:
             payload = item.payload
-            try:
-                memo_id = self.netsuite.upsert_by_external_id(
-                    "creditmemo", payload["external_id"], payload["credit_memo"]
-                )
-                refund_id = None
-                if payload.get("refund"):
-                    body = apply_to(payload["refund"], memo_id, payload["refund_amount"])
-                    refund_id = self.netsuite.upsert_by_external_id(
-                        "customerrefund", body["externalId"], body
-                    )
-            except refused as error:
-                results.append(
-                    WriteResult(item.record.id, Action.DEAD_LETTERED, reason=f"NetSuite refused it: {error}")
-                )
+            posted = self._upsert_applied(
+                item, ("creditmemo", "credit_memo"), ("customerrefund", "refund"), "refund_amount"
+            )
+            if isinstance(posted, WriteResult):
+                results.append(posted)
                 continue
+            memo_id, refund_id = posted
             action = Action.UPDATED if item.target_id else Action.CREATED
             results.append(
                 WriteResult(
