@@ -23,6 +23,7 @@ pure :mod:`ml_connector_provider.sources.stripe_objects` (re-exported here).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -99,6 +100,12 @@ SUBSCRIPTION_EVENT_TYPES = ("invoice.paid",)
 
 def _ts(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+def _ts_end(moment: datetime) -> int:
+    # Stripe's ``created`` is whole seconds: an exclusive bound rounded up keeps an object created
+    # in the window's last fraction of a second inside it (a later overlap re-reads it harmlessly).
+    return math.ceil(moment.timestamp())
 
 
 def _from_ts(value: Any) -> datetime:
@@ -259,7 +266,7 @@ class PaymentReader(StripeMoneyReader):
         return []
 
     def _keys_from_objects(self, window: Window) -> dict[str, datetime]:
-        created = {"gte": _ts(window.start), "lt": _ts(window.end)}
+        created = {"gte": _ts(window.start), "lt": _ts_end(window.end)}
         found: dict[str, datetime] = {}
         for charge in self.stripe.iter_charges(created=created):
             if charge.get("status") == "succeeded":
@@ -347,7 +354,7 @@ class SubscriptionInvoiceReader(StripeMoneyReader):
         return [str(obj["id"])]
 
     def _keys_from_objects(self, window: Window) -> dict[str, datetime]:
-        created = {"gte": _ts(window.start), "lt": _ts(window.end)}
+        created = {"gte": _ts(window.start), "lt": _ts_end(window.end)}
         return {
             str(invoice["id"]): _from_ts(invoice["created"])
             for invoice in self.stripe.iter_invoices(created=created, status="paid")

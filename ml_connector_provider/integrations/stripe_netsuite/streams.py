@@ -23,6 +23,7 @@ backoff says; the retry re-reads the record and posts it once the item is mapped
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -99,6 +100,12 @@ def _ts(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+def _ts_end(moment: datetime) -> int:
+    # Stripe's ``created`` is whole seconds: an exclusive bound rounded up keeps an object created
+    # in the window's last fraction of a second inside it (a later overlap re-reads it harmlessly).
+    return math.ceil(moment.timestamp())
+
+
 def _from_ts(value: Any) -> datetime:
     return datetime.fromtimestamp(int(value), tz=UTC)
 
@@ -132,7 +139,7 @@ class SalesReader(PaymentReader):
         return super()._keys_from_event(event)
 
     def _keys_from_objects(self, window: Window) -> dict[str, datetime]:
-        created = {"gte": _ts(window.start), "lt": _ts(window.end)}
+        created = {"gte": _ts(window.start), "lt": _ts_end(window.end)}
         found: dict[str, datetime] = {}
         for charge in self.stripe.iter_charges(created=created):
             if charge.get("status") == "succeeded":
@@ -165,7 +172,7 @@ class RefundReader(PaymentReader):
     with_event_ids = True
 
     def _keys_from_objects(self, window: Window) -> dict[str, datetime]:
-        created = {"gte": _ts(window.start), "lt": _ts(window.end)}
+        created = {"gte": _ts(window.start), "lt": _ts_end(window.end)}
         return {
             str(refund["id"]): _from_ts(refund["created"])
             for refund in self.stripe.iter_refunds(created=created)
@@ -185,7 +192,7 @@ class CustomerReader(StripeMoneyReader):
         return [str(obj["id"])] if obj.get("object") == "customer" else []
 
     def _keys_from_objects(self, window: Window) -> dict[str, datetime]:
-        created = {"gte": _ts(window.start), "lt": _ts(window.end)}
+        created = {"gte": _ts(window.start), "lt": _ts_end(window.end)}
         return {str(c["id"]): _from_ts(c["created"]) for c in self.stripe.iter_customers(created=created)}
 
     def _load(self, record_id: str, when: datetime) -> SourceRecord | None:
